@@ -1,0 +1,75 @@
+"""Shared plumbing for the stage entry points in ``pipelines/``.
+
+Every stage: parse args, configure logging once, load the config once, call one function.
+Expected failures (bad params, bad data, a missing model) end with one line on stderr and
+exit code 2 — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from vulnfusion.config import Config, ConfigError, load_config
+
+log = logging.getLogger("vulnfusion")
+
+EXIT_USAGE = 2
+
+
+class StageError(RuntimeError):
+    """An expected, user-facing failure of a stage (one-line message)."""
+
+
+def base_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override a param, e.g. --set transformer.train.epochs=2 (repeatable)",
+    )
+    return p
+
+
+def setup_logging() -> None:
+    level = os.environ.get("VULNFUSION_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
+    for noisy in ("urllib3", "git", "alembic", "matplotlib", "httpx", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def load(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
+    """Load ``--params`` with ``--set`` overrides and then stage-flag overrides."""
+    overrides: dict[str, Any] = {}
+    from vulnfusion.config import _parse_overrides  # one parser for --set everywhere
+
+    overrides.update(_parse_overrides(args.overrides))
+    overrides.update({k: v for k, v in (extra or {}).items() if v is not None})
+    return load_config(args.params, overrides)
+
+
+def expected_errors() -> tuple[type[BaseException], ...]:
+    from vulnfusion.data.sources import DataError
+    from vulnfusion.tokenization import ModelNotAvailableError
+
+    return (ConfigError, DataError, ModelNotAvailableError, StageError, FileNotFoundError,
+            PermissionError, OSError)
+
+
+def run_stage(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> None:
+    """Run ``main`` and turn expected failures into one line + exit code 2."""
+    setup_logging()
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except expected_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)

@@ -1,0 +1,437 @@
+"""Typed, frozen configuration loaded once from ``params.yaml``.
+
+Resolution order, lowest to highest:
+
+1. the built-in defaults of the dataclasses below;
+2. the top-level ``presets.<preset>`` bundle (a whole-run profile such as ``devign``), which
+   overlays the sections of ``params.yaml`` it names;
+3. for the fusion section only, ``fusion.presets.<fusion.preset>``, which sits *below* the
+   values written in ``params.yaml`` (``fusion.train`` keys left ``null`` inherit the preset);
+4. CLI overrides (``--set key=value`` or a stage's own flags).
+
+Unknown keys, wrong types and out-of-range values fail with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A bad ``params.yaml`` value: the message is one line that names the key."""
+
+
+def _rng(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
+    """Field metadata declaring an inclusive range."""
+    return {"ge": lo, "le": hi}
+
+
+# --------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    n_functions: int = field(default=1600, metadata=_rng(10, 1_000_000))
+    seed: int = 13
+    label_noise: float = field(default=0.05, metadata=_rng(0.0, 0.5))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: Literal["demo", "devign"] = "demo"
+    path: str | None = None
+    on_bad_record: Literal["error", "skip"] = "error"
+    max_chars: int = field(default=200_000, metadata=_rng(1))
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    strategy: Literal["stratified", "cross_project"] = "stratified"
+    seed: int = 42
+    valid_fraction: float = field(default=0.1, metadata=_rng(0.01, 0.5))
+    test_fraction: float = field(default=0.1, metadata=_rng(0.01, 0.5))
+    train_projects: tuple[str, ...] = ("FFmpeg",)
+    test_projects: tuple[str, ...] = ("qemu",)
+
+
+@dataclass(frozen=True)
+class FeaturizeConfig:
+    max_nodes: int = field(default=2000, metadata=_rng(16))
+    max_chars: int = field(default=100_000, metadata=_rng(64))
+    num_workers: int = field(default=2, metadata=_rng(0, 256))
+    min_token_freq: int = field(default=2, metadata=_rng(1))
+    max_graph_tokens: int = field(default=20_000, metadata=_rng(16))
+    chunk_size: int = field(default=64, metadata=_rng(1))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Knobs of the one training loop shared by every track."""
+
+    epochs: int = field(default=5, metadata=_rng(1, 10_000))
+    batch_size: int = field(default=32, metadata=_rng(1, 65_536))
+    lr: float = field(default=5e-4, metadata=_rng(0.0, 10.0))
+    weight_decay: float = field(default=0.01, metadata=_rng(0.0, 10.0))
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = field(default=0.1, metadata=_rng(0.0, 1.0))
+    amp_dtype: Literal["none", "fp16", "bf16"] = "none"
+    grad_clip_norm: float = field(default=1.0, metadata=_rng(0.0))
+    ema: bool = False
+    ema_decay: float = field(default=0.999, metadata=_rng(0.0, 1.0))
+    pad_to_multiple_of: int = field(default=8, metadata=_rng(1, 4096))
+    bucket_by_length: bool = True
+    num_workers: int = field(default=0, metadata=_rng(0, 256))
+    prefetch_factor: int = field(default=2, metadata=_rng(1, 64))
+    loss: Literal["ce", "focal"] = "ce"
+    focal_gamma: float = field(default=2.0, metadata=_rng(0.0, 10.0))
+    focal_alpha: float = field(default=0.5, metadata=_rng(0.0, 1.0))
+    class_weight: Literal["none", "balanced"] = "none"
+    patience: int = field(default=3, metadata=_rng(0, 10_000))
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+@dataclass(frozen=True)
+class ScratchConfig:
+    """A small RoBERTa trained from scratch when no pretrained weights are available."""
+
+    vocab_size: int = field(default=8000, metadata=_rng(300, 200_000))
+    hidden_size: int = field(default=128, metadata=_rng(8))
+    num_layers: int = field(default=2, metadata=_rng(1, 48))
+    num_heads: int = field(default=4, metadata=_rng(1, 64))
+    intermediate_size: int = field(default=256, metadata=_rng(8))
+    dropout: float = field(default=0.1, metadata=_rng(0.0, 0.9))
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    model_name: str = "scratch"
+    max_length: int = field(default=256, metadata=_rng(8, 8192))
+    hub_models: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "codebert": "microsoft/codebert-base",
+            "graphcodebert": "microsoft/graphcodebert-base",
+            "unixcoder": "microsoft/unixcoder-base",
+        }
+    )
+    scratch: ScratchConfig = field(default_factory=ScratchConfig)
+    head_dropout: float = field(default=0.1, metadata=_rng(0.0, 0.9))
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class GNNConfig:
+    hidden_size: int = field(default=128, metadata=_rng(8))
+    num_layers: int = field(default=3, metadata=_rng(1, 32))
+    token_dim: int = field(default=64, metadata=_rng(4))
+    dropout: float = field(default=0.2, metadata=_rng(0.0, 0.9))
+    pooling: Literal["attention", "meanmax"] = "attention"
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    preset: str = "fusion_balanced"
+    hidden_size: int = field(default=256, metadata=_rng(8))
+    dropout: float = field(default=0.25, metadata=_rng(0.2, 0.3))
+    freeze_transformer: bool = True
+    freeze_gnn: bool = True
+    encoder_lr_scale: float = field(default=0.1, metadata=_rng(0.0, 1.0))
+    branch_seed: Literal["same", "best"] = "same"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    presets: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AggregateConfig:
+    n_bootstrap: int = field(default=1000, metadata=_rng(10, 100_000))
+    bootstrap_seed: int = 0
+
+
+@dataclass(frozen=True)
+class RegisterConfig:
+    model_name: str = "vulnfusion-ensemble"
+    max_chars: int = field(default=200_000, metadata=_rng(64))
+    max_rows: int = field(default=10_000, metadata=_rng(1))
+
+
+@dataclass(frozen=True)
+class MlflowConfig:
+    experiment: str = "vulnfusion"
+    tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    preset: str = "demo"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    featurize: FeaturizeConfig = field(default_factory=FeaturizeConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    gnn: GNNConfig = field(default_factory=GNNConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    aggregate: AggregateConfig = field(default_factory=AggregateConfig)
+    register: RegisterConfig = field(default_factory=RegisterConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+    presets: Mapping[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- loading
+
+T = TypeVar("T")
+
+
+def load_config(
+    path: str | Path = "params.yaml", overrides: Sequence[str] | Mapping[str, Any] = ()
+) -> Config:
+    """Read ``params.yaml``, resolve presets, apply overrides and validate everything."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping")
+    return resolve(raw, overrides)
+
+
+def resolve(raw: Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any] = ()) -> Config:
+    """Resolve a raw params mapping (presets, then overrides) into a validated ``Config``."""
+    data = copy.deepcopy(dict(raw))
+    over = _parse_overrides(overrides)
+    # The chosen preset may itself come from the CLI, so apply preset-selecting overrides first.
+    for key in ("preset", "fusion.preset"):
+        if key in over:
+            _set_dotted(data, key, over[key])
+    data = _apply_top_preset(data)
+    data = _apply_fusion_preset(data)
+    for key, value in over.items():
+        _set_dotted(data, key, value)
+    cfg = from_dict(Config, data, "")
+    validate_semantics(cfg)
+    return cfg
+
+
+def _apply_top_preset(data: dict[str, Any]) -> dict[str, Any]:
+    name = data.get("preset", Config.preset)
+    presets = data.get("presets") or {}
+    if not isinstance(presets, dict):
+        raise ConfigError("presets: must be a mapping of preset name to overrides")
+    if name not in presets:
+        if name == Config.preset:
+            return data
+        raise ConfigError(f"preset: unknown preset {name!r} (known: {', '.join(sorted(presets))})")
+    bundle = presets[name] or {}
+    for bad in ("preset", "presets"):
+        if bad in bundle:
+            raise ConfigError(f"presets.{name}.{bad}: a preset cannot select presets")
+    return _deep_merge(data, bundle)
+
+
+def _apply_fusion_preset(data: dict[str, Any]) -> dict[str, Any]:
+    fusion = dict(data.get("fusion") or {})
+    name = fusion.get("preset", FusionConfig.preset)
+    presets = fusion.get("presets") or {}
+    if name not in presets:
+        if not presets and name == FusionConfig.preset:
+            return data
+        raise ConfigError(
+            f"fusion.preset: unknown preset {name!r} (known: {', '.join(sorted(presets))})"
+        )
+    # Fusion presets sit below params.yaml: explicit (non-null) values there win.
+    explicit = _drop_nulls({k: v for k, v in fusion.items() if k != "presets"})
+    merged = _deep_merge(_deep_merge({}, presets[name] or {}), explicit)
+    merged["presets"] = presets
+    return {**data, "fusion": merged}
+
+
+def _drop_nulls(d: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out[k] = _drop_nulls(v)
+        elif v is not None:
+            out[k] = v
+    return out
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(base))
+    for k, v in top.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    out: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected key=value")
+        try:
+            out[key.strip()] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            raise ConfigError(f"override {key}: cannot parse value {text!r}") from None
+    return out
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    node = data
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{dotted}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def from_dict(cls: type[T], data: Any, prefix: str) -> T:
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys, bad types and ranges."""
+    where = prefix.rstrip(".") or "params"
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}{unknown[0]}: unknown key (allowed: {', '.join(sorted(fields))})"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        if value is None and not _allows_none(hints[name]):
+            continue  # null means "not set here": keep the default
+        key = f"{prefix}{name}"
+        kwargs[name] = _coerce(hints[name], value, key)
+        _check_range(fields[name], kwargs[name], key)
+    return cls(**kwargs)
+
+
+def _allows_none(tp: Any) -> bool:
+    return _is_union(tp) and type(None) in get_args(tp)
+
+
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key + ".")  # type: ignore[arg-type]
+    if _is_union(tp):
+        if value is None and type(None) in get_args(tp):
+            return None
+        inner = [a for a in get_args(tp) if a is not type(None)]
+        return _coerce(inner[0], value, key)
+    if origin is Literal:
+        if value not in get_args(tp):
+            allowed = ", ".join(str(a) for a in get_args(tp))
+            raise ConfigError(f"{key}: {value!r} is not one of {allowed}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__}")
+        return tuple(_coerce(get_args(tp)[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (Mapping, dict) or tp is Mapping:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return dict(value)
+    return _coerce_scalar(tp, value, key)
+
+
+def _coerce_scalar(tp: Any, value: Any, key: str) -> Any:
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported config type {tp!r}")  # a bug in this module
+
+
+def _check_range(f: dataclasses.Field[Any], value: Any, key: str) -> None:
+    lo, hi = f.metadata.get("ge"), f.metadata.get("le")
+    if lo is not None and value < lo:
+        raise ConfigError(f"{key}: {value!r} is below the minimum {lo}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key}: {value!r} is above the maximum {hi}")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The resolved config as plain JSON-able data (for checkpoints and MLflow params)."""
+    out = dataclasses.asdict(cfg)
+    return typing.cast(dict[str, Any], _jsonable(out))
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (for MLflow params)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def validate_semantics(cfg: Config) -> None:
+    """Cross-field checks that single-field types cannot express."""
+    if cfg.split.valid_fraction + cfg.split.test_fraction >= 0.9:
+        raise ConfigError("split: valid_fraction + test_fraction must be below 0.9")
+    if not cfg.seeds:
+        raise ConfigError("seeds: at least one seed is required")
+    if len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ConfigError(f"seeds: duplicate seeds in {list(cfg.seeds)}")
+    if cfg.data.source == "devign" and not cfg.data.path:
+        raise ConfigError("data.path: required when data.source is devign")
+    if cfg.transformer.scratch.hidden_size % cfg.transformer.scratch.num_heads:
+        raise ConfigError("transformer.scratch.hidden_size: must be divisible by num_heads")
+    if cfg.fusion.presets and cfg.fusion.preset not in cfg.fusion.presets:
+        raise ConfigError(f"fusion.preset: unknown preset {cfg.fusion.preset!r}")

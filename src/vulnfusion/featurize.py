@@ -1,0 +1,195 @@
+"""The ``featurize`` stage: code graphs and token ids, computed once for every seed and branch.
+
+Output directory layout (all loadable without executing code — no pickles):
+
+* ``{train,valid,test}.safetensors`` — flat, concatenated arrays with ``*_ptr`` offsets:
+  ``labels (N,)``, ``tok_ids``/``tok_ptr``, ``node_type``/``node_token``/``node_ptr``,
+  ``edge_src``/``edge_dst``/``edge_type``/``edge_ptr`` (node indices local to each graph);
+  the example ids are in the file's metadata (``ids``, a JSON list, in row order).
+* ``graph_vocab.json`` — node-type and token vocabularies, built on train only.
+* ``tokenizer/`` — the Transformer tokenizer (``save_pretrained``), trained BPE or hub.
+* ``stats.json`` — parse errors, truncation, graph sizes per edge type, throughput.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing as mp
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from vulnfusion.config import Config
+from vulnfusion.data.prepare import SPLITS
+from vulnfusion.graphs import EDGE_TYPES, CodeGraph, GraphVocab, build_graph
+from vulnfusion.io import atomic_dir, read_jsonl, write_json, write_text
+from vulnfusion.tokenization import encode, load_hub_tokenizer, train_bpe
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SplitFeatures:
+    """One split's features as flat numpy arrays (see the module docstring)."""
+
+    ids: list[str]
+    arrays: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def build_graphs(
+    funcs: Sequence[str], cfg: Config, desc: str = "graphs"
+) -> list[CodeGraph]:
+    """Code graphs for ``funcs`` in input order, on ``featurize.num_workers`` processes."""
+    f = cfg.featurize
+    build = partial(build_graph, max_nodes=f.max_nodes, max_chars=f.max_chars)
+    bar = tqdm(total=len(funcs), desc=desc, unit="fn", mininterval=1.0, leave=False)
+    out: list[CodeGraph] = []
+    if f.num_workers <= 1 or len(funcs) < 4 * f.chunk_size:
+        for code in funcs:
+            out.append(build(code))
+            bar.update()
+    else:
+        # fork shares the already-imported parser module; chunks amortise IPC per function.
+        with mp.get_context("fork").Pool(f.num_workers) as pool:
+            for g in pool.imap(build, funcs, chunksize=f.chunk_size):
+                out.append(g)
+                bar.update()
+    bar.close()
+    return out
+
+
+def pack_graphs(graphs: Sequence[CodeGraph], vocab: GraphVocab) -> dict[str, np.ndarray]:
+    """Concatenate encoded graphs into flat arrays with ``*_ptr`` offsets."""
+    types, tokens, src, dst, etype = [], [], [], [], []
+    node_ptr = np.zeros(len(graphs) + 1, dtype=np.int64)
+    edge_ptr = np.zeros(len(graphs) + 1, dtype=np.int64)
+    for i, g in enumerate(graphs):
+        t, k = vocab.encode(g)
+        types.append(t)
+        tokens.append(k)
+        src.append(g.src)
+        dst.append(g.dst)
+        etype.append(g.etype)
+        node_ptr[i + 1] = node_ptr[i] + len(t)
+        edge_ptr[i + 1] = edge_ptr[i] + len(g.src)
+    return {
+        "node_type": _cat(types, np.int32), "node_token": _cat(tokens, np.int32),
+        "node_ptr": node_ptr, "edge_src": _cat(src, np.int32), "edge_dst": _cat(dst, np.int32),
+        "edge_type": _cat(etype, np.int8), "edge_ptr": edge_ptr,
+    }
+
+
+def pack_tokens(ids: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
+    ptr = np.zeros(len(ids) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(x) for x in ids])
+    flat = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(ptr[-1]))
+    return {"tok_ids": flat, "tok_ptr": ptr}
+
+
+def _cat(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+
+def graph_stats(graphs: Sequence[CodeGraph]) -> dict[str, Any]:
+    n = max(len(graphs), 1)
+    per_type = np.zeros(len(EDGE_TYPES))
+    for g in graphs:
+        per_type += np.bincount(g.etype, minlength=len(EDGE_TYPES))[: len(EDGE_TYPES)]
+    return {
+        "functions": len(graphs),
+        "parse_error_rate": round(sum(g.has_error for g in graphs) / n, 4),
+        "truncated": sum(g.truncated for g in graphs),
+        "fallback": sum(g.fallback for g in graphs),
+        "mean_nodes": round(sum(len(g.node_type) for g in graphs) / n, 2),
+        "mean_edges": {t: round(float(c) / n, 2) for t, c in zip(EDGE_TYPES, per_type, strict=True)},
+    }
+
+
+def make_tokenizer(cfg: Config, train_funcs: Sequence[str]) -> Any:
+    t = cfg.transformer
+    if t.model_name == "scratch":
+        return train_bpe(train_funcs, t.scratch.vocab_size, t.max_length)
+    return load_hub_tokenizer(t.model_name, t.hub_models)
+
+
+def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
+    """Run the stage: graphs + vocab + tokenizer + token ids for every split."""
+    prepared = Path(prepared_dir)
+    rows = {s: read_jsonl(prepared / f"{s}.jsonl") for s in SPLITS}
+    start = time.perf_counter()
+    graphs = {s: build_graphs([r["func"] for r in rows[s]], cfg, f"graphs:{s}") for s in SPLITS}
+    graph_s = time.perf_counter() - start
+    vocab = GraphVocab.build(
+        graphs["train"], cfg.featurize.min_token_freq, cfg.featurize.max_graph_tokens
+    )
+    tokenizer = make_tokenizer(cfg, [r["func"] for r in rows["train"]])
+    stats: dict[str, Any] = {"splits": {}, "graph_vocab": {
+        "num_types": vocab.num_types, "num_tokens": vocab.num_tokens}}
+    with atomic_dir(out_dir) as tmp:
+        for s in SPLITS:
+            feats = _split_features(rows[s], graphs[s], vocab, tokenizer, cfg.transformer.max_length)
+            save_split(tmp / f"{s}.safetensors", feats)
+            stats["splits"][s] = {**graph_stats(graphs[s]), **_token_stats(feats, cfg)}
+        write_text(tmp / "graph_vocab.json", vocab.to_json())
+        tokenizer.save_pretrained(str(tmp / "tokenizer"))
+        total = sum(len(rows[s]) for s in SPLITS)
+        elapsed = time.perf_counter() - start
+        stats["timing"] = {"graph_functions_per_s": round(total / max(graph_s, 1e-9), 1),
+                           "total_s": round(elapsed, 2)}
+        write_json(tmp / "stats.json", stats)
+    return stats
+
+
+def _split_features(
+    rows: Sequence[dict[str, Any]], graphs: Sequence[CodeGraph], vocab: GraphVocab,
+    tokenizer: Any, max_length: int,
+) -> SplitFeatures:
+    arrays = pack_graphs(graphs, vocab)
+    arrays.update(pack_tokens(encode(tokenizer, [r["func"] for r in rows], max_length)))
+    arrays["labels"] = np.asarray([r["target"] for r in rows], dtype=np.int64)
+    return SplitFeatures([r["id"] for r in rows], arrays)
+
+
+def _token_stats(feats: SplitFeatures, cfg: Config) -> dict[str, Any]:
+    lengths = np.diff(feats.arrays["tok_ptr"])
+    n = max(len(lengths), 1)
+    return {"mean_tokens": round(float(lengths.mean()) if len(lengths) else 0.0, 1),
+            "token_truncated_rate": round(float((lengths >= cfg.transformer.max_length).sum()) / n, 4)}
+
+
+def save_split(path: Path, feats: SplitFeatures) -> None:
+    from safetensors.numpy import save_file
+
+    save_file(feats.arrays, str(path), metadata={"ids": json.dumps(feats.ids)})
+
+
+def load_split(path: str | Path) -> SplitFeatures:
+    """Load one split's features (safetensors: no code runs on load)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: features not found (run the featurize stage first)")
+    with safe_open(str(path), framework="numpy") as fh:
+        meta = fh.metadata() or {}
+        arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open API)
+    return SplitFeatures(json.loads(meta["ids"]), arrays)
+
+
+def iter_graph(feats: SplitFeatures, i: int) -> Iterator[np.ndarray]:
+    """Views of graph ``i``: node types, node tokens, edge src, edge dst, edge types."""
+    a = feats.arrays
+    n0, n1 = a["node_ptr"][i], a["node_ptr"][i + 1]
+    e0, e1 = a["edge_ptr"][i], a["edge_ptr"][i + 1]
+    yield from (a["node_type"][n0:n1], a["node_token"][n0:n1], a["edge_src"][e0:e1],
+                a["edge_dst"][e0:e1], a["edge_type"][e0:e1])

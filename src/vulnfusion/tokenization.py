@@ -1,0 +1,96 @@
+"""Tokenizers for the Transformer branch.
+
+``scratch``: a byte-level BPE trained on the train split (RoBERTa special tokens, so a
+``RobertaModel`` from a config reads it as-is). Hub models: their own tokenizer, from a local
+directory or the local Hugging Face cache — never a download at run time unless the user
+allows it. Either way the tokenizer is saved with ``save_pretrained`` beside the features, so
+every later stage (and the served model) loads one directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+class ModelNotAvailableError(RuntimeError):
+    """A hub model is neither a local directory nor in the local cache (one-line message)."""
+
+
+def resolve_model_name(model_name: str, hub_models: Mapping[str, str]) -> str:
+    """Map a short name (``codebert``) to its hub id; ``scratch`` and paths pass through."""
+    if model_name == "scratch" or Path(model_name).expanduser().is_dir():
+        return model_name
+    if model_name in hub_models:
+        return hub_models[model_name]
+    if "/" in model_name:
+        return model_name  # an explicit hub id such as microsoft/codebert-base
+    known = ", ".join(["scratch", *sorted(hub_models)])
+    raise ModelNotAvailableError(
+        f"transformer.model_name={model_name!r}: not a known model ({known}) or a local directory"
+    )
+
+
+def train_bpe(texts: Iterable[str], vocab_size: int, max_length: int) -> Any:
+    """Train a byte-level BPE on ``texts``; returns a ``PreTrainedTokenizerFast``."""
+    from tokenizers import ByteLevelBPETokenizer
+    from tokenizers.processors import RobertaProcessing
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        texts, vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+    )
+    bpe.post_processor = RobertaProcessing(("</s>", 2), ("<s>", 0))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        cls_token="<s>", sep_token="</s>", mask_token="<mask>",
+        model_max_length=max_length,
+    )
+
+
+def load_hub_tokenizer(model_name: str, hub_models: Mapping[str, str]) -> Any:
+    """Load a pretrained model's tokenizer offline-first, with a one-line error if absent."""
+    from transformers import AutoTokenizer
+
+    name = resolve_model_name(model_name, hub_models)
+    local_only = Path(name).is_dir() or os.environ.get("VULNFUSION_ALLOW_DOWNLOAD") != "1"
+    try:
+        return AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailableError(_offline_hint(model_name, name, exc)) from None
+
+
+def _offline_hint(model_name: str, name: str, exc: Exception) -> str:
+    if Path(name).exists():
+        return f"transformer.model_name={model_name!r}: cannot load {name} ({exc.__class__.__name__})"
+    return (
+        f"transformer.model_name={model_name!r}: {name} is not available offline; download it "
+        f"once (huggingface-cli download {name}) or point model_name at a local directory "
+        "saved with save_pretrained (set VULNFUSION_ALLOW_DOWNLOAD=1 to fetch at run time)"
+    )
+
+
+def encode(tokenizer: Any, texts: Sequence[str], max_length: int, batch: int = 1024) -> list[list[int]]:
+    """Token ids per text, truncated to ``max_length`` (special tokens included)."""
+    out: list[list[int]] = []
+    for i in range(0, len(texts), batch):
+        enc = tokenizer(list(texts[i : i + batch]), truncation=True, max_length=max_length)
+        out.extend(enc["input_ids"])
+    return out
+
+
+def load_tokenizer_dir(path: str | Path) -> Any:
+    """Load the tokenizer saved beside the features (never touches the network)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
