@@ -73,3 +73,35 @@ def run_stage(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] |
     except expected_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+
+def add_train_flags(p: argparse.ArgumentParser) -> None:
+    """One optional flag per ``TrainConfig`` field (``--grad-clip-norm``, ``--ema/--no-ema``…).
+
+    Generated from the dataclass so flags and params can never drift apart; every flag
+    defaults to ``None`` = "use params.yaml".
+    """
+    import dataclasses
+    import typing
+
+    from vulnfusion.config import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    g = p.add_argument_group("training loop (override <section>.train.* in params.yaml)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        tp = hints[f.name]
+        if tp is bool:
+            g.add_argument(flag, dest=f"train_{f.name}", action=argparse.BooleanOptionalAction,
+                           default=None)
+        elif typing.get_origin(tp) is typing.Literal:
+            g.add_argument(flag, dest=f"train_{f.name}", choices=typing.get_args(tp), default=None)
+        else:
+            g.add_argument(flag, dest=f"train_{f.name}", type=tp, default=None)
+
+
+def train_overrides(args: argparse.Namespace, section: str) -> dict[str, Any]:
+    """``--epochs 3`` → ``{"<section>.train.epochs": 3}`` for flags the user gave."""
+    prefix = "train_"
+    return {f"{section}.train.{k[len(prefix):]}": v for k, v in vars(args).items()
+            if k.startswith(prefix) and v is not None}

@@ -236,9 +236,10 @@ def _apply_top_preset(data: dict[str, Any]) -> dict[str, Any]:
             return data
         raise ConfigError(f"preset: unknown preset {name!r} (known: {', '.join(sorted(presets))})")
     bundle = presets[name] or {}
-    for bad in ("preset", "presets"):
+    for bad in ("preset", "presets", "seeds"):
         if bad in bundle:
-            raise ConfigError(f"presets.{name}.{bad}: a preset cannot select presets")
+            # seeds drive DVC's matrix expansion straight from params.yaml: presets can't move them
+            raise ConfigError(f"presets.{name}.{bad}: a preset cannot set {bad}")
     return _deep_merge(data, bundle)
 
 

@@ -1,0 +1,218 @@
+"""Per-seed training of one branch (``transformer`` or ``gnn``) and its output contract.
+
+``outputs/<track>/seed_<k>/``: ``model.safetensors`` + ``checkpoint.json`` (best epoch),
+``metrics.json`` (DESIGN §6 parity keys on valid + the ``test`` block), ``logits.json``
+(valid and test logits keyed by example id), ``history.csv`` (one row per epoch, a DVC plot),
+``threshold_sweep.csv`` and ``figures/`` (confusion matrices, threshold curve).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from vulnfusion.checkpoints import save_checkpoint
+from vulnfusion.config import Config, TrainConfig, to_dict
+from vulnfusion.featurize import SplitFeatures, load_split
+from vulnfusion.io import atomic_dir, hash_files, read_json, write_json, write_text
+from vulnfusion.metrics import parity_metrics
+from vulnfusion.training import TrackSpec, Trainer, eval_loader, predict, seed_everything
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Features:
+    """Everything featurize produced, loaded once."""
+
+    root: Path
+    splits: dict[str, SplitFeatures]
+    graph_vocab: Any
+    tokenizer_dir: Path
+    data_hash: str
+    features_hash: str
+
+
+def load_features(root: str | Path) -> Features:
+    from vulnfusion.graphs import GraphVocab
+
+    root = Path(root)
+    splits = {s: load_split(root / f"{s}.safetensors") for s in SPLITS}
+    vocab = GraphVocab.from_json((root / "graph_vocab.json").read_text())
+    files = [root / f"{s}.safetensors" for s in SPLITS] + [root / "graph_vocab.json"]
+    prepared_stats = root.parent / "prepared" / "stats.json"
+    data_hash = read_json(prepared_stats)["data_hash"] if prepared_stats.exists() else "unknown"
+    return Features(root, splits, vocab, root / "tokenizer", data_hash, hash_files(files))
+
+
+def track_spec(track: str, pad_id: int = 1) -> TrackSpec:
+    return {"transformer": TrackSpec(tokens=True, graphs=False, pad_id=pad_id),
+            "gnn": TrackSpec(tokens=False, graphs=True),
+            "fusion": TrackSpec(tokens=True, graphs=True, pad_id=pad_id)}[track]
+
+
+def build_branch(cfg: Config, track: str, feats: Features) -> tuple[nn.Module, dict[str, Any]]:
+    """A fresh model for ``track`` and the architecture spec to record in its checkpoint."""
+    if track == "transformer":
+        from vulnfusion.models.transformer import TransformerClassifier, build_encoder
+        from vulnfusion.tokenization import load_tokenizer_dir
+
+        tok = load_tokenizer_dir(feats.tokenizer_dir)
+        enc, hf_config = build_encoder(cfg.transformer, tok)
+        model = TransformerClassifier(enc, int(hf_config["hidden_size"]), cfg.transformer.head_dropout)
+        spec = {"kind": "transformer", "hf_config": hf_config, "source": cfg.transformer.model_name,
+                "head_dropout": cfg.transformer.head_dropout, "pad_id": tok.pad_token_id,
+                "max_length": cfg.transformer.max_length}
+        return model, spec
+    from vulnfusion.graphs import EDGE_TYPES
+    from vulnfusion.models.gnn import GNNClassifier
+
+    g = cfg.gnn
+    args = {"num_types": feats.graph_vocab.num_types, "num_tokens": feats.graph_vocab.num_tokens,
+            "num_edge_types": len(EDGE_TYPES), "hidden_size": g.hidden_size,
+            "token_dim": g.token_dim, "num_layers": g.num_layers, "dropout": g.dropout,
+            "pooling": g.pooling}
+    return GNNClassifier(**args), {"kind": "gnn", "args": args}
+
+
+def train_config(cfg: Config, track: str) -> TrainConfig:
+    return {"transformer": cfg.transformer.train, "gnn": cfg.gnn.train,
+            "fusion": cfg.fusion.train}[track]
+
+
+def resume_key(cfg: Config, track: str, seed: int, feats: Features) -> str:
+    """Fingerprint of everything that shapes a run: resume only into an identical run."""
+    import hashlib
+
+    blob = json.dumps({"cfg": to_dict(cfg), "track": track, "seed": seed,
+                       "features": feats.features_hash}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def resume_path_for(out_dir: Path) -> Path:
+    """Resume state lives beside (not inside) the DVC output, which DVC wipes before a run."""
+    return out_dir.parent / f".{out_dir.name}.resume.pt"
+
+
+def score_splits(model: nn.Module, spec: TrackSpec, feats: Features, tcfg: TrainConfig,
+                 device: torch.device) -> dict[str, np.ndarray]:
+    """Logits on valid and test, in row order."""
+    out = {}
+    for s in ("valid", "test"):
+        loader = eval_loader(feats.splits[s], spec, tcfg.batch_size * 2, tcfg.pad_to_multiple_of)
+        out[s], _ = predict(model, loader, device, tcfg.amp_dtype)
+    return out
+
+
+def evaluate_logits(feats: Features, logits: dict[str, np.ndarray]) -> dict[str, Any]:
+    y = {s: feats.splits[s].arrays["labels"] for s in ("valid", "test")}
+    return parity_metrics(y["valid"], logits["valid"], y["test"], logits["test"])
+
+
+def logits_by_id(feats: Features, logits: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    return {s: dict(zip(feats.splits[s].ids, map(float, logits[s]), strict=True))
+            for s in ("valid", "test")}
+
+
+def write_history(path: Path, history: list[dict[str, float]]) -> None:
+    if not history:
+        return
+    keys = list(history[0])
+    lines = [",".join(k.replace("/", "_") for k in keys)]
+    lines += [",".join(f"{row[k]:.6g}" for k in keys) for row in history]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def write_sweep(path: Path, sweep: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(sweep[0]))
+        w.writeheader()
+        w.writerows(sweep)
+
+
+def write_figures(fig_dir: Path, metrics: dict[str, Any], title: str) -> None:
+    from vulnfusion.plots import plot_confusion_matrix, plot_threshold_curve
+
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    thr = metrics["best_threshold_by_f1"]
+    plot_confusion_matrix(metrics["confusion_matrix_at_0_5"], f"{title} valid @0.50",
+                          fig_dir / "confusion_matrix_at_0_5.png")
+    plot_confusion_matrix(metrics["confusion_matrix_at_best_threshold"],
+                          f"{title} valid @{thr:.2f}", fig_dir / "confusion_matrix_at_best_threshold.png")
+    plot_threshold_curve(metrics["threshold_sweep"], thr, fig_dir / "threshold_curve.png", title)
+
+
+def write_run_outputs(out: Path, metrics: dict[str, Any], logits: dict[str, dict[str, float]],
+                      history: list[dict[str, float]], title: str) -> None:
+    """The per-run files every track writes (into a directory being built atomically)."""
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "logits.json", logits)
+    write_history(out / "history.csv", history)
+    write_sweep(out / "threshold_sweep.csv", metrics["threshold_sweep"])
+    write_figures(out / "figures", metrics, title)
+
+
+def train_branch(cfg: Config, track: str, seed: int, features_dir: str | Path,
+                 out_dir: str | Path, stage: str) -> dict[str, Any]:
+    """Train one branch for one seed end to end; returns its ``metrics.json`` content."""
+    from vulnfusion import tracking
+
+    out_dir = Path(out_dir)
+    feats = load_features(features_dir)
+    tcfg = train_config(cfg, track)
+    seed_everything(seed)
+    model, arch = build_branch(cfg, track, feats)
+    spec = track_spec(track, arch.get("pad_id", 1))
+    tags = tracking.run_tags(cfg, track, seed, stage, feats.data_hash)
+    with _maybe_run(cfg, f"{track}-seed{seed}", tags) as run:
+        trainer = Trainer(model, spec, tcfg, seed, feats.splits["train"], feats.splits["valid"],
+                          resume_path_for(out_dir), resume_key(cfg, track, seed, feats),
+                          epoch_logger=run.log_epoch if run else None)
+        fit = trainer.fit()
+        if not trainer.dist.is_main:
+            return {}
+        model.load_state_dict(fit.best_state)
+        logits = score_splits(model, spec, feats, tcfg, trainer.device)
+        metrics = {**evaluate_logits(feats, logits), "track": track, "seed": seed,
+                   "best_epoch": fit.best_epoch, "degraded": False}
+        meta = {"track": track, "seed": seed, "model": arch, "config": to_dict(cfg),
+                "git_commit": tags["git_commit"], "data_hash": feats.data_hash,
+                "features_hash": feats.features_hash, "best_epoch": fit.best_epoch}
+        with atomic_dir(out_dir) as tmp:
+            save_checkpoint(tmp, fit.best_state, meta)
+            write_run_outputs(tmp, metrics, logits_by_id(feats, logits), fit.history,
+                              f"{track} seed {seed}")
+        resume_path_for(out_dir).unlink(missing_ok=True)
+        if run:
+            log_run_outputs(run, out_dir, metrics)
+    return metrics
+
+
+def log_run_outputs(run: Any, out_dir: Path, metrics: dict[str, Any]) -> None:
+    run.log_parity(metrics)
+    run.log_sweep(metrics["threshold_sweep"])
+    for name in ("metrics.json", "history.csv", "threshold_sweep.csv", "checkpoint.json"):
+        if (out_dir / name).exists():
+            run.log_artifacts(out_dir / name)
+    run.log_artifacts(out_dir / "figures", "figures")
+
+
+def _maybe_run(cfg: Config, name: str, tags: dict[str, str]) -> Any:
+    """An MLflow run on rank 0; a no-op context on other ranks."""
+    import contextlib
+    import os
+
+    from vulnfusion import tracking
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return contextlib.nullcontext(None)
+    return tracking.start_run(cfg, name, tags)

@@ -1,0 +1,157 @@
+"""Every MLflow call of the project lives here.
+
+Store: ``MLFLOW_TRACKING_URI`` if set, else ``mlflow.tracking_uri`` from params, else
+``sqlite:///<project root>/mlflow.db`` — absolute, and resolved to the main checkout even
+from a DVC experiment's temp workspace, so queued experiments share one store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from vulnfusion.config import Config, flatten, to_dict
+
+log = logging.getLogger(__name__)
+
+# Parity metrics logged as MLflow metrics (scalars only; the sweep goes in as a table).
+SCALAR_KEYS = ("f1_at_0_5", "f1_at_best_threshold", "best_threshold_by_f1",
+               "balanced_accuracy_at_best_threshold")
+TEST_KEYS = ("accuracy", "precision", "recall", "f1", "balanced_accuracy")
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be reached or used (one-line message)."""
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The main checkout, also from inside ``.dvc/tmp/exps/<tmp>`` experiment workspaces."""
+    here = (start or Path.cwd()).resolve()
+    parts = here.parts
+    for i in range(len(parts) - 2):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return here
+
+
+def tracking_uri(cfg: Config) -> str:
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    if cfg.mlflow.tracking_uri:
+        return cfg.mlflow.tracking_uri
+    return f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def connect(cfg: Config) -> str:
+    """Point MLflow at the store and make sure it answers, before any training starts."""
+    import mlflow
+
+    uri = tracking_uri(cfg)
+    if uri.startswith(("http://", "https://")):
+        # fail fast on a server that is down instead of retrying for minutes
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    mlflow.set_tracking_uri(uri)
+    try:
+        mlflow.set_experiment(cfg.mlflow.experiment)
+    except Exception as exc:  # noqa: BLE001 - any failure here means "store unusable"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TrackingError(f"MLflow tracking store {uri} is not usable: {first[:200]}") from None
+    return uri
+
+
+def run_tags(cfg: Config, track: str, seed: int | None, stage: str, data_hash: str,
+             degraded: bool = False) -> dict[str, str]:
+    from vulnfusion.io import git_commit
+
+    return {"track": track, "seed": "ensemble" if seed is None else str(seed),
+            "preset": cfg.preset, "fusion_preset": cfg.fusion.preset, "dvc_stage": stage,
+            "git_commit": git_commit(project_root()), "data_hash": data_hash,
+            "degraded": str(degraded).lower()}
+
+
+class RunLogger:
+    """Thin handle over an active run, so callers never import MLflow themselves."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    def log_epoch(self, metrics: Mapping[str, float], step: int) -> None:
+        import mlflow
+
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_parity(self, metrics: Mapping[str, Any]) -> None:
+        """Final parity metrics under the same names in every run (side-by-side in the UI)."""
+        import mlflow
+
+        mlflow.log_metrics(parity_scalars(metrics))
+
+    def log_sweep(self, sweep: list[dict[str, Any]]) -> None:
+        import mlflow
+        import pandas as pd
+
+        mlflow.log_table(pd.DataFrame(sweep), artifact_file="threshold_sweep.json")
+
+    def log_artifacts(self, path: Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        if path.is_dir():
+            mlflow.log_artifacts(str(path), artifact_path)
+        else:
+            mlflow.log_artifact(str(path), artifact_path)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        import mlflow
+
+        mlflow.set_tags(dict(tags))
+
+
+def parity_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {k: float(metrics[k]) for k in SCALAR_KEYS if metrics.get(k) is not None}
+    test = metrics.get("test", {})
+    for k in ("roc_auc", "pr_auc"):
+        if test.get(k) is not None:
+            out[f"test/{k}"] = float(test[k])
+    for block in ("at_0_5", "at_valid_threshold"):
+        for k in TEST_KEYS:
+            value = test.get(block, {}).get(k)
+            if value is not None:
+                out[f"test/{block}/{k}"] = float(value)
+    return out
+
+
+@contextlib.contextmanager
+def start_run(cfg: Config, run_name: str, tags: Mapping[str, str]) -> Iterator[RunLogger]:
+    """One MLflow run per stage execution, with the resolved config as params."""
+    import mlflow
+
+    connect(cfg)
+    with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
+        params = {k: _param_value(v) for k, v in flatten(to_dict(cfg)).items()
+                  if not k.startswith(("presets.", "fusion.presets."))}
+        items = sorted(params.items())
+        for i in range(0, len(items), 100):  # MLflow caps params per batch call
+            mlflow.log_params(dict(items[i : i + 100]))
+        yield RunLogger(run.info.run_id)
+
+
+def _param_value(v: Any) -> str:
+    text = str(v)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def log_metrics_json(run: RunLogger, metrics: Mapping[str, Any]) -> None:
+    """Log a ``metrics.json`` artifact for a dict that is not yet on disk."""
+    import json
+
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "metrics.json"
+        p.write_text(json.dumps(metrics, indent=2))
+        run.log_artifacts(p)
