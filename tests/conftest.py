@@ -77,3 +77,27 @@ def copy_project(dst: Path) -> Path:
         else:
             shutil.copy2(src, dst / name)
     return dst
+
+
+@pytest.fixture(scope="session")
+def tiny_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with params.yaml (tiny) and real prepared data + features, built once."""
+    from vulnfusion.config import resolve
+    from vulnfusion.data.prepare import prepare
+    from vulnfusion.featurize import featurize
+
+    root = tmp_path_factory.mktemp("tiny")
+    raw = tiny_params()
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    cfg = resolve(raw)
+    prepare(cfg, root / "data" / "prepared")
+    featurize(cfg, root / "data" / "prepared", root / "data" / "features")
+    return root
+
+
+@pytest.fixture
+def mlflow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A real sqlite MLflow store private to the test."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri

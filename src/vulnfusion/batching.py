@@ -36,6 +36,8 @@ class Batch:
     edge_index: torch.Tensor | None = None
     edge_type: torch.Tensor | None = None
     graph_index: torch.Tensor | None = None
+    t_emb: torch.Tensor | None = None  # (B, Dt) cached Transformer CLS features (fusion)
+    g_emb: torch.Tensor | None = None  # (B, Dg) cached GNN pooled features (fusion)
 
     @property
     def size(self) -> int:
@@ -73,15 +75,19 @@ class Collator:
     """Builds a ``Batch`` from row numbers; picklable, so DataLoader workers can run it."""
 
     def __init__(self, feats: SplitFeatures, tokens: bool, graphs: bool,
-                 pad_id: int = 1, pad_to_multiple_of: int = 1) -> None:
+                 pad_id: int = 1, pad_to_multiple_of: int = 1,
+                 cached: dict[str, np.ndarray] | None = None) -> None:
         self.a = feats.arrays
         self.tokens, self.graphs = tokens, graphs
         self.pad_id, self.multiple = pad_id, max(1, pad_to_multiple_of)
+        self.cached = cached or {}
 
     def __call__(self, rows: Sequence[int]) -> Batch:
         idx = np.asarray(rows, dtype=np.int64)
         b = Batch(index=torch.from_numpy(idx),
                   labels=torch.from_numpy(self.a["labels"][idx].astype(np.float32)))
+        for name, arr in self.cached.items():  # "t_emb" / "g_emb": rows of precomputed features
+            setattr(b, name, torch.from_numpy(arr[idx]))
         if self.tokens:
             b.input_ids, b.attention_mask = self._tokens(idx)
         if self.graphs:

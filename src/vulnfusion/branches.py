@@ -89,12 +89,13 @@ def train_config(cfg: Config, track: str) -> TrainConfig:
             "fusion": cfg.fusion.train}[track]
 
 
-def resume_key(cfg: Config, track: str, seed: int, feats: Features) -> str:
+def resume_key(cfg: Config, track: str, seed: int, feats: Features,
+               extra: list[str] | None = None) -> str:
     """Fingerprint of everything that shapes a run: resume only into an identical run."""
     import hashlib
 
     blob = json.dumps({"cfg": to_dict(cfg), "track": track, "seed": seed,
-                       "features": feats.features_hash}, sort_keys=True)
+                       "features": feats.features_hash, "extra": extra or []}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -109,7 +110,8 @@ def score_splits(model: nn.Module, spec: TrackSpec, feats: Features, tcfg: Train
     out = {}
     for s in ("valid", "test"):
         loader = eval_loader(feats.splits[s], spec, tcfg.batch_size * 2, tcfg.pad_to_multiple_of)
-        out[s], _ = predict(model, loader, device, tcfg.amp_dtype)
+        # final logits in fp32 whatever the training AMP: they must match the served model
+        out[s], _ = predict(model, loader, device, "none")
     return out
 
 
@@ -192,9 +194,28 @@ def train_branch(cfg: Config, track: str, seed: int, features_dir: str | Path,
             write_run_outputs(tmp, metrics, logits_by_id(feats, logits), fit.history,
                               f"{track} seed {seed}")
         resume_path_for(out_dir).unlink(missing_ok=True)
+        write_manifest(out_dir, track, seed)
         if run:
             log_run_outputs(run, out_dir, metrics)
     return metrics
+
+
+def manifest_path(out_dir: Path) -> Path:
+    return out_dir.parent / "manifests" / f"{out_dir.name}.json"
+
+
+def write_manifest(out_dir: Path, track: str, seed: int) -> Path:
+    """A receipt of a finished seed run (content hash of each file in its directory).
+
+    Downstream stages depend on ``outputs/<track>/manifests``: one DVC dependency that covers
+    whatever seeds params.yaml lists, without overlapping ``ensemble_metrics.json``.
+    """
+    from vulnfusion.io import sha256_file
+
+    files = {p.relative_to(out_dir).as_posix(): sha256_file(p)
+             for p in sorted(out_dir.rglob("*")) if p.is_file()}
+    return write_json(manifest_path(out_dir), {"track": track, "seed": seed, "dir": str(out_dir),
+                                               "files": files})
 
 
 def log_run_outputs(run: Any, out_dir: Path, metrics: dict[str, Any]) -> None:
@@ -216,3 +237,24 @@ def _maybe_run(cfg: Config, name: str, tags: dict[str, str]) -> Any:
     if int(os.environ.get("RANK", "0")) != 0:
         return contextlib.nullcontext(None)
     return tracking.start_run(cfg, name, tags)
+
+
+def recompute_logits(seed_dir: Path, feats: Features, batch_size: int = 64) -> dict[str, dict[str, float]]:
+    """Valid/test logits recomputed from a seed's checkpoint (any track), keyed by id."""
+    from vulnfusion.checkpoints import load_model
+
+    model, meta = load_model(seed_dir)
+    kind = meta["model"]["kind"]
+    pad_id = (meta["model"].get("transformer") or meta["model"]).get("pad_id", 1) or 1
+    spec = track_spec(kind, pad_id)
+    tcfg = train_config_from_meta(meta, kind)
+    logits = score_splits(model, spec, feats, tcfg, torch.device("cpu"))
+    return logits_by_id(feats, logits)
+
+
+def train_config_from_meta(meta: dict[str, Any], track: str) -> TrainConfig:
+    """The training config recorded in a checkpoint (for its batch size and padding)."""
+    from vulnfusion.config import from_dict
+
+    section = meta["config"][track]["train"]
+    return from_dict(TrainConfig, section, f"{track}.train.")

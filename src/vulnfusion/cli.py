@@ -55,11 +55,14 @@ def load(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Confi
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
+    from vulnfusion.checkpoints import CheckpointError
     from vulnfusion.data.sources import DataError
+    from vulnfusion.ensemble import AggregationError
     from vulnfusion.tokenization import ModelNotAvailableError
+    from vulnfusion.tracking import TrackingError
 
-    return (ConfigError, DataError, ModelNotAvailableError, StageError, FileNotFoundError,
-            PermissionError, OSError)
+    return (ConfigError, DataError, ModelNotAvailableError, StageError, CheckpointError,
+            AggregationError, TrackingError, OSError)
 
 
 def run_stage(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> None:

@@ -52,7 +52,7 @@ def build_graphs(
     """Code graphs for ``funcs`` in input order, on ``featurize.num_workers`` processes."""
     f = cfg.featurize
     build = partial(build_graph, max_nodes=f.max_nodes, max_chars=f.max_chars)
-    bar = tqdm(total=len(funcs), desc=desc, unit="fn", mininterval=1.0, leave=False)
+    bar = tqdm(total=len(funcs), desc=desc, unit="fn", mininterval=1.0, leave=False, disable=None)
     out: list[CodeGraph] = []
     if f.num_workers <= 1 or len(funcs) < 4 * f.chunk_size:
         for code in funcs:

@@ -58,12 +58,28 @@ def connect(cfg: Config) -> str:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     try:
+        _ensure_experiment(cfg.mlflow.experiment, uri)
         mlflow.set_experiment(cfg.mlflow.experiment)
     except Exception as exc:  # noqa: BLE001 - any failure here means "store unusable"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackingError(f"MLflow tracking store {uri} is not usable: {first[:200]}") from None
     return uri
+
+
+def _ensure_experiment(name: str, uri: str) -> None:
+    """With a local sqlite store, keep artifacts beside the database (not in the cwd, which
+    is a throwaway directory for queued DVC experiments)."""
+    import mlflow
+
+    if not uri.startswith("sqlite:///") or mlflow.get_experiment_by_name(name) is not None:
+        return
+    db = Path(uri[len("sqlite:///"):])
+    try:
+        mlflow.create_experiment(name, artifact_location=(db.parent / "mlruns").as_uri())
+    except mlflow.exceptions.MlflowException:
+        pass  # created concurrently by another stage: fine
 
 
 def run_tags(cfg: Config, track: str, seed: int | None, stage: str, data_hash: str,
@@ -128,18 +144,44 @@ def parity_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def start_run(cfg: Config, run_name: str, tags: Mapping[str, str]) -> Iterator[RunLogger]:
-    """One MLflow run per stage execution, with the resolved config as params."""
+def start_run(cfg: Config, run_name: str, tags: Mapping[str, str],
+              run_id: str | None = None) -> Iterator[RunLogger]:
+    """One MLflow run per stage execution (or reopen ``run_id``), with the resolved config."""
     import mlflow
 
     connect(cfg)
-    with mlflow.start_run(run_name=run_name, tags=dict(tags)) as run:
+    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name,
+                          tags=dict(tags)) as run:
+        if run_id:
+            yield RunLogger(run.info.run_id)
+            return
         params = {k: _param_value(v) for k, v in flatten(to_dict(cfg)).items()
                   if not k.startswith(("presets.", "fusion.presets."))}
         items = sorted(params.items())
         for i in range(0, len(items), 100):  # MLflow caps params per batch call
             mlflow.log_params(dict(items[i : i + 100]))
         yield RunLogger(run.info.run_id)
+
+
+def find_run_id(cfg: Config, run_name: str) -> str | None:
+    """The newest finished run with this name (e.g. the aggregate stage's ``fusion-ensemble``)."""
+    import mlflow
+
+    connect(cfg)
+    runs = mlflow.search_runs(filter_string=f"attributes.run_name = '{run_name}'",
+                              order_by=["attributes.start_time DESC"], max_results=1,
+                              output_format="list")
+    return runs[0].info.run_id if runs else None
+
+
+def set_alias(name: str, version: str, alias: str, tags: Mapping[str, str], description: str) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    for k, v in tags.items():
+        client.set_model_version_tag(name, version, k, v)
+    client.update_model_version(name, version, description=description)
+    client.set_registered_model_alias(name, alias, version)
 
 
 def _param_value(v: Any) -> str:

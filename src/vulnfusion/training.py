@@ -142,15 +142,16 @@ def init_distributed(device_pref: str) -> tuple[DistInfo, torch.device]:
 
 @dataclass(frozen=True)
 class TrackSpec:
-    """What a track's batches contain."""
+    """What a track's batches contain, and which length drives bucketing."""
 
     tokens: bool
     graphs: bool
     pad_id: int = 1
+    lengths: str = ""  # "tokens" | "nodes"; default: tokens when the batch has tokens
 
     @property
     def length_kind(self) -> str:
-        return "tokens" if self.tokens else "nodes"
+        return self.lengths or ("tokens" if self.tokens else "nodes")
 
 
 @dataclass
@@ -177,15 +178,17 @@ class Trainer:
                  train: SplitFeatures, valid: SplitFeatures, resume_path: Path | None = None,
                  resume_key: str = "",
                  epoch_logger: EpochLogger | None = None,
-                 param_groups: list[dict[str, Any]] | None = None) -> None:
+                 param_groups: list[dict[str, Any]] | None = None,
+                 cached: dict[str, dict[str, np.ndarray]] | None = None) -> None:
         self.dist, self.device = init_distributed(cfg.device)
         self.cfg, self.spec, self.seed = cfg, spec, seed
         self.model = model.to(self.device)
         self.train_feats, self.valid_feats = train, valid
         self.resume_path, self.resume_key = resume_path, resume_key
         self.epoch_logger = epoch_logger
-        self.train_loader = self._loader(train, shuffle=True)
-        self.valid_loader = self._loader(valid, shuffle=False)
+        cached = cached or {}
+        self.train_loader = self._loader(train, shuffle=True, cached=cached.get("train"))
+        self.valid_loader = self._loader(valid, shuffle=False, cached=cached.get("valid"))
         self.total_steps = max(1, len(self.train_loader) * cfg.epochs)
         self.optimizer = torch.optim.AdamW(
             param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}],
@@ -210,14 +213,15 @@ class Trainer:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
-    def _loader(self, feats: SplitFeatures, shuffle: bool) -> DataLoader[Any]:
+    def _loader(self, feats: SplitFeatures, shuffle: bool,
+                cached: dict[str, np.ndarray] | None) -> DataLoader[Any]:
         c = self.cfg
         ds = FeatureDataset(feats)
         rank, world = (self.dist.rank, self.dist.world) if shuffle else (0, 1)
         sampler = BucketBatchSampler(ds.lengths(self.spec.length_kind), c.batch_size, shuffle,
                                      self.seed, c.bucket_by_length, rank, world)
         collate = Collator(feats, self.spec.tokens, self.spec.graphs, self.spec.pad_id,
-                           c.pad_to_multiple_of)
+                           c.pad_to_multiple_of, cached)
         extra: dict[str, Any] = {}
         if c.num_workers > 0:
             extra = {"prefetch_factor": c.prefetch_factor, "persistent_workers": True}
@@ -374,9 +378,9 @@ def predict(model: nn.Module, loader: DataLoader[Any], device: torch.device, amp
 
 
 def eval_loader(feats: SplitFeatures, spec: TrackSpec, batch_size: int, pad_to_multiple_of: int,
-                num_workers: int = 0) -> DataLoader[Any]:
+                num_workers: int = 0, cached: dict[str, np.ndarray] | None = None) -> DataLoader[Any]:
     """A deterministic, length-sorted loader for scoring a whole split."""
     ds = FeatureDataset(feats)
     sampler = BucketBatchSampler(ds.lengths(spec.length_kind), batch_size, False, 0, True)
-    collate = Collator(feats, spec.tokens, spec.graphs, spec.pad_id, pad_to_multiple_of)
+    collate = Collator(feats, spec.tokens, spec.graphs, spec.pad_id, pad_to_multiple_of, cached)
     return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=num_workers)

@@ -1,0 +1,35 @@
+"""Stage `aggregate@<track>`: average the seeds' logits → outputs/<track>/ensemble_metrics.json."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from vulnfusion.cli import base_parser, load, run_stage
+from vulnfusion.ensemble import aggregate_track
+
+log = logging.getLogger("vulnfusion.aggregate")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = base_parser(__doc__ or "")
+    p.add_argument("--track", required=True, choices=["transformer", "gnn", "fusion"])
+    p.add_argument("--input-dir", default=None, help="default: outputs/<track>")
+    p.add_argument("--output", default=None, help="default: <input-dir>/ensemble_metrics.json")
+    p.add_argument("--features-dir", default="data/features")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute logits from the seed checkpoints instead of reading dumps")
+    args = p.parse_args(argv)
+    cfg = load(args)
+    input_dir = args.input_dir or f"outputs/{args.track}"
+    output = args.output or f"{input_dir}/ensemble_metrics.json"
+    m = aggregate_track(cfg, args.track, input_dir, output, args.features_dir, args.recompute,
+                        stage=f"aggregate@{args.track}")
+    d = m["ensemble_minus_best_seed_test_f1"]
+    log.info("%s ensemble of %d seeds: test F1 %.4f (seeds %.4f ± %.4f), vs best seed %+.4f "
+             "[%+.4f, %+.4f]", args.track, m["num_seeds"], m["test"]["at_valid_threshold"]["f1"],
+             m["per_seed_mean_f1"], m["per_seed_std_f1"], d["diff"], d["low"], d["high"])
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,30 @@
+"""Stage `register`: the fusion ensemble → MLflow model registry (vulnfusion-ensemble@alias)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from vulnfusion.cli import base_parser, load, run_stage
+from vulnfusion.registry import register_ensemble
+
+log = logging.getLogger("vulnfusion.register")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = base_parser(__doc__ or "")
+    p.add_argument("--fusion-dir", type=Path, default=Path("outputs/fusion"))
+    p.add_argument("--features-dir", type=Path, default=Path("data/features"))
+    p.add_argument("--comparison", type=Path, default=Path("reports/comparison.json"))
+    p.add_argument("--output", type=Path, default=Path("reports/registered_model.json"))
+    args = p.parse_args(argv)
+    cfg = load(args)
+    r = register_ensemble(cfg, args.fusion_dir, args.features_dir, args.comparison, args.output,
+                          stage="register")
+    log.info("registered %s version %s as @%s — serve it with: mlflow models serve -m %s "
+             "--env-manager local", r["name"], r["version"], r["alias"], r["registry_uri"])
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,74 @@
+"""Late fusion: concat(Transformer CLS (B, Dt), GNN pooled (B, Dg)) → MLP head → logit (B,).
+
+Either branch may be absent (graceful degrade: the head reads the other alone). Frozen
+branches stay in eval mode even while the head trains (no dropout noise in their features),
+and their features may come precomputed in the batch (``t_emb``/``g_emb``) instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from vulnfusion.batching import Batch
+
+
+class FusionClassifier(nn.Module):
+    def __init__(self, transformer: nn.Module | None, gnn: nn.Module | None, t_dim: int,
+                 g_dim: int, hidden_size: int, dropout: float, freeze_transformer: bool = True,
+                 freeze_gnn: bool = True) -> None:
+        super().__init__()
+        if transformer is None and gnn is None:
+            raise ValueError("fusion needs at least one branch")
+        self.transformer, self.gnn = transformer, gnn
+        self.t_dim = t_dim if transformer is not None else 0
+        self.g_dim = g_dim if gnn is not None else 0
+        self.frozen = {"transformer": freeze_transformer, "gnn": freeze_gnn}
+        for name, branch in (("transformer", transformer), ("gnn", gnn)):
+            if branch is not None and self.frozen[name]:
+                branch.requires_grad_(False)
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(self.t_dim + self.g_dim, hidden_size), nn.ReLU(),
+            nn.Dropout(dropout), nn.Linear(hidden_size, 1),
+        )
+        self.embed_dim = self.t_dim + self.g_dim
+
+    def train(self, mode: bool = True) -> FusionClassifier:
+        super().train(mode)
+        for name in ("transformer", "gnn"):
+            branch = getattr(self, name)
+            if branch is not None and self.frozen[name]:
+                branch.eval()  # frozen features must not change with dropout
+        return self
+
+    def _branch(self, name: str, batch: Batch, cached: torch.Tensor | None) -> torch.Tensor:
+        if cached is not None:
+            return cached.float()
+        branch = getattr(self, name)
+        if self.frozen[name]:
+            with torch.no_grad():
+                return branch.embed(batch).float()
+        return branch.embed(batch).float()
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        parts = []
+        if self.transformer is not None:
+            parts.append(self._branch("transformer", batch, batch.t_emb))
+        if self.gnn is not None:
+            parts.append(self._branch("gnn", batch, batch.g_emb))
+        return torch.cat(parts, dim=-1)
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        return self.head(self.embed(batch)).squeeze(-1)
+
+
+def build_fusion_from_spec(spec: dict[str, Any]) -> FusionClassifier:
+    """Rebuild a fusion model (both encoders included) from its recorded spec."""
+    from vulnfusion.checkpoints import build_model
+
+    t = build_model(spec["transformer"]) if spec.get("transformer") else None
+    g = build_model(spec["gnn"]) if spec.get("gnn") else None
+    return FusionClassifier(t, g, spec["t_dim"], spec["g_dim"], spec["hidden_size"],
+                            spec["dropout"], spec["freeze_transformer"], spec["freeze_gnn"])

@@ -1,0 +1,113 @@
+"""The ``register`` stage: log the fusion seed ensemble as a pyfunc and register it.
+
+Alias ``champion`` when both acceptance targets of the comparison pass, else ``candidate``.
+The version carries its test metrics as tags and a description saying how it was made.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from vulnfusion.config import Config
+from vulnfusion.io import read_json, write_json
+
+log = logging.getLogger(__name__)
+
+PKG_DIR = Path(__file__).resolve().parent
+ENTRY = PKG_DIR.parents[1] / "pipelines" / "pyfunc_model.py"
+EXAMPLE = [
+    "int copy(char *dst, const char *src) { strcpy(dst, src); return 0; }",
+    "int get(int *a, int n, int i) { if (i < 0 || i >= n) return -1; return a[i]; }",
+]
+REQUIREMENTS = ("torch", "transformers", "torch-geometric", "tree-sitter", "tree-sitter-c",
+                "tokenizers", "safetensors", "numpy", "pandas", "mlflow")
+
+
+def build_bundle(cfg: Config, fusion_dir: Path, features_dir: Path, ensemble: dict[str, Any],
+                 dest: Path) -> Path:
+    """Everything the pyfunc needs, in one directory: seed checkpoints, tokenizer, vocab."""
+    from vulnfusion.checkpoints import META, WEIGHTS
+
+    for s in ensemble["seeds"]:
+        seed_out = dest / "seeds" / f"seed_{s}"
+        seed_out.mkdir(parents=True)
+        for name in (WEIGHTS, META):
+            shutil.copy2(fusion_dir / f"seed_{s}" / name, seed_out / name)
+    shutil.copytree(features_dir / "tokenizer", dest / "tokenizer")
+    shutil.copy2(features_dir / "graph_vocab.json", dest / "graph_vocab.json")
+    write_json(dest / "serving.json", {
+        "threshold": ensemble["best_threshold_by_f1"], "max_length": cfg.transformer.max_length,
+        "max_nodes": cfg.featurize.max_nodes, "max_chars_parse": cfg.featurize.max_chars,
+        "max_input_chars": cfg.register.max_chars, "max_rows": cfg.register.max_rows,
+        "seeds": list(ensemble["seeds"]), "test": ensemble["test"],
+    })
+    return dest
+
+
+def requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for name in REQUIREMENTS:
+        try:
+            out.append(f"{name}=={version(name).split('+')[0]}")
+        except PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+def version_tags(ensemble: dict[str, Any], comparison: dict[str, Any]) -> dict[str, str]:
+    t = ensemble["test"]
+    tags = {"test_f1": t["at_valid_threshold"]["f1"], "test_accuracy_at_0_5": t["at_0_5"]["accuracy"],
+            "test_roc_auc": t["roc_auc"], "test_pr_auc": t["pr_auc"],
+            "threshold": ensemble["best_threshold_by_f1"], "seeds": ensemble["seeds"],
+            "all_targets_pass": comparison["all_targets_pass"], "degraded": ensemble.get("degraded")}
+    return {k: str(v) for k, v in tags.items()}
+
+
+def description(ensemble: dict[str, Any], comparison: dict[str, Any], alias: str) -> str:
+    t = ensemble["test"]
+    targets = ", ".join(f"{k}={'pass' if v['pass'] else 'fail'}" for k, v in comparison["targets"].items())
+    return (f"vulnfusion fusion ensemble of seeds {ensemble['seeds']} (logits averaged); threshold "
+            f"{ensemble['best_threshold_by_f1']:.2f} chosen on valid. Test: F1 "
+            f"{t['at_valid_threshold']['f1']:.4f}, accuracy@0.5 {t['at_0_5']['accuracy']:.4f}, "
+            f"ROC-AUC {t['roc_auc']}. Targets: {targets} → alias '{alias}'. "
+            "Input: DataFrame column 'func' (C source); output: probability, label.")
+
+
+def register_ensemble(cfg: Config, fusion_dir: Path, features_dir: Path, comparison_path: Path,
+                      output: Path, stage: str) -> dict[str, Any]:
+    """Log + register the model; write ``output`` (name, version, alias, URIs)."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from vulnfusion import tracking
+
+    ensemble = read_json(fusion_dir / "ensemble_metrics.json")
+    comparison = read_json(comparison_path)
+    alias = "champion" if comparison["all_targets_pass"] else "candidate"
+    name = cfg.register.model_name
+    example = pd.DataFrame({"func": EXAMPLE})
+    signature = infer_signature(example, pd.DataFrame({"probability": [0.5, 0.5], "label": [1, 0]}))
+    tags = tracking.run_tags(cfg, "fusion", None, stage, ensemble.get("data_hash", "unknown"),
+                             bool(ensemble.get("degraded")))
+    run_id = tracking.find_run_id(cfg, "fusion-ensemble")
+    with tempfile.TemporaryDirectory() as tmp, tracking.start_run(cfg, "fusion-ensemble", tags, run_id):
+        bundle = build_bundle(cfg, fusion_dir, features_dir, ensemble, Path(tmp) / "bundle")
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(ENTRY), artifacts={"bundle": str(bundle)},
+            code_paths=[str(PKG_DIR)], signature=signature, input_example=example,
+            pip_requirements=requirements(), registered_model_name=name,
+        )
+    version = str(info.registered_model_version)
+    tracking.set_alias(name, version, alias, version_tags(ensemble, comparison),
+                       description(ensemble, comparison, alias))
+    result = {"name": name, "version": version, "alias": alias, "model_uri": info.model_uri,
+              "registry_uri": f"models:/{name}@{alias}", "threshold": ensemble["best_threshold_by_f1"]}
+    write_json(output, result)
+    return result

@@ -1,0 +1,137 @@
+"""The served model: the fusion seed ensemble as an MLflow pyfunc over raw C source.
+
+Input: a DataFrame with a string column ``func``. Output: ``probability`` (sigmoid of the
+seeds' mean logit) and ``label`` (probability ≥ the threshold chosen on valid). Graph
+building and tokenization run inside the model with the exact settings recorded at
+training time, so scores match the aggregate stage's ensemble. Bad input is rejected with
+a message naming the row: nothing is ever scored as a silent 0.
+
+Logged as "models from code" (``pipelines/pyfunc_model.py``): loading executes this
+package's code, never an unpickled object.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class InputError(ValueError):
+    """A request the model cannot score (one line, naming the row or column)."""
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    threshold: float
+    max_length: int
+    max_nodes: int
+    max_chars_parse: int
+    max_input_chars: int
+    max_rows: int
+    seeds: list[int]
+
+    @classmethod
+    def from_json(cls, path: Path) -> ServingSpec:
+        d = json.loads(path.read_text())
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
+    """The ``func`` strings of a request, or ``InputError`` naming what is wrong."""
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"expected a DataFrame with a 'func' column, got {type(df).__name__}")
+    if "func" not in df.columns:
+        raise InputError(f"missing column 'func' (got columns: {list(map(str, df.columns))[:10]})")
+    if len(df) == 0:
+        raise InputError("no rows to score")
+    if len(df) > spec.max_rows:
+        raise InputError(f"{len(df)} rows exceed the limit of {spec.max_rows} per request")
+    funcs = []
+    for i, v in enumerate(df["func"].tolist()):
+        if not isinstance(v, str):
+            raise InputError(f"row {i}: 'func' must be a string, got {type(v).__name__}")
+        if not v.strip():
+            raise InputError(f"row {i}: 'func' is empty")
+        if len(v) > spec.max_input_chars:
+            raise InputError(f"row {i}: function has {len(v)} characters, above the limit of "
+                             f"{spec.max_input_chars}")
+        if "\x00" in v:
+            raise InputError(f"row {i}: 'func' contains NUL bytes (binary input?)")
+        funcs.append(v)
+    return funcs
+
+
+class EnsembleScorer:
+    """Loads the seed checkpoints and scores raw functions (no MLflow dependency)."""
+
+    def __init__(self, root: Path) -> None:
+        from vulnfusion.checkpoints import load_model
+        from vulnfusion.graphs import GraphVocab
+        from vulnfusion.tokenization import load_tokenizer_dir
+
+        self.spec = ServingSpec.from_json(root / "serving.json")
+        self.vocab = GraphVocab.from_json((root / "graph_vocab.json").read_text())
+        self.tokenizer = load_tokenizer_dir(root / "tokenizer")
+        self.models = [load_model(root / "seeds" / f"seed_{s}")[0] for s in self.spec.seeds]
+
+    def features(self, funcs: list[str]) -> Any:
+        from vulnfusion.featurize import SplitFeatures, pack_graphs, pack_tokens
+        from vulnfusion.graphs import build_graph
+        from vulnfusion.tokenization import encode
+
+        graphs = [build_graph(f, self.spec.max_nodes, self.spec.max_chars_parse) for f in funcs]
+        arrays = pack_graphs(graphs, self.vocab)
+        arrays.update(pack_tokens(encode(self.tokenizer, funcs, self.spec.max_length)))
+        arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
+        return SplitFeatures([str(i) for i in range(len(funcs))], arrays)
+
+    def logits(self, funcs: list[str], batch_size: int = 64) -> np.ndarray:
+        import torch
+
+        from vulnfusion.training import TrackSpec, eval_loader, predict
+
+        feats = self.features(funcs)
+        spec = TrackSpec(tokens=True, graphs=True, pad_id=int(self.tokenizer.pad_token_id))
+        loader = eval_loader(feats, spec, batch_size, 8)
+        with torch.inference_mode():
+            per_seed = [predict(m, loader, torch.device("cpu"))[0] for m in self.models]
+        return np.mean(per_seed, axis=0)
+
+    def score(self, funcs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        from vulnfusion.metrics import sigmoid
+
+        prob = sigmoid(self.logits(funcs).astype(np.float64))
+        return prob, (prob >= self.spec.threshold).astype(np.int64)
+
+
+def make_pyfunc() -> Any:
+    """The ``mlflow.pyfunc.PythonModel`` wrapper (built lazily: no MLflow import at import)."""
+    import mlflow.pyfunc
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    class VulnfusionEnsemble(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def load_context(self, context: Any) -> None:
+            self.scorer = EnsembleScorer(Path(context.artifacts["bundle"]))
+
+        def predict(self, context: Any, model_input: pd.DataFrame,
+                    params: dict[str, Any] | None = None) -> pd.DataFrame:
+            try:
+                funcs = validate_frame(model_input, self.scorer.spec)
+            except InputError as exc:
+                # INVALID_PARAMETER_VALUE → HTTP 400 from `mlflow models serve`
+                raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+            prob, label = self.scorer.score(funcs)
+            return pd.DataFrame({"probability": prob, "label": label})
+
+    return VulnfusionEnsemble()

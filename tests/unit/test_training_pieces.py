@@ -1,0 +1,105 @@
+"""Pure pieces of the training loop: schedules, EMA, losses, padding, bucketing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vulnfusion.batching import BucketBatchSampler, padding_overhead
+from vulnfusion.config import TrainConfig
+from vulnfusion.training import EMA, lr_factor, loss_fn
+
+
+@pytest.mark.parametrize("kind", ["linear", "cosine", "constant"])
+def test_schedule_warmup_then_decay(kind: str) -> None:
+    total, warmup = 100, 10
+    f = [lr_factor(s, total, warmup, kind) for s in range(total)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(f[:10], f[1:10], strict=False))  # warmup rises
+    if kind == "constant":
+        assert all(v == 1.0 for v in f[10:])
+    else:
+        assert all(a >= b for a, b in zip(f[10:], f[11:], strict=False))  # then decays
+        assert f[-1] < 0.05
+
+
+def test_cosine_and_linear_differ_mid_way() -> None:
+    lin = lr_factor(55, 100, 10, "linear")
+    cos = lr_factor(55, 100, 10, "cosine")
+    assert lin == pytest.approx(0.5) and cos == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert lr_factor(30, 100, 10, "cosine") > lr_factor(30, 100, 10, "linear")
+
+
+def test_ema_tracks_average() -> None:
+    model = nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    ema = EMA(model, decay=0.5)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model)  # 0.5*0 + 0.5*1
+    assert torch.allclose(ema.shadow["weight"], torch.full((1, 2), 0.5))
+    with ema.applied(model):
+        assert torch.allclose(model.weight, torch.full((1, 2), 0.5))
+    assert torch.allclose(model.weight, torch.ones(1, 2))  # restored
+
+
+def test_focal_loss_downweights_easy_examples() -> None:
+    labels = torch.tensor([1.0, 1.0])
+    ce_cfg, focal_cfg = TrainConfig(loss="ce"), TrainConfig(loss="focal", focal_gamma=2.0)
+    easy, hard = torch.tensor([4.0, 4.0]), torch.tensor([-1.0, -1.0])
+    ratio_easy = loss_fn(easy, labels, focal_cfg, 1.0) / loss_fn(easy, labels, ce_cfg, 1.0)
+    ratio_hard = loss_fn(hard, labels, focal_cfg, 1.0) / loss_fn(hard, labels, ce_cfg, 1.0)
+    assert ratio_easy < 0.01 < ratio_hard
+    # gamma 0 and alpha 0.5 reduce focal loss to plain cross-entropy
+    plain = TrainConfig(loss="focal", focal_gamma=0.0, focal_alpha=0.5)
+    assert loss_fn(hard, labels, plain, 1.0) == pytest.approx(float(loss_fn(hard, labels, ce_cfg, 1.0)))
+
+
+def test_pos_weight_matches_torch() -> None:
+    logits, labels = torch.tensor([0.3, -1.2, 2.0]), torch.tensor([1.0, 0.0, 1.0])
+    ours = loss_fn(logits, labels, TrainConfig(), 3.0)
+    w = torch.tensor([3.0, 1.0, 3.0])
+    ref = (w * nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")).sum() / w.sum()
+    assert float(ours) == pytest.approx(float(ref))
+
+
+def test_collator_pads_to_multiple(tiny_workspace) -> None:
+    from vulnfusion.batching import Collator
+    from vulnfusion.featurize import load_split
+
+    feats = load_split(tiny_workspace / "data/features/train.safetensors")
+    lens = np.diff(feats.arrays["tok_ptr"])
+    for multiple in (1, 8, 64):
+        b = Collator(feats, tokens=True, graphs=True, pad_to_multiple_of=multiple)([0, 1, 2])
+        assert b.input_ids.shape[1] % multiple == 0
+        assert b.input_ids.shape[1] - int(lens[:3].max()) < multiple
+        assert b.attention_mask.sum(1).tolist() == lens[:3].tolist()
+        assert int(b.graph_index.max()) == 2 and b.edge_index.max() < b.node_type.numel()
+
+
+def test_bucketing_cuts_padding_and_covers_every_example() -> None:
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(20, 512, size=2000)
+    bucketed = list(BucketBatchSampler(lengths, 32, shuffle=True, seed=0, bucket=True))
+    plain = list(BucketBatchSampler(lengths, 32, shuffle=True, seed=0, bucket=False))
+    assert sorted(i for b in bucketed for i in b) == list(range(2000))
+    assert padding_overhead(lengths, bucketed, 8) <= 1.15 < padding_overhead(lengths, plain, 8)
+
+
+def test_sampler_deterministic_per_epoch_and_sharded() -> None:
+    lengths = np.arange(100)
+    s = BucketBatchSampler(lengths, 8, shuffle=True, seed=3)
+    s.set_epoch(1)
+    a = list(s)
+    s.set_epoch(1)
+    assert list(s) == a
+    s.set_epoch(2)
+    assert list(s) != a
+    shards = [list(BucketBatchSampler(lengths, 8, True, 3, rank=r, world=2)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1])
+    assert not {i for b in shards[0] for i in b} & {i for b in shards[1] for i in b}
