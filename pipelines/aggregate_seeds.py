@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Sequence
 
@@ -11,14 +12,23 @@ from vulnfusion.ensemble import aggregate_track
 log = logging.getLogger("vulnfusion.aggregate")
 
 
+def _flag(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     p = base_parser(__doc__ or "")
     p.add_argument("--track", required=True, choices=["transformer", "gnn", "fusion"])
     p.add_argument("--input-dir", default=None, help="default: outputs/<track>")
     p.add_argument("--output", default=None, help="default: <input-dir>/ensemble_metrics.json")
     p.add_argument("--features-dir", default="data/features")
-    p.add_argument("--recompute", action="store_true",
-                   help="recompute logits from the seed checkpoints instead of reading dumps")
+    p.add_argument("--recompute", nargs="?", const="true", default="false", type=_flag,
+                   help="recompute logits from the seed checkpoints instead of reading dumps "
+                        "(--recompute, or --recompute true|false)")
     args = p.parse_args(argv)
     cfg = load(args)
     input_dir = args.input_dir or f"outputs/{args.track}"

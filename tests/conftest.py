@@ -101,3 +101,40 @@ def mlflow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tiny_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny workspace after every stage ran once in-process (branches, fusion, aggregate,
+    compare, register) against its own sqlite MLflow store."""
+    from vulnfusion.branches import train_branch
+    from vulnfusion.config import load_config
+    from vulnfusion.ensemble import aggregate_track
+    from vulnfusion.fusion import train_fusion
+    from vulnfusion.registry import register_ensemble
+    from vulnfusion.report import write_comparison
+
+    ws = tiny_workspace
+    old = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{ws / 'mlflow.db'}"
+    try:
+        cfg = load_config(ws / "params.yaml")
+        feats, out = ws / "data/features", ws / "outputs"
+        for seed in cfg.seeds:
+            for track in ("transformer", "gnn"):
+                train_branch(cfg, track, seed, feats, out / track / f"seed_{seed}", "test")
+            train_fusion(cfg, seed, feats, out / "fusion" / f"seed_{seed}",
+                         out / "transformer" / f"seed_{seed}", out / "gnn" / f"seed_{seed}",
+                         ws / "data/cache/fusion", "test")
+        for track in ("transformer", "gnn", "fusion"):
+            aggregate_track(cfg, track, out / track, out / track / "ensemble_metrics.json", feats,
+                            False, "test")
+        write_comparison(out, ws / "reports")
+        register_ensemble(cfg, out / "fusion", feats, ws / "reports/comparison.json",
+                          ws / "reports/registered_model.json", "test")
+    finally:
+        if old is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = old
+    return ws

@@ -11,7 +11,8 @@ Nodes (pre-order = source order)
     (``; , ( ) { } [ ] :``) and ``comment`` nodes are dropped.  ``string_literal``,
     ``char_literal`` and ``number_literal`` are leaves (their quotes/content are not
     descended into).  ``node_token`` is the leaf text (anonymous leaves: their type,
-    which is their text) clipped to 32 characters, ``""`` for internal nodes.
+    which is their text) clipped to 32 characters (a string literal whose ``%`` lies
+    beyond that keeps a trailing ``%``), ``""`` for internal nodes.
 
 Edges (type id = index into :data:`EDGE_TYPES`)
     ``ast``         parent -> child between kept nodes (a dropped node never has
@@ -26,11 +27,18 @@ Control flow
     ``goto`` and ``labeled`` statements.  ``compound_statement``, ``else_clause``,
     ``ERROR``, ``attributed_statement`` and preprocessor conditionals (``#if``/
     ``#ifdef``/``#else`` blocks, whose branches are taken in sequence) are
-    transparent.  An ``if``/``while``/``for``/``switch``/``do`` node stands for its
-    condition; a ``for`` node also stands for its initializer and update clause
-    (they are separate program points for the data flow, but all map to the
-    ``for`` node in the emitted cfg edges).  A ``switch`` without ``default`` also
-    flows to the statement after it.  Self loops (``for (;;) {}``) are not emitted.
+    transparent.  The first statement of the body is the entry (no entry node).
+    An ``if``/``while``/``for``/``switch``/``do`` node stands for its condition; a
+    ``for`` node also stands for its initializer (a ``declaration`` there is part
+    of the loop head, not a statement of its own) and its update clause: they are
+    separate program points for the data flow, but fold into the ``for`` node in
+    the emitted cfg edges.  ``break`` goes after the innermost loop/switch,
+    ``continue`` to the innermost loop head, ``return`` nowhere, ``goto L`` to the
+    ``labeled_statement`` ``L`` (which flows into its inner statement); ``switch``
+    goes to every ``case`` and, without ``default``, also past the switch; cases
+    fall through unless they end in break/return/goto/continue.  A loop with an
+    empty body would be a self loop, which is not emitted.  Nesting deeper than
+    ``_DEPTH_LIMIT`` (pathological) yields no cfg/dfg edges at all.
 
 Data flow
     Reaching definitions over that control flow, for parameters and locally
@@ -40,15 +48,28 @@ Data flow
     the use: the "maybe uninitialised" signal is kept), an assignment target
     (``x += 1`` is also a use) and the operand of ``++``/``--``.  All uses in one
     program point see the definitions that reach its start (``x = x + 1`` uses
-    the old ``x``).  ``p->len`` is a use of ``p``; ``len`` is a ``field_identifier``
-    and never takes part.
+    the old ``x``; the last definition of a variable in a point is the one that
+    leaves it).  ``p->len``, ``*p = 0`` and ``p[i] = 0`` are uses of ``p``; ``len``
+    is a ``field_identifier`` and never takes part.  A loop-carried ``i++`` gets
+    an edge to itself.  Definitions in unreachable code still flow onwards.
 
-Several top-level items
+Several top-level items, broken parses
     All kept nodes of the whole text get ast/next_token edges; cfg/dfg are built
-    for the first ``function_definition`` only.  When tree-sitter's error
-    recovery dissolved the definition (a header followed by a loose ``{`` and
-    statements, or by a ``compound_statement``), that shape is used instead.
-    Without any function shape the result is the token-chain *fallback* graph.
+    for the first ``function_definition`` only (top level or inside a top-level
+    ``ERROR``).  When tree-sitter's error recovery dissolved the definition (an
+    unknown macro as return type, K&R parameters, ...) its remains are used: a
+    header followed by a ``compound_statement`` or by a loose ``{`` and
+    statements, or a broken declaration that swallowed the header followed by
+    loose statements.  ``has_error`` reports any error in the parse.
+
+Caps and fallback
+    Text beyond ``max_chars`` is not parsed; nodes beyond ``max_nodes`` (a
+    pre-order prefix is kept) are dropped with every edge touching them; both
+    set ``truncated``.  Without any function shape (macro-only text, binary
+    garbage, ...) the result is the *fallback* graph: a regex lexer's tokens
+    (identifiers, keywords, numbers, strings, chars, operators, ``#define``-like
+    directives; punctuation dropped), typed like tree-sitter types them, chained
+    by next_token edges only.  Empty text gives one ``<empty>`` node.
 """
 
 from __future__ import annotations
@@ -65,10 +86,12 @@ from typing import Any
 import numpy as np
 
 EDGE_TYPES: tuple[str, ...] = ("ast", "next_token", "cfg", "dfg")
-_AST, _NEXT, _CFG, _DFG = range(4)
+_NEXT = EDGE_TYPES.index("next_token")
 
 _TOKEN_MAX = 32
-_DEPTH_LIMIT = 400  # deeper statement nesting skips cfg/dfg (they recurse in Python)
+# cfg/dfg are skipped beyond this tree depth of statements: pass 2 recurses (<= 3 Python
+# frames per level, so 200 stays clear of the default limit of 1000; Devign's max is 155).
+_DEPTH_LIMIT = 200
 _ENTRY = -2  # program point of the parameters (before the first statement)
 _NO_UNIT = -1  # outside the analysed body (or in the parameter list)
 _BODY = -3  # inside the body but in no statement (e.g. directly in a block or ERROR)
@@ -134,7 +157,7 @@ class _Lang:
 
     parser: Any
     pid: int
-    info: dict[int, tuple[int, str]]  # kind id -> (action, type name)
+    info: list[tuple[int, str]]  # kind id (all 2**16) -> (action, type name)
     f_declarator: int
     f_left: int
     f_init: int
@@ -175,7 +198,9 @@ def _make_lang() -> _Lang:
     import tree_sitter_c
 
     lang = tree_sitter.Language(tree_sitter_c.language())
-    info: dict[int, tuple[int, str]] = {}
+    # a full 2**16 table: list indexing is the cheapest lookup, and any id (the builtin
+    # ERROR symbol is 0xFFFF) maps to something, so the walk cannot raise
+    info: list[tuple[int, str]] = [(_A_CONT, "ERROR")] * 0x10000
     ids: dict[str, set[int]] = {}
     for kid in range(lang.node_kind_count):
         name = lang.node_kind_for_id(kid) or ""
@@ -183,7 +208,6 @@ def _make_lang() -> _Lang:
         info[kid] = (_kind_action(name, named), name)
         if named:
             ids.setdefault(name, set()).add(kid)
-    info[0xFFFF] = (_A_CONT, "ERROR")  # the builtin error symbol is not in the table
 
     def kinds(*names: str) -> frozenset[int]:
         return frozenset(k for n in names for k in ids.get(n, ()))
@@ -727,7 +751,8 @@ def _dfg(w: _Walk, edges: list[tuple[int, int]], cap: int) -> list[tuple[int, in
 
 
 _LEXER = re.compile(
-    r"""(?P<id>[A-Za-z_]\w*)
+    r"""(?P<pp>\#[ \t]*(?:define|undef|include|ifdef|ifndef|if|elif|else|endif|pragma|error)\b)
+      | (?P<id>[A-Za-z_]\w*)
       | (?P<num>\.?\d(?:[eEpP][+-]|[\w.])*)
       | (?P<str>"(?:\\.|[^"\\\n])*"?)
       | (?P<chr>'(?:\\.|[^'\\\n])*'?)
@@ -747,6 +772,9 @@ _LEX_TYPES = {"num": "number_literal", "str": "string_literal", "chr": "char_lit
 
 def _lex_node(kind: str, text: str) -> tuple[str, str] | None:
     """(node type, token) of one fallback token, None for dropped punctuation."""
+    if kind == "pp":  # tree-sitter's own type for directives, e.g. "#define"
+        directive = "#" + text[1:].strip()
+        return directive, directive
     if kind == "id":
         return (text if text in _C_KEYWORDS else "identifier"), _clip(text)
     if kind == "op":
@@ -862,6 +890,8 @@ def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> C
 
 _KEEP_INTS = frozenset({*range(-1, 17), *(2**k for k in range(5, 17)), 255, 65535})
 _INT_SUFFIX = re.compile(r"[uUlLzZ]+$")
+_OCTAL = re.compile(r"-?0[0-7]+")
+_NORMALISED = frozenset({"number_literal", "string_literal", "system_lib_string", "char_literal"})
 
 
 def _norm_number(tok: str) -> str:
@@ -870,12 +900,9 @@ def _norm_number(tok: str) -> str:
     if len(body) > 24:  # far beyond any kept value; also keeps int() cheap
         return "<num>"
     try:
-        value = int(body, 0)
-    except ValueError:
-        if body.isdigit() or (body[:1] == "-" and body[1:].isdigit()):
-            value = int(body, 10)  # leading-zero decimal such as "08" (int(.., 0) refuses)
-        else:
-            return "<num>"
+        value = int(body, 8) if _OCTAL.fullmatch(body) else int(body, 0)  # C octal: 010 == 8
+    except ValueError:  # floats, hex floats, malformed literals
+        return "<num>"
     return str(value) if value in _KEEP_INTS else "<num>"
 
 
@@ -897,8 +924,11 @@ class GraphVocab:
     """Node-type and token vocabularies, built deterministically on the train split.
 
     Types: ``<pad>``, ``<unk>``, then every type seen, by (-count, type).
-    Tokens: ``<pad>``, ``<unk>``, ``<none>`` (internal nodes), then normalised
-    leaf tokens with count >= ``min_token_freq``, by (-count, token), capped.
+    Tokens: ``<pad>``, ``<unk>``, ``<none>`` (internal nodes), then the normalised
+    leaf tokens (:func:`normalize_token`) with count >= ``min_token_freq``, by
+    (-count, token), at most ``max_tokens`` of them (specials not counted).
+    Ties are broken by the string itself, never by ``hash()``, so the same graphs
+    give byte-identical JSON in any process.
     """
 
     PAD, UNK, NONE = 0, 1, 2
@@ -929,6 +959,7 @@ class GraphVocab:
     def build(
         cls, graphs: Iterable[CodeGraph], min_token_freq: int = 2, max_tokens: int = 20000
     ) -> GraphVocab:
+        """Count node types and normalised leaf tokens over ``graphs`` (the train split)."""
         type_counts: Counter[str] = Counter()
         tok_counts: Counter[str] = Counter()
         for g in graphs:
@@ -960,15 +991,17 @@ class GraphVocab:
         return types, toks
 
     def to_json(self) -> str:
+        """Canonical JSON (ASCII, no whitespace): equal vocabularies give equal strings."""
         payload = {"format": self._FORMAT, "version": 1, "types": self.types, "tokens": self.tokens}
         return json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, s: str) -> GraphVocab:
+        """Inverse of :meth:`to_json`; ValueError on anything else."""
         payload = json.loads(s)
         if not isinstance(payload, dict) or payload.get("format") != cls._FORMAT:
             raise ValueError("not a serialised GraphVocab")
-        return cls(list(payload["types"]), list(payload["tokens"]))
+        return cls(_str_list(payload, "types"), _str_list(payload, "tokens"))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GraphVocab):
@@ -979,7 +1012,11 @@ class GraphVocab:
         return hash((self.types, self.tokens))
 
 
-_NORMALISED = frozenset({"number_literal", "string_literal", "system_lib_string", "char_literal"})
+def _str_list(payload: dict[str, Any], key: str) -> list[str]:
+    value = payload.get(key)
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ValueError(f"GraphVocab JSON needs a list of strings under {key!r}")
+    return value
 
 
 def _by_count(counts: Counter[str]) -> list[str]:

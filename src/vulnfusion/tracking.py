@@ -61,7 +61,8 @@ def connect(cfg: Config) -> str:
     mlflow.set_registry_uri(uri)
     try:
         _ensure_experiment(cfg.mlflow.experiment, uri)
-        mlflow.set_experiment(cfg.mlflow.experiment)
+        if not os.environ.get("MLFLOW_RUN_ID"):  # `mlflow run` already chose the experiment
+            mlflow.set_experiment(cfg.mlflow.experiment)
     except Exception as exc:  # noqa: BLE001 - any failure here means "store unusable"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackingError(f"MLflow tracking store {uri} is not usable: {first[:200]}") from None
@@ -150,8 +151,12 @@ def start_run(cfg: Config, run_name: str, tags: Mapping[str, str],
     import mlflow
 
     connect(cfg)
-    with mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name,
+    # Launched by `mlflow run`: log into the run MLflow made for this execution.
+    launched = os.environ.get("MLFLOW_RUN_ID") if run_id is None else None
+    with mlflow.start_run(run_id=run_id or launched, run_name=None if run_id or launched else run_name,
                           tags=dict(tags)) as run:
+        if launched:
+            mlflow.set_tag("mlflow.runName", run_name)
         if run_id:
             yield RunLogger(run.info.run_id)
             return

@@ -1,0 +1,156 @@
+"""Aggregation, comparison and the registered pyfunc, on the tiny trained workspace."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import run_script
+from vulnfusion.branches import load_features
+from vulnfusion.ensemble import AggregationError, aggregate, load_seeds
+
+KEYS = ("f1_at_0_5", "f1_at_best_threshold", "best_threshold_by_f1",
+        "balanced_accuracy_at_best_threshold", "confusion_matrix_at_0_5",
+        "confusion_matrix_at_best_threshold", "threshold_sweep", "test", "track", "seeds",
+        "num_seeds", "per_seed_f1_at_best_threshold", "per_seed_mean_f1", "per_seed_std_f1",
+        "ensemble_minus_best_seed_test_f1")
+
+
+@pytest.mark.parametrize("track", ["transformer", "gnn", "fusion"])
+def test_ensemble_metrics_have_every_key(trained_workspace: Path, track: str) -> None:
+    m = json.loads((trained_workspace / f"outputs/{track}/ensemble_metrics.json").read_text())
+    assert all(k in m for k in KEYS)
+    assert m["num_seeds"] == 2 and len(m["threshold_sweep"]) == 41
+    d = m["ensemble_minus_best_seed_test_f1"]
+    assert d["low"] <= d["diff"] <= d["high"]
+
+
+def test_ensemble_is_the_mean_of_seed_logits(trained_workspace: Path) -> None:
+    ws = trained_workspace
+    seeds = [json.loads((ws / f"outputs/gnn/seed_{s}/logits.json").read_text())["test"] for s in (0, 1)]
+    ens = json.loads((ws / "outputs/gnn/ensemble/logits.json").read_text())["test"]
+    for k in list(ens)[:20]:
+        assert ens[k] == pytest.approx((seeds[0][k] + seeds[1][k]) / 2, abs=1e-6)
+
+
+def _copy_track(ws: Path, tmp: Path) -> Path:
+    dst = tmp / "gnn"
+    shutil.copytree(ws / "outputs/gnn", dst)
+    return dst
+
+
+def test_misaligned_ids_and_nan_are_errors(trained_workspace: Path, tmp_path: Path) -> None:
+    feats = load_features(trained_workspace / "data/features")
+    track = _copy_track(trained_workspace, tmp_path)
+    p = track / "seed_1/logits.json"
+    data = json.loads(p.read_text())
+    data["valid"].pop(next(iter(data["valid"])))
+    p.write_text(json.dumps(data))
+    with pytest.raises(AggregationError, match=r"seed_1 \(valid\): example ids differ .*1 missing"):
+        load_seeds(track, (0, 1), feats.splits)
+    data = json.loads((trained_workspace / "outputs/gnn/seed_1/logits.json").read_text())
+    data["test"][next(iter(data["test"]))] = float("nan")
+    p.write_text(json.dumps(data).replace("NaN", "NaN"))
+    with pytest.raises(AggregationError, match="1 logits are NaN"):
+        load_seeds(track, (0, 1), feats.splits)
+    with pytest.raises(AggregationError, match="seed 7 of"):
+        load_seeds(track, (0, 7), feats.splits)
+
+
+def test_recompute_matches_dumped_logits(trained_workspace: Path) -> None:
+    from vulnfusion.branches import recompute_logits
+
+    feats = load_features(trained_workspace / "data/features")
+    for track in ("transformer", "gnn", "fusion"):
+        seed_dir = trained_workspace / f"outputs/{track}/seed_0"
+        again = recompute_logits(seed_dir, feats)["test"]
+        dumped = json.loads((seed_dir / "logits.json").read_text())["test"]
+        assert max(abs(again[k] - dumped[k]) for k in dumped) < 1e-4, track
+
+
+def test_aggregate_cli_missing_seed_is_one_line(trained_workspace: Path, tmp_path: Path) -> None:
+    track = _copy_track(trained_workspace, tmp_path)
+    shutil.rmtree(track / "seed_1")
+    res = run_script("aggregate_seeds.py", "--track", "gnn", "--input-dir", str(track),
+                     "--output", str(tmp_path / "e.json"),
+                     "--features-dir", str(trained_workspace / "data/features"),
+                     cwd=trained_workspace)
+    assert res.returncode == 2
+    assert "seed 1 of [0, 1] is missing" in res.stderr.strip().splitlines()[-1]
+
+
+def test_comparison_reports_measured_targets(trained_workspace: Path) -> None:
+    c = json.loads((trained_workspace / "reports/comparison.json").read_text())
+    fusion = json.loads((trained_workspace / "outputs/fusion/ensemble_metrics.json").read_text())
+    t = c["targets"]["ensemble_beats_best_seed_by_0_5pt"]
+    assert t["measured"] == fusion["ensemble_minus_best_seed_test_f1"]["diff"]
+    assert t["pass"] == (t["measured"] >= 0.005)
+    md = (trained_workspace / "reports/comparison.md").read_text()
+    assert ("PASS" in md or "FAIL" in md) and (trained_workspace / "reports/plots/seed_vs_ensemble.png").exists()
+    reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
+    assert reg["alias"] == ("champion" if c["all_targets_pass"] else "candidate")
+
+
+def test_registered_model_scores_raw_c_in_a_fresh_offline_process(trained_workspace: Path) -> None:
+    """load_model("models:/vulnfusion-ensemble@<alias>") in a new process equals the ensemble."""
+    ws = trained_workspace
+    reg = json.loads((ws / "reports/registered_model.json").read_text())
+    code = f"""
+import json, sys, mlflow, pandas as pd
+m = mlflow.pyfunc.load_model("{reg['registry_uri']}")
+rows = [json.loads(l) for l in open("{ws}/data/prepared/test.jsonl")]
+out = m.predict(pd.DataFrame({{"func": [r["func"] for r in rows]}}))
+json.dump({{"ids": [r["id"] for r in rows], "p": out["probability"].tolist(),
+           "label": out["label"].tolist()}}, sys.stdout)
+"""
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}", "HF_HUB_OFFLINE": "1",
+           "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+    res = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    got = json.loads(res.stdout)
+    ens = json.loads((ws / "outputs/fusion/ensemble/logits.json").read_text())["test"]
+    ref = 1 / (1 + np.exp(-np.array([ens[i] for i in got["ids"]])))
+    np.testing.assert_allclose(got["p"], ref, atol=1e-5)
+    thr = reg["threshold"]
+    assert got["label"] == [int(p >= thr) for p in got["p"]]
+
+
+@pytest.mark.parametrize(
+    ("frame", "fragment"),
+    [
+        ({"code": ["int f(void) { return 0; }"]}, "func"),
+        ({"func": [""]}, "row 0: 'func' is empty"),
+        ({"func": ["int f(void) { return 0; }", "x" * 300_000]}, "row 1: function has 300000 characters"),
+        ({"func": ["int f(void) {\x00}"]}, "NUL"),
+    ],
+)
+def test_pyfunc_rejects_bad_input_clearly(trained_workspace: Path, frame: dict, fragment: str) -> None:
+    import mlflow
+    import pandas as pd
+
+    reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
+    uri = f"sqlite:///{trained_workspace / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    model = _load(reg["registry_uri"])
+    with pytest.raises(Exception) as err:
+        model.predict(pd.DataFrame(frame))
+    assert fragment in str(err.value)
+
+
+_CACHE: dict[str, object] = {}
+
+
+def _load(uri: str):  # type: ignore[no-untyped-def]
+    import mlflow
+
+    if uri not in _CACHE:
+        _CACHE[uri] = mlflow.pyfunc.load_model(uri)
+    return _CACHE[uri]
