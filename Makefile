@@ -10,7 +10,8 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export DVC_NO_ANALYTICS := 1
-export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+# The code defaults to sqlite:///<project root>/mlflow.db; MLFLOW_TRACKING_URI overrides it.
+TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlflow.db)
 export GIT_PYTHON_REFRESH := quiet
 
 .PHONY: venv run test test-fast lint bench ui clean
@@ -43,7 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --output reports/bench.json
 
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri "$(MLFLOW_TRACKING_URI)" --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri "$(TRACKING_URI)" --host 127.0.0.1 --port 5000
 
 clean:
 	rm -rf data outputs reports/bench.* reports/comparison.* reports/plots

@@ -20,12 +20,19 @@ import numpy as np
 import pytest
 import tree_sitter
 import tree_sitter_c
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.bad_inputs import LONG
 from vulnfusion.graphs import EDGE_TYPES, CodeGraph, build_graph
 
-PUNCT = {";", ",", "(", ")", "{", "}", "[", "]", ":"}
+PUNCT = {";", ",", "(", ")", "{", "}", "[", "]", ":", "[[", "]]", "\n"}
 LITERALS = {"string_literal", "char_literal", "number_literal"}
+STATEMENT_TYPES = {
+    "declaration", "expression_statement", "return_statement", "if_statement",
+    "while_statement", "for_statement", "do_statement", "switch_statement", "case_statement",
+    "break_statement", "continue_statement", "goto_statement", "labeled_statement",
+}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -398,6 +405,19 @@ int f(int a) {
             ("a++;", "return a;"),
         },
     ),
+    "preprocessor_blocks_are_transparent": (
+        """\
+int f(int a) {
+#ifdef DEBUG
+  log(a);
+#else
+  a = 0;
+#endif
+  return a;
+}
+""",
+        {("log(a);", "a = 0;"), ("a = 0;", "return a;")},  # branches taken in sequence
+    ),
     "empty_bodies_pass_through": (
         """\
 void f(int a) {
@@ -425,16 +445,10 @@ def test_cfg_exact_edges(name: str) -> None:
 
 
 def test_cfg_edges_join_statement_nodes_only() -> None:
-    stmt = {
-        "declaration", "expression_statement", "return_statement", "if_statement",
-        "while_statement", "for_statement", "do_statement", "switch_statement",
-        "case_statement", "break_statement", "continue_statement", "goto_statement",
-        "labeled_statement",
-    }  # fmt: skip
     for code, _ in CFG_CASES.values():
         g = build_graph(code)
         for s, d in edge_list(g, "cfg"):
-            assert g.node_type[s] in stmt and g.node_type[d] in stmt
+            assert g.node_type[s] in STATEMENT_TYPES and g.node_type[d] in STATEMENT_TYPES
 
 
 # ----------------------------------------------------------------------------- dfg
@@ -694,6 +708,42 @@ def test_never_raises_on_odd_strings(code: str) -> None:
     if g.num_edges:
         assert int(max(g.src.max(), g.dst.max())) < g.num_nodes
     assert all(len(t) <= 32 for t in g.node_token)
+
+
+C_PIECES = [
+    "int f(int a, char *p) {", "}", "{", "if (a)", "else", "while (a--)", "for (;;)",
+    "for (int i = 0; i < a; i++)", "do", "while (x);", "switch (a) {", "case 1:", "default:",
+    "break;", "continue;", "return a;", "goto L;", "L:", "x = a + 1;", "x += p->len;", "a++;",
+    "int x;", "char b[16];", '"%s"', "'c'", "0x1f", "/* c */", "#ifdef X", "#endif", "(", ")",
+    ";", "\n", "\x00", "\ud800", "é", "static", "MACRO(a, b)",
+]  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.one_of(st.sampled_from(C_PIECES), st.text(max_size=4)), max_size=40),
+    st.integers(min_value=1, max_value=400),
+)
+def test_invariants_on_arbitrary_text(pieces: list[str], cap: int) -> None:
+    code = " ".join(pieces)
+    g = build_graph(code, max_nodes=cap)
+    n = g.num_nodes
+    assert 1 <= n <= cap and len(g.node_token) == n
+    assert g.src.dtype == g.dst.dtype == np.int32 and g.etype.dtype == np.int8
+    if g.num_edges:
+        assert int(min(g.src.min(), g.dst.min())) >= 0 and int(max(g.src.max(), g.dst.max())) < n
+        assert set(np.unique(g.etype).tolist()) <= {0, 1, 2, 3}
+    assert all(len(t) <= 32 for t in g.node_token)
+    if g.fallback:
+        assert edge_list(g, "next_token") == [(i, i + 1) for i in range(n - 1)]
+        return
+    ast = edge_list(g, "ast")
+    assert sorted(d for _, d in ast) == list(range(1, n)) and all(s < d for s, d in ast)
+    for s, d in edge_list(g, "cfg"):
+        assert g.node_type[s] in STATEMENT_TYPES and g.node_type[d] in STATEMENT_TYPES
+    for s, d in edge_list(g, "dfg"):
+        assert g.node_type[s] == g.node_type[d] == "identifier"
+        assert g.node_token[s] == g.node_token[d]
 
 
 def test_nul_and_surrogate_inputs_still_parse_as_functions() -> None:

@@ -1,0 +1,99 @@
+"""`mlflow models serve` for real on 127.0.0.1: good and malformed requests, stopped by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _post(url: str, body: bytes, ctype: str = "application/json") -> tuple[int, str]:
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": ctype}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.fixture(scope="module")
+def server(trained_workspace: Path) -> Iterator[str]:
+    reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
+    port = _free_port()
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{trained_workspace / 'mlflow.db'}",
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}  # as an activated venv
+    mlflow_bin = str(Path(sys.executable).parent / "mlflow")
+    proc = subprocess.Popen(
+        [mlflow_bin, "models", "serve", "-m", reg["registry_uri"], "--env-manager", "local",
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(1)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+        pytest.fail("server did not answer /ping within 180 s")
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)  # stop by PID (its whole process group)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_scores_good_requests(server: str) -> None:
+    body = {"dataframe_records": [{"func": "int f(char *s) { char b[8]; strcpy(b, s); return 0; }"},
+                                  {"func": "int g(int n) { return n + 1; }"}]}
+    status, text = _post(f"{server}/invocations", json.dumps(body).encode())
+    assert status == 200, text
+    preds = json.loads(text)["predictions"]
+    assert len(preds) == 2
+    for p in preds:
+        assert 0.0 <= p["probability"] <= 1.0 and p["label"] in (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", ""),
+        (json.dumps({"dataframe_records": [{"code": "int f(void) { return 0; }"}]}).encode(), "func"),
+        (json.dumps({"dataframe_records": [{"func": ""}]}).encode(), "empty"),
+        (json.dumps({"dataframe_records": [{"func": 42}]}).encode(), ""),
+        (json.dumps({"dataframe_records": [{"func": "x" * 250_000}]}).encode(), "limit"),
+        (json.dumps({"wrong_key": []}).encode(), ""),
+    ],
+)
+def test_malformed_requests_get_4xx_with_a_message(server: str, body: bytes, fragment: str) -> None:
+    status, text = _post(f"{server}/invocations", body)
+    assert 400 <= status < 500, (status, text[:500])
+    assert "Traceback" not in text
+    msg = json.loads(text).get("message", "")
+    assert msg and fragment in msg
