@@ -8,7 +8,8 @@ Nodes (pre-order = source order)
     Every named tree-sitter node plus the anonymous leaves that carry meaning
     (operators such as ``<=`` ``->`` ``++`` ``&`` ``?``, keywords such as ``if``
     ``return`` ``sizeof`` ``static`` and preprocessor directives).  Pure punctuation
-    (``; , ( ) { } [ ] :``) and ``comment`` nodes are dropped.  ``string_literal``,
+    (``; , ( ) { } [ ] : [[ ]]``, the newline ending a directive) and ``comment``
+    nodes are dropped.  ``string_literal``,
     ``char_literal`` and ``number_literal`` are leaves (their quotes/content are not
     descended into).  ``node_token`` is the leaf text (anonymous leaves: their type,
     which is their text) clipped to 32 characters (a string literal whose ``%`` lies
@@ -111,7 +112,8 @@ _TRANSPARENT = frozenset(
         "preproc_ifdef", "preproc_else", "preproc_elif", "preproc_elifdef",
     }
 )  # fmt: skip
-_PUNCT = frozenset({";", ",", "(", ")", "{", "}", "[", "]", ":"})
+# dropped anonymous leaves: pure punctuation, plus the end of a preprocessor line
+_PUNCT = frozenset({";", ",", "(", ")", "{", "}", "[", "]", ":", "[[", "]]", "\n"})
 _LITERALS = frozenset({"string_literal", "char_literal", "number_literal"})
 _DECL_CHAIN = frozenset(
     {
@@ -119,6 +121,9 @@ _DECL_CHAIN = frozenset(
         "attributed_declarator", "init_declarator", "function_declarator",
     }
 )  # fmt: skip
+_DECL_OWNERS = frozenset({"declaration", "parameter_declaration"})
+# parents that make an identifier more than a plain use (a declarator, target, operand)
+_ID_SPECIAL = _DECL_CHAIN | _DECL_OWNERS | {"assignment_expression", "update_expression"}
 _COMPOUND_ASSIGN = frozenset({"+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="})
 
 # Pass-1 actions per node kind.  Order matters: <= _A_CASSIGN are anonymous leaves,
@@ -162,20 +167,13 @@ class _Lang:
     f_left: int
     f_init: int
     f_update: int
-    decl_parents: frozenset[int]
-    special: frozenset[int]  # parents that make an identifier more than a plain use
-    chain: frozenset[int]
-    declaration: frozenset[int]
-    param_decl: frozenset[int]
-    func_decl: frozenset[int]
-    assign: frozenset[int]
-    update: frozenset[int]
 
 
 _LANG: _Lang | None = None
 
 
 def _kind_action(name: str, named: bool) -> int:
+    """What pass 1 does with nodes of one kind (see the ``_A_*`` constants)."""
     if not named:
         if name in _PUNCT:
             return _A_SKIP
@@ -194,6 +192,7 @@ def _kind_action(name: str, named: bool) -> int:
 
 
 def _make_lang() -> _Lang:
+    # imported here so that importing this module costs nothing and loads no parser
     import tree_sitter
     import tree_sitter_c
 
@@ -201,21 +200,13 @@ def _make_lang() -> _Lang:
     # a full 2**16 table: list indexing is the cheapest lookup, and any id (the builtin
     # ERROR symbol is 0xFFFF) maps to something, so the walk cannot raise
     info: list[tuple[int, str]] = [(_A_CONT, "ERROR")] * 0x10000
-    ids: dict[str, set[int]] = {}
     for kid in range(lang.node_kind_count):
         name = lang.node_kind_for_id(kid) or ""
-        named = lang.node_kind_is_named(kid)
-        info[kid] = (_kind_action(name, named), name)
-        if named:
-            ids.setdefault(name, set()).add(kid)
-
-    def kinds(*names: str) -> frozenset[int]:
-        return frozenset(k for n in names for k in ids.get(n, ()))
+        info[kid] = (_kind_action(name, lang.node_kind_is_named(kid)), name)
 
     def fid(name: str) -> int:
         return int(lang.field_id_for_name(name) or -1)
 
-    chain = kinds(*_DECL_CHAIN)
     return _Lang(
         parser=tree_sitter.Parser(lang),
         pid=os.getpid(),
@@ -224,17 +215,6 @@ def _make_lang() -> _Lang:
         f_left=fid("left"),
         f_init=fid("initializer"),
         f_update=fid("update"),
-        decl_parents=chain | kinds("declaration", "parameter_declaration"),
-        special=chain
-        | kinds(
-            "declaration", "parameter_declaration", "assignment_expression", "update_expression"
-        ),
-        chain=chain,
-        declaration=kinds("declaration"),
-        param_decl=kinds("parameter_declaration"),
-        func_decl=kinds("function_declarator"),
-        assign=kinds("assignment_expression"),
-        update=kinds("update_expression"),
     )
 
 
@@ -287,20 +267,20 @@ def _walk(root: Any, lg: _Lang, w: _Walk) -> None:
     This loop touches every tree node, so it is kept flat; statement and
     non-trivial identifier handling go to helpers that only run for those nodes.
     """
-    info, types, special, text, data = lg.info, w.types, lg.special, w.text, w.data
+    info, types, text, data = lg.info, w.types, w.text, w.data
     # bound methods: this loop runs ~750 times per function
     add_type, add_tok, add_parent = types.append, w.toks.append, w.parent.append
     add_leaf, add_use = w.leaves.append, w.uses.append
     cur = root.walk()
-    pst, ust, kst = [-1], [_NO_UNIT], [-1]  # per depth: kept parent, unit, parent kind
+    pst, ust = [-1], [_NO_UNIT]  # per depth: kept parent, program point
     while True:
         node = cur.node
-        kid = node.kind_id
-        act, name = info[kid]
+        act, name = info[node.kind_id]
         if act:
             idx = len(types)
             add_type(name)
-            add_parent(pst[-1])
+            par = pst[-1]
+            add_parent(par)
             if act <= _A_CASSIGN:  # operator/keyword leaf: its type is its text
                 add_tok(name)
                 if act == _A_CASSIGN and w.lhs == idx - 1:
@@ -309,12 +289,11 @@ def _walk(root: Any, lg: _Lang, w: _Walk) -> None:
                 if act >= _A_NAMED:
                     unit = ust[-1]
                     if act > _A_NAMED or unit <= _FOR_MARK:
-                        unit = _unit(w, lg, cur, node, (idx, pst[-1]), unit, act, len(pst))
+                        unit = _unit(w, lg, cur, node, (idx, par), unit, act, len(pst))
                     if cur.goto_first_child():
                         add_tok("")
                         pst.append(idx)
                         ust.append(unit)
-                        kst.append(kid)
                         continue
                 if text is not None:
                     tok = text[node.start_byte : node.end_byte]
@@ -323,8 +302,8 @@ def _walk(root: Any, lg: _Lang, w: _Walk) -> None:
                 add_tok(tok if len(tok) <= _TOKEN_MAX else _clip(tok))
                 if act == _A_IDENT:
                     unit = ust[-1]
-                    if kst[-1] in special or unit <= _FOR_MARK:
-                        _identifier(w, lg, cur, node, kst, idx, tok, unit)
+                    if types[par] in _ID_SPECIAL or unit <= _FOR_MARK:
+                        _identifier(w, lg, cur, node, par, idx, tok, unit)
                     elif unit >= 0:
                         add_use((idx, tok, unit))
             add_leaf(idx)
@@ -333,7 +312,6 @@ def _walk(root: Any, lg: _Lang, w: _Walk) -> None:
                 return
             pst.pop()
             ust.pop()
-            kst.pop()
 
 
 def _compound_use(w: _Walk) -> None:
@@ -385,43 +363,43 @@ def _enter_stmt(w: _Walk, node: Any, at: tuple[int, int], unit: int, act: int, d
 
 
 def _identifier(
-    w: _Walk, lg: _Lang, cur: Any, node: Any, kst: list[int], idx: int, name: str, unit: int
+    w: _Walk, lg: _Lang, cur: Any, node: Any, par: int, idx: int, name: str, unit: int
 ) -> None:
-    """Classify one identifier as a definition and/or a use of a variable."""
+    """Classify one identifier (kept parent ``par``) as a definition and/or a use."""
     fld = cur.field_id
     if unit <= _FOR_MARK:
         unit = _for_part(w, fld, lg, idx, _FOR_MARK - unit)
-    parent = kst[-1]
-    if fld == lg.f_declarator and parent in lg.decl_parents:
-        end = _declarator_owner(kst, lg)
-        if end in lg.declaration and unit >= 0:
+    ptype = w.types[par]
+    if fld == lg.f_declarator and (ptype in _DECL_CHAIN or ptype in _DECL_OWNERS):
+        owner = _declarator_owner(w, par)
+        if owner == "declaration" and unit >= 0:
             w.defs.append((idx, name, unit, True))
             return
-        if end in lg.param_decl:
+        if owner == "parameter_declaration":
             p0, p1 = w.params
             if p0 <= node.start_byte < p1:
                 w.defs.append((idx, name, _ENTRY, True))
             return
     if unit < 0:
         return
-    if parent in lg.assign and fld == lg.f_left:
+    if ptype == "assignment_expression" and fld == lg.f_left:
         w.defs.append((idx, name, unit, False))
         w.lhs = idx
-    elif parent in lg.update:
+    elif ptype == "update_expression":
         w.uses.append((idx, name, unit))
         w.defs.append((idx, name, unit, False))
     else:
         w.uses.append((idx, name, unit))
 
 
-def _declarator_owner(kst: list[int], lg: _Lang) -> int:
-    """Kind owning a declarator chain, or -1 for a function's own name (a prototype)."""
-    if kst[-1] in lg.func_decl:
-        return -1
-    i = len(kst) - 1
-    while i > 0 and kst[i] in lg.chain:
-        i -= 1
-    return kst[i]
+def _declarator_owner(w: _Walk, par: int) -> str:
+    """Type owning the declarator chain above ``par``; "" for a function's own name."""
+    types, parent = w.types, w.parent
+    if types[par] == "function_declarator":  # a prototype's name is not a variable
+        return ""
+    while par >= 0 and types[par] in _DECL_CHAIN:
+        par = parent[par]
+    return types[par] if par >= 0 else ""
 
 
 # --------------------------------------------------------------------------- function location
@@ -866,10 +844,17 @@ def _flow(w: _Walk, lg: _Lang, cap: int) -> tuple[_Edges, _Edges]:
 
 
 def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> CodeGraph:
-    """Build the code graph of one C function (never raises on a ``str``)."""
+    """Build the code graph of one C function; see the module docstring.
+
+    Never raises on a ``str`` (NUL bytes, lone surrogates and binary junk included)
+    and always returns at least one node.  Only the first ``max_chars`` characters
+    are parsed and at most ``max_nodes`` nodes kept (``truncated`` tells).  The
+    parser is created lazily, once per process; do not call from several threads.
+    """
+    max_nodes = max(1, max_nodes)
     truncated = len(code) > max_chars
     if truncated:
-        code = code[:max_chars]
+        code = code[: max(0, max_chars)]
     data = code.encode("utf-8", "replace")  # lone surrogates -> '?'
     if not data.strip():
         return _fallback("", max_nodes, False, truncated)

@@ -719,7 +719,12 @@ C_PIECES = [
 ]  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,  # no .hypothesis/ directory in the repository
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     st.lists(st.one_of(st.sampled_from(C_PIECES), st.text(max_size=4)), max_size=40),
     st.integers(min_value=1, max_value=400),
