@@ -26,19 +26,41 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--input-dir", default=None, help="default: outputs/<track>")
     p.add_argument("--output", default=None, help="default: <input-dir>/ensemble_metrics.json")
     p.add_argument("--features-dir", default="data/features")
-    p.add_argument("--recompute", nargs="?", const="true", default="false", type=_flag,
-                   help="recompute logits from the seed checkpoints instead of reading dumps "
-                        "(--recompute, or --recompute true|false)")
+    p.add_argument(
+        "--recompute",
+        nargs="?",
+        const="true",
+        default="false",
+        type=_flag,
+        help="recompute logits from the seed checkpoints instead of reading dumps "
+        "(--recompute, or --recompute true|false)",
+    )
     args = p.parse_args(argv)
     cfg = load(args)
     input_dir = args.input_dir or f"outputs/{args.track}"
     output = args.output or f"{input_dir}/ensemble_metrics.json"
-    m = aggregate_track(cfg, args.track, input_dir, output, args.features_dir, args.recompute,
-                        stage=f"aggregate@{args.track}")
+    m = aggregate_track(
+        cfg,
+        args.track,
+        input_dir,
+        output,
+        args.features_dir,
+        args.recompute,
+        stage=f"aggregate@{args.track}",
+    )
     d = m["ensemble_minus_best_seed_test_f1"]
-    log.info("%s ensemble of %d seeds: test F1 %.4f (seeds %.4f ± %.4f), vs best seed %+.4f "
-             "[%+.4f, %+.4f]", args.track, m["num_seeds"], m["test"]["at_valid_threshold"]["f1"],
-             m["per_seed_mean_f1"], m["per_seed_std_f1"], d["diff"], d["low"], d["high"])
+    log.info(
+        "%s ensemble of %d seeds: test F1 %.4f (seeds %.4f ± %.4f), vs best seed %+.4f "
+        "[%+.4f, %+.4f]",
+        args.track,
+        m["num_seeds"],
+        m["test"]["at_valid_threshold"]["f1"],
+        m["per_seed_mean_f1"],
+        m["per_seed_std_f1"],
+        d["diff"],
+        d["low"],
+        d["high"],
+    )
 
 
 if __name__ == "__main__":

@@ -21,8 +21,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ensure_writable_dir(args.output_dir.rsplit("/", 1)[0] if "/" in args.output_dir else ".")
     stats = featurize(cfg, args.prepared_dir, args.output_dir)
     t = stats["splits"]["train"]
-    log.info("featurized: %.0f functions/s (graphs), train parse errors %.1f%%, mean nodes %.0f",
-             stats["timing"]["graph_functions_per_s"], 100 * t["parse_error_rate"], t["mean_nodes"])
+    log.info(
+        "featurized: %.0f functions/s (graphs), train parse errors %.1f%%, mean nodes %.0f",
+        stats["timing"]["graph_functions_per_s"],
+        100 * t["parse_error_rate"],
+        t["mean_nodes"],
+    )
 
 
 if __name__ == "__main__":

@@ -18,8 +18,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = load(args)
     stats = prepare(cfg, args.output_dir)
     sizes = ", ".join(f"{k}={v['count']}" for k, v in stats["splits"].items())
-    log.info("prepared %s (%s); rejected %d, duplicates dropped %d", cfg.data.source, sizes,
-             stats["records_rejected"]["total"], stats["duplicates_dropped"])
+    log.info(
+        "prepared %s (%s); rejected %d, duplicates dropped %d",
+        cfg.data.source,
+        sizes,
+        stats["records_rejected"]["total"],
+        stats["duplicates_dropped"],
+    )
 
 
 if __name__ == "__main__":

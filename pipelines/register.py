@@ -20,10 +20,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--output", type=Path, default=Path("reports/registered_model.json"))
     args = p.parse_args(argv)
     cfg = load(args)
-    r = register_ensemble(cfg, args.fusion_dir, args.features_dir, args.comparison, args.output,
-                          stage="register")
-    log.info("registered %s version %s as @%s — serve it with: mlflow models serve -m %s "
-             "--env-manager local", r["name"], r["version"], r["alias"], r["registry_uri"])
+    r = register_ensemble(
+        cfg, args.fusion_dir, args.features_dir, args.comparison, args.output, stage="register"
+    )
+    log.info(
+        "registered %s version %s as @%s — serve it with: mlflow models serve -m %s "
+        "--env-manager local",
+        r["name"],
+        r["version"],
+        r["alias"],
+        r["registry_uri"],
+    )
 
 
 if __name__ == "__main__":

@@ -26,21 +26,39 @@ def parser() -> argparse.ArgumentParser:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--seed", type=int, default=None, help="default: the first of params seeds")
     p.add_argument("--preset", default=None, help="fusion preset (fusion.preset in params.yaml)")
-    p.add_argument("--transformer-checkpoint", type=Path, default=None,
-                   help="a transformer seed dir or its model.safetensors (default: by fusion.branch_seed)")
+    p.add_argument(
+        "--transformer-checkpoint",
+        type=Path,
+        default=None,
+        help="a transformer seed dir or its model.safetensors (default: by fusion.branch_seed)",
+    )
     p.add_argument("--gnn-checkpoint", type=Path, default=None, help="likewise for the GNN")
-    p.add_argument("--model-name", default=None,
-                   help="codebert | graphcodebert | unixcoder | scratch | a local dir; "
-                        "must match the transformer checkpoint")
+    p.add_argument(
+        "--model-name",
+        default=None,
+        help="codebert | graphcodebert | unixcoder | scratch | a local dir; "
+        "must match the transformer checkpoint",
+    )
     p.add_argument("--freeze-transformer", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--freeze-gnn", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--features-dir", default="data/features")
-    p.add_argument("--outputs-root", type=Path, default=Path("outputs"),
-                   help="where default branch checkpoints are looked up")
-    p.add_argument("--cache-dir", type=Path, default=Path("data/cache/fusion"),
-                   help="frozen-branch feature cache")
-    p.add_argument("--no-cache", action="store_true",
-                   help="recompute frozen branch features every epoch (slow; for checks)")
+    p.add_argument(
+        "--outputs-root",
+        type=Path,
+        default=Path("outputs"),
+        help="where default branch checkpoints are looked up",
+    )
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path("data/cache/fusion"),
+        help="frozen-branch feature cache",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute frozen branch features every epoch (slow; for checks)",
+    )
     p.add_argument("--output-dir", default=None, help="default: outputs/fusion/seed_<seed>")
     add_train_flags(p)
     return p
@@ -48,21 +66,41 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    extra = {"fusion.preset": args.preset, "transformer.model_name": args.model_name,
-             "fusion.freeze_transformer": args.freeze_transformer,
-             "fusion.freeze_gnn": args.freeze_gnn, **train_overrides(args, "fusion")}
+    extra = {
+        "fusion.preset": args.preset,
+        "transformer.model_name": args.model_name,
+        "fusion.freeze_transformer": args.freeze_transformer,
+        "fusion.freeze_gnn": args.freeze_gnn,
+        **train_overrides(args, "fusion"),
+    }
     cfg = load(args, extra)
     seed = cfg.seeds[0] if args.seed is None else args.seed
     out = args.output_dir or f"outputs/fusion/seed_{seed}"
     ensure_writable_dir(out)
-    t = args.transformer_checkpoint or default_branch_dir(cfg, args.outputs_root, "transformer", seed)
+    t = args.transformer_checkpoint or default_branch_dir(
+        cfg, args.outputs_root, "transformer", seed
+    )
     g = args.gnn_checkpoint or default_branch_dir(cfg, args.outputs_root, "gnn", seed)
-    m = train_fusion(cfg, seed, args.features_dir, out, t, g,
-                     None if args.no_cache else args.cache_dir, stage=f"train_fusion@{seed}")
+    m = train_fusion(
+        cfg,
+        seed,
+        args.features_dir,
+        out,
+        t,
+        g,
+        None if args.no_cache else args.cache_dir,
+        stage=f"train_fusion@{seed}",
+    )
     if m:
-        log.info("fusion seed %d%s: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s", seed,
-                 " (DEGRADED)" if m["degraded"] else "", m["f1_at_best_threshold"],
-                 m["best_threshold_by_f1"], m["test"]["at_valid_threshold"]["f1"], m["test"]["roc_auc"])
+        log.info(
+            "fusion seed %d%s: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s",
+            seed,
+            " (DEGRADED)" if m["degraded"] else "",
+            m["f1_at_best_threshold"],
+            m["best_threshold_by_f1"],
+            m["test"]["at_valid_threshold"]["f1"],
+            m["test"]["roc_auc"],
+        )
 
 
 if __name__ == "__main__":

@@ -21,12 +21,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     cfg = load(args, train_overrides(args, "gnn"))
     ensure_writable_dir(args.output_dir)
-    m = train_branch(cfg, "gnn", args.seed, args.features_dir, args.output_dir,
-                     stage=f"train_gnn@{args.seed}")
+    m = train_branch(
+        cfg, "gnn", args.seed, args.features_dir, args.output_dir, stage=f"train_gnn@{args.seed}"
+    )
     if m:
-        log.info("gnn seed %d: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s", args.seed,
-                 m["f1_at_best_threshold"], m["best_threshold_by_f1"],
-                 m["test"]["at_valid_threshold"]["f1"], m["test"]["roc_auc"])
+        log.info(
+            "gnn seed %d: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s",
+            args.seed,
+            m["f1_at_best_threshold"],
+            m["best_threshold_by_f1"],
+            m["test"]["at_valid_threshold"]["f1"],
+            m["test"]["roc_auc"],
+        )
 
 
 if __name__ == "__main__":

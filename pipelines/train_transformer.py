@@ -1,4 +1,7 @@
-"""Stage `train_transformer@<seed>`: train the transformer branch for one seed → outputs/transformer/seed_<k>/."""
+"""Stage `train_transformer@<seed>`: the transformer branch for one seed.
+
+Writes outputs/transformer/seed_<k>/.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +24,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     cfg = load(args, train_overrides(args, "transformer"))
     ensure_writable_dir(args.output_dir)
-    m = train_branch(cfg, "transformer", args.seed, args.features_dir, args.output_dir,
-                     stage=f"train_transformer@{args.seed}")
+    m = train_branch(
+        cfg,
+        "transformer",
+        args.seed,
+        args.features_dir,
+        args.output_dir,
+        stage=f"train_transformer@{args.seed}",
+    )
     if m:
-        log.info("transformer seed %d: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s", args.seed,
-                 m["f1_at_best_threshold"], m["best_threshold_by_f1"],
-                 m["test"]["at_valid_threshold"]["f1"], m["test"]["roc_auc"])
+        log.info(
+            "transformer seed %d: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s",
+            args.seed,
+            m["f1_at_best_threshold"],
+            m["best_threshold_by_f1"],
+            m["test"]["at_valid_threshold"]["f1"],
+            m["test"]["roc_auc"],
+        )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,13 @@ TINY: dict[str, Any] = {
     "featurize": {"num_workers": 1},
     "transformer": {
         "max_length": 64,
-        "scratch": {"vocab_size": 400, "hidden_size": 32, "num_layers": 1, "num_heads": 2,
-                    "intermediate_size": 64},
+        "scratch": {
+            "vocab_size": 400,
+            "hidden_size": 32,
+            "num_layers": 1,
+            "num_heads": 2,
+            "intermediate_size": 64,
+        },
         "train": {"epochs": 2, "batch_size": 16},
     },
     "gnn": {"hidden_size": 32, "num_layers": 2, "token_dim": 16, "train": {"epochs": 2}},
@@ -35,7 +40,9 @@ TINY: dict[str, Any] = {
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in top.items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = (
+            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
     return out
 
 
@@ -58,13 +65,19 @@ def devign_path() -> Path:
     return DEVIGN
 
 
-def run_script(script: str, *args: str, cwd: Path, env: dict[str, str] | None = None,
-               check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_script(
+    script: str, *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """Run a pipeline script the way DVC does, as a real subprocess."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, str(ROOT / "pipelines" / script), *args], cwd=cwd, env=full_env,
-        capture_output=True, text=True, check=check, timeout=900,
+        [sys.executable, str(ROOT / "pipelines" / script), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=900,
     )
 
 
@@ -123,15 +136,29 @@ def trained_workspace(tiny_workspace: Path, tmp_path_factory: pytest.TempPathFac
         for seed in cfg.seeds:
             for track in ("transformer", "gnn"):
                 train_branch(cfg, track, seed, feats, out / track / f"seed_{seed}", "test")
-            train_fusion(cfg, seed, feats, out / "fusion" / f"seed_{seed}",
-                         out / "transformer" / f"seed_{seed}", out / "gnn" / f"seed_{seed}",
-                         ws / "data/cache/fusion", "test")
+            train_fusion(
+                cfg,
+                seed,
+                feats,
+                out / "fusion" / f"seed_{seed}",
+                out / "transformer" / f"seed_{seed}",
+                out / "gnn" / f"seed_{seed}",
+                ws / "data/cache/fusion",
+                "test",
+            )
         for track in ("transformer", "gnn", "fusion"):
-            aggregate_track(cfg, track, out / track, out / track / "ensemble_metrics.json", feats,
-                            False, "test")
+            aggregate_track(
+                cfg, track, out / track, out / track / "ensemble_metrics.json", feats, False, "test"
+            )
         write_comparison(out, ws / "reports")
-        register_ensemble(cfg, out / "fusion", feats, ws / "reports/comparison.json",
-                          ws / "reports/registered_model.json", "test")
+        register_ensemble(
+            cfg,
+            out / "fusion",
+            feats,
+            ws / "reports/comparison.json",
+            ws / "reports/registered_model.json",
+            "test",
+        )
     finally:
         if old is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)

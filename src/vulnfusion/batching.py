@@ -8,8 +8,9 @@ Python objects): a token batch pads to the longest sequence in the batch, rounde
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,13 +45,17 @@ class Batch:
         return int(self.index.numel())
 
     def to(self, device: torch.device | str) -> Batch:
-        kw = {f.name: getattr(self, f.name) for f in fields(self)}
-        return Batch(**{k: v.to(device, non_blocking=True) if v is not None else None
-                        for k, v in kw.items()})
+        return self._apply(lambda t: t.to(device, non_blocking=True))
 
     def pin_memory(self) -> Batch:
-        kw = {f.name: getattr(self, f.name) for f in fields(self)}
-        return Batch(**{k: v.pin_memory() if v is not None else None for k, v in kw.items()})
+        return self._apply(lambda t: t.pin_memory())
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Batch:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = fn(value) if value is not None else None
+        return Batch(**out)
 
 
 class FeatureDataset(Dataset[int]):
@@ -74,9 +79,15 @@ class FeatureDataset(Dataset[int]):
 class Collator:
     """Builds a ``Batch`` from row numbers; picklable, so DataLoader workers can run it."""
 
-    def __init__(self, feats: SplitFeatures, tokens: bool, graphs: bool,
-                 pad_id: int = 1, pad_to_multiple_of: int = 1,
-                 cached: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        feats: SplitFeatures,
+        tokens: bool,
+        graphs: bool,
+        pad_id: int = 1,
+        pad_to_multiple_of: int = 1,
+        cached: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.a = feats.arrays
         self.tokens, self.graphs = tokens, graphs
         self.pad_id, self.multiple = pad_id, max(1, pad_to_multiple_of)
@@ -84,8 +95,10 @@ class Collator:
 
     def __call__(self, rows: Sequence[int]) -> Batch:
         idx = np.asarray(rows, dtype=np.int64)
-        b = Batch(index=torch.from_numpy(idx),
-                  labels=torch.from_numpy(self.a["labels"][idx].astype(np.float32)))
+        b = Batch(
+            index=torch.from_numpy(idx),
+            labels=torch.from_numpy(self.a["labels"][idx].astype(np.float32)),
+        )
         for name, arr in self.cached.items():  # "t_emb" / "g_emb": rows of precomputed features
             setattr(b, name, torch.from_numpy(arr[idx]))
         if self.tokens:
@@ -134,8 +147,17 @@ class BucketBatchSampler(Sampler[list[int]]):
     every ``world``-th batch of the same global order (equal batch counts on every rank).
     """
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, shuffle: bool, seed: int,
-                 bucket: bool = True, rank: int = 0, world: int = 1, pool_batches: int = 50) -> None:
+    def __init__(
+        self,
+        lengths: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        bucket: bool = True,
+        rank: int = 0,
+        world: int = 1,
+        pool_batches: int = 50,
+    ) -> None:
         self.lengths, self.batch_size = lengths, batch_size
         self.shuffle, self.seed, self.bucket = shuffle, seed, bucket
         self.rank, self.world, self.pool = rank, world, pool_batches

@@ -55,9 +55,11 @@ def load_features(root: str | Path) -> Features:
 
 
 def track_spec(track: str, pad_id: int = 1) -> TrackSpec:
-    return {"transformer": TrackSpec(tokens=True, graphs=False, pad_id=pad_id),
-            "gnn": TrackSpec(tokens=False, graphs=True),
-            "fusion": TrackSpec(tokens=True, graphs=True, pad_id=pad_id)}[track]
+    return {
+        "transformer": TrackSpec(tokens=True, graphs=False, pad_id=pad_id),
+        "gnn": TrackSpec(tokens=False, graphs=True),
+        "fusion": TrackSpec(tokens=True, graphs=True, pad_id=pad_id),
+    }[track]
 
 
 def build_branch(cfg: Config, track: str, feats: Features) -> tuple[nn.Module, dict[str, Any]]:
@@ -68,34 +70,57 @@ def build_branch(cfg: Config, track: str, feats: Features) -> tuple[nn.Module, d
 
         tok = load_tokenizer_dir(feats.tokenizer_dir)
         enc, hf_config = build_encoder(cfg.transformer, tok)
-        model = TransformerClassifier(enc, int(hf_config["hidden_size"]), cfg.transformer.head_dropout)
-        spec = {"kind": "transformer", "hf_config": hf_config, "source": cfg.transformer.model_name,
-                "head_dropout": cfg.transformer.head_dropout, "pad_id": tok.pad_token_id,
-                "max_length": cfg.transformer.max_length}
+        model = TransformerClassifier(
+            enc, int(hf_config["hidden_size"]), cfg.transformer.head_dropout
+        )
+        spec = {
+            "kind": "transformer",
+            "hf_config": hf_config,
+            "source": cfg.transformer.model_name,
+            "head_dropout": cfg.transformer.head_dropout,
+            "pad_id": tok.pad_token_id,
+            "max_length": cfg.transformer.max_length,
+        }
         return model, spec
     from vulnfusion.graphs import EDGE_TYPES
     from vulnfusion.models.gnn import GNNClassifier
 
     g = cfg.gnn
-    args = {"num_types": feats.graph_vocab.num_types, "num_tokens": feats.graph_vocab.num_tokens,
-            "num_edge_types": len(EDGE_TYPES), "hidden_size": g.hidden_size,
-            "token_dim": g.token_dim, "num_layers": g.num_layers, "dropout": g.dropout,
-            "pooling": g.pooling}
+    args = {
+        "num_types": feats.graph_vocab.num_types,
+        "num_tokens": feats.graph_vocab.num_tokens,
+        "num_edge_types": len(EDGE_TYPES),
+        "hidden_size": g.hidden_size,
+        "token_dim": g.token_dim,
+        "num_layers": g.num_layers,
+        "dropout": g.dropout,
+        "pooling": g.pooling,
+    }
     return GNNClassifier(**args), {"kind": "gnn", "args": args}
 
 
 def train_config(cfg: Config, track: str) -> TrainConfig:
-    return {"transformer": cfg.transformer.train, "gnn": cfg.gnn.train,
-            "fusion": cfg.fusion.train}[track]
+    return {"transformer": cfg.transformer.train, "gnn": cfg.gnn.train, "fusion": cfg.fusion.train}[
+        track
+    ]
 
 
-def resume_key(cfg: Config, track: str, seed: int, feats: Features,
-               extra: list[str] | None = None) -> str:
+def resume_key(
+    cfg: Config, track: str, seed: int, feats: Features, extra: list[str] | None = None
+) -> str:
     """Fingerprint of everything that shapes a run: resume only into an identical run."""
     import hashlib
 
-    blob = json.dumps({"cfg": to_dict(cfg), "track": track, "seed": seed,
-                       "features": feats.features_hash, "extra": extra or []}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "cfg": to_dict(cfg),
+            "track": track,
+            "seed": seed,
+            "features": feats.features_hash,
+            "extra": extra or [],
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -104,8 +129,9 @@ def resume_path_for(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.resume.pt"
 
 
-def score_splits(model: nn.Module, spec: TrackSpec, feats: Features, tcfg: TrainConfig,
-                 device: torch.device) -> dict[str, np.ndarray]:
+def score_splits(
+    model: nn.Module, spec: TrackSpec, feats: Features, tcfg: TrainConfig, device: torch.device
+) -> dict[str, np.ndarray]:
     """Logits on valid and test, in row order."""
     out = {}
     for s in ("valid", "test"):
@@ -121,8 +147,10 @@ def evaluate_logits(feats: Features, logits: dict[str, np.ndarray]) -> dict[str,
 
 
 def logits_by_id(feats: Features, logits: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    return {s: dict(zip(feats.splits[s].ids, map(float, logits[s]), strict=True))
-            for s in ("valid", "test")}
+    return {
+        s: dict(zip(feats.splits[s].ids, map(float, logits[s]), strict=True))
+        for s in ("valid", "test")
+    }
 
 
 def write_history(path: Path, history: list[dict[str, float]]) -> None:
@@ -146,15 +174,26 @@ def write_figures(fig_dir: Path, metrics: dict[str, Any], title: str) -> None:
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     thr = metrics["best_threshold_by_f1"]
-    plot_confusion_matrix(metrics["confusion_matrix_at_0_5"], f"{title} valid @0.50",
-                          fig_dir / "confusion_matrix_at_0_5.png")
-    plot_confusion_matrix(metrics["confusion_matrix_at_best_threshold"],
-                          f"{title} valid @{thr:.2f}", fig_dir / "confusion_matrix_at_best_threshold.png")
+    plot_confusion_matrix(
+        metrics["confusion_matrix_at_0_5"],
+        f"{title} valid @0.50",
+        fig_dir / "confusion_matrix_at_0_5.png",
+    )
+    plot_confusion_matrix(
+        metrics["confusion_matrix_at_best_threshold"],
+        f"{title} valid @{thr:.2f}",
+        fig_dir / "confusion_matrix_at_best_threshold.png",
+    )
     plot_threshold_curve(metrics["threshold_sweep"], thr, fig_dir / "threshold_curve.png", title)
 
 
-def write_run_outputs(out: Path, metrics: dict[str, Any], logits: dict[str, dict[str, float]],
-                      history: list[dict[str, float]], title: str) -> None:
+def write_run_outputs(
+    out: Path,
+    metrics: dict[str, Any],
+    logits: dict[str, dict[str, float]],
+    history: list[dict[str, float]],
+    title: str,
+) -> None:
     """The per-run files every track writes (into a directory being built atomically)."""
     write_json(out / "metrics.json", metrics)
     write_json(out / "logits.json", logits)
@@ -163,8 +202,9 @@ def write_run_outputs(out: Path, metrics: dict[str, Any], logits: dict[str, dict
     write_figures(out / "figures", metrics, title)
 
 
-def train_branch(cfg: Config, track: str, seed: int, features_dir: str | Path,
-                 out_dir: str | Path, stage: str) -> dict[str, Any]:
+def train_branch(
+    cfg: Config, track: str, seed: int, features_dir: str | Path, out_dir: str | Path, stage: str
+) -> dict[str, Any]:
     """Train one branch for one seed end to end; returns its ``metrics.json`` content."""
     from vulnfusion import tracking
 
@@ -176,23 +216,44 @@ def train_branch(cfg: Config, track: str, seed: int, features_dir: str | Path,
     spec = track_spec(track, arch.get("pad_id", 1))
     tags = tracking.run_tags(cfg, track, seed, stage, feats.data_hash)
     with _maybe_run(cfg, f"{track}-seed{seed}", tags) as run:
-        trainer = Trainer(model, spec, tcfg, seed, feats.splits["train"], feats.splits["valid"],
-                          resume_path_for(out_dir), resume_key(cfg, track, seed, feats),
-                          epoch_logger=run.log_epoch if run else None)
+        trainer = Trainer(
+            model,
+            spec,
+            tcfg,
+            seed,
+            feats.splits["train"],
+            feats.splits["valid"],
+            resume_path_for(out_dir),
+            resume_key(cfg, track, seed, feats),
+            epoch_logger=run.log_epoch if run else None,
+        )
         fit = trainer.fit()
         if not trainer.dist.is_main:
             return {}
         model.load_state_dict(fit.best_state)
         logits = score_splits(model, spec, feats, tcfg, trainer.device)
-        metrics = {**evaluate_logits(feats, logits), "track": track, "seed": seed,
-                   "best_epoch": fit.best_epoch, "degraded": False}
-        meta = {"track": track, "seed": seed, "model": arch, "config": to_dict(cfg),
-                "git_commit": tags["git_commit"], "data_hash": feats.data_hash,
-                "features_hash": feats.features_hash, "best_epoch": fit.best_epoch}
+        metrics = {
+            **evaluate_logits(feats, logits),
+            "track": track,
+            "seed": seed,
+            "best_epoch": fit.best_epoch,
+            "degraded": False,
+        }
+        meta = {
+            "track": track,
+            "seed": seed,
+            "model": arch,
+            "config": to_dict(cfg),
+            "git_commit": tags["git_commit"],
+            "data_hash": feats.data_hash,
+            "features_hash": feats.features_hash,
+            "best_epoch": fit.best_epoch,
+        }
         with atomic_dir(out_dir) as tmp:
             save_checkpoint(tmp, fit.best_state, meta)
-            write_run_outputs(tmp, metrics, logits_by_id(feats, logits), fit.history,
-                              f"{track} seed {seed}")
+            write_run_outputs(
+                tmp, metrics, logits_by_id(feats, logits), fit.history, f"{track} seed {seed}"
+            )
         resume_path_for(out_dir).unlink(missing_ok=True)
         write_manifest(out_dir, track, seed)
         if run:
@@ -212,10 +273,14 @@ def write_manifest(out_dir: Path, track: str, seed: int) -> Path:
     """
     from vulnfusion.io import sha256_file
 
-    files = {p.relative_to(out_dir).as_posix(): sha256_file(p)
-             for p in sorted(out_dir.rglob("*")) if p.is_file()}
-    return write_json(manifest_path(out_dir), {"track": track, "seed": seed, "dir": str(out_dir),
-                                               "files": files})
+    files = {
+        p.relative_to(out_dir).as_posix(): sha256_file(p)
+        for p in sorted(out_dir.rglob("*"))
+        if p.is_file()
+    }
+    return write_json(
+        manifest_path(out_dir), {"track": track, "seed": seed, "dir": str(out_dir), "files": files}
+    )
 
 
 def log_run_outputs(run: Any, out_dir: Path, metrics: dict[str, Any]) -> None:
@@ -239,7 +304,9 @@ def _maybe_run(cfg: Config, name: str, tags: dict[str, str]) -> Any:
     return tracking.start_run(cfg, name, tags)
 
 
-def recompute_logits(seed_dir: Path, feats: Features, batch_size: int = 64) -> dict[str, dict[str, float]]:
+def recompute_logits(
+    seed_dir: Path, feats: Features, batch_size: int = 64
+) -> dict[str, dict[str, float]]:
     """Valid/test logits recomputed from a seed's checkpoint (any track), keyed by id."""
     from vulnfusion.checkpoints import load_model
 

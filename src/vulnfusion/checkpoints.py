@@ -33,8 +33,11 @@ def save_checkpoint(out_dir: Path, state: dict[str, torch.Tensor], meta: dict[st
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     with atomic_path(out_dir / WEIGHTS) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
-    full = {"format_version": FORMAT_VERSION, "created": dt.datetime.now(dt.UTC).isoformat(),
-            **meta}
+    full = {
+        "format_version": FORMAT_VERSION,
+        "created": dt.datetime.now(dt.UTC).isoformat(),
+        **meta,
+    }
     write_json(out_dir / META, full)
 
 
@@ -55,7 +58,9 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{d / META}: invalid JSON ({exc.msg})") from None
     if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{d / META}: unsupported checkpoint format {meta.get('format_version')}")
+        raise CheckpointError(
+            f"{d / META}: unsupported checkpoint format {meta.get('format_version')}"
+        )
     return meta
 
 
@@ -66,7 +71,9 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
         from vulnfusion.models.transformer import TransformerClassifier, encoder_from_spec
 
         enc = encoder_from_spec(spec["hf_config"])
-        return TransformerClassifier(enc, int(spec["hf_config"]["hidden_size"]), spec["head_dropout"])
+        return TransformerClassifier(
+            enc, int(spec["hf_config"]["hidden_size"]), spec["head_dropout"]
+        )
     if kind == "gnn":
         from vulnfusion.models.gnn import GNNClassifier
 
@@ -78,7 +85,9 @@ def build_model(spec: dict[str, Any]) -> nn.Module:
     raise CheckpointError(f"unknown model kind {kind!r} in checkpoint spec")
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_model(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the model from its recorded spec and load its safetensors weights."""
     from safetensors.torch import load_file
 

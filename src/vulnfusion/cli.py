@@ -29,7 +29,11 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a param, e.g. --set transformer.train.epochs=2 (repeatable)",
     )
     return p
@@ -61,11 +65,21 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from vulnfusion.tokenization import ModelNotAvailableError
     from vulnfusion.tracking import TrackingError
 
-    return (ConfigError, DataError, ModelNotAvailableError, StageError, CheckpointError,
-            AggregationError, TrackingError, OSError)
+    return (
+        ConfigError,
+        DataError,
+        ModelNotAvailableError,
+        StageError,
+        CheckpointError,
+        AggregationError,
+        TrackingError,
+        OSError,
+    )
 
 
-def run_stage(main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None) -> None:
+def run_stage(
+    main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None
+) -> None:
     """Run ``main`` and turn expected failures into one line + exit code 2."""
     setup_logging()
     try:
@@ -95,8 +109,9 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         tp = hints[f.name]
         if tp is bool:
-            g.add_argument(flag, dest=f"train_{f.name}", action=argparse.BooleanOptionalAction,
-                           default=None)
+            g.add_argument(
+                flag, dest=f"train_{f.name}", action=argparse.BooleanOptionalAction, default=None
+            )
         elif typing.get_origin(tp) is typing.Literal:
             g.add_argument(flag, dest=f"train_{f.name}", choices=typing.get_args(tp), default=None)
         else:
@@ -106,5 +121,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
 def train_overrides(args: argparse.Namespace, section: str) -> dict[str, Any]:
     """``--epochs 3`` → ``{"<section>.train.epochs": 3}`` for flags the user gave."""
     prefix = "train_"
-    return {f"{section}.train.{k[len(prefix):]}": v for k, v in vars(args).items()
-            if k.startswith(prefix) and v is not None}
+    return {
+        f"{section}.train.{k[len(prefix) :]}": v
+        for k, v in vars(args).items()
+        if k.startswith(prefix) and v is not None
+    }

@@ -47,8 +47,10 @@ def align(by_id: dict[str, float], ids: list[str], where: str) -> np.ndarray:
     if len(by_id) != len(ids) or by_id.keys() != set(ids):
         missing = len(set(ids) - by_id.keys())
         extra = len(by_id.keys() - set(ids))
-        raise AggregationError(f"{where}: example ids differ from the labelled split "
-                               f"({missing} missing, {extra} unexpected)")
+        raise AggregationError(
+            f"{where}: example ids differ from the labelled split "
+            f"({missing} missing, {extra} unexpected)"
+        )
     arr = np.fromiter((by_id[i] for i in ids), dtype=np.float64, count=len(ids))
     bad = int((~np.isfinite(arr)).sum())
     if bad:
@@ -56,8 +58,12 @@ def align(by_id: dict[str, float], ids: list[str], where: str) -> np.ndarray:
     return arr
 
 
-def load_seeds(track_dir: Path, seeds: tuple[int, ...], splits: dict[str, SplitFeatures],
-               recompute_with: Any = None) -> list[SeedLogits]:
+def load_seeds(
+    track_dir: Path,
+    seeds: tuple[int, ...],
+    splits: dict[str, SplitFeatures],
+    recompute_with: Any = None,
+) -> list[SeedLogits]:
     """Every seed's valid/test logits aligned to the features' id order."""
     out = []
     for seed in seeds:
@@ -77,15 +83,27 @@ def _seed_summary(y: dict[str, np.ndarray], seed_logits: list[SeedLogits]) -> li
     for s in seed_logits:
         m = parity_metrics(y["valid"], s.logits["valid"], y["test"], s.logits["test"])
         t = m["test"]["at_valid_threshold"]
-        rows.append({"seed": s.seed, "valid_f1": m["f1_at_best_threshold"],
-                     "threshold": m["best_threshold_by_f1"], "test_f1": t["f1"],
-                     "test_accuracy_at_0_5": m["test"]["at_0_5"]["accuracy"],
-                     "test_roc_auc": m["test"]["roc_auc"], "test_pr_auc": m["test"]["pr_auc"]})
+        rows.append(
+            {
+                "seed": s.seed,
+                "valid_f1": m["f1_at_best_threshold"],
+                "threshold": m["best_threshold_by_f1"],
+                "test_f1": t["f1"],
+                "test_accuracy_at_0_5": m["test"]["at_0_5"]["accuracy"],
+                "test_roc_auc": m["test"]["roc_auc"],
+                "test_pr_auc": m["test"]["pr_auc"],
+            }
+        )
     return rows
 
 
-def aggregate(track: str, seed_logits: list[SeedLogits], splits: dict[str, SplitFeatures],
-              n_boot: int, boot_seed: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def aggregate(
+    track: str,
+    seed_logits: list[SeedLogits],
+    splits: dict[str, SplitFeatures],
+    n_boot: int,
+    boot_seed: int,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The ensemble metrics dict (``ensemble_metrics.json``) and the ensemble logits."""
     y = {s: splits[s].arrays["labels"] for s in EVAL_SPLITS}
     ens = {s: np.mean([sl.logits[s] for sl in seed_logits], axis=0) for s in EVAL_SPLITS}
@@ -95,26 +113,46 @@ def aggregate(track: str, seed_logits: list[SeedLogits], splits: dict[str, Split
     best_logits = next(sl for sl in seed_logits if sl.seed == best["seed"]).logits["test"]
     test_f1 = np.array([r["test_f1"] for r in rows])
     diff = paired_bootstrap_diff(
-        y["test"], sigmoid(ens["test"]), metrics["best_threshold_by_f1"],
-        sigmoid(best_logits), best["threshold"], metric="f1", n_boot=n_boot, seed=boot_seed,
+        y["test"],
+        sigmoid(ens["test"]),
+        metrics["best_threshold_by_f1"],
+        sigmoid(best_logits),
+        best["threshold"],
+        metric="f1",
+        n_boot=n_boot,
+        seed=boot_seed,
     )
-    metrics.update({
-        "track": track, "seeds": [sl.seed for sl in seed_logits], "num_seeds": len(seed_logits),
-        "per_seed_f1_at_best_threshold": [r["valid_f1"] for r in rows],
-        "per_seed_test_f1": test_f1.tolist(),
-        "per_seed_mean_f1": float(test_f1.mean()),
-        "per_seed_std_f1": float(test_f1.std(ddof=1)) if len(rows) > 1 else 0.0,
-        "per_seed": rows,
-        "best_single_seed": {"seed": best["seed"], "chosen_by": "valid f1_at_best_threshold",
-                             "test_f1": best["test_f1"]},
-        "ensemble_minus_best_seed_test_f1": {**diff, "n_boot": n_boot, "alpha": 0.05},
-        "degraded": any(bool(sl.metrics.get("degraded")) for sl in seed_logits),
-    })
+    metrics.update(
+        {
+            "track": track,
+            "seeds": [sl.seed for sl in seed_logits],
+            "num_seeds": len(seed_logits),
+            "per_seed_f1_at_best_threshold": [r["valid_f1"] for r in rows],
+            "per_seed_test_f1": test_f1.tolist(),
+            "per_seed_mean_f1": float(test_f1.mean()),
+            "per_seed_std_f1": float(test_f1.std(ddof=1)) if len(rows) > 1 else 0.0,
+            "per_seed": rows,
+            "best_single_seed": {
+                "seed": best["seed"],
+                "chosen_by": "valid f1_at_best_threshold",
+                "test_f1": best["test_f1"],
+            },
+            "ensemble_minus_best_seed_test_f1": {**diff, "n_boot": n_boot, "alpha": 0.05},
+            "degraded": any(bool(sl.metrics.get("degraded")) for sl in seed_logits),
+        }
+    )
     return metrics, ens
 
 
-def aggregate_track(cfg: Any, track: str, input_dir: str | Path, output: str | Path,
-                    features_dir: str | Path, recompute: bool, stage: str) -> dict[str, Any]:
+def aggregate_track(
+    cfg: Any,
+    track: str,
+    input_dir: str | Path,
+    output: str | Path,
+    features_dir: str | Path,
+    recompute: bool,
+    stage: str,
+) -> dict[str, Any]:
     """The ``aggregate@<track>`` stage: ensemble metrics, logits, figures and an MLflow run."""
     from vulnfusion import tracking
     from vulnfusion.branches import (
@@ -131,15 +169,22 @@ def aggregate_track(cfg: Any, track: str, input_dir: str | Path, output: str | P
     feats = load_features(features_dir)
     redo = (lambda d: recompute_logits(d, feats)) if recompute else None
     seeds = load_seeds(input_dir, cfg.seeds, feats.splits, redo)
-    metrics, ens = aggregate(track, seeds, feats.splits, cfg.aggregate.n_bootstrap,
-                             cfg.aggregate.bootstrap_seed)
+    metrics, ens = aggregate(
+        track, seeds, feats.splits, cfg.aggregate.n_bootstrap, cfg.aggregate.bootstrap_seed
+    )
     metrics["recomputed"] = recompute
     ens_dir = output.parent / "ensemble"
     with atomic_dir(ens_dir) as tmp:
         write_run_outputs(tmp, metrics, logits_by_id(feats, ens), [], f"{track} ensemble")
-        plot_seed_vs_ensemble({track: {"seed_f1": metrics["per_seed_test_f1"],
-                                       "ensemble_f1": metrics["test"]["at_valid_threshold"]["f1"]}},
-                              tmp / "figures" / "seed_vs_ensemble.png")
+        plot_seed_vs_ensemble(
+            {
+                track: {
+                    "seed_f1": metrics["per_seed_test_f1"],
+                    "ensemble_f1": metrics["test"]["at_valid_threshold"]["f1"],
+                }
+            },
+            tmp / "figures" / "seed_vs_ensemble.png",
+        )
     write_json(output, metrics)
     tags = tracking.run_tags(cfg, track, None, stage, feats.data_hash, metrics["degraded"])
     with tracking.start_run(cfg, f"{track}-ensemble", tags) as run:

@@ -46,9 +46,7 @@ class SplitFeatures:
         return len(self.ids)
 
 
-def build_graphs(
-    funcs: Sequence[str], cfg: Config, desc: str = "graphs"
-) -> list[CodeGraph]:
+def build_graphs(funcs: Sequence[str], cfg: Config, desc: str = "graphs") -> list[CodeGraph]:
     """Code graphs for ``funcs`` in input order, on ``featurize.num_workers`` processes."""
     f = cfg.featurize
     build = partial(build_graph, max_nodes=f.max_nodes, max_chars=f.max_chars)
@@ -83,9 +81,13 @@ def pack_graphs(graphs: Sequence[CodeGraph], vocab: GraphVocab) -> dict[str, np.
         node_ptr[i + 1] = node_ptr[i] + len(t)
         edge_ptr[i + 1] = edge_ptr[i] + len(g.src)
     return {
-        "node_type": _cat(types, np.int32), "node_token": _cat(tokens, np.int32),
-        "node_ptr": node_ptr, "edge_src": _cat(src, np.int32), "edge_dst": _cat(dst, np.int32),
-        "edge_type": _cat(etype, np.int8), "edge_ptr": edge_ptr,
+        "node_type": _cat(types, np.int32),
+        "node_token": _cat(tokens, np.int32),
+        "node_ptr": node_ptr,
+        "edge_src": _cat(src, np.int32),
+        "edge_dst": _cat(dst, np.int32),
+        "edge_type": _cat(etype, np.int8),
+        "edge_ptr": edge_ptr,
     }
 
 
@@ -111,7 +113,9 @@ def graph_stats(graphs: Sequence[CodeGraph]) -> dict[str, Any]:
         "truncated": sum(g.truncated for g in graphs),
         "fallback": sum(g.fallback for g in graphs),
         "mean_nodes": round(sum(len(g.node_type) for g in graphs) / n, 2),
-        "mean_edges": {t: round(float(c) / n, 2) for t, c in zip(EDGE_TYPES, per_type, strict=True)},
+        "mean_edges": {
+            t: round(float(c) / n, 2) for t, c in zip(EDGE_TYPES, per_type, strict=True)
+        },
     }
 
 
@@ -133,26 +137,35 @@ def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dic
         graphs["train"], cfg.featurize.min_token_freq, cfg.featurize.max_graph_tokens
     )
     tokenizer = make_tokenizer(cfg, [r["func"] for r in rows["train"]])
-    stats: dict[str, Any] = {"splits": {}, "graph_vocab": {
-        "num_types": vocab.num_types, "num_tokens": vocab.num_tokens}}
+    stats: dict[str, Any] = {
+        "splits": {},
+        "graph_vocab": {"num_types": vocab.num_types, "num_tokens": vocab.num_tokens},
+    }
     with atomic_dir(out_dir) as tmp:
         for s in SPLITS:
-            feats = _split_features(rows[s], graphs[s], vocab, tokenizer, cfg.transformer.max_length)
+            feats = _split_features(
+                rows[s], graphs[s], vocab, tokenizer, cfg.transformer.max_length
+            )
             save_split(tmp / f"{s}.safetensors", feats)
             stats["splits"][s] = {**graph_stats(graphs[s]), **_token_stats(feats, cfg)}
         write_text(tmp / "graph_vocab.json", vocab.to_json())
         tokenizer.save_pretrained(str(tmp / "tokenizer"))
         total = sum(len(rows[s]) for s in SPLITS)
         elapsed = time.perf_counter() - start
-        stats["timing"] = {"graph_functions_per_s": round(total / max(graph_s, 1e-9), 1),
-                           "total_s": round(elapsed, 2)}
+        stats["timing"] = {
+            "graph_functions_per_s": round(total / max(graph_s, 1e-9), 1),
+            "total_s": round(elapsed, 2),
+        }
         write_json(tmp / "stats.json", stats)
     return stats
 
 
 def _split_features(
-    rows: Sequence[dict[str, Any]], graphs: Sequence[CodeGraph], vocab: GraphVocab,
-    tokenizer: Any, max_length: int,
+    rows: Sequence[dict[str, Any]],
+    graphs: Sequence[CodeGraph],
+    vocab: GraphVocab,
+    tokenizer: Any,
+    max_length: int,
 ) -> SplitFeatures:
     arrays = pack_graphs(graphs, vocab)
     arrays.update(pack_tokens(encode(tokenizer, [r["func"] for r in rows], max_length)))
@@ -163,8 +176,10 @@ def _split_features(
 def _token_stats(feats: SplitFeatures, cfg: Config) -> dict[str, Any]:
     lengths = np.diff(feats.arrays["tok_ptr"])
     n = max(len(lengths), 1)
-    return {"mean_tokens": round(float(lengths.mean()) if len(lengths) else 0.0, 1),
-            "token_truncated_rate": round(float((lengths >= cfg.transformer.max_length).sum()) / n, 4)}
+    return {
+        "mean_tokens": round(float(lengths.mean()) if len(lengths) else 0.0, 1),
+        "token_truncated_rate": round(float((lengths >= cfg.transformer.max_length).sum()) / n, 4),
+    }
 
 
 def save_split(path: Path, feats: SplitFeatures) -> None:
@@ -191,5 +206,10 @@ def iter_graph(feats: SplitFeatures, i: int) -> Iterator[np.ndarray]:
     a = feats.arrays
     n0, n1 = a["node_ptr"][i], a["node_ptr"][i + 1]
     e0, e1 = a["edge_ptr"][i], a["edge_ptr"][i + 1]
-    yield from (a["node_type"][n0:n1], a["node_token"][n0:n1], a["edge_src"][e0:e1],
-                a["edge_dst"][e0:e1], a["edge_type"][e0:e1])
+    yield from (
+        a["node_type"][n0:n1],
+        a["node_token"][n0:n1],
+        a["edge_src"][e0:e1],
+        a["edge_dst"][e0:e1],
+        a["edge_type"][e0:e1],
+    )

@@ -28,8 +28,14 @@ from vulnfusion.branches import (
     write_manifest,
     write_run_outputs,
 )
-from vulnfusion.checkpoints import CheckpointError, load_model, read_meta, resolve_checkpoint_dir
-from vulnfusion.checkpoints import WEIGHTS, save_checkpoint
+from vulnfusion.checkpoints import (
+    WEIGHTS,
+    CheckpointError,
+    load_model,
+    read_meta,
+    resolve_checkpoint_dir,
+    save_checkpoint,
+)
 from vulnfusion.cli import StageError
 from vulnfusion.config import Config, to_dict
 from vulnfusion.io import atomic_path, read_json, sha256_file
@@ -81,14 +87,17 @@ def load_branch(track: str, path: Path | None, cfg: Config, feats: Features) -> 
             f"{path}, which was made with model_name={meta['model']['source']}"
         )
     if meta.get("features_hash") != feats.features_hash:
-        raise StageError(f"{path}: trained on other features ({meta.get('features_hash')}) than "
-                         f"{feats.root} ({feats.features_hash}); retrain the branch or featurize again")
+        raise StageError(
+            f"{path}: trained on other features ({meta.get('features_hash')}) than "
+            f"{feats.root} ({feats.features_hash}); retrain the branch or featurize again"
+        )
     model, _ = load_model(d)
     return Branch(track, d, model, meta, sha256_file(d / WEIGHTS)[:16])
 
 
-def cached_features(branch: Branch, feats: Features, cache_dir: Path,
-                    device: torch.device, batch_size: int = 128) -> dict[str, np.ndarray]:
+def cached_features(
+    branch: Branch, feats: Features, cache_dir: Path, device: torch.device, batch_size: int = 128
+) -> dict[str, np.ndarray]:
     """Branch features (N, D) per split, computed once per checkpoint content and cached."""
     from safetensors.numpy import load_file, save_file
 
@@ -104,15 +113,19 @@ def cached_features(branch: Branch, feats: Features, cache_dir: Path,
 
 
 @torch.no_grad()
-def compute_features(branch: Branch, feats: Features, device: torch.device,
-                     batch_size: int = 128) -> dict[str, np.ndarray]:
+def compute_features(
+    branch: Branch, feats: Features, device: torch.device, batch_size: int = 128
+) -> dict[str, np.ndarray]:
     model = branch.model.to(device).eval()
-    spec = TrackSpec(tokens=branch.track == "transformer", graphs=branch.track == "gnn",
-                     pad_id=branch.meta["model"].get("pad_id", 1))
+    spec = TrackSpec(
+        tokens=branch.track == "transformer",
+        graphs=branch.track == "gnn",
+        pad_id=branch.meta["model"].get("pad_id", 1),
+    )
     out = {}
     for s in SPLITS:
         loader = eval_loader(feats.splits[s], spec, batch_size, 8)
-        arr = np.zeros((len(feats.splits[s]), model.embed_dim), dtype=np.float32)  # type: ignore[arg-type]
+        arr = np.zeros((len(feats.splits[s]), embed_dim(model)), dtype=np.float32)
         for batch in loader:
             batch = batch.to(device)
             arr[batch.index.cpu().numpy()] = model.embed(batch).float().cpu().numpy()  # type: ignore[operator]
@@ -120,17 +133,36 @@ def compute_features(branch: Branch, feats: Features, device: torch.device,
     return out
 
 
-def build_fusion(cfg: Config, t: Branch | None, g: Branch | None) -> tuple[FusionClassifier, dict[str, Any]]:
+def embed_dim(model: nn.Module) -> int:
+    """Width of a branch's ``embed`` output (every branch model declares ``embed_dim``)."""
+    return int(getattr(model, "embed_dim"))  # noqa: B009 - attribute set by our models
+
+
+def build_fusion(
+    cfg: Config, t: Branch | None, g: Branch | None
+) -> tuple[FusionClassifier, dict[str, Any]]:
     f = cfg.fusion
     model = FusionClassifier(
-        t.model if t else None, g.model if g else None,
-        int(t.model.embed_dim) if t else 0, int(g.model.embed_dim) if g else 0,  # type: ignore[call-overload]
-        f.hidden_size, f.dropout, f.freeze_transformer, f.freeze_gnn,
+        t.model if t else None,
+        g.model if g else None,
+        embed_dim(t.model) if t else 0,
+        embed_dim(g.model) if g else 0,
+        f.hidden_size,
+        f.dropout,
+        f.freeze_transformer,
+        f.freeze_gnn,
     )
-    spec = {"kind": "fusion", "transformer": t.meta["model"] if t else None,
-            "gnn": g.meta["model"] if g else None, "t_dim": model.t_dim, "g_dim": model.g_dim,
-            "hidden_size": f.hidden_size, "dropout": f.dropout,
-            "freeze_transformer": f.freeze_transformer, "freeze_gnn": f.freeze_gnn}
+    spec = {
+        "kind": "fusion",
+        "transformer": t.meta["model"] if t else None,
+        "gnn": g.meta["model"] if g else None,
+        "t_dim": model.t_dim,
+        "g_dim": model.g_dim,
+        "hidden_size": f.hidden_size,
+        "dropout": f.dropout,
+        "freeze_transformer": f.freeze_transformer,
+        "freeze_gnn": f.freeze_gnn,
+    }
     return model, spec
 
 
@@ -141,17 +173,28 @@ def param_groups(model: FusionClassifier, cfg: Config) -> list[dict[str, Any]]:
     for name in ("transformer", "gnn"):
         branch = getattr(model, name)
         if branch is not None and not model.frozen[name]:
-            groups.append({"params": list(branch.parameters()), "lr": lr * cfg.fusion.encoder_lr_scale})
+            groups.append(
+                {"params": list(branch.parameters()), "lr": lr * cfg.fusion.encoder_lr_scale}
+            )
     return groups
 
 
-def split_cache(branches: list[Branch], model: FusionClassifier, cfg: Config, feats: Features,
-                cache_dir: Path | None, device: torch.device) -> dict[str, dict[str, np.ndarray]]:
+def split_cache(
+    branches: list[Branch],
+    model: FusionClassifier,
+    cfg: Config,
+    feats: Features,
+    cache_dir: Path | None,
+    device: torch.device,
+) -> dict[str, dict[str, np.ndarray]]:
     """Per split, the cached features of each frozen branch (empty when caching is off)."""
     if cache_dir is None:
         return {}
-    per_branch = {b.track: cached_features(b, feats, cache_dir, device) for b in branches
-                  if model.frozen[b.track]}
+    per_branch = {
+        b.track: cached_features(b, feats, cache_dir, device)
+        for b in branches
+        if model.frozen[b.track]
+    }
     return {s: {EMB_KEY[t]: arrs[s] for t, arrs in per_branch.items()} for s in SPLITS}
 
 
@@ -163,9 +206,16 @@ def fusion_spec(model: FusionClassifier, cached: dict[str, Any], pad_id: int) ->
     return TrackSpec(tokens=tokens, graphs=graphs, pad_id=pad_id, lengths="tokens")
 
 
-def train_fusion(cfg: Config, seed: int, features_dir: str | Path, out_dir: str | Path,
-                 transformer_ckpt: Path | None, gnn_ckpt: Path | None,
-                 cache_dir: Path | None, stage: str) -> dict[str, Any]:
+def train_fusion(
+    cfg: Config,
+    seed: int,
+    features_dir: str | Path,
+    out_dir: str | Path,
+    transformer_ckpt: Path | None,
+    gnn_ckpt: Path | None,
+    cache_dir: Path | None,
+    stage: str,
+) -> dict[str, Any]:
     """Train the fusion head for one seed; returns its ``metrics.json`` content."""
     from vulnfusion import tracking
     from vulnfusion.branches import _maybe_run
@@ -176,12 +226,17 @@ def train_fusion(cfg: Config, seed: int, features_dir: str | Path, out_dir: str 
     t = load_branch("transformer", transformer_ckpt, cfg, feats)
     g = load_branch("gnn", gnn_ckpt, cfg, feats)
     if t is None and g is None:
-        raise StageError("fusion: both branch checkpoints are missing "
-                         f"({transformer_ckpt}, {gnn_ckpt}); train the branches first")
+        raise StageError(
+            "fusion: both branch checkpoints are missing "
+            f"({transformer_ckpt}, {gnn_ckpt}); train the branches first"
+        )
     degraded = t is None or g is None
     if degraded:
-        log.warning("fusion seed %d is DEGRADED: running the %s branch alone", seed,
-                    "gnn" if t is None else "transformer")
+        log.warning(
+            "fusion seed %d is DEGRADED: running the %s branch alone",
+            seed,
+            "gnn" if t is None else "transformer",
+        )
     seed_everything(seed)
     model, spec = build_fusion(cfg, t, g)
     tcfg = cfg.fusion.train
@@ -191,31 +246,66 @@ def train_fusion(cfg: Config, seed: int, features_dir: str | Path, out_dir: str 
     tspec = fusion_spec(model, cached, pad_id)
     tags = tracking.run_tags(cfg, "fusion", seed, stage, feats.data_hash, degraded)
     with _maybe_run(cfg, f"fusion-seed{seed}", tags) as run:
-        trainer = Trainer(model, tspec, tcfg, seed, feats.splits["train"], feats.splits["valid"],
-                          resume_path_for(out_dir),
-                          resume_key(cfg, "fusion", seed, feats,
-                                     extra=[b.weights_hash for b in (t, g) if b]),
-                          epoch_logger=run.log_epoch if run else None,
-                          param_groups=param_groups(model, cfg), cached=cached)
+        trainer = Trainer(
+            model,
+            tspec,
+            tcfg,
+            seed,
+            feats.splits["train"],
+            feats.splits["valid"],
+            resume_path_for(out_dir),
+            resume_key(cfg, "fusion", seed, feats, extra=[b.weights_hash for b in (t, g) if b]),
+            epoch_logger=run.log_epoch if run else None,
+            param_groups=param_groups(model, cfg),
+            cached=cached,
+        )
         fit = trainer.fit()
         if not trainer.dist.is_main:
             return {}
         model.load_state_dict(fit.best_state)
-        logits = {s: predict(model, eval_loader(feats.splits[s], tspec, tcfg.batch_size * 2,
-                                                tcfg.pad_to_multiple_of, cached=cached.get(s)),
-                             trainer.device, "none")[0] for s in ("valid", "test")}  # fp32, as served
-        metrics = {**evaluate_logits(feats, logits), "track": "fusion", "seed": seed,
-                   "best_epoch": fit.best_epoch, "degraded": degraded,
-                   "branches": {"transformer": str(t.path) if t else None,
-                                "gnn": str(g.path) if g else None}}
-        meta = {"track": "fusion", "seed": seed, "model": spec, "config": to_dict(cfg),
-                "git_commit": tags["git_commit"], "data_hash": feats.data_hash,
-                "features_hash": feats.features_hash, "best_epoch": fit.best_epoch,
-                "degraded": degraded, "branches": metrics["branches"]}
+        logits = {
+            s: predict(
+                model,
+                eval_loader(
+                    feats.splits[s],
+                    tspec,
+                    tcfg.batch_size * 2,
+                    tcfg.pad_to_multiple_of,
+                    cached=cached.get(s),
+                ),
+                trainer.device,
+                "none",
+            )[0]
+            for s in ("valid", "test")
+        }  # fp32, as served
+        metrics = {
+            **evaluate_logits(feats, logits),
+            "track": "fusion",
+            "seed": seed,
+            "best_epoch": fit.best_epoch,
+            "degraded": degraded,
+            "branches": {
+                "transformer": str(t.path) if t else None,
+                "gnn": str(g.path) if g else None,
+            },
+        }
+        meta = {
+            "track": "fusion",
+            "seed": seed,
+            "model": spec,
+            "config": to_dict(cfg),
+            "git_commit": tags["git_commit"],
+            "data_hash": feats.data_hash,
+            "features_hash": feats.features_hash,
+            "best_epoch": fit.best_epoch,
+            "degraded": degraded,
+            "branches": metrics["branches"],
+        }
         with atomic_dir(out_dir) as tmp:
             save_checkpoint(tmp, fit.best_state, meta)
-            write_run_outputs(tmp, metrics, logits_by_id(feats, logits), fit.history,
-                              f"fusion seed {seed}")
+            write_run_outputs(
+                tmp, metrics, logits_by_id(feats, logits), fit.history, f"fusion seed {seed}"
+            )
         resume_path_for(out_dir).unlink(missing_ok=True)
         write_manifest(out_dir, "fusion", seed)
         if run:

@@ -23,12 +23,23 @@ EXAMPLE = [
     "int copy(char *dst, const char *src) { strcpy(dst, src); return 0; }",
     "int get(int *a, int n, int i) { if (i < 0 || i >= n) return -1; return a[i]; }",
 ]
-REQUIREMENTS = ("torch", "transformers", "torch-geometric", "tree-sitter", "tree-sitter-c",
-                "tokenizers", "safetensors", "numpy", "pandas", "mlflow")
+REQUIREMENTS = (
+    "torch",
+    "transformers",
+    "torch-geometric",
+    "tree-sitter",
+    "tree-sitter-c",
+    "tokenizers",
+    "safetensors",
+    "numpy",
+    "pandas",
+    "mlflow",
+)
 
 
-def build_bundle(cfg: Config, fusion_dir: Path, features_dir: Path, ensemble: dict[str, Any],
-                 dest: Path) -> Path:
+def build_bundle(
+    cfg: Config, fusion_dir: Path, features_dir: Path, ensemble: dict[str, Any], dest: Path
+) -> Path:
     """Everything the pyfunc needs, in one directory: seed checkpoints, tokenizer, vocab."""
     from vulnfusion.checkpoints import META, WEIGHTS
 
@@ -39,12 +50,19 @@ def build_bundle(cfg: Config, fusion_dir: Path, features_dir: Path, ensemble: di
             shutil.copy2(fusion_dir / f"seed_{s}" / name, seed_out / name)
     shutil.copytree(features_dir / "tokenizer", dest / "tokenizer")
     shutil.copy2(features_dir / "graph_vocab.json", dest / "graph_vocab.json")
-    write_json(dest / "serving.json", {
-        "threshold": ensemble["best_threshold_by_f1"], "max_length": cfg.transformer.max_length,
-        "max_nodes": cfg.featurize.max_nodes, "max_chars_parse": cfg.featurize.max_chars,
-        "max_input_chars": cfg.register.max_chars, "max_rows": cfg.register.max_rows,
-        "seeds": list(ensemble["seeds"]), "test": ensemble["test"],
-    })
+    write_json(
+        dest / "serving.json",
+        {
+            "threshold": ensemble["best_threshold_by_f1"],
+            "max_length": cfg.transformer.max_length,
+            "max_nodes": cfg.featurize.max_nodes,
+            "max_chars_parse": cfg.featurize.max_chars,
+            "max_input_chars": cfg.register.max_chars,
+            "max_rows": cfg.register.max_rows,
+            "seeds": list(ensemble["seeds"]),
+            "test": ensemble["test"],
+        },
+    )
     return dest
 
 
@@ -62,25 +80,41 @@ def requirements() -> list[str]:
 
 def version_tags(ensemble: dict[str, Any], comparison: dict[str, Any]) -> dict[str, str]:
     t = ensemble["test"]
-    tags = {"test_f1": t["at_valid_threshold"]["f1"], "test_accuracy_at_0_5": t["at_0_5"]["accuracy"],
-            "test_roc_auc": t["roc_auc"], "test_pr_auc": t["pr_auc"],
-            "threshold": ensemble["best_threshold_by_f1"], "seeds": ensemble["seeds"],
-            "all_targets_pass": comparison["all_targets_pass"], "degraded": ensemble.get("degraded")}
+    tags = {
+        "test_f1": t["at_valid_threshold"]["f1"],
+        "test_accuracy_at_0_5": t["at_0_5"]["accuracy"],
+        "test_roc_auc": t["roc_auc"],
+        "test_pr_auc": t["pr_auc"],
+        "threshold": ensemble["best_threshold_by_f1"],
+        "seeds": ensemble["seeds"],
+        "all_targets_pass": comparison["all_targets_pass"],
+        "degraded": ensemble.get("degraded"),
+    }
     return {k: str(v) for k, v in tags.items()}
 
 
 def description(ensemble: dict[str, Any], comparison: dict[str, Any], alias: str) -> str:
     t = ensemble["test"]
-    targets = ", ".join(f"{k}={'pass' if v['pass'] else 'fail'}" for k, v in comparison["targets"].items())
-    return (f"vulnfusion fusion ensemble of seeds {ensemble['seeds']} (logits averaged); threshold "
-            f"{ensemble['best_threshold_by_f1']:.2f} chosen on valid. Test: F1 "
-            f"{t['at_valid_threshold']['f1']:.4f}, accuracy@0.5 {t['at_0_5']['accuracy']:.4f}, "
-            f"ROC-AUC {t['roc_auc']}. Targets: {targets} → alias '{alias}'. "
-            "Input: DataFrame column 'func' (C source); output: probability, label.")
+    targets = ", ".join(
+        f"{k}={'pass' if v['pass'] else 'fail'}" for k, v in comparison["targets"].items()
+    )
+    return (
+        f"vulnfusion fusion ensemble of seeds {ensemble['seeds']} (logits averaged); threshold "
+        f"{ensemble['best_threshold_by_f1']:.2f} chosen on valid. Test: F1 "
+        f"{t['at_valid_threshold']['f1']:.4f}, accuracy@0.5 {t['at_0_5']['accuracy']:.4f}, "
+        f"ROC-AUC {t['roc_auc']}. Targets: {targets} → alias '{alias}'. "
+        "Input: DataFrame column 'func' (C source); output: probability, label."
+    )
 
 
-def register_ensemble(cfg: Config, fusion_dir: Path, features_dir: Path, comparison_path: Path,
-                      output: Path, stage: str) -> dict[str, Any]:
+def register_ensemble(
+    cfg: Config,
+    fusion_dir: Path,
+    features_dir: Path,
+    comparison_path: Path,
+    output: Path,
+    stage: str,
+) -> dict[str, Any]:
     """Log + register the model; write ``output`` (name, version, alias, URIs)."""
     import mlflow
     import pandas as pd
@@ -94,20 +128,45 @@ def register_ensemble(cfg: Config, fusion_dir: Path, features_dir: Path, compari
     name = cfg.register.model_name
     example = pd.DataFrame({"func": EXAMPLE})
     signature = infer_signature(example, pd.DataFrame({"probability": [0.5, 0.5], "label": [1, 0]}))
-    tags = tracking.run_tags(cfg, "fusion", None, stage, ensemble.get("data_hash", "unknown"),
-                             bool(ensemble.get("degraded")))
+    tags = tracking.run_tags(
+        cfg,
+        "fusion",
+        None,
+        stage,
+        ensemble.get("data_hash", "unknown"),
+        bool(ensemble.get("degraded")),
+    )
     run_id = tracking.find_run_id(cfg, "fusion-ensemble")
-    with tempfile.TemporaryDirectory() as tmp, tracking.start_run(cfg, "fusion-ensemble", tags, run_id):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        tracking.start_run(cfg, "fusion-ensemble", tags, run_id),
+    ):
         bundle = build_bundle(cfg, fusion_dir, features_dir, ensemble, Path(tmp) / "bundle")
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(ENTRY), artifacts={"bundle": str(bundle)},
-            code_paths=[str(PKG_DIR)], signature=signature, input_example=example,
-            pip_requirements=requirements(), registered_model_name=name,
+            name="model",
+            python_model=str(ENTRY),
+            artifacts={"bundle": str(bundle)},
+            code_paths=[str(PKG_DIR)],
+            signature=signature,
+            input_example=example,
+            pip_requirements=requirements(),
+            registered_model_name=name,
         )
     version = str(info.registered_model_version)
-    tracking.set_alias(name, version, alias, version_tags(ensemble, comparison),
-                       description(ensemble, comparison, alias))
-    result = {"name": name, "version": version, "alias": alias, "model_uri": info.model_uri,
-              "registry_uri": f"models:/{name}@{alias}", "threshold": ensemble["best_threshold_by_f1"]}
+    tracking.set_alias(
+        name,
+        version,
+        alias,
+        version_tags(ensemble, comparison),
+        description(ensemble, comparison, alias),
+    )
+    result = {
+        "name": name,
+        "version": version,
+        "alias": alias,
+        "model_uri": info.model_uri,
+        "registry_uri": f"models:/{name}@{alias}",
+        "threshold": ensemble["best_threshold_by_f1"],
+    }
     write_json(output, result)
     return result

@@ -33,12 +33,19 @@ def track_row(m: dict[str, Any]) -> dict[str, Any]:
     t = m["test"]
     d = m["ensemble_minus_best_seed_test_f1"]
     return {
-        "seeds": m["seeds"], "seed_f1_mean": m["per_seed_mean_f1"], "seed_f1_std": m["per_seed_std_f1"],
-        "ensemble_f1": t["at_valid_threshold"]["f1"], "ensemble_threshold": m["best_threshold_by_f1"],
-        "ensemble_accuracy_at_0_5": t["at_0_5"]["accuracy"], "ensemble_roc_auc": t["roc_auc"],
-        "ensemble_pr_auc": t["pr_auc"], "valid_f1": m["f1_at_best_threshold"],
-        "best_seed": m["best_single_seed"]["seed"], "best_seed_f1": m["best_single_seed"]["test_f1"],
-        "ensemble_minus_best_seed": d["diff"], "ensemble_minus_best_seed_ci": [d["low"], d["high"]],
+        "seeds": m["seeds"],
+        "seed_f1_mean": m["per_seed_mean_f1"],
+        "seed_f1_std": m["per_seed_std_f1"],
+        "ensemble_f1": t["at_valid_threshold"]["f1"],
+        "ensemble_threshold": m["best_threshold_by_f1"],
+        "ensemble_accuracy_at_0_5": t["at_0_5"]["accuracy"],
+        "ensemble_roc_auc": t["roc_auc"],
+        "ensemble_pr_auc": t["pr_auc"],
+        "valid_f1": m["f1_at_best_threshold"],
+        "best_seed": m["best_single_seed"]["seed"],
+        "best_seed_f1": m["best_single_seed"]["test_f1"],
+        "ensemble_minus_best_seed": d["diff"],
+        "ensemble_minus_best_seed_ci": [d["low"], d["high"]],
         "degraded": m.get("degraded", False),
     }
 
@@ -51,12 +58,23 @@ def compare(ens: dict[str, dict[str, Any]]) -> dict[str, Any]:
     ens_lift = fusion["ensemble_minus_best_seed"]
     return {
         "tracks": rows,
-        "fusion_vs_best_branch": {"best_branch": branch, "best_branch_f1": rows[branch]["ensemble_f1"],
-                                  "fusion_f1": fusion["ensemble_f1"], "delta_f1": lift},
+        "fusion_vs_best_branch": {
+            "best_branch": branch,
+            "best_branch_f1": rows[branch]["ensemble_f1"],
+            "fusion_f1": fusion["ensemble_f1"],
+            "delta_f1": lift,
+        },
         "targets": {
-            "fusion_lifts_over_best_branch": {"measured": lift, "required": "> 0", "pass": lift > 0},
-            "ensemble_beats_best_seed_by_0_5pt": {"measured": ens_lift, "required": f">= {ENSEMBLE_MARGIN}",
-                                                  "pass": ens_lift >= ENSEMBLE_MARGIN},
+            "fusion_lifts_over_best_branch": {
+                "measured": lift,
+                "required": "> 0",
+                "pass": lift > 0,
+            },
+            "ensemble_beats_best_seed_by_0_5pt": {
+                "measured": ens_lift,
+                "required": f">= {ENSEMBLE_MARGIN}",
+                "pass": ens_lift >= ENSEMBLE_MARGIN,
+            },
         },
         "all_targets_pass": lift > 0 and ens_lift >= ENSEMBLE_MARGIN,
     }
@@ -67,22 +85,36 @@ def _f(x: float | None, digits: int = 4) -> str:
 
 
 def to_markdown(c: dict[str, Any]) -> str:
-    lines = ["# vulnfusion: seeds, ensembles and fusion (test split; thresholds chosen on valid)", "",
-             "| track | seeds F1 (mean ± std) | ensemble F1 | Δ vs best seed [95% CI] | acc@0.5 | ROC-AUC | PR-AUC |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# vulnfusion: seeds, ensembles and fusion (test split; thresholds chosen on valid)",
+        "",
+        "| track | seeds F1 (mean ± std) | ensemble F1 | Δ vs best seed [95% CI] "
+        "| acc@0.5 | ROC-AUC | PR-AUC |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for t, r in c["tracks"].items():
         lo, hi = r["ensemble_minus_best_seed_ci"]
-        lines.append(f"| {t}{' (degraded)' if r['degraded'] else ''} | {_f(r['seed_f1_mean'])} ± "
-                     f"{_f(r['seed_f1_std'])} | {_f(r['ensemble_f1'])} | {r['ensemble_minus_best_seed']:+.4f} "
-                     f"[{lo:+.4f}, {hi:+.4f}] | {_f(r['ensemble_accuracy_at_0_5'])} | "
-                     f"{_f(r['ensemble_roc_auc'])} | {_f(r['ensemble_pr_auc'])} |")
+        lines.append(
+            f"| {t}{' (degraded)' if r['degraded'] else ''} | {_f(r['seed_f1_mean'])} ± "
+            f"{_f(r['seed_f1_std'])} | {_f(r['ensemble_f1'])} | "
+            f"{r['ensemble_minus_best_seed']:+.4f} "
+            f"[{lo:+.4f}, {hi:+.4f}] | {_f(r['ensemble_accuracy_at_0_5'])} | "
+            f"{_f(r['ensemble_roc_auc'])} | {_f(r['ensemble_pr_auc'])} |"
+        )
     fv = c["fusion_vs_best_branch"]
-    lines += ["", f"Fusion vs best single branch ({fv['best_branch']}, chosen on valid): "
-              f"{_f(fv['fusion_f1'])} vs {_f(fv['best_branch_f1'])} (Δ {fv['delta_f1']:+.4f})", "",
-              "| acceptance target | measured | required | result |", "|---|---|---|---|"]
+    lines += [
+        "",
+        f"Fusion vs best single branch ({fv['best_branch']}, chosen on valid): "
+        f"{_f(fv['fusion_f1'])} vs {_f(fv['best_branch_f1'])} (Δ {fv['delta_f1']:+.4f})",
+        "",
+        "| acceptance target | measured | required | result |",
+        "|---|---|---|---|",
+    ]
     for name, t in c["targets"].items():
-        lines.append(f"| {name} | {t['measured']:+.4f} | {t['required']} | "
-                     f"{'PASS' if t['pass'] else 'FAIL'} |")
+        lines.append(
+            f"| {name} | {t['measured']:+.4f} | {t['required']} | "
+            f"{'PASS' if t['pass'] else 'FAIL'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -93,11 +125,16 @@ def write_comparison(outputs: Path, reports: Path) -> dict[str, Any]:
     c = compare(load_ensembles(outputs))
     plots = reports / "plots"
     plots.mkdir(parents=True, exist_ok=True)
-    plot_seed_vs_ensemble({t: {"seed_f1": r_seed_f1(outputs, t),
-                               "ensemble_f1": c["tracks"][t]["ensemble_f1"]} for t in TRACKS},
-                          plots / "seed_vs_ensemble.png")
-    plot_fusion_vs_branches({t: c["tracks"][t]["ensemble_f1"] for t in TRACKS},
-                            plots / "fusion_vs_branches.png")
+    plot_seed_vs_ensemble(
+        {
+            t: {"seed_f1": r_seed_f1(outputs, t), "ensemble_f1": c["tracks"][t]["ensemble_f1"]}
+            for t in TRACKS
+        },
+        plots / "seed_vs_ensemble.png",
+    )
+    plot_fusion_vs_branches(
+        {t: c["tracks"][t]["ensemble_f1"] for t in TRACKS}, plots / "fusion_vs_branches.png"
+    )
     write_json(reports / "comparison.json", c)
     write_text(reports / "comparison.md", to_markdown(c))
     return c

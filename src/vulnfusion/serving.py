@@ -62,8 +62,10 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
         if not v.strip():
             raise InputError(f"row {i}: 'func' is empty")
         if len(v) > spec.max_input_chars:
-            raise InputError(f"row {i}: function has {len(v)} characters, above the limit of "
-                             f"{spec.max_input_chars}")
+            raise InputError(
+                f"row {i}: function has {len(v)} characters, above the limit of "
+                f"{spec.max_input_chars}"
+            )
         if "\x00" in v:
             raise InputError(f"row {i}: 'func' contains NUL bytes (binary input?)")
         funcs.append(v)
@@ -120,12 +122,13 @@ def make_pyfunc() -> Any:
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-    class VulnfusionEnsemble(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    class VulnfusionEnsemble(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
         def load_context(self, context: Any) -> None:
             self.scorer = EnsembleScorer(Path(context.artifacts["bundle"]))
 
-        def predict(self, context: Any, model_input: pd.DataFrame,
-                    params: dict[str, Any] | None = None) -> pd.DataFrame:
+        def predict(
+            self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+        ) -> pd.DataFrame:
             try:
                 funcs = validate_frame(model_input, self.scorer.spec)
             except InputError as exc:

@@ -46,14 +46,22 @@ def train_bpe(texts: Iterable[str], vocab_size: int, max_length: int) -> Any:
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        texts, vocab_size=vocab_size, min_frequency=2, special_tokens=SPECIAL_TOKENS,
+        texts,
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
         show_progress=False,
     )
     bpe.post_processor = RobertaProcessing(("</s>", 2), ("<s>", 0))
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer,
-        bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
-        cls_token="<s>", sep_token="</s>", mask_token="<mask>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        cls_token="<s>",
+        sep_token="</s>",
+        mask_token="<mask>",
         model_max_length=max_length,
     )
 
@@ -72,7 +80,9 @@ def load_hub_tokenizer(model_name: str, hub_models: Mapping[str, str]) -> Any:
 
 def _offline_hint(model_name: str, name: str, exc: Exception) -> str:
     if Path(name).exists():
-        return f"transformer.model_name={model_name!r}: cannot load {name} ({exc.__class__.__name__})"
+        return (
+            f"transformer.model_name={model_name!r}: cannot load {name} ({exc.__class__.__name__})"
+        )
     return (
         f"transformer.model_name={model_name!r}: {name} is not available offline; download it "
         f"once (huggingface-cli download {name}) or point model_name at a local directory "
@@ -80,7 +90,9 @@ def _offline_hint(model_name: str, name: str, exc: Exception) -> str:
     )
 
 
-def encode(tokenizer: Any, texts: Sequence[str], max_length: int, batch: int = 1024) -> list[list[int]]:
+def encode(
+    tokenizer: Any, texts: Sequence[str], max_length: int, batch: int = 1024
+) -> list[list[int]]:
     """Token ids per text, truncated to ``max_length`` (special tokens included)."""
     out: list[list[int]] = []
     for i in range(0, len(texts), batch):

@@ -20,8 +20,12 @@ from vulnfusion.config import Config, flatten, to_dict
 log = logging.getLogger(__name__)
 
 # Parity metrics logged as MLflow metrics (scalars only; the sweep goes in as a table).
-SCALAR_KEYS = ("f1_at_0_5", "f1_at_best_threshold", "best_threshold_by_f1",
-               "balanced_accuracy_at_best_threshold")
+SCALAR_KEYS = (
+    "f1_at_0_5",
+    "f1_at_best_threshold",
+    "best_threshold_by_f1",
+    "balanced_accuracy_at_best_threshold",
+)
 TEST_KEYS = ("accuracy", "precision", "recall", "f1", "balanced_accuracy")
 
 
@@ -63,7 +67,7 @@ def connect(cfg: Config) -> str:
         _ensure_experiment(cfg.mlflow.experiment, uri)
         if not os.environ.get("MLFLOW_RUN_ID"):  # `mlflow run` already chose the experiment
             mlflow.set_experiment(cfg.mlflow.experiment)
-    except Exception as exc:  # noqa: BLE001 - any failure here means "store unusable"
+    except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackingError(f"MLflow tracking store {uri} is not usable: {first[:200]}") from None
     return uri
@@ -76,21 +80,27 @@ def _ensure_experiment(name: str, uri: str) -> None:
 
     if not uri.startswith("sqlite:///") or mlflow.get_experiment_by_name(name) is not None:
         return
-    db = Path(uri[len("sqlite:///"):])
-    try:
+    db = Path(uri[len("sqlite:///") :])
+    # created concurrently by another stage: fine
+    with contextlib.suppress(mlflow.exceptions.MlflowException):
         mlflow.create_experiment(name, artifact_location=(db.parent / "mlruns").as_uri())
-    except mlflow.exceptions.MlflowException:
-        pass  # created concurrently by another stage: fine
 
 
-def run_tags(cfg: Config, track: str, seed: int | None, stage: str, data_hash: str,
-             degraded: bool = False) -> dict[str, str]:
+def run_tags(
+    cfg: Config, track: str, seed: int | None, stage: str, data_hash: str, degraded: bool = False
+) -> dict[str, str]:
     from vulnfusion.io import git_commit
 
-    return {"track": track, "seed": "ensemble" if seed is None else str(seed),
-            "preset": cfg.preset, "fusion_preset": cfg.fusion.preset, "dvc_stage": stage,
-            "git_commit": git_commit(project_root()), "data_hash": data_hash,
-            "degraded": str(degraded).lower()}
+    return {
+        "track": track,
+        "seed": "ensemble" if seed is None else str(seed),
+        "preset": cfg.preset,
+        "fusion_preset": cfg.fusion.preset,
+        "dvc_stage": stage,
+        "git_commit": git_commit(project_root()),
+        "data_hash": data_hash,
+        "degraded": str(degraded).lower(),
+    }
 
 
 class RunLogger:
@@ -145,23 +155,30 @@ def parity_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def start_run(cfg: Config, run_name: str, tags: Mapping[str, str],
-              run_id: str | None = None) -> Iterator[RunLogger]:
+def start_run(
+    cfg: Config, run_name: str, tags: Mapping[str, str], run_id: str | None = None
+) -> Iterator[RunLogger]:
     """One MLflow run per stage execution (or reopen ``run_id``), with the resolved config."""
     import mlflow
 
     connect(cfg)
     # Launched by `mlflow run`: log into the run MLflow made for this execution.
     launched = os.environ.get("MLFLOW_RUN_ID") if run_id is None else None
-    with mlflow.start_run(run_id=run_id or launched, run_name=None if run_id or launched else run_name,
-                          tags=dict(tags)) as run:
+    with mlflow.start_run(
+        run_id=run_id or launched,
+        run_name=None if run_id or launched else run_name,
+        tags=dict(tags),
+    ) as run:
         if launched:
             mlflow.set_tag("mlflow.runName", run_name)
         if run_id:
             yield RunLogger(run.info.run_id)
             return
-        params = {k: _param_value(v) for k, v in flatten(to_dict(cfg)).items()
-                  if not k.startswith(("presets.", "fusion.presets."))}
+        params = {
+            k: _param_value(v)
+            for k, v in flatten(to_dict(cfg)).items()
+            if not k.startswith(("presets.", "fusion.presets."))
+        }
         items = sorted(params.items())
         for i in range(0, len(items), 100):  # MLflow caps params per batch call
             mlflow.log_params(dict(items[i : i + 100]))
@@ -173,13 +190,18 @@ def find_run_id(cfg: Config, run_name: str) -> str | None:
     import mlflow
 
     connect(cfg)
-    runs = mlflow.search_runs(filter_string=f"attributes.run_name = '{run_name}'",
-                              order_by=["attributes.start_time DESC"], max_results=1,
-                              output_format="list")
+    runs = mlflow.search_runs(
+        filter_string=f"attributes.run_name = '{run_name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+        output_format="list",
+    )
     return runs[0].info.run_id if runs else None
 
 
-def set_alias(name: str, version: str, alias: str, tags: Mapping[str, str], description: str) -> None:
+def set_alias(
+    name: str, version: str, alias: str, tags: Mapping[str, str], description: str
+) -> None:
     from mlflow import MlflowClient
 
     client = MlflowClient()

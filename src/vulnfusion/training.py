@@ -79,8 +79,9 @@ class EMA:
             model.load_state_dict(backup)
 
 
-def loss_fn(logits: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig,
-            pos_weight: float) -> torch.Tensor:
+def loss_fn(
+    logits: torch.Tensor, labels: torch.Tensor, cfg: TrainConfig, pos_weight: float
+) -> torch.Tensor:
     """Cross-entropy (binary) or focal loss; ``pos_weight`` up-weights positives."""
     logits = logits.float()
     weight = torch.where(labels > 0.5, pos_weight, 1.0)
@@ -174,12 +175,20 @@ class FitResult:
 class Trainer:
     """Fits one model on one split set; returns the best weights by valid F1."""
 
-    def __init__(self, model: nn.Module, spec: TrackSpec, cfg: TrainConfig, seed: int,
-                 train: SplitFeatures, valid: SplitFeatures, resume_path: Path | None = None,
-                 resume_key: str = "",
-                 epoch_logger: EpochLogger | None = None,
-                 param_groups: list[dict[str, Any]] | None = None,
-                 cached: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: TrackSpec,
+        cfg: TrainConfig,
+        seed: int,
+        train: SplitFeatures,
+        valid: SplitFeatures,
+        resume_path: Path | None = None,
+        resume_key: str = "",
+        epoch_logger: EpochLogger | None = None,
+        param_groups: list[dict[str, Any]] | None = None,
+        cached: dict[str, dict[str, np.ndarray]] | None = None,
+    ) -> None:
         self.dist, self.device = init_distributed(cfg.device)
         self.cfg, self.spec, self.seed = cfg, spec, seed
         self.model = model.to(self.device)
@@ -192,7 +201,8 @@ class Trainer:
         self.total_steps = max(1, len(self.train_loader) * cfg.epochs)
         self.optimizer = torch.optim.AdamW(
             param_groups or [{"params": [p for p in model.parameters() if p.requires_grad]}],
-            lr=cfg.lr, weight_decay=cfg.weight_decay,
+            lr=cfg.lr,
+            weight_decay=cfg.weight_decay,
         )
         warmup = int(cfg.warmup_ratio * self.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -204,7 +214,9 @@ class Trainer:
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema else None
         labels = train.arrays["labels"]
         pos = float(labels.sum())
-        self.pos_weight = (len(labels) - pos) / max(pos, 1.0) if cfg.class_weight == "balanced" else 1.0
+        self.pos_weight = (
+            (len(labels) - pos) / max(pos, 1.0) if cfg.class_weight == "balanced" else 1.0
+        )
         self.ddp_model = self._wrap_ddp()
 
     def _wrap_ddp(self) -> nn.Module:
@@ -213,20 +225,40 @@ class Trainer:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
-    def _loader(self, feats: SplitFeatures, shuffle: bool,
-                cached: dict[str, np.ndarray] | None) -> DataLoader[Any]:
+    def _loader(
+        self, feats: SplitFeatures, shuffle: bool, cached: dict[str, np.ndarray] | None
+    ) -> DataLoader[Any]:
         c = self.cfg
         ds = FeatureDataset(feats)
         rank, world = (self.dist.rank, self.dist.world) if shuffle else (0, 1)
-        sampler = BucketBatchSampler(ds.lengths(self.spec.length_kind), c.batch_size, shuffle,
-                                     self.seed, c.bucket_by_length, rank, world)
-        collate = Collator(feats, self.spec.tokens, self.spec.graphs, self.spec.pad_id,
-                           c.pad_to_multiple_of, cached)
+        sampler = BucketBatchSampler(
+            ds.lengths(self.spec.length_kind),
+            c.batch_size,
+            shuffle,
+            self.seed,
+            c.bucket_by_length,
+            rank,
+            world,
+        )
+        collate = Collator(
+            feats,
+            self.spec.tokens,
+            self.spec.graphs,
+            self.spec.pad_id,
+            c.pad_to_multiple_of,
+            cached,
+        )
         extra: dict[str, Any] = {}
         if c.num_workers > 0:
             extra = {"prefetch_factor": c.prefetch_factor, "persistent_workers": True}
-        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate, num_workers=c.num_workers,
-                          pin_memory=self.device.type == "cuda", **extra)
+        return DataLoader(
+            ds,
+            batch_sampler=sampler,
+            collate_fn=collate,
+            num_workers=c.num_workers,
+            pin_memory=self.device.type == "cuda",
+            **extra,
+        )
 
     # ----------------------------------------------------------------- epochs
 
@@ -236,7 +268,11 @@ class Trainer:
             row = self._run_epoch(state)
             weights = self._eval_weights()
             if row["valid/f1"] > state.best_score:
-                state.best_score, state.best_epoch, state.bad_epochs = row["valid/f1"], state.epoch, 0
+                state.best_score, state.best_epoch, state.bad_epochs = (
+                    row["valid/f1"],
+                    state.epoch,
+                    0,
+                )
                 best = weights
             else:
                 state.bad_epochs += 1
@@ -257,23 +293,38 @@ class Trainer:
         start = time.perf_counter()
         train_loss, seen = self._train_epoch(state)
         with self._ema_weights():
-            valid_logits, valid_loss = predict(self.model, self.valid_loader, self.device,
-                                               self.cfg.amp_dtype, loss_cfg=(self.cfg, self.pos_weight))
+            valid_logits, valid_loss = predict(
+                self.model,
+                self.valid_loader,
+                self.device,
+                self.cfg.amp_dtype,
+                loss_cfg=(self.cfg, self.pos_weight),
+            )
         y = self.valid_feats.arrays["labels"]
         sweep = threshold_sweep(y, sigmoid(valid_logits))
         thr = best_threshold(sweep)
         f1 = next(p["f1"] for p in sweep if p["threshold"] == thr)
-        return {"epoch": float(state.epoch), "train/loss": train_loss, "valid/loss": valid_loss,
-                "valid/f1": float(f1), "valid/best_threshold": float(thr),
-                "lr": float(self.scheduler.get_last_lr()[0]),
-                "train/examples_per_s": seen / max(time.perf_counter() - start, 1e-9),
-                "epoch_s": time.perf_counter() - start}
+        return {
+            "epoch": float(state.epoch),
+            "train/loss": train_loss,
+            "valid/loss": valid_loss,
+            "valid/f1": float(f1),
+            "valid/best_threshold": float(thr),
+            "lr": float(self.scheduler.get_last_lr()[0]),
+            "train/examples_per_s": seen / max(time.perf_counter() - start, 1e-9),
+            "epoch_s": time.perf_counter() - start,
+        }
 
     def _train_epoch(self, state: FitState) -> tuple[float, int]:
         self.ddp_model.train()
         total, n = 0.0, 0
-        bar = tqdm(self.train_loader, desc=f"epoch {state.epoch + 1}/{self.cfg.epochs}",
-                   leave=False, disable=None if self.dist.is_main else True, mininterval=1.0)
+        bar = tqdm(
+            self.train_loader,
+            desc=f"epoch {state.epoch + 1}/{self.cfg.epochs}",
+            leave=False,
+            disable=None if self.dist.is_main else True,
+            mininterval=1.0,
+        )
         for batch in bar:
             loss = self._step(batch.to(self.device))
             state.step += 1
@@ -308,10 +359,17 @@ class Trainer:
     def _log_epoch(self, row: dict[str, float], state: FitState) -> None:
         if not self.dist.is_main:
             return
-        log.info("epoch %d/%d  train/loss %.4f  valid/loss %.4f  valid/f1 %.4f  %.0f ex/s  %.1fs%s",
-                 state.epoch, self.cfg.epochs, row["train/loss"], row["valid/loss"], row["valid/f1"],
-                 row["train/examples_per_s"], row["epoch_s"],
-                 "  *best*" if state.best_epoch == state.epoch - 1 else "")
+        log.info(
+            "epoch %d/%d  train/loss %.4f  valid/loss %.4f  valid/f1 %.4f  %.0f ex/s  %.1fs%s",
+            state.epoch,
+            self.cfg.epochs,
+            row["train/loss"],
+            row["valid/loss"],
+            row["valid/f1"],
+            row["train/examples_per_s"],
+            row["epoch_s"],
+            "  *best*" if state.best_epoch == state.epoch - 1 else "",
+        )
         if self.epoch_logger is not None:
             self.epoch_logger({k: v for k, v in row.items() if k != "epoch"}, state.epoch)
 
@@ -324,9 +382,12 @@ class Trainer:
 
         payload = {
             "state": {k: copy.deepcopy(v) for k, v in vars(state).items()},
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-            "ema": self.ema.shadow if self.ema is not None else {}, "best": best or {},
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "ema": self.ema.shadow if self.ema is not None else {},
+            "best": best or {},
             "key": self.resume_key,
         }
         with atomic_path(self.resume_path) as tmp:
@@ -336,7 +397,9 @@ class Trainer:
         if self.resume_path is None or not self.resume_path.exists():
             return None
         # weights_only: a swapped file cannot run code on load
-        payload: dict[str, Any] = torch.load(self.resume_path, map_location="cpu", weights_only=True)
+        payload: dict[str, Any] = torch.load(
+            self.resume_path, map_location="cpu", weights_only=True
+        )
         if payload.get("key") != self.resume_key:
             log.warning("ignoring %s: it was made with other params or data", self.resume_path)
             return None
@@ -358,8 +421,13 @@ class Trainer:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader[Any], device: torch.device, amp_dtype: str = "none",
-            loss_cfg: tuple[TrainConfig, float] | None = None) -> tuple[np.ndarray, float]:
+def predict(
+    model: nn.Module,
+    loader: DataLoader[Any],
+    device: torch.device,
+    amp_dtype: str = "none",
+    loss_cfg: tuple[TrainConfig, float] | None = None,
+) -> tuple[np.ndarray, float]:
     """Logits for every row of the loader's split, in row order, and the mean loss."""
     was_training = model.training
     model.eval()
@@ -377,8 +445,14 @@ def predict(model: nn.Module, loader: DataLoader[Any], device: torch.device, amp
     return out, total / max(n, 1)
 
 
-def eval_loader(feats: SplitFeatures, spec: TrackSpec, batch_size: int, pad_to_multiple_of: int,
-                num_workers: int = 0, cached: dict[str, np.ndarray] | None = None) -> DataLoader[Any]:
+def eval_loader(
+    feats: SplitFeatures,
+    spec: TrackSpec,
+    batch_size: int,
+    pad_to_multiple_of: int,
+    num_workers: int = 0,
+    cached: dict[str, np.ndarray] | None = None,
+) -> DataLoader[Any]:
     """A deterministic, length-sorted loader for scoring a whole split."""
     ds = FeatureDataset(feats)
     sampler = BucketBatchSampler(ds.lengths(spec.length_kind), batch_size, False, 0, True)

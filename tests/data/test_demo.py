@@ -19,8 +19,18 @@ import tree_sitter_c
 from vulnfusion.data.demo import CWE_FAMILIES, generate_demo
 
 # Substrings that must not occur anywhere in an identifier or string (lower-cased).
-_TELLTALE_SUBSTRINGS = ("safe", "vuln", "overflow", "check_ok", "fixed", "exploit", "cwe",
-                        "patch", "sanitiz", "insecure")
+_TELLTALE_SUBSTRINGS = (
+    "safe",
+    "vuln",
+    "overflow",
+    "check_ok",
+    "fixed",
+    "exploit",
+    "cwe",
+    "patch",
+    "sanitiz",
+    "insecure",
+)
 # Whole sub-words (split on "_" and camelCase) that must not occur; "debug" is fine, "bug" is not.
 _TELLTALE_WORDS = frozenset({"bad", "good", "bug", "fix", "ok", "flaw", "evil", "secure", "leak"})
 _IDENT_NODES = frozenset({"identifier", "field_identifier", "type_identifier"})
@@ -107,8 +117,14 @@ def test_deterministic_across_processes() -> None:
     # Different hash seeds would expose any reliance on hash() or set/dict iteration order.
     for hash_seed in ("1", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        proc = subprocess.run([sys.executable, "-c", script], env=env, check=True,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         digests.append(proc.stdout.strip())
     assert digests[0] == digests[1]
     assert digests[0] == _digest(generate_demo(300, seed=7, label_noise=0.1))

@@ -61,20 +61,30 @@ def test_public_shapes(tmp_path: Path, layout: str) -> None:
     funcs = [f"int f{i}(int x) {{ return x + {i}; }}" for i in range(6)]
     if layout == "function_json":
         path = tmp_path / "function.json"
-        path.write_text(json.dumps([{"project": "qemu", "commit_id": "c", "target": i % 2,
-                                     "func": f} for i, f in enumerate(funcs)]))
+        path.write_text(
+            json.dumps(
+                [
+                    {"project": "qemu", "commit_id": "c", "target": i % 2, "func": f}
+                    for i, f in enumerate(funcs)
+                ]
+            )
+        )
     elif layout == "codexglue_dir":
         path = tmp_path / "cx"
         path.mkdir()
-        for s, chunk in zip(("train", "valid", "test"), (funcs[:4], funcs[4:5], funcs[5:]), strict=True):
+        for s, chunk in zip(
+            ("train", "valid", "test"), (funcs[:4], funcs[4:5], funcs[5:]), strict=True
+        ):
             rows = [{"func": f, "target": 1, "idx": funcs.index(f)} for f in chunk]
             (path / f"{s}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     else:
         path = tmp_path / "d.jsonl.gz"
         with gzip.open(path, "wt") as fh:
             for i, f in enumerate(funcs):
-                fh.write(json.dumps({"project": "FFmpeg", "project_index": i, "target": 0,
-                                     "func": f}) + "\n")
+                fh.write(
+                    json.dumps({"project": "FFmpeg", "project_index": i, "target": 0, "func": f})
+                    + "\n"
+                )
     recs = read_source(path, 10_000, skip_bad=False, rejects=RejectLog())
     assert [r.func for r in recs] == funcs
     if layout == "codexglue_dir":
@@ -84,7 +94,9 @@ def test_public_shapes(tmp_path: Path, layout: str) -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if c.error], ids=lambda c: c.name)
 def test_prepare_cli_one_line_error_and_no_output(tmp_path: Path, case: BadCase) -> None:
     path = _write(tmp_path, case)
-    params = tiny_params(data={"source": "devign", "path": str(path), "max_chars": MAX_CHARS_FOR_TESTS})
+    params = tiny_params(
+        data={"source": "devign", "path": str(path), "max_chars": MAX_CHARS_FOR_TESTS}
+    )
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "prepared"
     res = run_script("prepare.py", "--output-dir", str(out), cwd=tmp_path)

@@ -27,15 +27,23 @@ def _metrics(out: Path) -> dict:
 
 
 @pytest.mark.parametrize("track", ["gnn", "transformer"])
-def test_same_seed_gives_identical_metrics(tiny_workspace: Path, tmp_path: Path, track: str) -> None:
+def test_same_seed_gives_identical_metrics(
+    tiny_workspace: Path, tmp_path: Path, track: str
+) -> None:
     cfg = _cfg(tiny_workspace)
     feats = tiny_workspace / "data/features"
     a = train_branch(cfg, track, 0, feats, tmp_path / "a", "test")
     b = train_branch(cfg, track, 0, feats, tmp_path / "b", "test")
     assert a == b
     assert (tmp_path / "a/metrics.json").read_text() == (tmp_path / "b/metrics.json").read_text()
-    for key in ("f1_at_0_5", "f1_at_best_threshold", "best_threshold_by_f1", "threshold_sweep",
-                "confusion_matrix_at_best_threshold", "test"):
+    for key in (
+        "f1_at_0_5",
+        "f1_at_best_threshold",
+        "best_threshold_by_f1",
+        "threshold_sweep",
+        "confusion_matrix_at_best_threshold",
+        "test",
+    ):
         assert key in a
     assert len(a["threshold_sweep"]) == 41
     logits = json.loads((tmp_path / "a/logits.json").read_text())
@@ -53,8 +61,9 @@ def test_other_seed_differs(tiny_workspace: Path, tmp_path: Path) -> None:
     assert la != lb
 
 
-def test_resume_after_crash_matches_uninterrupted(tiny_workspace: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_after_crash_matches_uninterrupted(
+    tiny_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = _cfg(tiny_workspace, "gnn.train.epochs=3", "gnn.train.patience=0")
     feats = tiny_workspace / "data/features"
     ref = train_branch(cfg, "gnn", 0, feats, tmp_path / "ref", "test")
@@ -89,27 +98,34 @@ def test_checkpoint_reloads_with_recorded_config(tiny_workspace: Path, tmp_path:
     assert meta["model"]["hf_config"]["hidden_size"] == cfg.transformer.scratch.hidden_size
     assert meta["git_commit"] and meta["data_hash"] and meta["config"]["seeds"] == [0, 1]
     feats = load_features(feats_dir)
-    logits = score_splits(model, track_spec("transformer"), feats, cfg.transformer.train,
-                          torch.device("cpu"))
+    logits = score_splits(
+        model, track_spec("transformer"), feats, cfg.transformer.train, torch.device("cpu")
+    )
     saved = json.loads((tmp_path / "t/logits.json").read_text())["valid"]
-    np.testing.assert_allclose(logits["valid"], [saved[i] for i in feats.splits["valid"].ids],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        logits["valid"], [saved[i] for i in feats.splits["valid"].ids], rtol=1e-5, atol=1e-5
+    )
 
 
 def test_hub_model_from_local_save_pretrained_dir(tiny_workspace: Path, tmp_path: Path) -> None:
     """The pretrained path, offline: a tiny RoBERTa + tokenizer saved with save_pretrained."""
     from transformers import RobertaConfig, RobertaModel
 
-    from vulnfusion.config import resolve
     from vulnfusion.featurize import featurize
     from vulnfusion.tokenization import load_tokenizer_dir
 
     hub = tmp_path / "tiny-roberta"
     tok = load_tokenizer_dir(tiny_workspace / "data/features/tokenizer")
     tok.save_pretrained(hub)
-    conf = RobertaConfig(vocab_size=len(tok), hidden_size=24, num_hidden_layers=1,
-                         num_attention_heads=2, intermediate_size=48, max_position_embeddings=80,
-                         pad_token_id=tok.pad_token_id)
+    conf = RobertaConfig(
+        vocab_size=len(tok),
+        hidden_size=24,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=48,
+        max_position_embeddings=80,
+        pad_token_id=tok.pad_token_id,
+    )
     RobertaModel(conf).save_pretrained(hub)
 
     cfg = _cfg(tiny_workspace, f"transformer.model_name={hub}", "transformer.train.epochs=1")
@@ -125,10 +141,17 @@ def test_hub_model_from_local_save_pretrained_dir(tiny_workspace: Path, tmp_path
 
 
 def test_unavailable_hub_model_is_one_line(tiny_workspace: Path, tmp_path: Path) -> None:
-    res = run_script("featurize.py", "--set", "transformer.model_name=codebert",
-                     "--prepared-dir", str(tiny_workspace / "data/prepared"),
-                     "--output-dir", str(tmp_path / "f"), cwd=tiny_workspace,
-                     env={"HF_HOME": str(tmp_path / "hf")})
+    res = run_script(
+        "featurize.py",
+        "--set",
+        "transformer.model_name=codebert",
+        "--prepared-dir",
+        str(tiny_workspace / "data/prepared"),
+        "--output-dir",
+        str(tmp_path / "f"),
+        cwd=tiny_workspace,
+        env={"HF_HOME": str(tmp_path / "hf")},
+    )
     assert res.returncode == 2
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("error: transformer.model_name='codebert'")
@@ -143,11 +166,20 @@ def test_unavailable_hub_model_is_one_line(tiny_workspace: Path, tmp_path: Path)
         (["--set", "transformer.train.scheduler=step"], "'step' is not one of"),
     ],
 )
-def test_stage_errors_are_one_line(tiny_workspace: Path, tmp_path: Path, args: list[str],
-                                   fragment: str) -> None:
-    res = run_script("train_transformer.py", "--seed", "0", "--output-dir", str(tmp_path / "o"),
-                     "--features-dir", str(tiny_workspace / "data/features"), *args,
-                     cwd=tiny_workspace)
+def test_stage_errors_are_one_line(
+    tiny_workspace: Path, tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    res = run_script(
+        "train_transformer.py",
+        "--seed",
+        "0",
+        "--output-dir",
+        str(tmp_path / "o"),
+        "--features-dir",
+        str(tiny_workspace / "data/features"),
+        *args,
+        cwd=tiny_workspace,
+    )
     assert res.returncode == 2, res.stderr[-2000:]
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and fragment in last and "Traceback" not in res.stderr

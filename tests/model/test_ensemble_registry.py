@@ -13,13 +13,25 @@ import pytest
 
 from tests.conftest import run_script
 from vulnfusion.branches import load_features
-from vulnfusion.ensemble import AggregationError, aggregate, load_seeds
+from vulnfusion.ensemble import AggregationError, load_seeds
 
-KEYS = ("f1_at_0_5", "f1_at_best_threshold", "best_threshold_by_f1",
-        "balanced_accuracy_at_best_threshold", "confusion_matrix_at_0_5",
-        "confusion_matrix_at_best_threshold", "threshold_sweep", "test", "track", "seeds",
-        "num_seeds", "per_seed_f1_at_best_threshold", "per_seed_mean_f1", "per_seed_std_f1",
-        "ensemble_minus_best_seed_test_f1")
+KEYS = (
+    "f1_at_0_5",
+    "f1_at_best_threshold",
+    "best_threshold_by_f1",
+    "balanced_accuracy_at_best_threshold",
+    "confusion_matrix_at_0_5",
+    "confusion_matrix_at_best_threshold",
+    "threshold_sweep",
+    "test",
+    "track",
+    "seeds",
+    "num_seeds",
+    "per_seed_f1_at_best_threshold",
+    "per_seed_mean_f1",
+    "per_seed_std_f1",
+    "ensemble_minus_best_seed_test_f1",
+)
 
 
 @pytest.mark.parametrize("track", ["transformer", "gnn", "fusion"])
@@ -33,7 +45,9 @@ def test_ensemble_metrics_have_every_key(trained_workspace: Path, track: str) ->
 
 def test_ensemble_is_the_mean_of_seed_logits(trained_workspace: Path) -> None:
     ws = trained_workspace
-    seeds = [json.loads((ws / f"outputs/gnn/seed_{s}/logits.json").read_text())["test"] for s in (0, 1)]
+    seeds = [
+        json.loads((ws / f"outputs/gnn/seed_{s}/logits.json").read_text())["test"] for s in (0, 1)
+    ]
     ens = json.loads((ws / "outputs/gnn/ensemble/logits.json").read_text())["test"]
     for k in list(ens)[:20]:
         assert ens[k] == pytest.approx((seeds[0][k] + seeds[1][k]) / 2, abs=1e-6)
@@ -77,10 +91,18 @@ def test_recompute_matches_dumped_logits(trained_workspace: Path) -> None:
 def test_aggregate_cli_missing_seed_is_one_line(trained_workspace: Path, tmp_path: Path) -> None:
     track = _copy_track(trained_workspace, tmp_path)
     shutil.rmtree(track / "seed_1")
-    res = run_script("aggregate_seeds.py", "--track", "gnn", "--input-dir", str(track),
-                     "--output", str(tmp_path / "e.json"),
-                     "--features-dir", str(trained_workspace / "data/features"),
-                     cwd=trained_workspace)
+    res = run_script(
+        "aggregate_seeds.py",
+        "--track",
+        "gnn",
+        "--input-dir",
+        str(track),
+        "--output",
+        str(tmp_path / "e.json"),
+        "--features-dir",
+        str(trained_workspace / "data/features"),
+        cwd=trained_workspace,
+    )
     assert res.returncode == 2
     assert "seed 1 of [0, 1] is missing" in res.stderr.strip().splitlines()[-1]
 
@@ -92,7 +114,9 @@ def test_comparison_reports_measured_targets(trained_workspace: Path) -> None:
     assert t["measured"] == fusion["ensemble_minus_best_seed_test_f1"]["diff"]
     assert t["pass"] == (t["measured"] >= 0.005)
     md = (trained_workspace / "reports/comparison.md").read_text()
-    assert ("PASS" in md or "FAIL" in md) and (trained_workspace / "reports/plots/seed_vs_ensemble.png").exists()
+    assert ("PASS" in md or "FAIL" in md) and (
+        trained_workspace / "reports/plots/seed_vs_ensemble.png"
+    ).exists()
     reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
     assert reg["alias"] == ("champion" if c["all_targets_pass"] else "candidate")
 
@@ -103,16 +127,21 @@ def test_registered_model_scores_raw_c_in_a_fresh_offline_process(trained_worksp
     reg = json.loads((ws / "reports/registered_model.json").read_text())
     code = f"""
 import json, sys, mlflow, pandas as pd
-m = mlflow.pyfunc.load_model("{reg['registry_uri']}")
+m = mlflow.pyfunc.load_model("{reg["registry_uri"]}")
 rows = [json.loads(l) for l in open("{ws}/data/prepared/test.jsonl")]
 out = m.predict(pd.DataFrame({{"func": [r["func"] for r in rows]}}))
 json.dump({{"ids": [r["id"] for r in rows], "p": out["probability"].tolist(),
            "label": out["label"].tolist()}}, sys.stdout)
 """
-    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}", "HF_HUB_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
-    res = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True,
-                         text=True, timeout=300)
+    env = {
+        "MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PATH": "/usr/bin:/bin",
+    }
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd="/", env=env, capture_output=True, text=True, timeout=300
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     got = json.loads(res.stdout)
     ens = json.loads((ws / "outputs/fusion/ensemble/logits.json").read_text())["test"]
@@ -127,11 +156,16 @@ json.dump({{"ids": [r["id"] for r in rows], "p": out["probability"].tolist(),
     [
         ({"code": ["int f(void) { return 0; }"]}, "func"),
         ({"func": [""]}, "row 0: 'func' is empty"),
-        ({"func": ["int f(void) { return 0; }", "x" * 300_000]}, "row 1: function has 300000 characters"),
+        (
+            {"func": ["int f(void) { return 0; }", "x" * 300_000]},
+            "row 1: function has 300000 characters",
+        ),
         ({"func": ["int f(void) {\x00}"]}, "NUL"),
     ],
 )
-def test_pyfunc_rejects_bad_input_clearly(trained_workspace: Path, frame: dict, fragment: str) -> None:
+def test_pyfunc_rejects_bad_input_clearly(
+    trained_workspace: Path, frame: dict, fragment: str
+) -> None:
     import mlflow
     import pandas as pd
 

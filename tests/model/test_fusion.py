@@ -19,12 +19,26 @@ def _branches(ws: Path, seed: int = 0) -> tuple[Path, Path]:
     return ws / f"outputs/transformer/seed_{seed}", ws / f"outputs/gnn/seed_{seed}"
 
 
-def _run(ws: Path, out: Path, *over: str, cache: bool = True, t: Path | None = None,
-         g: Path | None = None) -> dict:
+def _run(
+    ws: Path,
+    out: Path,
+    *over: str,
+    cache: bool = True,
+    t: Path | None = None,
+    g: Path | None = None,
+) -> dict:
     cfg = load_config(ws / "params.yaml", list(over))
     bt, bg = _branches(ws)
-    return train_fusion(cfg, 0, ws / "data/features", out, t or bt, g or bg,
-                        out.parent / "cache" if cache else None, "test")
+    return train_fusion(
+        cfg,
+        0,
+        ws / "data/features",
+        out,
+        t or bt,
+        g or bg,
+        out.parent / "cache" if cache else None,
+        "test",
+    )
 
 
 def test_cached_and_uncached_give_the_same_metrics(trained_workspace: Path, tmp_path: Path) -> None:
@@ -38,8 +52,9 @@ def test_cached_and_uncached_give_the_same_metrics(trained_workspace: Path, tmp_
     assert list((tmp_path / "cache").glob("*.safetensors"))  # the cache was written
 
 
-def test_one_branch_missing_degrades(trained_workspace: Path, tmp_path: Path,
-                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_one_branch_missing_degrades(
+    trained_workspace: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     m = _run(trained_workspace, tmp_path / "f", g=tmp_path / "no-such-gnn")
     assert m["degraded"] is True and m["branches"]["gnn"] is None
     assert json.loads((tmp_path / "f/metrics.json").read_text())["degraded"] is True
@@ -51,17 +66,31 @@ def test_one_branch_missing_degrades(trained_workspace: Path, tmp_path: Path,
 def test_both_missing_is_a_one_line_error(trained_workspace: Path, tmp_path: Path) -> None:
     with pytest.raises(StageError, match="both branch checkpoints are missing"):
         _run(trained_workspace, tmp_path / "f", t=tmp_path / "x", g=tmp_path / "y")
-    res = run_script("train_fusion.py", "--seed", "0", "--transformer-checkpoint", "nope1",
-                     "--gnn-checkpoint", "nope2", "--output-dir", str(tmp_path / "o"),
-                     cwd=trained_workspace)
+    res = run_script(
+        "train_fusion.py",
+        "--seed",
+        "0",
+        "--transformer-checkpoint",
+        "nope1",
+        "--gnn-checkpoint",
+        "nope2",
+        "--output-dir",
+        str(tmp_path / "o"),
+        cwd=trained_workspace,
+    )
     assert res.returncode == 2
     assert res.stderr.strip().splitlines()[-1].startswith("error: fusion: both branch checkpoints")
 
 
 def test_scheduler_flag_changes_the_lr_trace(trained_workspace: Path, tmp_path: Path) -> None:
     def lrs(name: str) -> list[str]:
-        _run(trained_workspace, tmp_path / name, f"fusion.train.scheduler={name}",
-             "fusion.train.epochs=4", "fusion.train.patience=0")
+        _run(
+            trained_workspace,
+            tmp_path / name,
+            f"fusion.train.scheduler={name}",
+            "fusion.train.epochs=4",
+            "fusion.train.patience=0",
+        )
         rows = (tmp_path / name / "history.csv").read_text().splitlines()
         col = rows[0].split(",").index("lr")
         return [r.split(",")[col] for r in rows[1:]]
@@ -82,34 +111,79 @@ def test_ema_changes_the_evaluated_weights(trained_workspace: Path, tmp_path: Pa
 def test_quick_run_example_runs(trained_workspace: Path, tmp_path: Path) -> None:
     t, g = _branches(trained_workspace)
     res = run_script(
-        "train_fusion.py", "--transformer-checkpoint", str(t / "model.safetensors"),
-        "--gnn-checkpoint", str(g), "--model-name", "scratch", "--epochs", "3", "--batch-size", "16",
-        "--scheduler", "cosine", "--amp-dtype", "bf16", "--grad-clip-norm", "1.0",
-        "--pad-to-multiple-of", "8", "--output-dir", str(tmp_path / "quick"),
-        "--cache-dir", str(tmp_path / "cache"), cwd=trained_workspace,
+        "train_fusion.py",
+        "--transformer-checkpoint",
+        str(t / "model.safetensors"),
+        "--gnn-checkpoint",
+        str(g),
+        "--model-name",
+        "scratch",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--scheduler",
+        "cosine",
+        "--amp-dtype",
+        "bf16",
+        "--grad-clip-norm",
+        "1.0",
+        "--pad-to-multiple-of",
+        "8",
+        "--output-dir",
+        str(tmp_path / "quick"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        cwd=trained_workspace,
         env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"},
     )
     assert res.returncode == 0, res.stderr[-3000:]
     meta = json.loads((tmp_path / "quick/checkpoint.json").read_text())
     train = meta["config"]["fusion"]["train"]
-    assert (train["epochs"], train["batch_size"], train["scheduler"], train["amp_dtype"],
-            train["pad_to_multiple_of"]) == (3, 16, "cosine", "bf16", 8)
+    assert (
+        train["epochs"],
+        train["batch_size"],
+        train["scheduler"],
+        train["amp_dtype"],
+        train["pad_to_multiple_of"],
+    ) == (3, 16, "cosine", "bf16", 8)
 
 
 def test_model_name_must_match_the_checkpoint(trained_workspace: Path, tmp_path: Path) -> None:
     t, g = _branches(trained_workspace)
-    res = run_script("train_fusion.py", "--transformer-checkpoint", str(t), "--gnn-checkpoint", str(g),
-                     "--model-name", "graphcodebert", "--output-dir", str(tmp_path / "o"),
-                     cwd=trained_workspace)
+    res = run_script(
+        "train_fusion.py",
+        "--transformer-checkpoint",
+        str(t),
+        "--gnn-checkpoint",
+        str(g),
+        "--model-name",
+        "graphcodebert",
+        "--output-dir",
+        str(tmp_path / "o"),
+        cwd=trained_workspace,
+    )
     assert res.returncode == 2
     last = res.stderr.strip().splitlines()[-1]
     assert "--model-name graphcodebert differs" in last and "model_name=scratch" in last
 
 
 def test_preset_flag_selects_fusion_preset(trained_workspace: Path, tmp_path: Path) -> None:
-    res = run_script("train_fusion.py", "--seed", "1", "--preset", "fusion_high_recall", "--epochs", "1",
-                     "--output-dir", str(tmp_path / "hr"), "--cache-dir", str(tmp_path / "c"),
-                     cwd=trained_workspace, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"})
+    res = run_script(
+        "train_fusion.py",
+        "--seed",
+        "1",
+        "--preset",
+        "fusion_high_recall",
+        "--epochs",
+        "1",
+        "--output-dir",
+        str(tmp_path / "hr"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        cwd=trained_workspace,
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'm.db'}"},
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     train = json.loads((tmp_path / "hr/checkpoint.json").read_text())["config"]["fusion"]["train"]
     assert train["loss"] == "focal" and train["class_weight"] == "balanced" and train["epochs"] == 1

@@ -17,16 +17,25 @@ from tests.conftest import copy_project, tiny_params
 
 def _env(root: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env.update({"PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
-                "HF_HUB_OFFLINE": "1", "DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1",
-                "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                "GIT_COMMITTER_EMAIL": "t@t"})
+    env.update(
+        {
+            "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+            "HF_HUB_OFFLINE": "1",
+            "DVC_NO_ANALYTICS": "1",
+            "PYTHONUNBUFFERED": "1",
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        }
+    )
     return env
 
 
 def _sh(cmd: list[str], root: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run(cmd, cwd=root, env=_env(root), capture_output=True, text=True,
-                         timeout=timeout)
+    res = subprocess.run(
+        cmd, cwd=root, env=_env(root), capture_output=True, text=True, timeout=timeout
+    )
     assert res.returncode == 0, f"{cmd}: {res.stdout[-3000:]}\n{res.stderr[-3000:]}"
     return res
 
@@ -71,5 +80,7 @@ def test_full_pipeline_and_mlflow_runs(dvc_repo: Path) -> None:
     expected = {f"{t}-seed{s}" for t in ("transformer", "gnn", "fusion") for s in (0, 1)}
     assert expected | {"transformer-ensemble", "gnn-ensemble", "fusion-ensemble"} <= names
     assert aliases & {"champion", "candidate"}
-    assert "up to date" in _sh(["dvc", "status"], dvc_repo).stdout.lower() or \
-        "changed" not in _sh(["dvc", "status"], dvc_repo).stdout
+    assert (
+        "up to date" in _sh(["dvc", "status"], dvc_repo).stdout.lower()
+        or "changed" not in _sh(["dvc", "status"], dvc_repo).stdout
+    )

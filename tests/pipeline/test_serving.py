@@ -38,20 +38,42 @@ def _post(url: str, body: bytes, ctype: str = "application/json") -> tuple[int, 
 def server(trained_workspace: Path) -> Iterator[str]:
     reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
     port = _free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{trained_workspace / 'mlflow.db'}",
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}  # as an activated venv
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{trained_workspace / 'mlflow.db'}",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }  # as an activated venv
     mlflow_bin = str(Path(sys.executable).parent / "mlflow")
     proc = subprocess.Popen(
-        [mlflow_bin, "models", "serve", "-m", reg["registry_uri"], "--env-manager", "local",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            mlflow_bin,
+            "models",
+            "serve",
+            "-m",
+            reg["registry_uri"],
+            "--env-manager",
+            "local",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            pytest.fail(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            pytest.fail(
+                f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}"
+            )
         try:
             with urllib.request.urlopen(f"{url}/ping", timeout=2) as r:
                 if r.status == 200:
@@ -70,8 +92,12 @@ def server(trained_workspace: Path) -> Iterator[str]:
 
 
 def test_scores_good_requests(server: str) -> None:
-    body = {"dataframe_records": [{"func": "int f(char *s) { char b[8]; strcpy(b, s); return 0; }"},
-                                  {"func": "int g(int n) { return n + 1; }"}]}
+    body = {
+        "dataframe_records": [
+            {"func": "int f(char *s) { char b[8]; strcpy(b, s); return 0; }"},
+            {"func": "int g(int n) { return n + 1; }"},
+        ]
+    }
     status, text = _post(f"{server}/invocations", json.dumps(body).encode())
     assert status == 200, text
     preds = json.loads(text)["predictions"]
@@ -84,7 +110,10 @@ def test_scores_good_requests(server: str) -> None:
     ("body", "fragment"),
     [
         (b"{not json", ""),
-        (json.dumps({"dataframe_records": [{"code": "int f(void) { return 0; }"}]}).encode(), "func"),
+        (
+            json.dumps({"dataframe_records": [{"code": "int f(void) { return 0; }"}]}).encode(),
+            "func",
+        ),
         (json.dumps({"dataframe_records": [{"func": ""}]}).encode(), "empty"),
         (json.dumps({"dataframe_records": [{"func": 42}]}).encode(), ""),
         (json.dumps({"dataframe_records": [{"func": "x" * 250_000}]}).encode(), "limit"),

@@ -39,7 +39,9 @@ def test_shipped_params_load(raw: dict) -> None:
         ("split=3", "split: expected a mapping"),
     ],
 )
-def test_bad_values_fail_with_one_line_naming_the_key(raw: dict, override: str, fragment: str) -> None:
+def test_bad_values_fail_with_one_line_naming_the_key(
+    raw: dict, override: str, fragment: str
+) -> None:
     with pytest.raises(ConfigError) as err:
         resolve(raw, [override])
     assert fragment in str(err.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ from torch import nn
 
 from vulnfusion.batching import BucketBatchSampler, padding_overhead
 from vulnfusion.config import TrainConfig
-from vulnfusion.training import EMA, lr_factor, loss_fn
+from vulnfusion.training import EMA, loss_fn, lr_factor
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine", "constant"])
@@ -19,11 +20,11 @@ def test_schedule_warmup_then_decay(kind: str) -> None:
     total, warmup = 100, 10
     f = [lr_factor(s, total, warmup, kind) for s in range(total)]
     assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
-    assert all(a <= b for a, b in zip(f[:10], f[1:10], strict=False))  # warmup rises
+    assert all(a <= b for a, b in itertools.pairwise(f))  # warmup rises
     if kind == "constant":
         assert all(v == 1.0 for v in f[10:])
     else:
-        assert all(a >= b for a, b in zip(f[10:], f[11:], strict=False))  # then decays
+        assert all(a >= b for a, b in itertools.pairwise(f))  # then decays
         assert f[-1] < 0.05
 
 
@@ -57,14 +58,18 @@ def test_focal_loss_downweights_easy_examples() -> None:
     assert ratio_easy < 0.01 < ratio_hard
     # gamma 0 and alpha 0.5 reduce focal loss to plain cross-entropy
     plain = TrainConfig(loss="focal", focal_gamma=0.0, focal_alpha=0.5)
-    assert loss_fn(hard, labels, plain, 1.0) == pytest.approx(float(loss_fn(hard, labels, ce_cfg, 1.0)))
+    assert loss_fn(hard, labels, plain, 1.0) == pytest.approx(
+        float(loss_fn(hard, labels, ce_cfg, 1.0))
+    )
 
 
 def test_pos_weight_matches_torch() -> None:
     logits, labels = torch.tensor([0.3, -1.2, 2.0]), torch.tensor([1.0, 0.0, 1.0])
     ours = loss_fn(logits, labels, TrainConfig(), 3.0)
     w = torch.tensor([3.0, 1.0, 3.0])
-    ref = (w * nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")).sum() / w.sum()
+    ref = (
+        w * nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none")
+    ).sum() / w.sum()
     assert float(ours) == pytest.approx(float(ref))
 
 

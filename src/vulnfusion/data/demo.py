@@ -32,34 +32,208 @@ CWE_FAMILIES: tuple[str, ...] = (
 
 # --- identifier pools ------------------------------------------------------------------------
 # Pools deliberately avoid any word hinting at the label (safe, bad, fix, check, overflow, ...).
-_FUNC_PREFIXES = ("", "", "", "av_", "qemu_", "ngx_", "png_", "xml_", "http_", "tls_", "vnc_",
-                  "usb_", "net_", "img_", "snd_", "ff_", "bt_", "dns_", "sip_", "ext4_", "tcp_")
-_FUNC_VERBS = ("parse", "read", "decode", "copy", "fill", "load", "init", "handle", "process",
-               "update", "build", "unpack", "extract", "get", "set", "append", "store", "scan",
-               "convert", "setup", "emit", "recv", "push", "alloc", "release", "dup", "reset")
-_FUNC_NOUNS = ("header", "packet_data", "frame", "chunk", "record", "entry", "name", "token",
-               "field", "options", "table", "buffer", "payload", "attr", "blob", "segment", "dev",
-               "msg", "request", "reply", "label", "path", "cookie", "extradata", "palette",
-               "sample", "block", "node", "desc", "config", "slice", "tile", "extent", "stream")
+_FUNC_PREFIXES = (
+    "",
+    "",
+    "",
+    "av_",
+    "qemu_",
+    "ngx_",
+    "png_",
+    "xml_",
+    "http_",
+    "tls_",
+    "vnc_",
+    "usb_",
+    "net_",
+    "img_",
+    "snd_",
+    "ff_",
+    "bt_",
+    "dns_",
+    "sip_",
+    "ext4_",
+    "tcp_",
+)
+_FUNC_VERBS = (
+    "parse",
+    "read",
+    "decode",
+    "copy",
+    "fill",
+    "load",
+    "init",
+    "handle",
+    "process",
+    "update",
+    "build",
+    "unpack",
+    "extract",
+    "get",
+    "set",
+    "append",
+    "store",
+    "scan",
+    "convert",
+    "setup",
+    "emit",
+    "recv",
+    "push",
+    "alloc",
+    "release",
+    "dup",
+    "reset",
+)
+_FUNC_NOUNS = (
+    "header",
+    "packet_data",
+    "frame",
+    "chunk",
+    "record",
+    "entry",
+    "name",
+    "token",
+    "field",
+    "options",
+    "table",
+    "buffer",
+    "payload",
+    "attr",
+    "blob",
+    "segment",
+    "dev",
+    "msg",
+    "request",
+    "reply",
+    "label",
+    "path",
+    "cookie",
+    "extradata",
+    "palette",
+    "sample",
+    "block",
+    "node",
+    "desc",
+    "config",
+    "slice",
+    "tile",
+    "extent",
+    "stream",
+)
 _FUNC_SUFFIXES = ("", "", "", "", "", "_internal", "_common", "_cb", "_v2", "_locked", "_one")
 
 _POOLS: dict[str, tuple[str, ...]] = {
-    "buf": ("buf", "tmp", "name", "path", "line", "label", "token", "scratch", "hdrbuf",
-            "msgbuf", "key", "value", "tag", "ident", "host", "filename", "cmd", "text", "word"),
-    "src": ("src", "input", "data", "str", "arg", "payload", "raw", "in", "user", "param",
-            "s", "msg", "req", "from", "text", "p_in", "bytes"),
+    "buf": (
+        "buf",
+        "tmp",
+        "name",
+        "path",
+        "line",
+        "label",
+        "token",
+        "scratch",
+        "hdrbuf",
+        "msgbuf",
+        "key",
+        "value",
+        "tag",
+        "ident",
+        "host",
+        "filename",
+        "cmd",
+        "text",
+        "word",
+    ),
+    "src": (
+        "src",
+        "input",
+        "data",
+        "str",
+        "arg",
+        "payload",
+        "raw",
+        "in",
+        "user",
+        "param",
+        "s",
+        "msg",
+        "req",
+        "from",
+        "text",
+        "p_in",
+        "bytes",
+    ),
     "dst": ("dst", "out", "dest", "to", "res", "result", "pout", "target"),
-    "length": ("len", "size", "n", "nbytes", "length", "data_len", "sz", "avail", "bytes_len",
-               "buf_len", "in_len", "src_len", "want", "remaining"),
-    "count": ("count", "nmemb", "num", "nb_entries", "n_items", "nelem", "cnt", "nitems",
-              "num_samples", "width", "nb_frames", "rows"),
+    "length": (
+        "len",
+        "size",
+        "n",
+        "nbytes",
+        "length",
+        "data_len",
+        "sz",
+        "avail",
+        "bytes_len",
+        "buf_len",
+        "in_len",
+        "src_len",
+        "want",
+        "remaining",
+    ),
+    "count": (
+        "count",
+        "nmemb",
+        "num",
+        "nb_entries",
+        "n_items",
+        "nelem",
+        "cnt",
+        "nitems",
+        "num_samples",
+        "width",
+        "nb_frames",
+        "rows",
+    ),
     "idx": ("i", "j", "k", "pos", "ii", "cur", "w"),
     "index": ("idx", "index", "slot", "id", "channel", "sel", "which", "entry_id", "ch", "level"),
-    "ptr": ("p", "mem", "block", "entry", "node", "item", "obj", "rec", "elem", "chunk", "e",
-            "pkt", "hdr", "frame", "desc", "copy", "dup", "q", "arr", "vec", "tbl"),
+    "ptr": (
+        "p",
+        "mem",
+        "block",
+        "entry",
+        "node",
+        "item",
+        "obj",
+        "rec",
+        "elem",
+        "chunk",
+        "e",
+        "pkt",
+        "hdr",
+        "frame",
+        "desc",
+        "copy",
+        "dup",
+        "q",
+        "arr",
+        "vec",
+        "tbl",
+    ),
     "ctx": ("ctx", "s", "st", "dev", "conn", "priv", "sess", "h", "c", "avctx", "pctx", "d"),
-    "acc": ("total", "acc", "sum", "hash", "crc", "mask", "bits", "nread", "counter", "seen",
-            "csum", "tally"),
+    "acc": (
+        "total",
+        "acc",
+        "sum",
+        "hash",
+        "crc",
+        "mask",
+        "bits",
+        "nread",
+        "counter",
+        "seen",
+        "csum",
+        "tally",
+    ),
     "rc": ("ret", "rc", "err", "res", "status", "r", "result", "error"),
     "flags": ("flags", "mode", "opts", "how", "kind", "opt_flags", "fmode"),
     "aux": ("opaque", "verbose", "user_data", "cookie_val", "timeout", "hint", "prio"),
@@ -76,28 +250,100 @@ _FIELD_POOLS: dict[str, tuple[str, ...]] = {
     "f_name": ("name", "label", "title", "ident", "tag_str", "dev_name"),
     "f_link": ("link", "lru", "node_list", "siblings", "hnode"),
 }
-_HELPERS = ("process_record", "handle_name", "consume", "submit_frame", "emit_token",
-            "register_entry", "deliver_msg", "parse_fields", "store_value", "apply_config",
-            "queue_packet", "hash_update", "commit_buffer", "forward_data", "lookup_name")
-_READERS = ("read_block", "fetch_data", "recv_chunk", "io_read", "stream_read",
-            "decode_payload", "fill_buffer", "load_bytes", "get_bytes", "pull_data")
+_HELPERS = (
+    "process_record",
+    "handle_name",
+    "consume",
+    "submit_frame",
+    "emit_token",
+    "register_entry",
+    "deliver_msg",
+    "parse_fields",
+    "store_value",
+    "apply_config",
+    "queue_packet",
+    "hash_update",
+    "commit_buffer",
+    "forward_data",
+    "lookup_name",
+)
+_READERS = (
+    "read_block",
+    "fetch_data",
+    "recv_chunk",
+    "io_read",
+    "stream_read",
+    "decode_payload",
+    "fill_buffer",
+    "load_bytes",
+    "get_bytes",
+    "pull_data",
+)
 _SIZE_LITERALS = ("16", "32", "64", "128", "256", "512", "1024")
-_SIZE_MACROS = ("MAX_NAME_LEN", "HDR_SIZE", "PATH_MAX", "BUF_SIZE", "NAME_LEN", "TOKEN_MAX",
-                "LINE_MAX", "MAX_FIELDS", "TABLE_SIZE", "NUM_SLOTS", "MAX_ENTRIES")
+_SIZE_MACROS = (
+    "MAX_NAME_LEN",
+    "HDR_SIZE",
+    "PATH_MAX",
+    "BUF_SIZE",
+    "NAME_LEN",
+    "TOKEN_MAX",
+    "LINE_MAX",
+    "MAX_FIELDS",
+    "TABLE_SIZE",
+    "NUM_SLOTS",
+    "MAX_ENTRIES",
+)
 _ELEM_TYPES = ("char", "uint8_t", "unsigned char", "int", "int16_t", "uint32_t", "short")
 _LEN_TYPES = ("size_t", "size_t", "unsigned int", "unsigned", "uint32_t", "int")
-_PTR_TAGS = ("entry", "node", "item", "record", "frame", "packet", "chunk", "buf_desc",
-             "segment", "req", "slot_info")
-_CTX_TAGS = ("demux_ctx", "parser_state", "dev_state", "conn_info", "stream_ctx", "codec_ctx",
-             "io_ctx", "vnc_state", "session", "context", "usb_port", "http_req")
+_PTR_TAGS = (
+    "entry",
+    "node",
+    "item",
+    "record",
+    "frame",
+    "packet",
+    "chunk",
+    "buf_desc",
+    "segment",
+    "req",
+    "slot_info",
+)
+_CTX_TAGS = (
+    "demux_ctx",
+    "parser_state",
+    "dev_state",
+    "conn_info",
+    "stream_ctx",
+    "codec_ctx",
+    "io_ctx",
+    "vnc_state",
+    "session",
+    "context",
+    "usb_port",
+    "http_req",
+)
 # (single-object allocation format, array allocation format, matching release function)
-_ALLOCATORS = (("malloc({})", "calloc({}, {})", "free"),
-               ("malloc({})", "calloc({}, {})", "free"),
-               ("av_malloc({})", "av_calloc({}, {})", "av_free"),
-               ("kmalloc({}, GFP_KERNEL)", "kcalloc({}, {}, GFP_KERNEL)", "kfree"))
-_MESSAGES = ("begin", "done", "processing request", "state changed", "invalid argument",
-             "unexpected input", "request rejected", "short read", "allocation failed",
-             "entry released", "retrying", "length mismatch", "unsupported mode")
+_ALLOCATORS = (
+    ("malloc({})", "calloc({}, {})", "free"),
+    ("malloc({})", "calloc({}, {})", "free"),
+    ("av_malloc({})", "av_calloc({}, {})", "av_free"),
+    ("kmalloc({}, GFP_KERNEL)", "kcalloc({}, {}, GFP_KERNEL)", "kfree"),
+)
+_MESSAGES = (
+    "begin",
+    "done",
+    "processing request",
+    "state changed",
+    "invalid argument",
+    "unexpected input",
+    "request rejected",
+    "short read",
+    "allocation failed",
+    "entry released",
+    "retrying",
+    "length mismatch",
+    "unsupported mode",
+)
 _FLAGS = ("FLAG_VERBOSE", "OPT_STRICT", "F_ASYNC", "MODE_RAW", "0x1", "0x4", "0x10", "F_NOWAIT")
 _EVENTS = ("EV_PARSE", "TRACE_IO", "EV_RX", "EV_TX", "TP_ALLOC")
 _STATES = ("STATE_READY", "ST_BUSY", "STATE_HDR", "ST_IDLE", "STATE_BODY")
@@ -164,11 +410,17 @@ def _draw_names(rng: random.Random) -> _Names:
     tag = rng.choice(_CTX_TAGS)
     ctx_type = f"{tag}_t" if rng.random() < 0.3 else f"struct {tag}"
     return _Names(
-        v=v, f=f, func=func,
+        v=v,
+        f=f,
+        func=func,
         size=rng.choice(_SIZE_LITERALS if rng.random() < 0.5 else _SIZE_MACROS),
-        len_type=rng.choice(_LEN_TYPES), elem_type=rng.choice(_ELEM_TYPES),
-        ptr_type=f"struct {rng.choice(_PTR_TAGS)}", ctx_type=ctx_type,
-        helper=rng.choice(_HELPERS), reader=rng.choice(_READERS), alloc=rng.choice(_ALLOCATORS),
+        len_type=rng.choice(_LEN_TYPES),
+        elem_type=rng.choice(_ELEM_TYPES),
+        ptr_type=f"struct {rng.choice(_PTR_TAGS)}",
+        ctx_type=ctx_type,
+        helper=rng.choice(_HELPERS),
+        reader=rng.choice(_READERS),
+        alloc=rng.choice(_ALLOCATORS),
     )
 
 
@@ -246,8 +498,11 @@ def _stack_copy(rng: random.Random, nm: _Names, vul: bool) -> _Core:
     elif kind == 1:
         decls.append(f"size_t {i};")
         bound = "" if vul else f" && {i} < sizeof({buf}) - 1"
-        body = [f"for ({i} = 0; {src}[{i}] != '\\0'{bound}; {i}++)",
-                f"    {buf}[{i}] = {src}[{i}];", f"{buf}[{i}] = '\\0';"]
+        body = [
+            f"for ({i} = 0; {src}[{i}] != '\\0'{bound}; {i}++)",
+            f"    {buf}[{i}] = {src}[{i}];",
+            f"{buf}[{i}] = '\\0';",
+        ]
     elif kind == 2:
         sink = f"sprintf({buf}, " if vul else f"snprintf({buf}, sizeof({buf}), "
         body = [f'{sink}"%s/%s", {prefix}, {src});']
@@ -270,8 +525,9 @@ def _off_by_one(rng: random.Random, nm: _Names, vul: bool) -> _Core:
         rhs = rng.choice((f"{src}[{i}]", f"{src}[{i}] ^ {rng.randint(1, 255)}", "0"))
         body = [f"for ({i} = 0; {i} {cmp} {rng.choice(bounds)}; {i}++)", f"    {buf}[{i}] = {rhs};"]
         decls = [f"{elem} {buf}[{nm.size}];", f"{rng.choice(('int', 'size_t', 'unsigned'))} {i};"]
-        return _Core(ret, fail, [_src_param(rng, nm, elem)], decls, body,
-                     _consume(rng, nm, buf, fail))
+        return _Core(
+            ret, fail, [_src_param(rng, nm, elem)], decls, body, _consume(rng, nm, buf, fail)
+        )
     if kind == 1:
         ctx, acc = nm.v["ctx"], nm.v["acc"]
         items = f"{ctx}->{nm.f['f_items']}[{i}]"
@@ -282,8 +538,14 @@ def _off_by_one(rng: random.Random, nm: _Names, vul: bool) -> _Core:
     lref, lparams = _len_ref(rng, nm)
     body = _guard(rng, f"{lref} {'>' if vul else '>='} sizeof({buf})", fail)
     body += [f"memcpy({buf}, {src}, {lref});", f"{buf}[{lref}] = '\\0';"]
-    return _Core(ret, fail, [_src_param(rng, nm), *lparams], [f"char {buf}[{nm.size}];"], body,
-                 _consume(rng, nm, buf, fail))
+    return _Core(
+        ret,
+        fail,
+        [_src_param(rng, nm), *lparams],
+        [f"char {buf}[{nm.size}];"],
+        body,
+        _consume(rng, nm, buf, fail),
+    )
 
 
 def _null_deref(rng: random.Random, nm: _Names, vul: bool) -> _Core:
@@ -303,14 +565,22 @@ def _null_deref(rng: random.Random, nm: _Names, vul: bool) -> _Core:
         ty = nm.ptr_type
         size = rng.choice((f"sizeof(*{p})", f"sizeof({ty})"))
         alloc = f"{p} = {rng.choice((_alloc(nm, size), _calloc(nm, '1', size)))};"
-        use = [f"{p}->{nm.f['f_state']} = {rng.choice(_STATES)};",
-               f"{p}->{nm.f['f_len']} = {ctx}->{nm.f['f_cap']};"]
+        use = [
+            f"{p}->{nm.f['f_state']} = {rng.choice(_STATES)};",
+            f"{p}->{nm.f['f_len']} = {ctx}->{nm.f['f_cap']};",
+        ]
     else:
         ty = "char"
         params = [_src_param(rng, nm)]
         alloc = f"{p} = strdup({src});"
-        use = [rng.choice((f"{p}[strcspn({p}, \"\\r\\n\")] = '\\0';",
-                           f"{ctx}->{nm.f['f_len']} = strlen({p});"))]
+        use = [
+            rng.choice(
+                (
+                    f"{p}[strcspn({p}, \"\\r\\n\")] = '\\0';",
+                    f"{ctx}->{nm.f['f_len']} = strlen({p});",
+                )
+            )
+        ]
     body = [alloc] + ([] if vul else _guard(rng, _is_null(rng, p), fail)) + use
     decls = [f"{ty} *{p} = NULL;"]
     if ptr_ret:
@@ -326,34 +596,53 @@ def _use_after_free(rng: random.Random, nm: _Names, vul: bool) -> _Core:
     if rng.random() < 0.5:
         # Flawed variant reads a field after the release; repaired one reads it before.
         pre = [f"list_del(&{p}->{nm.f['f_link']});"] if rng.random() < 0.5 else []
-        use = rng.choice((
-            f"{rc} = {p}->{nm.f['f_len']};",
-            f"{ctx}->{nm.f['f_count']} -= {p}->{nm.f['f_len']};",
-            f'log_debug("%s: %u", __func__, (unsigned){p}->{nm.f["f_len"]});',
-            f"{nm.helper}({ctx}, {p}->{nm.f['f_name']});",
-        ))
+        use = rng.choice(
+            (
+                f"{rc} = {p}->{nm.f['f_len']};",
+                f"{ctx}->{nm.f['f_count']} -= {p}->{nm.f['f_len']};",
+                f'log_debug("%s: %u", __func__, (unsigned){p}->{nm.f["f_len"]});',
+                f"{nm.helper}({ctx}, {p}->{nm.f['f_name']});",
+            )
+        )
         order = [_free(nm, p), use] if vul else [use, _free(nm, p)]
-        return _Core(ret, fail, [f"{nm.ptr_type} *{p}"], [f"int {rc} = 0;"], pre + order,
-                     [f"return {rc};"])
+        return _Core(
+            ret, fail, [f"{nm.ptr_type} *{p}"], [f"int {rc} = 0;"], pre + order, [f"return {rc};"]
+        )
     # Flawed variant leaves a dangling pointer that a later NULL test cannot catch.
     lref, lparams = _len_ref(rng, nm)
-    body = [f"{p} = {_alloc(nm, lref)};", *_guard(rng, _is_null(rng, p), fail),
-            f"{rc} = {nm.reader}({src}, {p}, {lref});", f"if ({rc} < 0) {{",
-            f"    {_free(nm, p)}"]
+    body = [
+        f"{p} = {_alloc(nm, lref)};",
+        *_guard(rng, _is_null(rng, p), fail),
+        f"{rc} = {nm.reader}({src}, {p}, {lref});",
+        f"if ({rc} < 0) {{",
+        f"    {_free(nm, p)}",
+    ]
     body += ["}"] if vul else [f"    {p} = NULL;", "}"]
-    body += [rng.choice((f"if ({p} != NULL)", f"if ({p})")),
-             f"    {rc} = {nm.helper}({p}, {lref});"]
+    body += [
+        rng.choice((f"if ({p} != NULL)", f"if ({p})")),
+        f"    {rc} = {nm.helper}({p}, {lref});",
+    ]
     ty = rng.choice(("char", "uint8_t", "void"))
-    return _Core(ret, fail, [_src_param(rng, nm, "uint8_t"), *lparams],
-                 [f"{ty} *{p} = NULL;", f"int {rc};"], body, [f"return {rc};"])
+    return _Core(
+        ret,
+        fail,
+        [_src_param(rng, nm, "uint8_t"), *lparams],
+        [f"{ty} *{p} = NULL;", f"int {rc};"],
+        body,
+        [f"return {rc};"],
+    )
 
 
 def _double_free(rng: random.Random, nm: _Names, vul: bool) -> _Core:
     ret, fail = _int_ret(rng)
     p, rc, src = nm.v["ptr"], nm.v["rc"], nm.v["src"]
     lref, lparams = _len_ref(rng, nm)
-    body = [f"{p} = {_alloc(nm, lref)};", *_guard(rng, _is_null(rng, p), fail),
-            f"{rc} = {nm.reader}({src}, {p}, {lref});", f"if ({rc} < 0) {{"]
+    body = [
+        f"{p} = {_alloc(nm, lref)};",
+        *_guard(rng, _is_null(rng, p), fail),
+        f"{rc} = {nm.reader}({src}, {p}, {lref});",
+        f"if ({rc} < 0) {{",
+    ]
     kind = rng.randrange(3)
     tail = [_free(nm, p), f"return {rc};"]
     if kind == 2:
@@ -367,8 +656,14 @@ def _double_free(rng: random.Random, nm: _Names, vul: bool) -> _Core:
             body.append(f"    return {rc};" if kind == 0 else f"    {p} = NULL;")
         body.append("}")
     ty = rng.choice(("char", "uint8_t", "unsigned char", "void"))
-    return _Core(ret, fail, [_src_param(rng, nm, "uint8_t"), *lparams],
-                 [f"{ty} *{p} = NULL;", f"int {rc} = 0;"], body, tail)
+    return _Core(
+        ret,
+        fail,
+        [_src_param(rng, nm, "uint8_t"), *lparams],
+        [f"{ty} *{p} = NULL;", f"int {rc} = 0;"],
+        body,
+        tail,
+    )
 
 
 def _size_overflow(rng: random.Random, nm: _Names, vul: bool) -> _Core:
@@ -387,12 +682,20 @@ def _size_overflow(rng: random.Random, nm: _Names, vul: bool) -> _Core:
         pre = _guard(rng, f"{cnt} == 0", fail) if rng.random() < 0.5 else []
         if not vul:
             pre += _guard(rng, f"{cnt} > SIZE_MAX / {esize}", fail)
-    body = [*pre, f"{arr} = {_alloc(nm, total)};", *_guard(rng, _is_null(rng, arr), fail),
-            f"for ({i} = 0; {i} < {cnt}; {i}++)", f"    {arr}[{i}] = {src}[{i}];"]
+    body = [
+        *pre,
+        f"{arr} = {_alloc(nm, total)};",
+        *_guard(rng, _is_null(rng, arr), fail),
+        f"for ({i} = 0; {i} < {cnt}; {i}++)",
+        f"    {arr}[{i}] = {src}[{i}];",
+    ]
     params = [f"{ctype} {cnt}", _src_param(rng, nm, elem)]
     if rng.random() < 0.5:
-        tail = [f"{nm.v['ctx']}->{nm.f['f_items']} = {arr};",
-                f"{nm.v['ctx']}->{nm.f['f_count']} = {cnt};", "return 0;"]
+        tail = [
+            f"{nm.v['ctx']}->{nm.f['f_items']} = {arr};",
+            f"{nm.v['ctx']}->{nm.f['f_count']} = {cnt};",
+            "return 0;",
+        ]
     else:
         params.append(f"{elem} **{nm.v['dst']}")
         tail = [f"*{nm.v['dst']} = {arr};", "return 0;"]
@@ -400,11 +703,13 @@ def _size_overflow(rng: random.Random, nm: _Names, vul: bool) -> _Core:
     return _Core(ret, fail, params, decls, body, tail)
 
 
-_FORMAT_SINKS = (("printf({m})", 'printf("%s", {m})'),
-                 ("fprintf(stderr, {m})", 'fprintf(stderr, "%s", {m})'),
-                 ("fprintf(stderr, {m})", "fputs({m}, stderr)"),
-                 ("syslog(LOG_ERR, {m})", 'syslog(LOG_ERR, "%s", {m})'),
-                 ("snprintf({o}, sizeof({o}), {m})", 'snprintf({o}, sizeof({o}), "%s", {m})'))
+_FORMAT_SINKS = (
+    ("printf({m})", 'printf("%s", {m})'),
+    ("fprintf(stderr, {m})", 'fprintf(stderr, "%s", {m})'),
+    ("fprintf(stderr, {m})", "fputs({m}, stderr)"),
+    ("syslog(LOG_ERR, {m})", 'syslog(LOG_ERR, "%s", {m})'),
+    ("snprintf({o}, sizeof({o}), {m})", 'snprintf({o}, sizeof({o}), "%s", {m})'),
+)
 
 
 def _format_string(rng: random.Random, nm: _Names, vul: bool) -> _Core:
@@ -443,10 +748,16 @@ def _memcpy_len(rng: random.Random, nm: _Names, vul: bool) -> _Core:
     if kind == 2:
         # Appending at an offset: the flawed guard ignores the bytes already used.
         cap, pos = f"{ctx}->{nm.f['f_cap']}", f"{ctx}->{nm.f['f_pos']}"
-        cond = f"{lref} > {cap}" if vul else rng.choice(
-            (f"{lref} > {cap} - {pos}", f"{pos} > {cap} || {lref} > {cap} - {pos}"))
-        body = [*_guard(rng, cond, fail),
-                f"memcpy({ctx}->{nm.f['f_buf']} + {pos}, {src}, {lref});", f"{pos} += {lref};"]
+        cond = (
+            f"{lref} > {cap}"
+            if vul
+            else rng.choice((f"{lref} > {cap} - {pos}", f"{pos} > {cap} || {lref} > {cap} - {pos}"))
+        )
+        body = [
+            *_guard(rng, cond, fail),
+            f"memcpy({ctx}->{nm.f['f_buf']} + {pos}, {src}, {lref});",
+            f"{pos} += {lref};",
+        ]
         return _Core(ret, fail, params, [], body, ["return 0;"])
     if kind == 0:
         dst, decls = buf, [f"uint8_t {buf}[{nm.size}];"]
@@ -479,8 +790,11 @@ def _oob_read(rng: random.Random, nm: _Names, vul: bool) -> _Core:
         body = [*_guard(rng, cond, fail), f"{rc} = {ctx}->{nm.f['f_items']}[{idx}];"]
     else:
         src, (lref, lparams) = nm.v["src"], _len_ref(rng, nm)
-        cond = f"{idx} >= {lref}" if vul else rng.choice(
-            (f"{idx} + 2 > {lref}", f"{lref} < 2 || {idx} > {lref} - 2"))
+        cond = (
+            f"{idx} >= {lref}"
+            if vul
+            else rng.choice((f"{idx} + 2 > {lref}", f"{lref} < 2 || {idx} > {lref} - 2"))
+        )
         params = [f"const uint8_t *{src}", *lparams, f"size_t {idx}"]
         body = [*_guard(rng, cond, fail), f"{rc} = {src}[{idx}] | ({src}[{idx} + 1] << 8);"]
     return _Core(ret, fail, params, decls, body, [f"return {rc};"])
@@ -555,19 +869,34 @@ _WRAPPERS = (
 # extra filler statements on average (measured mean length gap / mean filler length per family);
 # without it, function length alone would separate the labels.
 _PAD_FILLERS: dict[str, float] = {
-    "CWE-121": 1.4, "CWE-193": 0.35, "CWE-476": 1.85, "CWE-416": 0.3, "CWE-415": 0.5,
-    "CWE-190": 2.1, "CWE-134": 0.0, "CWE-787": 1.7, "CWE-125": 1.35, "CWE-369": 1.4,
+    "CWE-121": 1.4,
+    "CWE-193": 0.35,
+    "CWE-476": 1.85,
+    "CWE-416": 0.3,
+    "CWE-415": 0.5,
+    "CWE-190": 2.1,
+    "CWE-134": 0.0,
+    "CWE-787": 1.7,
+    "CWE-125": 1.35,
+    "CWE-369": 1.4,
 }
 _STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'')
 
 
 def _template_values(rng: random.Random, nm: _Names) -> dict[str, str]:
     return {
-        "ctx": nm.v["ctx"], "acc": nm.v["acc"], "flags": nm.v["flags"],
-        "f_stat": nm.f["f_stat"], "f_state": nm.f["f_state"], "msg": rng.choice(_MESSAGES),
-        "k": str(rng.randint(1, 64)), "shift": str(rng.randint(1, 15)),
+        "ctx": nm.v["ctx"],
+        "acc": nm.v["acc"],
+        "flags": nm.v["flags"],
+        "f_stat": nm.f["f_stat"],
+        "f_state": nm.f["f_state"],
+        "msg": rng.choice(_MESSAGES),
+        "k": str(rng.randint(1, 64)),
+        "shift": str(rng.randint(1, 15)),
         "case": str(rng.randint(1, 3)),
-        "flag": rng.choice(_FLAGS), "event": rng.choice(_EVENTS), "state": rng.choice(_STATES),
+        "flag": rng.choice(_FLAGS),
+        "event": rng.choice(_EVENTS),
+        "state": rng.choice(_STATES),
     }
 
 
@@ -582,8 +911,11 @@ def _nest(rng: random.Random, nm: _Names, body: list[str]) -> list[str]:
     for _ in range(depth):
         head, foot = rng.choice(_WRAPPERS)
         values = _template_values(rng, nm)
-        body = [*head.format_map(values).split("\n"), *("    " + line for line in body),
-                *foot.format_map(values).split("\n")]
+        body = [
+            *head.format_map(values).split("\n"),
+            *("    " + line for line in body),
+            *foot.format_map(values).split("\n"),
+        ]
     return body
 
 
@@ -632,8 +964,14 @@ def _indent(line: str, unit: str) -> str:
     return unit * ((len(line) - len(stripped)) // 4 + 1) + stripped
 
 
-def _render(rng: random.Random, core: _Core, name: str, params: Sequence[str],
-            decls: Sequence[str], lines: Sequence[str]) -> str:
+def _render(
+    rng: random.Random,
+    core: _Core,
+    name: str,
+    params: Sequence[str],
+    decls: Sequence[str],
+    lines: Sequence[str],
+) -> str:
     unit = rng.choice(("    ", "    ", "\t", "  "))
     sig = f"{core.ret}{name}" if core.ret.endswith("*") else f"{core.ret} {name}"
     head = f"{sig}({', '.join(params) if params else 'void'})"

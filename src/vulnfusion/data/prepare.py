@@ -43,8 +43,13 @@ def load_records(cfg: Config, rejects: RejectLog) -> tuple[list[Record], str]:
         d = cfg.data.demo
         rows = generate_demo(d.n_functions, d.seed, d.label_noise)
         recs = [
-            Record(func=str(r["func"]), target=int(r["target"]),  # type: ignore[call-overload]
-                   source_id=f"demo:{i}", project="demo", cwe=str(r.get("cwe")))
+            Record(
+                func=str(r["func"]),
+                target=int(r["target"]),  # type: ignore[call-overload]
+                source_id=f"demo:{i}",
+                project="demo",
+                cwe=str(r.get("cwe")),
+            )
             for i, r in enumerate(rows)
         ]
         return recs, f"demo-n{d.n_functions}-s{d.seed}-p{d.label_noise}"
@@ -108,7 +113,7 @@ def _cross_project(records: Sequence[Record], cfg: Config) -> dict[str, list[Rec
     train_p, test_p = set(s.train_projects), set(s.test_projects)
     if train_p & test_p:
         raise DataError(f"split: projects in both train and test: {sorted(train_p & test_p)}")
-    found = {r.project for r in records}
+    found = {r.project for r in records if r.project is not None}
     for name in sorted((train_p | test_p) - found):
         raise DataError(f"split: project {name!r} not in the data (have {sorted(found)})")
     source = [r for r in records if r.project in train_p]
@@ -118,8 +123,12 @@ def _cross_project(records: Sequence[Record], cfg: Config) -> dict[str, list[Rec
 
 
 def to_row(r: Record) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": example_id(r.func), "func": r.func, "target": r.target,
-                           "source_id": r.source_id}
+    row: dict[str, Any] = {
+        "id": example_id(r.func),
+        "func": r.func,
+        "target": r.target,
+        "source_id": r.source_id,
+    }
     for key in ("project", "orig_split", "cwe"):
         if getattr(r, key) is not None:
             row[key] = getattr(r, key)
@@ -130,8 +139,12 @@ def split_stats(rows: Sequence[Record]) -> dict[str, Any]:
     n = len(rows)
     pos = sum(r.target for r in rows)
     projects = Counter(r.project or "unknown" for r in rows)
-    return {"count": n, "positives": pos, "positive_rate": round(pos / n, 4) if n else 0.0,
-            "projects": dict(sorted(projects.items()))}
+    return {
+        "count": n,
+        "positives": pos,
+        "positive_rate": round(pos / n, 4) if n else 0.0,
+        "projects": dict(sorted(projects.items())),
+    }
 
 
 def prepare(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
@@ -147,7 +160,9 @@ def prepare(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
         if len({r.target for r in splits[name]}) < 2:
             log.warning("the %s split has a single class", name)
     stats = {
-        "source": cfg.data.source, "data_hash": data_hash, "strategy": cfg.split.strategy,
+        "source": cfg.data.source,
+        "data_hash": data_hash,
+        "strategy": cfg.split.strategy,
         "records_read": len(records) + sum(rejects.counts.values()),
         "records_rejected": rejects.as_dict(),
         "duplicates_dropped": dd.duplicates_dropped,

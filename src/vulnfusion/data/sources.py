@@ -68,7 +68,9 @@ class _Raw:
     obj: Any  # the parsed JSON value, or a DataError describing why it could not be parsed
 
 
-def read_source(path: str | Path, max_chars: int, skip_bad: bool, rejects: RejectLog) -> list[Record]:
+def read_source(
+    path: str | Path, max_chars: int, skip_bad: bool, rejects: RejectLog
+) -> list[Record]:
     """Read every record under ``path``; bad ones raise or are logged per ``skip_bad``."""
     path = Path(path)
     if not path.exists():

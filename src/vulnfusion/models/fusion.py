@@ -16,9 +16,17 @@ from vulnfusion.batching import Batch
 
 
 class FusionClassifier(nn.Module):
-    def __init__(self, transformer: nn.Module | None, gnn: nn.Module | None, t_dim: int,
-                 g_dim: int, hidden_size: int, dropout: float, freeze_transformer: bool = True,
-                 freeze_gnn: bool = True) -> None:
+    def __init__(
+        self,
+        transformer: nn.Module | None,
+        gnn: nn.Module | None,
+        t_dim: int,
+        g_dim: int,
+        hidden_size: int,
+        dropout: float,
+        freeze_transformer: bool = True,
+        freeze_gnn: bool = True,
+    ) -> None:
         super().__init__()
         if transformer is None and gnn is None:
             raise ValueError("fusion needs at least one branch")
@@ -30,8 +38,11 @@ class FusionClassifier(nn.Module):
             if branch is not None and self.frozen[name]:
                 branch.requires_grad_(False)
         self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(self.t_dim + self.g_dim, hidden_size), nn.ReLU(),
-            nn.Dropout(dropout), nn.Linear(hidden_size, 1),
+            nn.Dropout(dropout),
+            nn.Linear(self.t_dim + self.g_dim, hidden_size),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_size, 1),
         )
         self.embed_dim = self.t_dim + self.g_dim
 
@@ -70,5 +81,13 @@ def build_fusion_from_spec(spec: dict[str, Any]) -> FusionClassifier:
 
     t = build_model(spec["transformer"]) if spec.get("transformer") else None
     g = build_model(spec["gnn"]) if spec.get("gnn") else None
-    return FusionClassifier(t, g, spec["t_dim"], spec["g_dim"], spec["hidden_size"],
-                            spec["dropout"], spec["freeze_transformer"], spec["freeze_gnn"])
+    return FusionClassifier(
+        t,
+        g,
+        spec["t_dim"],
+        spec["g_dim"],
+        spec["hidden_size"],
+        spec["dropout"],
+        spec["freeze_transformer"],
+        spec["freeze_gnn"],
+    )

@@ -19,8 +19,17 @@ from vulnfusion.batching import Batch
 class GNNClassifier(nn.Module):
     """Node embeddings → ``num_layers`` R-GCN blocks → graph pooling (B, D) → logit (B,)."""
 
-    def __init__(self, num_types: int, num_tokens: int, num_edge_types: int, hidden_size: int,
-                 token_dim: int, num_layers: int, dropout: float, pooling: str) -> None:
+    def __init__(
+        self,
+        num_types: int,
+        num_tokens: int,
+        num_edge_types: int,
+        hidden_size: int,
+        token_dim: int,
+        num_layers: int,
+        dropout: float,
+        pooling: str,
+    ) -> None:
         super().__init__()
         self.num_edge_types = num_edge_types
         self.type_emb = nn.Embedding(num_types, hidden_size, padding_idx=0)
@@ -35,11 +44,15 @@ class GNNClassifier(nn.Module):
         self.pooling = pooling
         if pooling == "attention":
             self.pool = AttentionalAggregation(
-                nn.Sequential(nn.Linear(hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, 1))
+                nn.Sequential(
+                    nn.Linear(hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, 1)
+                )
             )
         self.embed_dim = hidden_size if pooling == "attention" else 2 * hidden_size
         self.head = nn.Sequential(
-            nn.Linear(self.embed_dim, hidden_size), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(self.embed_dim, hidden_size),
+            nn.ReLU(),
+            nn.Dropout(dropout),
             nn.Linear(hidden_size, 1),
         )
 
@@ -57,8 +70,13 @@ class GNNClassifier(nn.Module):
         size = batch.size
         if self.pooling == "attention":
             return self.pool(h, batch.graph_index, dim_size=size)
-        return torch.cat([global_mean_pool(h, batch.graph_index, size),
-                          global_max_pool(h, batch.graph_index, size)], dim=-1)
+        return torch.cat(
+            [
+                global_mean_pool(h, batch.graph_index, size),
+                global_max_pool(h, batch.graph_index, size),
+            ],
+            dim=-1,
+        )
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.head(self.dropout(self.embed(batch))).squeeze(-1)

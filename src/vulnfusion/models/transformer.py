@@ -44,7 +44,7 @@ class TransformerClassifier(nn.Module):
 def _drop_pooler(encoder: nn.Module) -> nn.Module:
     # The pooler is never used (we read the first token); unused parameters break DDP.
     if getattr(encoder, "pooler", None) is not None:
-        encoder.pooler = None
+        encoder.pooler = None  # type: ignore[assignment]
     return encoder
 
 
@@ -52,12 +52,18 @@ def scratch_config(cfg: TransformerConfig, tokenizer: Any) -> dict[str, Any]:
     """A small RoBERTa config sized from params and the trained tokenizer."""
     s = cfg.scratch
     return {
-        "model_type": "roberta", "vocab_size": len(tokenizer), "hidden_size": s.hidden_size,
-        "num_hidden_layers": s.num_layers, "num_attention_heads": s.num_heads,
-        "intermediate_size": s.intermediate_size, "hidden_dropout_prob": s.dropout,
+        "model_type": "roberta",
+        "vocab_size": len(tokenizer),
+        "hidden_size": s.hidden_size,
+        "num_hidden_layers": s.num_layers,
+        "num_attention_heads": s.num_heads,
+        "intermediate_size": s.intermediate_size,
+        "hidden_dropout_prob": s.dropout,
         "attention_probs_dropout_prob": s.dropout,
-        "max_position_embeddings": cfg.max_length + 2, "type_vocab_size": 1,
-        "pad_token_id": tokenizer.pad_token_id, "bos_token_id": tokenizer.bos_token_id,
+        "max_position_embeddings": cfg.max_length + 2,
+        "type_vocab_size": 1,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
         "eos_token_id": tokenizer.eos_token_id,
     }
 
