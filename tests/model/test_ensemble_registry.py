@@ -188,3 +188,36 @@ def _load(uri: str):  # type: ignore[no-untyped-def]
     if uri not in _CACHE:
         _CACHE[uri] = mlflow.pyfunc.load_model(uri)
     return _CACHE[uri]
+
+
+def test_mlflow_runs_hold_params_tags_metrics_and_figures(trained_workspace: Path) -> None:
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{trained_workspace / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    exp = client.get_experiment_by_name("vulnfusion")
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    assert {"transformer-seed0", "gnn-seed1", "fusion-seed0", "fusion-ensemble"} <= set(runs)
+    run = runs["gnn-seed0"]
+    for tag in ("track", "seed", "preset", "dvc_stage", "git_commit", "data_hash", "degraded"):
+        assert tag in run.data.tags
+    assert run.data.params["gnn.train.epochs"] == "2"
+    for key in ("f1_at_best_threshold", "test/roc_auc", "test/at_valid_threshold/f1"):
+        assert key in run.data.metrics
+    history = client.get_metric_history(run.info.run_id, "valid/f1")
+    assert [m.step for m in history] == [1, 2]
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    names |= {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
+    assert {
+        "metrics.json",
+        "threshold_sweep.json",
+        "figures/threshold_curve.png",
+        "figures/confusion_matrix_at_best_threshold.png",
+    } <= names
+    # same metric names in every per-seed run: side by side in the UI
+    assert set(runs["gnn-seed0"].data.metrics) == set(runs["transformer-seed1"].data.metrics)
+    version = client.get_model_version_by_alias(
+        "vulnfusion-ensemble",
+        json.loads((trained_workspace / "reports/registered_model.json").read_text())["alias"],
+    )
+    assert "test_f1" in version.tags and "threshold" in (version.description or "")
