@@ -110,6 +110,8 @@ class ScratchConfig:
     num_heads: int = field(default=4, metadata=_rng(1, 64))
     intermediate_size: int = field(default=256, metadata=_rng(8))
     dropout: float = field(default=0.1, metadata=_rng(0.0, 0.9))
+    # Attention dropout draws a (B, H, T, T) mask per layer: ~5x the forward cost on CPU.
+    attention_dropout: float = field(default=0.0, metadata=_rng(0.0, 0.9))
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def scratch_config(cfg: TransformerConfig, tokenizer: Any) -> dict[str, Any]:
         "num_attention_heads": s.num_heads,
         "intermediate_size": s.intermediate_size,
         "hidden_dropout_prob": s.dropout,
-        "attention_probs_dropout_prob": s.dropout,
+        "attention_probs_dropout_prob": s.attention_dropout,
         "max_position_embeddings": cfg.max_length + 2,
         "type_vocab_size": 1,
         "pad_token_id": tokenizer.pad_token_id,
