@@ -54,8 +54,18 @@ def load_records(cfg: Config, rejects: RejectLog) -> tuple[list[Record], str]:
         ]
         return recs, f"demo-n{d.n_functions}-s{d.seed}-p{d.label_noise}"
     assert cfg.data.path is not None  # validate_semantics guarantees it
-    recs = read_source(cfg.data.path, cfg.data.max_chars, cfg.data.on_bad_record == "skip", rejects)
-    return recs, _data_hash(Path(cfg.data.path))
+    path = resolve_data_path(cfg.data.path)
+    recs = read_source(path, cfg.data.max_chars, cfg.data.on_bad_record == "skip", rejects)
+    return recs, _data_hash(path)
+
+
+def resolve_data_path(path: str) -> Path:
+    """A relative ``data.path`` is relative to the project root — also when a queued DVC
+    experiment runs in a temp copy under ``.dvc/tmp/exps`` (where ``../shared`` is elsewhere)."""
+    from vulnfusion.tracking import project_root
+
+    p = Path(path).expanduser()
+    return p if p.is_absolute() or p.exists() else project_root() / p
 
 
 def _data_hash(path: Path) -> str:
