@@ -15,7 +15,9 @@ from vulnfusion.data.sources import Record
 
 
 def _rows(out: Path) -> dict[str, list[dict]]:
-    return {s: [json.loads(x) for x in (out / f"{s}.jsonl").read_text().splitlines()] for s in SPLITS}
+    return {
+        s: [json.loads(x) for x in (out / f"{s}.jsonl").read_text().splitlines()] for s in SPLITS
+    }
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +51,17 @@ def test_split_is_reproducible(devign_prepared: Path, tmp_path: Path, devign_pat
     cfg = resolve(tiny_params(data={"source": "devign", "path": str(devign_path)}))
     prepare(cfg, tmp_path / "again")
     for s in SPLITS:
-        assert (tmp_path / "again" / f"{s}.jsonl").read_bytes() == (devign_prepared / f"{s}.jsonl").read_bytes()
+        assert (tmp_path / "again" / f"{s}.jsonl").read_bytes() == (
+            devign_prepared / f"{s}.jsonl"
+        ).read_bytes()
 
 
 def test_cross_project_split(tmp_path: Path, devign_path: Path) -> None:
-    cfg = resolve(tiny_params(data={"source": "devign", "path": str(devign_path)},
-                              split={"strategy": "cross_project"}))
+    cfg = resolve(
+        tiny_params(
+            data={"source": "devign", "path": str(devign_path)}, split={"strategy": "cross_project"}
+        )
+    )
     stats = prepare(cfg, tmp_path / "cp")
     sp = stats["splits"]
     assert set(sp["train"]["projects"]) == {"FFmpeg"} == set(sp["valid"]["projects"])
@@ -68,8 +75,13 @@ def test_demo_split_sizes(tmp_path: Path) -> None:
 
 
 def test_dedup_keeps_one_copy_and_drops_conflicts() -> None:
-    recs = [Record("a", 1, "1"), Record("a", 1, "2"), Record("b", 0, "3"), Record("b", 1, "4"),
-            Record("c", 0, "5")]
+    recs = [
+        Record("a", 1, "1"),
+        Record("a", 1, "2"),
+        Record("b", 0, "3"),
+        Record("b", 1, "4"),
+        Record("c", 0, "5"),
+    ]
     d = deduplicate(recs)
     assert Counter(r.func for r in d.records) == {"a": 1, "c": 1}
     assert (d.duplicates_dropped, d.conflicting_dropped) == (1, 2)

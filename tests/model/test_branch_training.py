@@ -183,3 +183,41 @@ def test_stage_errors_are_one_line(
     assert res.returncode == 2, res.stderr[-2000:]
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and fragment in last and "Traceback" not in res.stderr
+
+
+def test_unreachable_tracking_server_fails_before_training(
+    tiny_workspace: Path, tmp_path: Path
+) -> None:
+    res = run_script(
+        "train_gnn.py",
+        "--seed",
+        "0",
+        "--output-dir",
+        str(tmp_path / "o"),
+        "--features-dir",
+        str(tiny_workspace / "data/features"),
+        cwd=tiny_workspace,
+        env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"},
+    )  # nothing listens on 9
+    assert res.returncode == 2
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: MLflow tracking store http://127.0.0.1:9 is not usable")
+    assert "epoch 1/" not in res.stderr and not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_unwritable_output_dir_fails_before_any_work(tiny_workspace: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    res = run_script(
+        "train_gnn.py",
+        "--seed",
+        "0",
+        "--output-dir",
+        str(blocker / "out"),
+        "--features-dir",
+        str(tiny_workspace / "data/features"),
+        cwd=tiny_workspace,
+    )
+    assert res.returncode == 2
+    assert "output directory is not writable" in res.stderr.strip().splitlines()[-1]
+    assert "epoch" not in res.stderr
