@@ -10,15 +10,19 @@ Every flag is optional; with none, behaviour is the params.yaml default. Example
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from vulnfusion.cli import add_train_flags, base_parser, load, run_stage, train_overrides
+from vulnfusion.cli import (
+    add_train_flags,
+    base_parser,
+    load,
+    log_summary,
+    run_stage,
+    train_overrides,
+)
 from vulnfusion.fusion import default_branch_dir, train_fusion
 from vulnfusion.io import ensure_writable_dir
-
-log = logging.getLogger("vulnfusion.train_fusion")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -91,16 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         None if args.no_cache else args.cache_dir,
         stage=f"train_fusion@{seed}",
     )
-    if m:
-        log.info(
-            "fusion seed %d%s: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s",
-            seed,
-            " (DEGRADED)" if m["degraded"] else "",
-            m["f1_at_best_threshold"],
-            m["best_threshold_by_f1"],
-            m["test"]["at_valid_threshold"]["f1"],
-            m["test"]["roc_auc"],
-        )
+    log_summary("fusion", seed, m)
 
 
 if __name__ == "__main__":

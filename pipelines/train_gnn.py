@@ -1,38 +1,18 @@
-"""Stage `train_gnn@<seed>`: train the gnn branch for one seed → outputs/gnn/seed_<k>/."""
+"""Stage `train_gnn@<seed>`: one gnn branch run, written to outputs/gnn/seed_<k>/.
+
+Every training-loop flag (`--epochs`, `--amp-dtype`, `--ema`, …) overrides gnn.train.* in
+params.yaml; `python pipelines/train_gnn.py --help` lists them.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
-from vulnfusion.branches import train_branch
-from vulnfusion.cli import add_train_flags, base_parser, load, run_stage, train_overrides
-from vulnfusion.io import ensure_writable_dir
-
-log = logging.getLogger("vulnfusion.train_gnn")
+from vulnfusion.cli import branch_stage_main, run_stage
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = base_parser(__doc__ or "")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--features-dir", default="data/features")
-    p.add_argument("--output-dir", required=True, help="e.g. outputs/gnn/seed_0")
-    add_train_flags(p)
-    args = p.parse_args(argv)
-    cfg = load(args, train_overrides(args, "gnn"))
-    ensure_writable_dir(args.output_dir)
-    m = train_branch(
-        cfg, "gnn", args.seed, args.features_dir, args.output_dir, stage=f"train_gnn@{args.seed}"
-    )
-    if m:
-        log.info(
-            "gnn seed %d: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s",
-            args.seed,
-            m["f1_at_best_threshold"],
-            m["best_threshold_by_f1"],
-            m["test"]["at_valid_threshold"]["f1"],
-            m["test"]["roc_auc"],
-        )
+    branch_stage_main("gnn", __doc__ or "", argv)
 
 
 if __name__ == "__main__":

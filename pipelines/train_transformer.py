@@ -1,46 +1,18 @@
-"""Stage `train_transformer@<seed>`: the transformer branch for one seed.
+"""Stage `train_transformer@<seed>`: one transformer run → outputs/transformer/seed_<k>/.
 
-Writes outputs/transformer/seed_<k>/.
+Every training-loop flag (`--epochs`, `--amp-dtype`, `--ema`, …) overrides transformer.train.* in
+params.yaml; `python pipelines/train_transformer.py --help` lists them.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
-from vulnfusion.branches import train_branch
-from vulnfusion.cli import add_train_flags, base_parser, load, run_stage, train_overrides
-from vulnfusion.io import ensure_writable_dir
-
-log = logging.getLogger("vulnfusion.train_transformer")
+from vulnfusion.cli import branch_stage_main, run_stage
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = base_parser(__doc__ or "")
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--features-dir", default="data/features")
-    p.add_argument("--output-dir", required=True, help="e.g. outputs/transformer/seed_0")
-    add_train_flags(p)
-    args = p.parse_args(argv)
-    cfg = load(args, train_overrides(args, "transformer"))
-    ensure_writable_dir(args.output_dir)
-    m = train_branch(
-        cfg,
-        "transformer",
-        args.seed,
-        args.features_dir,
-        args.output_dir,
-        stage=f"train_transformer@{args.seed}",
-    )
-    if m:
-        log.info(
-            "transformer seed %d: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s",
-            args.seed,
-            m["f1_at_best_threshold"],
-            m["best_threshold_by_f1"],
-            m["test"]["at_valid_threshold"]["f1"],
-            m["test"]["roc_auc"],
-        )
+    branch_stage_main("transformer", __doc__ or "", argv)
 
 
 if __name__ == "__main__":

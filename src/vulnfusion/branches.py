@@ -130,12 +130,23 @@ def resume_path_for(out_dir: Path) -> Path:
 
 
 def score_splits(
-    model: nn.Module, spec: TrackSpec, feats: Features, tcfg: TrainConfig, device: torch.device
+    model: nn.Module,
+    spec: TrackSpec,
+    feats: Features,
+    tcfg: TrainConfig,
+    device: torch.device,
+    cached: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Logits on valid and test, in row order."""
+    """Logits on valid and test, in row order (``cached``: precomputed branch features)."""
     out = {}
     for s in ("valid", "test"):
-        loader = eval_loader(feats.splits[s], spec, tcfg.batch_size * 2, tcfg.pad_to_multiple_of)
+        loader = eval_loader(
+            feats.splits[s],
+            spec,
+            tcfg.batch_size * 2,
+            tcfg.pad_to_multiple_of,
+            cached=(cached or {}).get(s),
+        )
         # final logits in fp32 whatever the training AMP: they must match the served model
         out[s], _ = predict(model, loader, device, "none")
     return out
@@ -232,32 +243,62 @@ def train_branch(
             return {}
         model.load_state_dict(fit.best_state)
         logits = score_splits(model, spec, feats, tcfg, trainer.device)
-        metrics = {
-            **evaluate_logits(feats, logits),
-            "track": track,
-            "seed": seed,
-            "best_epoch": fit.best_epoch,
-            "degraded": False,
-        }
-        meta = {
-            "track": track,
-            "seed": seed,
-            "model": arch,
-            "config": to_dict(cfg),
-            "git_commit": tags["git_commit"],
-            "data_hash": feats.data_hash,
-            "features_hash": feats.features_hash,
-            "best_epoch": fit.best_epoch,
-        }
-        with atomic_dir(out_dir) as tmp:
-            save_checkpoint(tmp, fit.best_state, meta)
-            write_run_outputs(
-                tmp, metrics, logits_by_id(feats, logits), fit.history, f"{track} seed {seed}"
-            )
-        resume_path_for(out_dir).unlink(missing_ok=True)
-        write_manifest(out_dir, track, seed)
-        if run:
-            log_run_outputs(run, out_dir, metrics)
+        return finish_seed_run(
+            cfg, track, seed, feats, Path(out_dir), FinishedFit(fit, arch, logits, tags), run
+        )
+
+
+@dataclass(frozen=True)
+class FinishedFit:
+    """What a seed run hands to ``finish_seed_run``."""
+
+    fit: Any  # training.FitResult
+    arch: dict[str, Any]  # architecture spec recorded in the checkpoint
+    logits: dict[str, np.ndarray]  # valid/test logits in row order (fp32)
+    tags: dict[str, str]
+
+
+def finish_seed_run(
+    cfg: Config,
+    track: str,
+    seed: int,
+    feats: Features,
+    out_dir: Path,
+    done: FinishedFit,
+    run: Any,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write a finished seed run's outputs atomically, its manifest, and log it to MLflow."""
+    extra = extra or {}
+    best_epoch = done.fit.best_epoch
+    metrics = {
+        **evaluate_logits(feats, done.logits),
+        "track": track,
+        "seed": seed,
+        "best_epoch": best_epoch,
+        "degraded": False,
+        **extra,
+    }
+    meta = {
+        "track": track,
+        "seed": seed,
+        "model": done.arch,
+        "config": to_dict(cfg),
+        "git_commit": done.tags["git_commit"],
+        "data_hash": feats.data_hash,
+        "features_hash": feats.features_hash,
+        "best_epoch": best_epoch,
+        **extra,
+    }
+    with atomic_dir(out_dir) as tmp:
+        save_checkpoint(tmp, done.fit.best_state, meta)
+        write_run_outputs(
+            tmp, metrics, logits_by_id(feats, done.logits), done.fit.history, f"{track} seed {seed}"
+        )
+    resume_path_for(out_dir).unlink(missing_ok=True)
+    write_manifest(out_dir, track, seed)
+    if run:
+        log_run_outputs(run, out_dir, metrics)
     return metrics
 
 

@@ -126,3 +126,43 @@ def train_overrides(args: argparse.Namespace, section: str) -> dict[str, Any]:
         for k, v in vars(args).items()
         if k.startswith(prefix) and v is not None
     }
+
+
+def log_summary(track: str, seed: int, m: dict[str, Any]) -> None:
+    """The one line a finished per-seed stage prints."""
+    if not m:
+        return  # a non-zero torchrun rank: rank 0 reports
+    log.info(
+        "%s seed %d%s: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s",
+        track,
+        seed,
+        " (DEGRADED)" if m.get("degraded") else "",
+        m["f1_at_best_threshold"],
+        m["best_threshold_by_f1"],
+        m["test"]["at_valid_threshold"]["f1"],
+        m["test"]["roc_auc"],
+    )
+
+
+def branch_stage_main(track: str, doc: str, argv: Sequence[str] | None = None) -> None:
+    """``pipelines/train_{transformer,gnn}.py``: one branch, one seed, flags from TrainConfig."""
+    from vulnfusion.branches import train_branch
+    from vulnfusion.io import ensure_writable_dir
+
+    p = base_parser(doc)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--features-dir", default="data/features")
+    p.add_argument("--output-dir", required=True, help=f"e.g. outputs/{track}/seed_0")
+    add_train_flags(p)
+    args = p.parse_args(argv)
+    cfg = load(args, train_overrides(args, track))
+    ensure_writable_dir(args.output_dir)
+    m = train_branch(
+        cfg,
+        track,
+        args.seed,
+        args.features_dir,
+        args.output_dir,
+        stage=f"train_{track}@{args.seed}",
+    )
+    log_summary(track, args.seed, m)

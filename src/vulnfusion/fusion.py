@@ -19,14 +19,12 @@ from torch import nn
 
 from vulnfusion.branches import (
     Features,
-    evaluate_logits,
+    FinishedFit,
+    finish_seed_run,
     load_features,
-    log_run_outputs,
-    logits_by_id,
     resume_key,
     resume_path_for,
-    write_manifest,
-    write_run_outputs,
+    score_splits,
 )
 from vulnfusion.checkpoints import (
     WEIGHTS,
@@ -34,13 +32,12 @@ from vulnfusion.checkpoints import (
     load_model,
     read_meta,
     resolve_checkpoint_dir,
-    save_checkpoint,
 )
 from vulnfusion.cli import StageError
-from vulnfusion.config import Config, to_dict
+from vulnfusion.config import Config
 from vulnfusion.io import atomic_path, read_json, sha256_file
 from vulnfusion.models.fusion import FusionClassifier
-from vulnfusion.training import TrackSpec, Trainer, eval_loader, predict, seed_everything
+from vulnfusion.training import TrackSpec, Trainer, eval_loader, seed_everything
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
@@ -219,7 +216,6 @@ def train_fusion(
     """Train the fusion head for one seed; returns its ``metrics.json`` content."""
     from vulnfusion import tracking
     from vulnfusion.branches import _maybe_run
-    from vulnfusion.io import atomic_dir
 
     out_dir = Path(out_dir)
     feats = load_features(features_dir)
@@ -263,51 +259,15 @@ def train_fusion(
         if not trainer.dist.is_main:
             return {}
         model.load_state_dict(fit.best_state)
-        logits = {
-            s: predict(
-                model,
-                eval_loader(
-                    feats.splits[s],
-                    tspec,
-                    tcfg.batch_size * 2,
-                    tcfg.pad_to_multiple_of,
-                    cached=cached.get(s),
-                ),
-                trainer.device,
-                "none",
-            )[0]
-            for s in ("valid", "test")
-        }  # fp32, as served
-        metrics = {
-            **evaluate_logits(feats, logits),
-            "track": "fusion",
-            "seed": seed,
-            "best_epoch": fit.best_epoch,
-            "degraded": degraded,
-            "branches": {
-                "transformer": str(t.path) if t else None,
-                "gnn": str(g.path) if g else None,
-            },
-        }
-        meta = {
-            "track": "fusion",
-            "seed": seed,
-            "model": spec,
-            "config": to_dict(cfg),
-            "git_commit": tags["git_commit"],
-            "data_hash": feats.data_hash,
-            "features_hash": feats.features_hash,
-            "best_epoch": fit.best_epoch,
-            "degraded": degraded,
-            "branches": metrics["branches"],
-        }
-        with atomic_dir(out_dir) as tmp:
-            save_checkpoint(tmp, fit.best_state, meta)
-            write_run_outputs(
-                tmp, metrics, logits_by_id(feats, logits), fit.history, f"fusion seed {seed}"
-            )
-        resume_path_for(out_dir).unlink(missing_ok=True)
-        write_manifest(out_dir, "fusion", seed)
-        if run:
-            log_run_outputs(run, out_dir, metrics)
-    return metrics
+        logits = score_splits(model, tspec, feats, tcfg, trainer.device, cached)
+        branches = {"transformer": str(t.path) if t else None, "gnn": str(g.path) if g else None}
+        return finish_seed_run(
+            cfg,
+            "fusion",
+            seed,
+            feats,
+            out_dir,
+            FinishedFit(fit, spec, logits, tags),
+            run,
+            extra={"degraded": degraded, "branches": branches},
+        )
