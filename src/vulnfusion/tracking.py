@@ -64,13 +64,33 @@ def connect(cfg: Config) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
-        _ensure_experiment(cfg.mlflow.experiment, uri)
+        with _sqlite_init_lock(uri):
+            _ensure_experiment(cfg.mlflow.experiment, uri)
         if not os.environ.get("MLFLOW_RUN_ID"):  # `mlflow run` already chose the experiment
             mlflow.set_experiment(cfg.mlflow.experiment)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackingError(f"MLflow tracking store {uri} is not usable: {first[:200]}") from None
     return uri
+
+
+@contextlib.contextmanager
+def _sqlite_init_lock(uri: str) -> Iterator[None]:
+    """Serialise the first touch of a sqlite store: parallel stages (``dvc queue start -j N``)
+    would otherwise race to create its schema."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock = Path(uri[len("sqlite:///") :] + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _ensure_experiment(name: str, uri: str) -> None:

@@ -84,3 +84,28 @@ def test_full_pipeline_and_mlflow_runs(dvc_repo: Path) -> None:
         "up to date" in _sh(["dvc", "status"], dvc_repo).stdout.lower()
         or "changed" not in _sh(["dvc", "status"], dvc_repo).stdout
     )
+    # MLproject: aggregation through `mlflow run` leaves a run with the ensemble metrics
+    _sh(
+        [
+            "mlflow",
+            "run",
+            ".",
+            "-e",
+            "aggregate",
+            "--env-manager",
+            "local",
+            "--experiment-name",
+            "vulnfusion",
+            "-P",
+            "track=gnn",
+        ],
+        dvc_repo,
+    )
+    with sqlite3.connect(dvc_repo / "mlflow.db") as db:
+        rows = db.execute(
+            "select r.run_uuid from runs r join tags t on t.run_uuid = r.run_uuid "
+            "where t.key = 'mlflow.project.entryPoint' and t.value = 'aggregate'"
+        ).fetchall()
+        assert len(rows) == 1
+        keys = {r[0] for r in db.execute("select key from metrics where run_uuid = ?", rows[0])}
+    assert {"f1_at_best_threshold", "test/roc_auc"} <= keys
