@@ -47,6 +47,8 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
     """The ``func`` strings of a request, or ``InputError`` naming what is wrong."""
     import pandas as pd
 
+    from vulnfusion.data.sources import DataError, check_function_text
+
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a DataFrame with a 'func' column, got {type(df).__name__}")
     if "func" not in df.columns:
@@ -66,8 +68,10 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
                 f"row {i}: function has {len(v)} characters, above the limit of "
                 f"{spec.max_input_chars}"
             )
-        if "\x00" in v:
-            raise InputError(f"row {i}: 'func' contains NUL bytes (binary input?)")
+        try:  # the same checks as `prepare`: what training would reject is not scored
+            check_function_text(v, f"row {i}")
+        except DataError as exc:
+            raise InputError(str(exc)) from None
         funcs.append(v)
     return funcs
 

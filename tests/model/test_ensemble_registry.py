@@ -160,7 +160,8 @@ json.dump({{"ids": [r["id"] for r in rows], "p": out["probability"].tolist(),
             {"func": ["int f(void) { return 0; }", "x" * 300_000]},
             "row 1: function has 300000 characters",
         ),
-        ({"func": ["int f(void) {\x00}"]}, "NUL"),
+        ({"func": ["int f(void) {\x00}"]}, "row 0: binary content"),
+        ({"func": ["#define MAX 16"]}, "row 0: no function body"),
     ],
 )
 def test_pyfunc_rejects_bad_input_clearly(

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.bad_inputs import CASES, BadCase
+
 pytestmark = pytest.mark.slow
 
 
@@ -126,3 +128,27 @@ def test_malformed_requests_get_4xx_with_a_message(server: str, body: bytes, fra
     assert "Traceback" not in text
     msg = json.loads(text).get("message", "")
     assert msg and fragment in msg
+
+
+REST_CASES = {  # case → expected message fragment (None: valid input, scored)
+    "empty_function": "is empty",
+    "binary_garbage": "binary content",
+    "macro_only": "no function body",
+    "lone_surrogate": "surrogates not allowed",  # rejected by MLflow's parser (pandas 3/arrow)
+    "too_long": None,  # 150,033 chars: under register.max_chars (200,000), parse capped at 100k
+    "unparsable_c": None,
+}
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.name in REST_CASES], ids=lambda c: c.name)
+def test_malformed_corpus_through_rest(server: str, case: BadCase) -> None:
+    """The foundation's bad-input corpus, as REST requests: rejected with a message, or (for
+    text that is valid C input, e.g. a 150,000-character or unparsable function) scored."""
+    func = json.loads(case.content.splitlines()[1])["func"]
+    body = json.dumps({"dataframe_records": [{"func": func}]}).encode()
+    status, text = _post(f"{server}/invocations", body)
+    if REST_CASES[case.name] is None:
+        assert status == 200, text[:300]
+        assert 0.0 <= json.loads(text)["predictions"][0]["probability"] <= 1.0
+    else:
+        assert 400 <= status < 500 and REST_CASES[case.name] in json.loads(text)["message"]

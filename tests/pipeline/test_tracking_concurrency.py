@@ -26,8 +26,13 @@ def test_parallel_first_use_of_a_sqlite_store(tmp_path: Path) -> None:
     db = tmp_path / "mlflow.db"
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
     procs = [
-        subprocess.Popen([sys.executable, "-c", CODE, str(ROOT / "params.yaml"), str(seed)],
-                         env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", CODE, str(ROOT / "params.yaml"), str(seed)],
+            env=env,
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for seed in range(3)
     ]
     errors = [p.communicate(timeout=300)[1] for p in procs]
