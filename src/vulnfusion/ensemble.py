@@ -190,4 +190,9 @@ def aggregate_track(
     with tracking.start_run(cfg, f"{track}-ensemble", tags) as run:
         log_run_outputs(run, ens_dir, metrics)
         run.log_artifacts(output)
+    # `register` logs the model into this very run (found by id, not by name)
+    write_json(
+        ens_dir / "mlflow_run.json",
+        {"run_id": run.run_id, "tracking_uri": tracking.tracking_uri(cfg)},
+    )
     return metrics

@@ -107,6 +107,18 @@ def description(ensemble: dict[str, Any], comparison: dict[str, Any], alias: str
     )
 
 
+def ensemble_run_id(cfg: Config, fusion_dir: Path) -> str | None:
+    """The aggregate stage's ``fusion-ensemble`` run, when it was logged to this same store."""
+    from vulnfusion import tracking
+
+    ref = fusion_dir / "ensemble" / "mlflow_run.json"
+    if ref.exists():
+        data = read_json(ref)
+        if data.get("tracking_uri") == tracking.tracking_uri(cfg):
+            return str(data["run_id"])
+    return tracking.find_run_id(cfg, "fusion-ensemble")
+
+
 def register_ensemble(
     cfg: Config,
     fusion_dir: Path,
@@ -136,7 +148,7 @@ def register_ensemble(
         ensemble.get("data_hash", "unknown"),
         bool(ensemble.get("degraded")),
     )
-    run_id = tracking.find_run_id(cfg, "fusion-ensemble")
+    run_id = ensemble_run_id(cfg, fusion_dir)
     with (
         tempfile.TemporaryDirectory() as tmp,
         tracking.start_run(cfg, "fusion-ensemble", tags, run_id),

@@ -222,3 +222,6 @@ def test_mlflow_runs_hold_params_tags_metrics_and_figures(trained_workspace: Pat
         json.loads((trained_workspace / "reports/registered_model.json").read_text())["alias"],
     )
     assert "test_f1" in version.tags and "threshold" in (version.description or "")
+    # the model version belongs to the aggregate stage's fusion-ensemble run
+    assert version.run_id == runs["fusion-ensemble"].info.run_id
+    assert "f1_at_best_threshold" in runs["fusion-ensemble"].data.metrics
