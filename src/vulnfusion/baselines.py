@@ -1,0 +1,78 @@
+"""Floors every claim stands on, computed on the same prepared split as the models.
+
+* ``all_positive``: predicts "vulnerable" for every function (accuracy = positive rate);
+* ``tfidf_lr``: TF-IDF over identifier and punctuation uni- and bigrams + logistic
+  regression, its threshold chosen on valid like the models'.
+
+Both report through ``metrics.parity_metrics`` (logits in, the same keys out), so accuracy is
+at 0.5 and F1 at the valid-chosen threshold, exactly as for the three tracks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vulnfusion.io import read_jsonl
+from vulnfusion.metrics import parity_metrics
+
+# identifiers/keywords, or any single non-space, non-alphanumeric character (punctuation)
+TOKEN_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*|[^\sA-Za-z0-9_]"
+
+
+def _split(prepared: Path, name: str) -> tuple[list[str], np.ndarray]:
+    rows = read_jsonl(prepared / f"{name}.jsonl")
+    return [r["func"] for r in rows], np.asarray([r["target"] for r in rows], dtype=np.int64)
+
+
+def all_positive(valid_y: np.ndarray, test_y: np.ndarray) -> dict[str, Any]:
+    big = 20.0  # sigmoid(20) ≈ 1: "vulnerable" at every threshold of the sweep
+    return parity_metrics(valid_y, np.full(len(valid_y), big), test_y, np.full(len(test_y), big))
+
+
+def tfidf_lr(
+    prepared: Path, max_features: int = 200_000, c: float = 1.0, seed: int = 0
+) -> dict[str, Any]:
+    """Fit on train, choose the threshold on valid, report test."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (
+        _split(prepared, s) for s in ("train", "valid", "test")
+    )
+    vec = TfidfVectorizer(
+        token_pattern=TOKEN_PATTERN,
+        ngram_range=(1, 2),
+        lowercase=False,
+        min_df=2,
+        max_features=max_features,
+        sublinear_tf=True,
+        dtype=np.float32,
+    )
+    clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
+    clf.fit(vec.fit_transform(x_tr), y_tr)
+    logits = {
+        s: clf.decision_function(vec.transform(x)) for s, x in (("valid", x_va), ("test", x_te))
+    }
+    return parity_metrics(y_va, logits["valid"], y_te, logits["test"])
+
+
+def run_baselines(prepared_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Both baselines on ``prepared_dir``'s split."""
+    prepared = Path(prepared_dir)
+    _, y_va = _split(prepared, "valid")
+    _, y_te = _split(prepared, "test")
+    return {"all_positive": all_positive(y_va, y_te), "tfidf_lr": tfidf_lr(prepared)}
+
+
+def summary(m: dict[str, Any]) -> dict[str, float | None]:
+    """The headline figures: accuracy at 0.5, F1 at the valid threshold, ROC-AUC, PR-AUC."""
+    t = m["test"]
+    return {
+        "accuracy": t["at_0_5"]["accuracy"],
+        "f1": t["at_valid_threshold"]["f1"],
+        "roc_auc": t["roc_auc"],
+        "pr_auc": t["pr_auc"],
+    }
