@@ -1,0 +1,99 @@
+"""Real SIGKILLs: a killed training stage resumes under `dvc repro` to identical outputs; a
+killed featurize leaves nothing a later stage could take as complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import copy_project, tiny_params
+from tests.pipeline.test_dvc_pipeline import _env, _sh
+
+pytestmark = pytest.mark.slow
+
+
+def _repo(root: Path, **extra: object) -> Path:
+    copy_project(root)
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(**extra), sort_keys=False))
+    for cmd in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "init"],
+    ):
+        _sh(cmd, root)
+    return root
+
+
+def _kill_when(root: Path, stage: str, ready: Path, timeout: float = 600) -> None:
+    """Start `dvc repro <stage>`, SIGKILL its whole process group once ``ready`` exists."""
+    proc = subprocess.Popen(
+        ["dvc", "repro", stage],
+        cwd=root,
+        env=_env(root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    while not ready.exists():
+        assert proc.poll() is None, f"{stage} finished before it could be killed"
+        assert time.monotonic() < deadline, f"{ready} never appeared"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
+def test_killed_training_resumes_to_identical_outputs(tmp_path: Path) -> None:
+    params = {"gnn": {"train": {"epochs": 4, "patience": 0}}}
+    ref = _repo(tmp_path / "ref", **params)
+    _sh(["dvc", "repro", "train_gnn@0"], ref)
+
+    run = _repo(tmp_path / "run", **params)
+    _sh(["dvc", "repro", "featurize"], run)
+    resume = run / "outputs/gnn/.seed_0.resume.pt"
+    _kill_when(run, "train_gnn@0", resume)  # killed after an epoch, mid-way through the next
+    assert not (run / "outputs/gnn/seed_0/metrics.json").exists()
+    out = _sh(["dvc", "repro", "train_gnn@0"], run)
+    assert "resumed from" in out.stderr + out.stdout
+    a = json.loads((ref / "outputs/gnn/seed_0/metrics.json").read_text())
+    b = json.loads((run / "outputs/gnn/seed_0/metrics.json").read_text())
+    assert a == b
+    assert (ref / "outputs/gnn/seed_0/logits.json").read_text() == (
+        run / "outputs/gnn/seed_0/logits.json"
+    ).read_text()
+    assert not resume.exists()
+
+
+def test_killed_featurize_leaves_no_complete_looking_output(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "r", data={"demo": {"n_functions": 1200}})
+    _sh(["dvc", "repro", "prepare"], root)
+    data = root / "data"
+    proc = subprocess.Popen(
+        ["dvc", "repro", "featurize"],
+        cwd=root,
+        env=_env(root),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    # featurize writes into a hidden temp dir that is renamed into place at the very end
+    while not any(p.name.startswith(".features.") for p in data.iterdir()):
+        assert proc.poll() is None, "featurize finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (data / "features").exists()  # nothing looks complete
+    assert "changed" in _sh(["dvc", "status", "featurize"], root).stdout
+    _sh(["dvc", "repro", "featurize"], root)
+    assert (data / "features/stats.json").exists()
+    assert not any(p.name.startswith(".features.") for p in data.iterdir())  # stale temp swept
