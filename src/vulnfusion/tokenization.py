@@ -46,7 +46,7 @@ def train_bpe(texts: Iterable[str], vocab_size: int, max_length: int) -> Any:
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        texts,
+        (head(t, max_length) for t in texts),  # the ids keep only each function's head
         vocab_size=vocab_size,
         min_frequency=2,
         special_tokens=SPECIAL_TOKENS,
@@ -90,15 +90,46 @@ def _offline_hint(model_name: str, name: str, exc: Exception) -> str:
     )
 
 
+# Token ids are truncated to max_length, so only a function's head matters. Tokenizing the
+# head (max_length * HEAD_CHARS_PER_TOKEN characters) instead of the whole text is ~4x faster
+# on Devign; a head that yields too few tokens (e.g. long whitespace runs) is redone in full.
+HEAD_CHARS_PER_TOKEN = 6
+HEAD_MARGIN_TOKENS = 64
+
+
+def head(text: str, max_length: int) -> str:
+    return text[: max_length * HEAD_CHARS_PER_TOKEN]
+
+
 def encode(
     tokenizer: Any, texts: Sequence[str], max_length: int, batch: int = 1024
 ) -> list[list[int]]:
-    """Token ids per text, truncated to ``max_length`` (special tokens included)."""
+    """Token ids per text, truncated to ``max_length`` (special tokens included).
+
+    Equal to encoding the full texts whenever the cut falls past the last kept token plus a
+    margin of ``HEAD_MARGIN_TOKENS`` (one pre-tokenized word is all a cut can change).
+    """
     out: list[list[int]] = []
     for i in range(0, len(texts), batch):
-        enc = tokenizer(list(texts[i : i + batch]), truncation=True, max_length=max_length)
-        out.extend(enc["input_ids"])
+        chunk = list(texts[i : i + batch])
+        heads = [head(t, max_length) for t in chunk]
+        enc = tokenizer(heads, truncation=False, verbose=False)["input_ids"]
+        redo = [
+            j
+            for j, (t, h, ids) in enumerate(zip(chunk, heads, enc, strict=True))
+            if len(h) < len(t) and len(ids) < max_length + HEAD_MARGIN_TOKENS
+        ]
+        if redo:
+            full = tokenizer([chunk[j] for j in redo], truncation=False, verbose=False)["input_ids"]
+            for j, ids in zip(redo, full, strict=True):
+                enc[j] = ids
+        out.extend(_truncate(ids, max_length) for ids in enc)
     return out
+
+
+def _truncate(ids: list[int], max_length: int) -> list[int]:
+    """Keep the first ``max_length - 1`` ids and the closing special token (as truncation=True)."""
+    return ids if len(ids) <= max_length else ids[: max_length - 1] + ids[-1:]
 
 
 def load_tokenizer_dir(path: str | Path) -> Any:
