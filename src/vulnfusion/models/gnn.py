@@ -4,16 +4,59 @@ Why R-GCN: the four edge kinds (AST, next token, control flow, data flow) mean d
 things, and a per-relation weight matrix lets each layer treat them differently at a cost
 that stays low on CPU (no GRU per step as in GGNN). Every edge kind is also used in reverse
 as its own relation (8 relations), so information flows both ways along each kind.
+
+The layer is R-GCN with mean aggregation per relation (Schlichtkrull et al., 2018),
+``h'_i = W_0 h_i + b + sum_r mean_{j in N_r(i)} W_r h_j``, written around one edge sort per
+batch, one small matmul per relation and a single ``index_add_``. PyG's ``RGCNConv`` computes
+the same thing but, without pyg-lib, scatters over (E, H) index tensors once per relation,
+which made it 5-10x slower on CPU.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch_geometric.nn import RGCNConv, global_max_pool, global_mean_pool
+from torch_geometric.nn import global_max_pool, global_mean_pool
 from torch_geometric.nn.aggr import AttentionalAggregation
 
 from vulnfusion.batching import Batch
+
+
+class RelationIndex:
+    """Edges grouped by relation once per batch, shared by every layer.
+
+    ``src``/``dst`` (E,) sorted by relation, ``sizes`` edges per relation, ``norm`` (E, 1) the
+    1 / in-degree of each edge's (target, relation) pair: the per-relation mean.
+    """
+
+    def __init__(
+        self, edge_index: torch.Tensor, edge_type: torch.Tensor, num_nodes: int, num_relations: int
+    ) -> None:
+        order = torch.argsort(edge_type, stable=True)
+        self.src, self.dst = edge_index[0, order], edge_index[1, order]
+        rel = edge_type[order]
+        self.sizes = torch.bincount(rel, minlength=num_relations).tolist()
+        key = self.dst * num_relations + rel
+        deg = torch.zeros(num_nodes * num_relations, device=key.device)
+        deg.index_add_(0, key, torch.ones_like(key, dtype=deg.dtype))
+        self.norm = deg.index_select(0, key).reciprocal().unsqueeze(-1)
+
+
+class RelationalConv(nn.Module):
+    """One R-GCN layer (mean per relation + root weight), see the module docstring."""
+
+    def __init__(self, dim: int, num_relations: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_relations, dim, dim))
+        self.root = nn.Linear(dim, dim)
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, h: torch.Tensor, idx: RelationIndex) -> torch.Tensor:
+        # (E, H): each edge's source state, grouped by relation, times that relation's W_r
+        chunks = h.index_select(0, idx.src).split(idx.sizes)
+        msg = torch.cat([c @ self.weight[r] for r, c in enumerate(chunks)]) * idx.norm.to(h.dtype)
+        out = self.root(h)
+        return out.index_add(0, idx.dst, msg.to(out.dtype))
 
 
 class GNNClassifier(nn.Module):
@@ -36,8 +79,7 @@ class GNNClassifier(nn.Module):
         self.token_emb = nn.Embedding(num_tokens, token_dim, padding_idx=0)
         self.token_proj = nn.Linear(token_dim, hidden_size)
         self.convs = nn.ModuleList(
-            RGCNConv(hidden_size, hidden_size, 2 * num_edge_types, aggr="mean")
-            for _ in range(num_layers)
+            RelationalConv(hidden_size, 2 * num_edge_types) for _ in range(num_layers)
         )
         self.norms = nn.ModuleList(nn.LayerNorm(hidden_size) for _ in range(num_layers))
         self.dropout = nn.Dropout(dropout)
@@ -65,8 +107,9 @@ class GNNClassifier(nn.Module):
         # (2, E) → (2, 2E): reverse edges get relation id + num_edge_types.
         edge_index = torch.cat([batch.edge_index, batch.edge_index.flip(0)], dim=1)
         edge_type = torch.cat([batch.edge_type, batch.edge_type + self.num_edge_types])
+        idx = RelationIndex(edge_index, edge_type, h.size(0), 2 * self.num_edge_types)
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = norm(h + self.dropout(torch.relu(conv(h, edge_index, edge_type))))
+            h = norm(h + self.dropout(torch.relu(conv(h, idx))))
         size = batch.size
         if self.pooling == "attention":
             return self.pool(h, batch.graph_index, dim_size=size)
