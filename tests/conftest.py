@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,17 @@ def tiny_params(**extra: Any) -> dict[str, Any]:
     return deep_merge(deep_merge(raw, TINY), extra)
 
 
+@pytest.fixture(autouse=True)
+def _isolate_mlflow_env() -> Iterator[None]:
+    """MLflow's set_tracking_uri/set_registry_uri export MLFLOW_* env vars in-process; restore
+    them after every test so one test's store never leaks into a later test's subprocesses."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    yield
+    for k in [k for k in os.environ if k.startswith("MLFLOW_")]:
+        del os.environ[k]
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def tiny_params_file(tmp_path: Path) -> Path:
     p = tmp_path / "params.yaml"
@@ -70,6 +82,8 @@ def run_script(
 ) -> subprocess.CompletedProcess[str]:
     """Run a pipeline script the way DVC does, as a real subprocess."""
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    if env and "MLFLOW_TRACKING_URI" in env:  # registry follows the store a test chose
+        full_env["MLFLOW_REGISTRY_URI"] = env["MLFLOW_TRACKING_URI"]
     return subprocess.run(
         [sys.executable, str(ROOT / "pipelines" / script), *args],
         cwd=cwd,
@@ -83,7 +97,16 @@ def run_script(
 
 def copy_project(dst: Path) -> Path:
     """A throwaway copy of the project (code + params + dvc.yaml) to run real DVC in."""
-    for name in ("pipelines", "src", "dvc.yaml", "params.yaml", "pyproject.toml", ".dvcignore"):
+    for name in (
+        "pipelines",
+        "src",
+        "dvc.yaml",
+        "params.yaml",
+        "pyproject.toml",
+        ".dvcignore",
+        "MLproject",
+        "python_env.yaml",
+    ):
         src = ROOT / name
         if src.is_dir():
             shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -40,9 +40,11 @@ def _post(url: str, body: bytes, ctype: str = "application/json") -> tuple[int, 
 def server(trained_workspace: Path) -> Iterator[str]:
     reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
     port = _free_port()
+    store = f"sqlite:///{trained_workspace / 'mlflow.db'}"
     env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{trained_workspace / 'mlflow.db'}",
+        **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+        "MLFLOW_TRACKING_URI": store,
+        "MLFLOW_REGISTRY_URI": store,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
