@@ -19,11 +19,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     stats = prepare(cfg, args.output_dir)
     sizes = ", ".join(f"{k}={v['count']}" for k, v in stats["splits"].items())
     log.info(
-        "prepared %s (%s); rejected %d, duplicates dropped %d",
+        "prepared %s (%s); rejected %d, duplicates dropped %d (+%d with conflicting labels)",
         cfg.data.source,
         sizes,
         stats["records_rejected"]["total"],
         stats["duplicates_dropped"],
+        stats["conflicting_duplicates_dropped"],
     )
 
 

@@ -186,6 +186,7 @@ def save_split(path: Path, feats: SplitFeatures) -> None:
     from safetensors.numpy import save_file
 
     save_file(feats.arrays, str(path), metadata={"ids": json.dumps(feats.ids)})
+    path.chmod(0o644)  # safetensors creates 0600 files; features are shared read-only data
 
 
 def load_split(path: str | Path) -> SplitFeatures:
