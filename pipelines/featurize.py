@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from vulnfusion.cli import base_parser, load, run_stage
 from vulnfusion.featurize import featurize
@@ -18,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--output-dir", default="data/features")
     args = p.parse_args(argv)
     cfg = load(args)
-    ensure_writable_dir(args.output_dir.rsplit("/", 1)[0] if "/" in args.output_dir else ".")
+    ensure_writable_dir(Path(args.output_dir).parent)
     stats = featurize(cfg, args.prepared_dir, args.output_dir)
     t = stats["splits"]["train"]
     log.info(

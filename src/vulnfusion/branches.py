@@ -226,7 +226,7 @@ def train_branch(
     model, arch = build_branch(cfg, track, feats)
     spec = track_spec(track, arch.get("pad_id", 1))
     tags = tracking.run_tags(cfg, track, seed, stage, feats.data_hash)
-    with _maybe_run(cfg, f"{track}-seed{seed}", tags) as run:
+    with maybe_run(cfg, f"{track}-seed{seed}", tags) as run:
         trainer = Trainer(
             model,
             spec,
@@ -333,7 +333,7 @@ def log_run_outputs(run: Any, out_dir: Path, metrics: dict[str, Any]) -> None:
     run.log_artifacts(out_dir / "figures", "figures")
 
 
-def _maybe_run(cfg: Config, name: str, tags: dict[str, str]) -> Any:
+def maybe_run(cfg: Config, name: str, tags: dict[str, str]) -> Any:
     """An MLflow run on rank 0; a no-op context on other ranks."""
     import contextlib
     import os

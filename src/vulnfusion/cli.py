@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from vulnfusion.config import Config, ConfigError, load_config
+from vulnfusion.config import Config, ConfigError, load_config, parse_overrides
 
 log = logging.getLogger("vulnfusion")
 
@@ -50,10 +50,7 @@ def setup_logging() -> None:
 
 def load(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Config:
     """Load ``--params`` with ``--set`` overrides and then stage-flag overrides."""
-    overrides: dict[str, Any] = {}
-    from vulnfusion.config import _parse_overrides  # one parser for --set everywhere
-
-    overrides.update(_parse_overrides(args.overrides))
+    overrides: dict[str, Any] = parse_overrides(args.overrides)
     overrides.update({k: v for k, v in (extra or {}).items() if v is not None})
     return load_config(args.params, overrides)
 

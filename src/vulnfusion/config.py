@@ -214,7 +214,7 @@ def load_config(
 def resolve(raw: Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any] = ()) -> Config:
     """Resolve a raw params mapping (presets, then overrides) into a validated ``Config``."""
     data = copy.deepcopy(dict(raw))
-    over = _parse_overrides(overrides)
+    over = parse_overrides(overrides)
     # The chosen preset may itself come from the CLI, so apply preset-selecting overrides first.
     for key in ("preset", "fusion.preset"):
         if key in over:
@@ -282,7 +282,7 @@ def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def _parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
+def parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(overrides, Mapping):
         return dict(overrides)
     out: dict[str, Any] = {}

@@ -17,7 +17,7 @@ import json
 import logging
 import multiprocessing as mp
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -200,17 +200,3 @@ def load_split(path: str | Path) -> SplitFeatures:
         meta = fh.metadata() or {}
         arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open API)
     return SplitFeatures(json.loads(meta["ids"]), arrays)
-
-
-def iter_graph(feats: SplitFeatures, i: int) -> Iterator[np.ndarray]:
-    """Views of graph ``i``: node types, node tokens, edge src, edge dst, edge types."""
-    a = feats.arrays
-    n0, n1 = a["node_ptr"][i], a["node_ptr"][i + 1]
-    e0, e1 = a["edge_ptr"][i], a["edge_ptr"][i + 1]
-    yield from (
-        a["node_type"][n0:n1],
-        a["node_token"][n0:n1],
-        a["edge_src"][e0:e1],
-        a["edge_dst"][e0:e1],
-        a["edge_type"][e0:e1],
-    )

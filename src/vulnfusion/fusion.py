@@ -215,7 +215,7 @@ def train_fusion(
 ) -> dict[str, Any]:
     """Train the fusion head for one seed; returns its ``metrics.json`` content."""
     from vulnfusion import tracking
-    from vulnfusion.branches import _maybe_run
+    from vulnfusion.branches import maybe_run
 
     out_dir = Path(out_dir)
     feats = load_features(features_dir)
@@ -241,7 +241,7 @@ def train_fusion(
     pad_id = t.meta["model"].get("pad_id", 1) if t else 1
     tspec = fusion_spec(model, cached, pad_id)
     tags = tracking.run_tags(cfg, "fusion", seed, stage, feats.data_hash, degraded)
-    with _maybe_run(cfg, f"fusion-seed{seed}", tags) as run:
+    with maybe_run(cfg, f"fusion-seed{seed}", tags) as run:
         trainer = Trainer(
             model,
             tspec,

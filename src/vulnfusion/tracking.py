@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -234,13 +233,3 @@ def set_alias(
 def _param_value(v: Any) -> str:
     text = str(v)
     return text if len(text) <= 500 else text[:497] + "..."
-
-
-def log_metrics_json(run: RunLogger, metrics: Mapping[str, Any]) -> None:
-    """Log a ``metrics.json`` artifact for a dict that is not yet on disk."""
-    import json
-
-    with tempfile.TemporaryDirectory() as tmp:
-        p = Path(tmp) / "metrics.json"
-        p.write_text(json.dumps(metrics, indent=2))
-        run.log_artifacts(p)

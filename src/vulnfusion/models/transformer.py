@@ -95,7 +95,3 @@ def build_encoder(cfg: TransformerConfig, tokenizer: Any) -> tuple[nn.Module, di
             f"({exc.__class__.__name__}); download it once or use a save_pretrained directory"
         ) from None
     return _drop_pooler(enc), enc.config.to_dict()
-
-
-def hidden_size_of(spec: dict[str, Any]) -> int:
-    return int(spec["hidden_size"])
