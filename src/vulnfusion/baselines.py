@@ -27,19 +27,24 @@ def _split(prepared: Path, name: str) -> tuple[list[str], np.ndarray]:
     return [r["func"] for r in rows], np.asarray([r["target"] for r in rows], dtype=np.int64)
 
 
-def all_positive(valid_y: np.ndarray, test_y: np.ndarray) -> dict[str, Any]:
+def all_positive_logits(n_valid: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
     big = 20.0  # sigmoid(20) ≈ 1: "vulnerable" at every threshold of the sweep
-    return parity_metrics(valid_y, np.full(len(valid_y), big), test_y, np.full(len(test_y), big))
+    return np.full(n_valid, big), np.full(n_test, big)
 
 
-def tfidf_lr(
+def all_positive(valid_y: np.ndarray, test_y: np.ndarray) -> dict[str, Any]:
+    z_va, z_te = all_positive_logits(len(valid_y), len(test_y))
+    return parity_metrics(valid_y, z_va, test_y, z_te)
+
+
+def tfidf_lr_logits(
     prepared: Path, max_features: int = 200_000, c: float = 1.0, seed: int = 0
-) -> dict[str, Any]:
-    """Fit on train, choose the threshold on valid, report test."""
+) -> dict[str, np.ndarray]:
+    """Fit on train; the ``valid`` and ``test`` logits (aligned with the split files)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = (
+    (x_tr, y_tr), (x_va, _), (x_te, _) = (
         _split(prepared, s) for s in ("train", "valid", "test")
     )
     vec = TfidfVectorizer(
@@ -53,10 +58,17 @@ def tfidf_lr(
     )
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
     clf.fit(vec.fit_transform(x_tr), y_tr)
-    logits = {
+    return {
         s: clf.decision_function(vec.transform(x)) for s, x in (("valid", x_va), ("test", x_te))
     }
-    return parity_metrics(y_va, logits["valid"], y_te, logits["test"])
+
+
+def tfidf_lr(prepared: Path, **kwargs: Any) -> dict[str, Any]:
+    """Fit on train, choose the threshold on valid, report test."""
+    _, y_va = _split(prepared, "valid")
+    _, y_te = _split(prepared, "test")
+    z = tfidf_lr_logits(prepared, **kwargs)
+    return parity_metrics(y_va, z["valid"], y_te, z["test"])
 
 
 def run_baselines(prepared_dir: str | Path) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -39,6 +39,9 @@ class Batch:
     graph_index: torch.Tensor | None = None
     t_emb: torch.Tensor | None = None  # (B, Dt) cached Transformer CLS features (fusion)
     g_emb: torch.Tensor | None = None  # (B, Dg) cached GNN pooled features (fusion)
+    # per-batch derived structures shared by every model that reads this batch (e.g. the
+    # GNN's relation index when several seeds score the same batch); not moved by ``to``
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def size(self) -> int:
@@ -54,7 +57,8 @@ class Batch:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = fn(value) if value is not None else None
+            if isinstance(value, torch.Tensor):
+                out[f.name] = fn(value)
         return Batch(**out)
 
 

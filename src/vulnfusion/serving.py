@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,10 +79,25 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
     return funcs
 
 
+@contextmanager
+def single_threaded_torch() -> Iterator[None]:
+    """torch intra-op threads = 1 for the block (restored after)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class EnsembleScorer:
     """Loads the seed checkpoints and scores raw functions (no MLflow dependency)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, batch_size: int = 32, workers: int | None = None) -> None:
+        import torch
+
         from vulnfusion.checkpoints import load_model
         from vulnfusion.graphs import GraphVocab
         from vulnfusion.tokenization import load_tokenizer_dir
@@ -87,7 +105,9 @@ class EnsembleScorer:
         self.spec = ServingSpec.from_json(root / "serving.json")
         self.vocab = GraphVocab.from_json((root / "graph_vocab.json").read_text())
         self.tokenizer = load_tokenizer_dir(root / "tokenizer")
-        self.models = [load_model(root / "seeds" / f"seed_{s}")[0] for s in self.spec.seeds]
+        self.models = [load_model(root / "seeds" / f"seed_{s}")[0].eval() for s in self.spec.seeds]
+        self.batch_size = batch_size
+        self.workers = workers if workers is not None else max(1, torch.get_num_threads())
 
     def features(self, funcs: list[str]) -> Any:
         from vulnfusion.featurize import SplitFeatures, pack_graphs, pack_tokens
@@ -100,17 +120,36 @@ class EnsembleScorer:
         arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
         return SplitFeatures([str(i) for i in range(len(funcs))], arrays)
 
-    def logits(self, funcs: list[str], batch_size: int = 64) -> np.ndarray:
+    def logits(self, funcs: list[str]) -> np.ndarray:
+        """The seeds' mean logit per function (float32, input order).
+
+        CPU: batches are collated once and shared by every seed (the GNN's relation index
+        too); ``workers`` threads each score whole batches with single-threaded torch ops.
+        For models this small, intra-op threads mostly wait on each other (and stall
+        outright on a busy machine); one batch per core keeps every core on real work.
+        """
         import torch
 
-        from vulnfusion.training import TrackSpec, eval_loader, predict
+        from vulnfusion.training import TrackSpec, eval_loader
 
         feats = self.features(funcs)
         spec = TrackSpec(tokens=True, graphs=True, pad_id=int(self.tokenizer.pad_token_id))
-        loader = eval_loader(feats, spec, batch_size, 8)
-        with torch.inference_mode():
-            per_seed = [predict(m, loader, torch.device("cpu"))[0] for m in self.models]
-        return np.mean(per_seed, axis=0)
+        batches = list(eval_loader(feats, spec, self.batch_size, 8))
+        out = np.zeros((len(self.models), len(funcs)), dtype=np.float32)
+
+        def run(batch: Any) -> None:
+            with torch.inference_mode():
+                rows = batch.index.numpy()
+                for k, model in enumerate(self.models):
+                    out[k, rows] = model(batch).float().numpy()
+
+        if self.workers <= 1 or len(batches) == 1:
+            for b in batches:
+                run(b)
+        else:
+            with single_threaded_torch(), ThreadPoolExecutor(self.workers) as pool:
+                list(pool.map(run, batches))
+        return out.mean(axis=0)
 
     def score(self, funcs: list[str]) -> tuple[np.ndarray, np.ndarray]:
         from vulnfusion.metrics import sigmoid

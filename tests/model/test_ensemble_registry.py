@@ -151,6 +151,28 @@ json.dump({{"ids": [r["id"] for r in rows], "p": out["probability"].tolist(),
     assert got["label"] == [int(p >= thr) for p in got["p"]]
 
 
+def test_scorer_threads_and_batches_do_not_change_scores(trained_workspace: Path,
+                                                         tmp_path: Path) -> None:
+    """Batches scored on worker threads (single-threaded ops) = one thread, other batching."""
+    from vulnfusion.config import load_config
+    from vulnfusion.io import read_json, read_jsonl
+    from vulnfusion.registry import build_bundle
+    from vulnfusion.serving import EnsembleScorer
+
+    ws = trained_workspace
+    bundle = build_bundle(load_config(ws / "params.yaml"), ws / "outputs/fusion",
+                          ws / "data/features",
+                          read_json(ws / "outputs/fusion/ensemble_metrics.json"),
+                          tmp_path / "bundle")
+    funcs = [r["func"] for r in read_jsonl(ws / "data/prepared/test.jsonl")]
+    serial = EnsembleScorer(bundle, batch_size=64, workers=1).logits(funcs)
+    threaded = EnsembleScorer(bundle, batch_size=8, workers=2).logits(funcs)
+    np.testing.assert_allclose(threaded, serial, atol=1e-5)
+    ens = read_json(ws / "outputs/fusion/ensemble/logits.json")["test"]
+    ids = [r["id"] for r in read_jsonl(ws / "data/prepared/test.jsonl")]
+    np.testing.assert_allclose(threaded, [ens[i] for i in ids], atol=1e-4)
+
+
 @pytest.mark.parametrize(
     ("frame", "fragment"),
     [

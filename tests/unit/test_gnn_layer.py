@@ -34,3 +34,17 @@ def test_gradients_flow_to_every_used_relation() -> None:
     assert conv.weight.grad is not None
     assert conv.weight.grad[0].abs().sum() > 0 and conv.weight.grad[2].abs().sum() > 0
     assert conv.weight.grad[1].abs().sum() == 0
+
+
+def test_inference_path_equals_the_training_path() -> None:
+    """Under no_grad the layer writes the per-relation products in place: same numbers."""
+    g = torch.Generator().manual_seed(3)
+    n, e, r, h = 50, 400, 8, 16
+    x = torch.randn(n, h, generator=g)
+    idx = RelationIndex(torch.randint(0, n, (2, e), generator=g),
+                        torch.randint(0, r - 2, (e,), generator=g), n, r)
+    conv = RelationalConv(h, r)
+    with_grad = conv(x, idx)
+    with torch.inference_mode():
+        fast = conv(x, idx)
+    torch.testing.assert_close(fast, with_grad.detach(), rtol=0, atol=0)

@@ -53,8 +53,20 @@ class RelationalConv(nn.Module):
 
     def forward(self, h: torch.Tensor, idx: RelationIndex) -> torch.Tensor:
         # (E, H): each edge's source state, grouped by relation, times that relation's W_r
-        chunks = h.index_select(0, idx.src).split(idx.sizes)
-        msg = torch.cat([c @ self.weight[r] for r, c in enumerate(chunks)]) * idx.norm.to(h.dtype)
+        src = h.index_select(0, idx.src)
+        fast = not (torch.is_grad_enabled() or torch.is_autocast_enabled(h.device.type))
+        if not fast or src.dtype != self.weight.dtype:
+            chunks = src.split(idx.sizes)
+            msg = torch.cat([c @ self.weight[r] for r, c in enumerate(chunks)])
+            msg = msg * idx.norm.to(msg.dtype)
+        else:  # inference: the same products written in place (no concat, no extra copies)
+            msg = torch.empty_like(src)
+            start = 0
+            for r, n in enumerate(idx.sizes):
+                if n:
+                    torch.mm(src[start : start + n], self.weight[r], out=msg[start : start + n])
+                start += n
+            msg.mul_(idx.norm)
         out = self.root(h)
         return out.index_add(0, idx.dst, msg.to(out.dtype))
 
@@ -98,16 +110,27 @@ class GNNClassifier(nn.Module):
             nn.Linear(hidden_size, 1),
         )
 
+    def relation_index(self, batch: Batch, num_nodes: int) -> RelationIndex:
+        """The batch's edges grouped by relation, built once per batch (``batch.memo``):
+        seed models scoring the same batch share it."""
+        key = f"relation_index:{self.num_edge_types}"
+        idx = batch.memo.get(key)
+        if idx is None:
+            assert batch.edge_index is not None and batch.edge_type is not None
+            # (2, E) → (2, 2E): reverse edges get relation id + num_edge_types.
+            edge_index = torch.cat([batch.edge_index, batch.edge_index.flip(0)], dim=1)
+            edge_type = torch.cat([batch.edge_type, batch.edge_type + self.num_edge_types])
+            idx = RelationIndex(edge_index, edge_type, num_nodes, 2 * self.num_edge_types)
+            batch.memo[key] = idx
+        return idx  # type: ignore[no-any-return]
+
     def embed(self, batch: Batch) -> torch.Tensor:
         """The pooled graph embedding (B, D) that fusion consumes."""
         assert batch.node_type is not None and batch.node_token is not None
         assert batch.edge_index is not None and batch.edge_type is not None
         assert batch.graph_index is not None
         h = self.type_emb(batch.node_type) + self.token_proj(self.token_emb(batch.node_token))
-        # (2, E) → (2, 2E): reverse edges get relation id + num_edge_types.
-        edge_index = torch.cat([batch.edge_index, batch.edge_index.flip(0)], dim=1)
-        edge_type = torch.cat([batch.edge_type, batch.edge_type + self.num_edge_types])
-        idx = RelationIndex(edge_index, edge_type, h.size(0), 2 * self.num_edge_types)
+        idx = self.relation_index(batch, h.size(0))
         for conv, norm in zip(self.convs, self.norms, strict=True):
             h = norm(h + self.dropout(torch.relu(conv(h, idx))))
         size = batch.size

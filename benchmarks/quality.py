@@ -1,0 +1,146 @@
+"""Quality of a finished pipeline workspace (``dvc repro`` done): the ``quality.<split>`` keys.
+
+For every track (transformer, gnn, fusion) the seed ensemble and each seed, and for the two
+baselines fitted on the *same* prepared split: test accuracy at 0.5 (the leaderboard
+convention), F1 at the valid-chosen threshold, ROC-AUC and PR-AUC, each with a percentile
+bootstrap 95% interval over the test set (``<metric>_ci``: [low, high]). Thresholds are
+chosen on valid only; nothing here looks at test to choose anything. Plus the two lifts the
+``compare`` stage measures (fusion over the best single branch, ensemble over the best seed)
+and what the models could see (truncation of long functions at ``max_length``).
+
+Pure functions of a workspace directory: the benchmark (``run.py``, sections ``pipeline`` and
+``quality``) calls :func:`quality_summary` after running the pipeline there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vulnfusion.baselines import all_positive_logits, tfidf_lr_logits
+from vulnfusion.io import read_json, read_jsonl
+from vulnfusion.metrics import bootstrap_ci, parity_metrics
+
+TRACKS = ("transformer", "gnn", "fusion")
+METRICS = ("accuracy", "f1", "roc_auc", "pr_auc")
+
+
+def _labels(prepared: Path, split: str) -> tuple[list[str], np.ndarray]:
+    rows = read_jsonl(prepared / f"{split}.jsonl")
+    return [r["id"] for r in rows], np.asarray([r["target"] for r in rows], dtype=np.int64)
+
+
+def _aligned(logits: dict[str, dict[str, float]], split: str, ids: list[str], where: str
+             ) -> np.ndarray:
+    by_id = logits.get(split, {})
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise ValueError(f"{where}: {len(missing)} {split} ids have no logit")
+    return np.asarray([by_id[i] for i in ids], dtype=np.float64)
+
+
+def scored(y_va: np.ndarray, z_va: np.ndarray, y_te: np.ndarray, z_te: np.ndarray,
+           n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Headline test metrics (threshold chosen on valid) with bootstrap 95% intervals."""
+    m = parity_metrics(y_va, z_va, y_te, z_te)
+    t, thr = m["test"], m["best_threshold_by_f1"]
+    out: dict[str, Any] = {
+        "accuracy": t["at_0_5"]["accuracy"],
+        "f1": t["at_valid_threshold"]["f1"],
+        "roc_auc": t["roc_auc"],
+        "pr_auc": t["pr_auc"],
+        "threshold": thr,
+        "precision": t["at_valid_threshold"]["precision"],
+        "recall": t["at_valid_threshold"]["recall"],
+    }
+    prob = 1.0 / (1.0 + np.exp(-np.clip(z_te, -60, 60)))
+    for metric in METRICS:
+        ci = bootstrap_ci(y_te, prob, 0.5 if metric == "accuracy" else thr, metric,
+                          n_boot=n_boot, seed=seed)
+        out[f"{metric}_ci"] = [ci["low"], ci["high"]]
+    return out
+
+
+def track_quality(workspace: Path, track: str, seeds: list[int], labels: dict[str, Any],
+                  n_boot: int) -> dict[str, Any]:
+    """``{"ensemble": {...}, "seeds": [{...}, ...]}`` for one track."""
+    (ids_va, y_va), (ids_te, y_te) = labels["valid"], labels["test"]
+    track_dir = workspace / "outputs" / track
+    seed_z = []
+    rows = []
+    for s in seeds:
+        path = track_dir / f"seed_{s}" / "logits.json"
+        logits = read_json(path)
+        z = (_aligned(logits, "valid", ids_va, str(path)), _aligned(logits, "test", ids_te, str(path)))
+        seed_z.append(z)
+        rows.append({"seed": s, **scored(y_va, z[0], y_te, z[1], n_boot)})
+    ens_va = np.mean([z[0] for z in seed_z], axis=0)
+    ens_te = np.mean([z[1] for z in seed_z], axis=0)
+    ensemble = scored(y_va, ens_va, y_te, ens_te, n_boot)
+    recorded = read_json(track_dir / "ensemble_metrics.json")
+    # the aggregate stage's own numbers must be the ones recomputed here
+    if abs(recorded["test"]["at_valid_threshold"]["f1"] - ensemble["f1"]) > 1e-9:
+        raise ValueError(f"{track_dir}: ensemble F1 differs from ensemble_metrics.json")
+    d = recorded["ensemble_minus_best_seed_test_f1"]
+    ensemble["minus_best_seed_f1"] = d["diff"]
+    ensemble["minus_best_seed_f1_ci"] = [d["low"], d["high"]]
+    ensemble["best_seed"] = recorded["best_single_seed"]["seed"]
+    return {"ensemble": ensemble, "seeds": rows,
+            "seed_mean": {m: float(np.mean([r[m] for r in rows])) for m in METRICS},
+            "seed_std": {m: float(np.std([r[m] for r in rows], ddof=1)) if len(rows) > 1
+                         else 0.0 for m in METRICS}}
+
+
+def baselines_quality(workspace: Path, labels: dict[str, Any], n_boot: int) -> dict[str, Any]:
+    prepared = workspace / "data" / "prepared"
+    y_va, y_te = labels["valid"][1], labels["test"][1]
+    z_va, z_te = all_positive_logits(len(y_va), len(y_te))
+    out = {"all_positive": scored(y_va, z_va, y_te, z_te, n_boot)}
+    z = tfidf_lr_logits(prepared)  # fitted on train, its threshold chosen on valid
+    out["tfidf_lr"] = scored(y_va, z["valid"], y_te, z["test"], n_boot)
+    return out
+
+
+def truncation(workspace: Path) -> dict[str, Any]:
+    """What the models saw of the test functions (the features' stats.json): the share of
+    token sequences cut at ``max_length``, graphs cut at ``max_nodes``, parse errors."""
+    stats_path = workspace / "data" / "features" / "stats.json"
+    if not stats_path.exists():
+        return {}
+    test = read_json(stats_path).get("splits", {}).get("test", {})
+    n = max(int(test.get("functions", 0)), 1)
+    return {"test_token_truncated_rate": test.get("token_truncated_rate"),
+            "test_graph_truncated_rate": round(int(test.get("truncated", 0)) / n, 4),
+            "test_parse_error_rate": test.get("parse_error_rate"),
+            "test_mean_nodes": test.get("mean_nodes")}
+
+
+def quality_summary(workspace: Path, n_boot: int = 1000) -> dict[str, Any]:
+    """``quality.<split>`` for the pipeline run in ``workspace``."""
+    prepared = workspace / "data" / "prepared"
+    labels = {s: _labels(prepared, s) for s in ("valid", "test")}
+    seeds = sorted(int(p.name.split("_")[1]) for p in (workspace / "outputs" / "fusion")
+                   .glob("seed_*") if p.is_dir())
+    out: dict[str, Any] = {t: track_quality(workspace, t, seeds, labels, n_boot) for t in TRACKS}
+    out["baselines"] = baselines_quality(workspace, labels, n_boot)
+    comparison = read_json(workspace / "reports" / "comparison.json")
+    out["lifts"] = {k: comparison[k] for k in ("fusion_vs_best_branch", "targets")
+                    if k in comparison}
+    prep_stats = read_json(prepared / "stats.json")
+    out["data"] = {"splits": {k: {"count": v.get("count"), "positive_rate": v.get("positive_rate")}
+                              for k, v in prep_stats.get("splits", {}).items()},
+                   **truncation(workspace)}
+    fus, tf = out["fusion"]["ensemble"], out["baselines"]["tfidf_lr"]
+    best_branch = max(("transformer", "gnn"),
+                      key=lambda t: read_json(workspace / "outputs" / t / "ensemble_metrics.json")
+                      ["f1_at_best_threshold"])
+    out["goal"] = {  # issue 6's quality goal, measured on test (nothing chosen on it)
+        "fusion_beats_tfidf_accuracy": fus["accuracy"] > tf["accuracy"],
+        "fusion_beats_tfidf_roc_auc": (fus["roc_auc"] or 0) > (tf["roc_auc"] or 0),
+        "fusion_beats_both_branches_f1": all(
+            fus["f1"] > out[t]["ensemble"]["f1"] for t in ("transformer", "gnn")),
+        "best_branch_by_valid": best_branch,
+    }
+    return out

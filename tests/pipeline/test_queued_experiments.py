@@ -1,0 +1,153 @@
+"""Three seeds as queued DVC experiments run two at a time (`dvc exp run --queue` +
+`dvc queue start -j 2`), against the default sqlite store and against a real `mlflow server`
+on 127.0.0.1: every run and every metric recorded, no "database is locked", nothing lost."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import copy_project, tiny_params
+from tests.pipeline.test_dvc_pipeline import _env, _sh
+
+pytestmark = pytest.mark.slow
+
+SEEDS = (0, 1, 2)
+EPOCHS = 2
+
+
+def _repo(root: Path) -> Path:
+    copy_project(root)
+    raw = tiny_params(gnn={"train": {"epochs": EPOCHS, "patience": 0}})
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
+        _sh(cmd, root)
+    # features once in the main workspace: the experiments take them from the DVC cache
+    _sh(["dvc", "repro", "featurize"], root)
+    _sh(["git", "add", "-A"], root)
+    _sh(["git", "commit", "-qm", "features"], root)
+    return root
+
+
+def _queue_seeds(root: Path, extra: tuple[str, ...] = ()) -> str:
+    for seed in SEEDS:
+        _sh(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"seeds=[{seed}]",
+             *extra, "train_gnn"], root)
+    _sh(["dvc", "queue", "start", "-j", "2"], root)
+    deadline = time.monotonic() + 900
+    while True:
+        status = _sh(["dvc", "queue", "status"], root).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
+
+
+def _logs(root: Path) -> str:
+    return "\n".join(_sh(["dvc", "queue", "logs", f"seed{s}"], root).stdout for s in SEEDS)
+
+
+def _check_runs(runs: list[dict], logs: str) -> None:
+    by_name = {r["info"]["run_name"]: r for r in runs}
+    assert sorted(by_name) == [f"gnn-seed{s}" for s in SEEDS], sorted(by_name)
+    for name, run in by_name.items():
+        assert run["info"]["status"] == "FINISHED", name
+        metrics = set(run["data"].get("metrics", {}))
+        assert {"valid/f1", "test/roc_auc", "f1_at_best_threshold"} <= metrics, (name, metrics)
+    assert "database is locked" not in logs
+
+
+def _history(client: object, run_id: str, key: str) -> list[float]:
+    return [m.value for m in client.get_metric_history(run_id, key)]  # type: ignore[attr-defined]
+
+
+def _all_steps_recorded(uri: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("vulnfusion")
+    assert exp is not None
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == len(SEEDS)
+    for r in runs:  # one point per epoch for every per-epoch metric: nothing lost
+        assert len(_history(client, r.info.run_id, "valid/f1")) == EPOCHS
+        assert len(_history(client, r.info.run_id, "train/loss")) == EPOCHS
+
+
+def _runs_json(uri: str) -> list[dict]:
+    code = (
+        "import json, sys, mlflow\n"
+        "from mlflow.tracking import MlflowClient\n"
+        "c = MlflowClient(sys.argv[1]); e = c.get_experiment_by_name('vulnfusion')\n"
+        "rs = c.search_runs([e.experiment_id])\n"
+        "print(json.dumps([r.to_dictionary() for r in rs]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    return json.loads(out)
+
+
+def test_queued_seeds_into_the_default_sqlite_store(tmp_path: Path) -> None:
+    root = _repo(tmp_path / "proj")
+    status = _queue_seeds(root)
+    assert status.count("Success") == len(SEEDS), status
+    uri = f"sqlite:///{root / 'mlflow.db'}"  # the main checkout's store, not the exp temp dirs
+    _check_runs(_runs_json(uri), _logs(root))
+    _all_steps_recorded(uri)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts"), "--workers", "2"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "mlflow server did not start"
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_queued_seeds_into_a_real_tracking_server(tmp_path: Path, mlflow_server: str) -> None:
+    root = _repo(tmp_path / "proj")
+    status = _queue_seeds(root, ("-S", f"mlflow.tracking_uri={mlflow_server}"))
+    assert status.count("Success") == len(SEEDS), status
+    _check_runs(_runs_json(mlflow_server), _logs(root))
+    _all_steps_recorded(mlflow_server)
+    assert not (root / "mlflow.db").exists()  # nothing went to a local store instead
