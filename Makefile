@@ -14,7 +14,7 @@ export DVC_NO_ANALYTICS := 1
 TRACKING_URI := $(or $(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlflow.db)
 export GIT_PYTHON_REFRESH := quiet
 
-.PHONY: venv run test test-fast lint bench ui clean
+.PHONY: venv run test test-fast lint bench reliability ui clean
 
 venv: $(STAMP)
 
@@ -42,6 +42,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py --output reports/bench.json
+
+# Faults and bad input end to end (real processes, DVC, MLflow server): reports/reliability.md
+reliability: $(STAMP)
+	VULNFUSION_RELIABILITY_REPORT=reports/reliability.md $(BIN)/python -m pytest -q -m reliability
 
 ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri "$(TRACKING_URI)" --host 127.0.0.1 --port 5000

@@ -73,7 +73,8 @@ def track_quality(workspace: Path, track: str, seeds: list[int], labels: dict[st
     for s in seeds:
         path = track_dir / f"seed_{s}" / "logits.json"
         logits = read_json(path)
-        z = (_aligned(logits, "valid", ids_va, str(path)), _aligned(logits, "test", ids_te, str(path)))
+        z = (_aligned(logits, "valid", ids_va, str(path)),
+             _aligned(logits, "test", ids_te, str(path)))
         seed_z.append(z)
         rows.append({"seed": s, **scored(y_va, z[0], y_te, z[1], n_boot)})
     ens_va = np.mean([z[0] for z in seed_z], axis=0)

@@ -188,3 +188,57 @@ def trained_workspace(tiny_workspace: Path, tmp_path_factory: pytest.TempPathFac
         else:
             os.environ["MLFLOW_TRACKING_URI"] = old
     return ws
+
+
+# ----------------------------------------------------------------------------- reliability
+# Tests marked `reliability` record what fault they tried, what was observed and whether
+# anything was lost; `make reliability` sets VULNFUSION_RELIABILITY_REPORT and the session
+# writes those rows (and any failure) to that markdown file.
+
+_RELIABILITY_ROWS: list[dict[str, Any]] = []
+
+
+@pytest.fixture
+def reliability(request: pytest.FixtureRequest) -> Any:
+    def record(fault: str, outcome: str, lost: str = "nothing") -> None:
+        row = {"fault": fault, "outcome": " ".join(outcome.split())[:300], "lost": lost}
+        request.node.user_properties.append(("reliability", row))
+
+    return record
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call" or "reliability" not in report.keywords:
+        return
+    rows = [v for k, v in report.user_properties if k == "reliability"]
+    if report.failed:
+        first = str(report.longrepr).strip().splitlines()[-1][:300] if report.longrepr else ""
+        rows = [{"fault": report.nodeid, "outcome": f"TEST FAILED: {first}", "lost": "unknown"}]
+    for row in rows:
+        _RELIABILITY_ROWS.append({**row, "test": report.nodeid, "passed": report.passed})
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = os.environ.get("VULNFUSION_RELIABILITY_REPORT")
+    if not path or not _RELIABILITY_ROWS:
+        return
+    from vulnfusion.io import write_text
+
+    lines = [
+        "# vulnfusion reliability record",
+        "",
+        "Written by `make reliability` (`pytest -m reliability`): every fault and bad input "
+        "tried by a real test (real processes, real DVC, MLflow and tree-sitter), the outcome "
+        "the test observed and asserted, and whether anything was lost.",
+        "",
+        f"{sum(r['passed'] for r in _RELIABILITY_ROWS)} of {len(_RELIABILITY_ROWS)} checks "
+        "passed.",
+        "",
+        "| fault or input | observed outcome | lost | result | test |",
+        "|---|---|---|---|---|",
+    ]
+    for r in _RELIABILITY_ROWS:
+        cells = [r["fault"], r["outcome"], r["lost"], "pass" if r["passed"] else "FAIL",
+                 f"`{r['test']}`"]
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    write_text(Path(path), "\n".join(lines) + "\n")

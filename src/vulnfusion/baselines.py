@@ -44,9 +44,7 @@ def tfidf_lr_logits(
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    (x_tr, y_tr), (x_va, _), (x_te, _) = (
-        _split(prepared, s) for s in ("train", "valid", "test")
-    )
+    (x_tr, y_tr), (x_va, _), (x_te, _) = (_split(prepared, s) for s in ("train", "valid", "test"))
     vec = TfidfVectorizer(
         token_pattern=TOKEN_PATTERN,
         ngram_range=(1, 2),

@@ -397,11 +397,20 @@ class Trainer:
     def _read_resume(self) -> dict[str, Any] | None:
         if self.resume_path is None or not self.resume_path.exists():
             return None
-        # weights_only: a swapped file cannot run code on load
-        payload: dict[str, Any] = torch.load(
-            self.resume_path, map_location="cpu", weights_only=True
-        )
-        if payload.get("key") != self.resume_key:
+        # weights_only: a swapped file cannot run code on load. The resume state is only a
+        # cache of progress, so one that cannot be loaded safely is ignored (training starts
+        # over), never executed and never fatal.
+        try:
+            payload: dict[str, Any] = torch.load(
+                self.resume_path, map_location="cpu", weights_only=True
+            )
+        except Exception as exc:  # UnpicklingError (unsafe content), truncated file, ...
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            log.warning(
+                "ignoring %s: not a safely loadable resume state (%s)", self.resume_path, first
+            )
+            return None
+        if not isinstance(payload, dict) or payload.get("key") != self.resume_key:
             log.warning("ignoring %s: it was made with other params or data", self.resume_path)
             return None
         return payload

@@ -37,14 +37,19 @@ def test_error_mode_names_file_and_line(tmp_path: Path, case: BadCase) -> None:
     assert msg.startswith(where), msg
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("case", [c for c in CASES if c.reason], ids=lambda c: c.name)
-def test_skip_mode_counts_and_keeps_good(tmp_path: Path, case: BadCase) -> None:
+def test_skip_mode_counts_and_keeps_good(
+    tmp_path: Path, case: BadCase, reliability: object
+) -> None:
     path = _write(tmp_path, case)
     rejects = RejectLog()
     recs = read_source(path, MAX_CHARS_FOR_TESTS, skip_bad=True, rejects=rejects)
     assert [r.func for r in recs] == [GOOD["func"]]
     assert rejects.counts == {case.reason: 1}
     assert rejects.examples[case.reason] == [f"{path}:2"]
+    reliability(f"bad record `{case.name}` (on_bad_record: skip)",
+                f"skipped, counted as '{case.reason}' at {path.name}:2; the good record kept")
 
 
 def test_empty_file_fails_even_when_skipping(tmp_path: Path) -> None:
@@ -91,8 +96,11 @@ def test_public_shapes(tmp_path: Path, layout: str) -> None:
         assert [r.orig_split for r in recs] == ["train"] * 4 + ["valid", "test"]
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("case", [c for c in CASES if c.error], ids=lambda c: c.name)
-def test_prepare_cli_one_line_error_and_no_output(tmp_path: Path, case: BadCase) -> None:
+def test_prepare_cli_one_line_error_and_no_output(
+    tmp_path: Path, case: BadCase, reliability: object
+) -> None:
     path = _write(tmp_path, case)
     params = tiny_params(
         data={"source": "devign", "path": str(path), "max_chars": MAX_CHARS_FOR_TESTS}
@@ -105,3 +113,5 @@ def test_prepare_cli_one_line_error_and_no_output(tmp_path: Path, case: BadCase)
     assert lines[-1].startswith("error: ") and case.error in lines[-1]
     assert "Traceback" not in res.stderr
     assert not out.exists()
+    reliability(f"bad record `{case.name}` (on_bad_record: error, prepare stage)",
+                f"exit 2, one line: {lines[-1].replace(str(tmp_path) + '/', '')}; no output")

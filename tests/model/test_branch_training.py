@@ -185,8 +185,9 @@ def test_stage_errors_are_one_line(
     assert last.startswith("error: ") and fragment in last and "Traceback" not in res.stderr
 
 
+@pytest.mark.reliability
 def test_unreachable_tracking_server_fails_before_training(
-    tiny_workspace: Path, tmp_path: Path
+    tiny_workspace: Path, tmp_path: Path, reliability: object
 ) -> None:
     res = run_script(
         "train_gnn.py",
@@ -203,9 +204,14 @@ def test_unreachable_tracking_server_fails_before_training(
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("error: MLflow tracking store http://127.0.0.1:9 is not usable")
     assert "epoch 1/" not in res.stderr and not (tmp_path / "o" / "metrics.json").exists()
+    reliability("configured tracking server is down (MLFLOW_TRACKING_URI=http://127.0.0.1:9)",
+                f"exit 2 before the first epoch: {last}")
 
 
-def test_unwritable_output_dir_fails_before_any_work(tiny_workspace: Path, tmp_path: Path) -> None:
+@pytest.mark.reliability
+def test_unwritable_output_dir_fails_before_any_work(
+    tiny_workspace: Path, tmp_path: Path, reliability: object
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
     res = run_script(
@@ -221,3 +227,5 @@ def test_unwritable_output_dir_fails_before_any_work(tiny_workspace: Path, tmp_p
     assert res.returncode == 2
     assert "output directory is not writable" in res.stderr.strip().splitlines()[-1]
     assert "epoch" not in res.stderr
+    reliability("output directory cannot be written (a file in its path)",
+                f"exit 2 before any work: {res.stderr.strip().splitlines()[-1]}")

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from tests.conftest import copy_project, tiny_params
-from tests.pipeline.test_dvc_pipeline import _env, _sh
+from tests.pipeline.test_dvc_pipeline import _sh
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 SEEDS = (0, 1, 2)
 EPOCHS = 2
@@ -96,13 +96,16 @@ def _runs_json(uri: str) -> list[dict]:
     return json.loads(out)
 
 
-def test_queued_seeds_into_the_default_sqlite_store(tmp_path: Path) -> None:
+def test_queued_seeds_into_the_default_sqlite_store(tmp_path: Path, reliability: object) -> None:
     root = _repo(tmp_path / "proj")
     status = _queue_seeds(root)
     assert status.count("Success") == len(SEEDS), status
     uri = f"sqlite:///{root / 'mlflow.db'}"  # the main checkout's store, not the exp temp dirs
     _check_runs(_runs_json(uri), _logs(root))
     _all_steps_recorded(uri)
+    reliability("3 seeds as queued DVC experiments, `dvc queue start -j 2`, default sqlite store",
+                f"3/3 experiments Success; 3 runs FINISHED with all {EPOCHS} epochs of every "
+                "metric; no 'database is locked'")
 
 
 def _free_port() -> int:
@@ -144,10 +147,15 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_queued_seeds_into_a_real_tracking_server(tmp_path: Path, mlflow_server: str) -> None:
+def test_queued_seeds_into_a_real_tracking_server(
+    tmp_path: Path, mlflow_server: str, reliability: object
+) -> None:
     root = _repo(tmp_path / "proj")
     status = _queue_seeds(root, ("-S", f"mlflow.tracking_uri={mlflow_server}"))
     assert status.count("Success") == len(SEEDS), status
     _check_runs(_runs_json(mlflow_server), _logs(root))
     _all_steps_recorded(mlflow_server)
     assert not (root / "mlflow.db").exists()  # nothing went to a local store instead
+    reliability("3 seeds as queued DVC experiments, `dvc queue start -j 2`, real `mlflow server`",
+                f"3/3 experiments Success; 3 runs FINISHED on the server with all {EPOCHS} "
+                "epochs of every metric; nothing written to a local store")

@@ -124,12 +124,16 @@ def test_scores_good_requests(server: str) -> None:
         (json.dumps({"wrong_key": []}).encode(), ""),
     ],
 )
-def test_malformed_requests_get_4xx_with_a_message(server: str, body: bytes, fragment: str) -> None:
+@pytest.mark.reliability
+def test_malformed_requests_get_4xx_with_a_message(
+    server: str, body: bytes, fragment: str, reliability: object
+) -> None:
     status, text = _post(f"{server}/invocations", body)
     assert 400 <= status < 500, (status, text[:500])
     assert "Traceback" not in text
     msg = json.loads(text).get("message", "")
     assert msg and fragment in msg
+    reliability(f"REST request body {body[:60]!r}", f"HTTP {status}: {msg[:160]}")
 
 
 REST_CASES = {  # case → expected message fragment (None: valid input, scored)
@@ -143,7 +147,8 @@ REST_CASES = {  # case → expected message fragment (None: valid input, scored)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.name in REST_CASES], ids=lambda c: c.name)
-def test_malformed_corpus_through_rest(server: str, case: BadCase) -> None:
+@pytest.mark.reliability
+def test_malformed_corpus_through_rest(server: str, case: BadCase, reliability: object) -> None:
     """The foundation's bad-input corpus, as REST requests: rejected with a message, or (for
     text that is valid C input, e.g. a 150,000-character or unparsable function) scored."""
     func = json.loads(case.content.splitlines()[1])["func"]
@@ -154,3 +159,6 @@ def test_malformed_corpus_through_rest(server: str, case: BadCase) -> None:
         assert 0.0 <= json.loads(text)["predictions"][0]["probability"] <= 1.0
     else:
         assert 400 <= status < 500 and REST_CASES[case.name] in json.loads(text)["message"]
+    outcome = (f"HTTP {status}: scored (valid input)" if status == 200
+               else f"HTTP {status}: {json.loads(text)['message'][:160]}")
+    reliability(f"bad-input corpus `{case.name}` via REST /invocations", outcome)

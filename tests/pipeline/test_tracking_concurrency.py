@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 CODE = """
@@ -22,7 +24,8 @@ with tracking.start_run(cfg, "gnn-seed" + sys.argv[2], tags) as run:
 """
 
 
-def test_parallel_first_use_of_a_sqlite_store(tmp_path: Path) -> None:
+@pytest.mark.reliability
+def test_parallel_first_use_of_a_sqlite_store(tmp_path: Path, reliability: object) -> None:
     db = tmp_path / "mlflow.db"
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{db}"}
     procs = [
@@ -43,3 +46,5 @@ def test_parallel_first_use_of_a_sqlite_store(tmp_path: Path) -> None:
         n_metrics = con.execute("select count(*) from metrics").fetchone()[0]
     assert names == ["gnn-seed0", "gnn-seed1", "gnn-seed2"]
     assert n_metrics == 3 * 20
+    reliability("3 processes open one fresh sqlite store at once",
+                "3 runs, 60 metric points recorded; no schema race, no 'database is locked'")

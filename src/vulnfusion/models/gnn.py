@@ -122,7 +122,7 @@ class GNNClassifier(nn.Module):
             edge_type = torch.cat([batch.edge_type, batch.edge_type + self.num_edge_types])
             idx = RelationIndex(edge_index, edge_type, num_nodes, 2 * self.num_edge_types)
             batch.memo[key] = idx
-        return idx  # type: ignore[no-any-return]
+        return idx
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """The pooled graph embedding (B, D) that fusion consumes."""

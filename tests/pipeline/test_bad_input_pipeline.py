@@ -1,0 +1,124 @@
+"""The whole malformed corpus inside one real dataset, through the whole DVC pipeline.
+
+Skip mode: every bad record is counted under its reason with its exact ``file:line``, every
+good record reaches the splits, the features and the scored test set (nothing lost), and the
+run ends with a registered model. Error mode: the first bad record stops ``prepare`` with one
+line naming it, and nothing that looks like prepared data is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.bad_inputs import CASES, MAX_CHARS_FOR_TESTS
+from tests.conftest import copy_project, tiny_params
+from tests.pipeline.test_dvc_pipeline import _env, _sh
+from vulnfusion.data.demo import generate_demo
+
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
+
+N_GOOD = 160
+
+
+def _corpus(path: Path) -> None:
+    """Good demo records with every bad case's bad record spliced in, spread through the file."""
+    lines = [json.dumps({**r, "idx": i}).encode()
+             for i, r in enumerate(generate_demo(N_GOOD, seed=5))]
+    for k, case in enumerate(c for c in CASES if c.line == 2):
+        bad = case.content.splitlines()[1]
+        # own idx (no accidental duplicate) — except the case that is about a duplicate idx
+        new_idx = 3 if case.name == "duplicated_ids" else 10_000 + k
+        bad = bad.replace(b'"idx": 1', f'"idx": {new_idx}'.encode(), 1)
+        bad = bad.replace(b'"idx": 0', f'"idx": {new_idx}'.encode(), 1)
+        lines.insert(5 + 9 * k, bad)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def _bad_lines(path: Path) -> dict[int, str]:
+    """Line → reason, found by reading the corpus back the way a user would (for the check)."""
+    from vulnfusion.data.sources import RejectLog, read_source
+
+    rejects = RejectLog()
+    read_source(path, MAX_CHARS_FOR_TESTS, skip_bad=True, rejects=rejects)
+    out = {}
+    for reason, where in rejects.examples.items():
+        for w in where:
+            out[int(w.rsplit(":", 1)[1])] = reason
+    return out
+
+
+def _repo(root: Path, corpus: Path, mode: str) -> Path:
+    copy_project(root)
+    raw = tiny_params(data={"source": "devign", "path": str(corpus), "on_bad_record": mode,
+                            "max_chars": MAX_CHARS_FOR_TESTS})
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
+                ["git", "commit", "-qm", "init"]):
+        _sh(cmd, root)
+    return root
+
+
+def test_skip_mode_end_to_end(tmp_path: Path, reliability: object) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    _corpus(corpus)
+    n_lines = len(corpus.read_bytes().splitlines())
+    root = _repo(tmp_path / "proj", corpus, "skip")
+    _sh(["dvc", "repro"], root, timeout=1500)
+
+    stats = json.loads((root / "data/prepared/stats.json").read_text())
+    rejected = stats["records_rejected"]
+    bad_cases = [c for c in CASES if c.line == 2 and c.reason]
+    assert set(rejected["by_reason"]) == {c.reason for c in bad_cases}, rejected["by_reason"]
+    assert rejected["total"] == len(bad_cases)
+    # every rejection names the corpus line it came from
+    locations = [w for ws in rejected["examples"].values() for w in ws]
+    assert all(w.startswith(f"{corpus}:") for w in locations)
+    kept = sum(s["count"] for s in stats["splits"].values())
+    dropped = stats["duplicates_dropped"] + stats["conflicting_duplicates_dropped"]
+    assert kept + dropped + rejected["total"] == n_lines  # every line accounted for
+
+    # the accepted-but-unparsable function is featurized (counted as a parse error) and scored
+    prepared = [json.loads(line) for s in ("train", "valid", "test")
+                for line in (root / f"data/prepared/{s}.jsonl").read_text().splitlines()]
+    assert any(r["func"].startswith("int f( {") for r in prepared)
+    feats = json.loads((root / "data/features/stats.json").read_text())
+    assert sum(s["functions"] for s in feats["splits"].values()) == kept
+    test_ids = [json.loads(x)["id"] for x in
+                (root / "data/prepared/test.jsonl").read_text().splitlines()]
+    scored = json.loads((root / "outputs/fusion/ensemble/logits.json").read_text())["test"]
+    assert sorted(scored) == sorted(test_ids)  # the whole test split scored, nothing extra
+    assert json.loads((root / "reports/registered_model.json").read_text())["version"]
+
+    for reason, where in sorted(rejected["examples"].items()):
+        reliability(f"bad record in a {n_lines}-line corpus: {reason} (skip mode, dvc repro)",
+                    "skipped and counted in stats.json at "
+                    f"{', '.join(w.rsplit('/', 1)[-1] for w in where)}; pipeline finished and "
+                    "registered a model")
+    reliability("unparsable C (accepted input) through dvc repro",
+                f"kept, featurized with tree-sitter error recovery (parse-error rate "
+                f"{feats['splits']['train']['parse_error_rate']}), scored")
+    reliability(f"skip mode accounting ({n_lines} lines)",
+                f"{kept} kept + {dropped} duplicates dropped + {rejected['total']} rejected = "
+                f"{n_lines}; all {len(test_ids)} test functions scored")
+
+
+def test_error_mode_stops_at_the_first_bad_line(tmp_path: Path, reliability: object) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    _corpus(corpus)
+    first_bad = min(_bad_lines(corpus))
+    root = _repo(tmp_path / "proj", corpus, "error")
+    res = subprocess.run(["dvc", "repro", "prepare"], cwd=root, env=_env(root),
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode != 0
+    errors = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1 and f"{corpus}:{first_bad}:" in errors[0], res.stderr[-2000:]
+    assert "Traceback" not in res.stderr
+    assert not (root / "data/prepared/stats.json").exists()
+    reliability("bad record in the corpus, on_bad_record: error (dvc repro)",
+                f"one line: {errors[0].replace(str(corpus), 'corpus.jsonl')}; no data/prepared "
+                "written")
