@@ -118,12 +118,61 @@ def truncation(workspace: Path) -> dict[str, Any]:
             "test_mean_nodes": test.get("mean_nodes")}
 
 
+def by_length(workspace: Path, labels: dict[str, Any], max_length: int) -> dict[str, Any]:
+    """Test ROC-AUC and accuracy of each ensemble (and TF-IDF) on functions the Transformer saw
+    whole vs those cut at ``max_length`` tokens, and by graph size: where the signal is lost."""
+    from vulnfusion.featurize import load_split
+    from vulnfusion.metrics import roc_auc
+
+    test = load_split(workspace / "data" / "features" / "test.safetensors")
+    ids_te, y_te = labels["test"]
+    pos = {i: k for k, i in enumerate(test.ids)}
+    order = np.asarray([pos[i] for i in ids_te])
+    tok_len = np.diff(test.arrays["tok_ptr"])[order]
+    nodes = np.diff(test.arrays["node_ptr"])[order] if "node_ptr" in test.arrays else None
+    groups = {"whole": tok_len < max_length, "truncated": tok_len >= max_length}
+    if nodes is not None:
+        med = float(np.median(nodes))
+        groups.update({"small_graph": nodes <= med, "large_graph": nodes > med})
+    scores = {t: np.mean([_aligned(read_json(workspace / "outputs" / t / f"seed_{s}" /
+                                             "logits.json"), "test", ids_te, t)
+                          for s in _seeds(workspace)], axis=0) for t in TRACKS}
+    out: dict[str, Any] = {}
+    for g, mask in groups.items():
+        row: dict[str, Any] = {"n": int(mask.sum()), "positive_rate": float(y_te[mask].mean())}
+        for t, z in scores.items():
+            row[t] = {"roc_auc": roc_auc(y_te[mask], 1 / (1 + np.exp(-z[mask]))),
+                      "accuracy": float(((z[mask] >= 0) == (y_te[mask] == 1)).mean())}
+        out[g] = row
+    return out
+
+
+def _seeds(workspace: Path) -> list[int]:
+    return sorted(int(p.name.split("_")[1]) for p in (workspace / "outputs" / "fusion")
+                  .glob("seed_*") if p.is_dir())
+
+
+def learning_curves(workspace: Path) -> dict[str, Any]:
+    """Per track and seed: train loss, valid loss and valid F1 per epoch (history.csv)."""
+    import csv
+
+    out: dict[str, Any] = {}
+    for t in TRACKS:
+        for s in _seeds(workspace):
+            path = workspace / "outputs" / t / f"seed_{s}" / "history.csv"
+            if path.exists():
+                rows = list(csv.DictReader(path.open()))
+                out.setdefault(t, {})[f"seed_{s}"] = {
+                    k: [round(float(r[k]), 4) for r in rows]
+                    for k in ("train_loss", "valid_loss", "valid_f1")}
+    return out
+
+
 def quality_summary(workspace: Path, n_boot: int = 1000) -> dict[str, Any]:
     """``quality.<split>`` for the pipeline run in ``workspace``."""
     prepared = workspace / "data" / "prepared"
     labels = {s: _labels(prepared, s) for s in ("valid", "test")}
-    seeds = sorted(int(p.name.split("_")[1]) for p in (workspace / "outputs" / "fusion")
-                   .glob("seed_*") if p.is_dir())
+    seeds = _seeds(workspace)
     out: dict[str, Any] = {t: track_quality(workspace, t, seeds, labels, n_boot) for t in TRACKS}
     out["baselines"] = baselines_quality(workspace, labels, n_boot)
     comparison = read_json(workspace / "reports" / "comparison.json")
@@ -133,6 +182,14 @@ def quality_summary(workspace: Path, n_boot: int = 1000) -> dict[str, Any]:
     out["data"] = {"splits": {k: {"count": v.get("count"), "positive_rate": v.get("positive_rate")}
                               for k, v in prep_stats.get("splits", {}).items()},
                    **truncation(workspace)}
+    import yaml
+
+    from vulnfusion.config import load_config
+
+    cfg = load_config(workspace / "params.yaml")
+    out["by_length"] = by_length(workspace, labels, cfg.transformer.max_length)
+    out["learning_curves"] = learning_curves(workspace)
+    out["preset"] = yaml.safe_load((workspace / "params.yaml").read_text()).get("preset")
     fus, tf = out["fusion"]["ensemble"], out["baselines"]["tfidf_lr"]
     best_branch = max(("transformer", "gnn"),
                       key=lambda t: read_json(workspace / "outputs" / t / "ensemble_metrics.json")
@@ -144,4 +201,55 @@ def quality_summary(workspace: Path, n_boot: int = 1000) -> dict[str, Any]:
             fus["f1"] > out[t]["ensemble"]["f1"] for t in ("transformer", "gnn")),
         "best_branch_by_valid": best_branch,
     }
+    return out
+
+
+def _ci(row: dict[str, Any], metric: str) -> str:
+    v, ci = row.get(metric), row.get(f"{metric}_ci") or [None, None]
+    if v is None:
+        return "n/a"
+    if ci[0] is None:
+        return f"{v:.3f}"
+    return f"{v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def quality_md(quality: dict[str, Any]) -> list[str]:
+    """Readable tables of the ``quality`` section for bench.md."""
+    out: list[str] = []
+    for split, q in quality.items():
+        if not isinstance(q, dict) or "fusion" not in q:
+            continue
+        sizes = ", ".join(f"{k} {v['count']}" for k, v in q.get("data", {}).get("splits", {})
+                          .items())
+        out += ["", f"### {split} (preset `{q.get('preset')}`; {sizes})", "",
+                "Test split; accuracy at 0.5, F1 at the threshold chosen on valid; "
+                "[bootstrap 95% CI].", "",
+                "| model | accuracy | F1 | ROC-AUC | PR-AUC |", "|---|---|---|---|---|"]
+        for t in TRACKS:
+            e = q[t]["ensemble"]
+            out.append(f"| {t} ensemble | {_ci(e, 'accuracy')} | {_ci(e, 'f1')} | "
+                       f"{_ci(e, 'roc_auc')} | {_ci(e, 'pr_auc')} |")
+            mean, std = q[t]["seed_mean"], q[t]["seed_std"]
+            out.append(f"| {t} seeds (mean ± std) | " + " | ".join(
+                f"{mean[m]:.3f} ± {std[m]:.3f}" for m in METRICS) + " |")
+        for b in ("all_positive", "tfidf_lr"):
+            r = q["baselines"][b]
+            out.append(f"| baseline: {b} | {_ci(r, 'accuracy')} | {_ci(r, 'f1')} | "
+                       f"{_ci(r, 'roc_auc')} | {_ci(r, 'pr_auc')} |")
+        fv = q.get("lifts", {}).get("fusion_vs_best_branch", {})
+        e = q["fusion"]["ensemble"]
+        out += ["", f"- fusion vs best branch ({fv.get('best_branch')}, by valid): "
+                f"Δ F1 {fv.get('delta_f1', float('nan')):+.4f}",
+                f"- fusion ensemble vs its best seed: Δ F1 {e['minus_best_seed_f1']:+.4f} "
+                f"[{e['minus_best_seed_f1_ci'][0]:+.4f}, {e['minus_best_seed_f1_ci'][1]:+.4f}]",
+                f"- goal: {q['goal']}", f"- what the models saw: "
+                f"{ {k: v for k, v in q['data'].items() if k != 'splits'} }"]
+        bl = q.get("by_length", {})
+        if bl:
+            out += ["", "| test subset | n | positive rate | " + " | ".join(
+                f"{t} ROC-AUC" for t in TRACKS) + " |", "|---|---|---|" + "---|" * len(TRACKS)]
+            for g, row in bl.items():
+                cells = " | ".join("n/a" if row[t]["roc_auc"] is None
+                                   else f"{row[t]['roc_auc']:.3f}" for t in TRACKS)
+                out.append(f"| {g} | {row['n']} | {row['positive_rate']:.3f} | {cells} |")
     return out

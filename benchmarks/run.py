@@ -64,6 +64,23 @@ requests sent sequentially (after 5 warm-up requests):
   serving.p50_ms, serving.p95_ms, serving.mean_ms, serving.requests, serving.errors,
   serving.max_ms, serving.startup_s, serving.target_p50_ms (100), serving.meets_target
 Every section with a target also has ``meets_target`` (measured against it, never assumed).
+pipeline — the whole pipeline as a user runs it: a fresh git + DVC copy of the project with
+``preset: devign`` (all 27,318 functions; ``split.strategy`` stratified, then cross_project
+FFmpeg → qemu), ``dvc repro`` from ``prepare`` to ``register`` in one measured process tree:
+  pipeline.devign_wall_s, pipeline.devign_peak_rss_mb (stratified: the preset's targets,
+  3600 s and 8192 MB), pipeline.splits.<split>.{wall_s,peak_rss_mb,
+  peak_rss_mb_largest_process,cpu_s}, pipeline.meets_target.{wall_s,peak_rss_mb}
+quality — from those two workspaces (``benchmarks/quality.py``), per split:
+  quality.<split>.<track>.ensemble.{accuracy,f1,roc_auc,pr_auc,threshold,precision,recall,
+  <metric>_ci,minus_best_seed_f1,minus_best_seed_f1_ci,best_seed}
+  quality.<split>.<track>.seeds  (a list of the same per seed), .seed_mean, .seed_std
+  quality.<split>.baselines.{all_positive,tfidf_lr}.{accuracy,f1,roc_auc,pr_auc,...,_ci}
+  quality.<split>.lifts (fusion over the best branch, ensemble over the best seed, from
+  ``compare``), quality.<split>.data (split sizes, truncation and parse-error rates),
+  quality.<split>.goal (issue 6's quality goal, measured)
+  Accuracy is at 0.5, F1 at the threshold chosen on valid; ``_ci`` are percentile bootstrap
+  95% intervals over the test set (1,000 resamples).
+  Together these two sections take 1.5-2.5 hours on 2 cores; ``--only`` leaves them out.
 meta — date, git_sha, python, torch, cpu_count, torch_threads, torch_threads_setting, platform,
   command, quick, devign, and per section
   meta.sections.<name>.{date,wall_s,load_avg_before,load_avg_after,git_sha,quick,torch_threads}
@@ -1009,7 +1026,13 @@ def render_md(res: dict[str, Any], source: str = "bench.json") -> str:
     for name in SECTIONS:
         if name not in res:
             continue
-        out += ["", f"## {name}", "", "| key | value |", "|---|---|"]
+        out += ["", f"## {name}", ""]
+        if name == "quality" and "error" not in res[name]:
+            from quality import quality_md
+
+            out += quality_md(res[name])[1:]
+            continue
+        out += ["| key | value |", "|---|---|"]
         out += [f"| `{name}.{k}` | {_fmt(v)} |" for k, v in flatten(res[name])]
     out += ["", "## Sections: wall time and load average", "",
             "| section | run at (UTC) | wall s | load before (1/5/15 min) | load after | quick |",
