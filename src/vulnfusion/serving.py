@@ -127,28 +127,40 @@ class EnsembleScorer:
         too); ``workers`` threads each score whole batches with single-threaded torch ops.
         For models this small, intra-op threads mostly wait on each other (and stall
         outright on a busy machine); one batch per core keeps every core on real work.
+        Graph building (Python, holds the GIL) runs chunk by chunk in the calling thread
+        while the workers score the previous chunk (torch releases the GIL).
         """
         import torch
 
         from vulnfusion.training import TrackSpec, eval_loader
 
-        feats = self.features(funcs)
         spec = TrackSpec(tokens=True, graphs=True, pad_id=int(self.tokenizer.pad_token_id))
-        batches = list(eval_loader(feats, spec, self.batch_size, 8))
         out = np.zeros((len(self.models), len(funcs)), dtype=np.float32)
 
-        def run(batch: Any) -> None:
+        def run(batch: Any, offset: int) -> None:
             with torch.inference_mode():
-                rows = batch.index.numpy()
+                rows = batch.index.numpy() + offset
                 for k, model in enumerate(self.models):
                     out[k, rows] = model(batch).float().numpy()
 
-        if self.workers <= 1 or len(batches) == 1:
-            for b in batches:
-                run(b)
-        else:
-            with single_threaded_torch(), ThreadPoolExecutor(self.workers) as pool:
-                list(pool.map(run, batches))
+        def batches(start: int, stop: int) -> list[Any]:
+            feats = self.features(funcs[start:stop])
+            return list(eval_loader(feats, spec, self.batch_size, 8))
+
+        if self.workers <= 1 or len(funcs) <= self.batch_size:
+            for b in batches(0, len(funcs)):
+                run(b, 0)
+            return out.mean(axis=0)
+        chunk = self.batch_size * self.workers * 2  # enough batches per chunk to bucket by length
+        with single_threaded_torch(), ThreadPoolExecutor(self.workers) as pool:
+            pending = []
+            for start in range(0, len(funcs), chunk):
+                pending += [
+                    pool.submit(run, b, start)
+                    for b in batches(start, min(start + chunk, len(funcs)))
+                ]
+            for f in pending:
+                f.result()  # re-raises a worker's exception here
         return out.mean(axis=0)
 
     def score(self, funcs: list[str]) -> tuple[np.ndarray, np.ndarray]:
