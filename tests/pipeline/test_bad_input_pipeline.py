@@ -13,11 +13,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.bad_inputs import CASES, MAX_CHARS_FOR_TESTS
-from tests.conftest import copy_project, tiny_params
 from tests.pipeline.test_dvc_pipeline import _env, _sh
+from tests.pipeline.test_interruption import dvc_project
 from vulnfusion.data.demo import generate_demo
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
@@ -53,14 +52,8 @@ def _bad_lines(path: Path) -> dict[int, str]:
 
 
 def _repo(root: Path, corpus: Path, mode: str) -> Path:
-    copy_project(root)
-    raw = tiny_params(data={"source": "devign", "path": str(corpus), "on_bad_record": mode,
-                            "max_chars": MAX_CHARS_FOR_TESTS})
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "init"]):
-        _sh(cmd, root)
-    return root
+    return dvc_project(root, data={"source": "devign", "path": str(corpus), "on_bad_record": mode,
+                                   "max_chars": MAX_CHARS_FOR_TESTS})
 
 
 def test_skip_mode_end_to_end(tmp_path: Path, reliability: object) -> None:

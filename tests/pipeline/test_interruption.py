@@ -19,7 +19,8 @@ from tests.pipeline.test_dvc_pipeline import _env, _sh
 pytestmark = pytest.mark.slow
 
 
-def _repo(root: Path, **extra: object) -> Path:
+def dvc_project(root: Path, **extra: object) -> Path:
+    """A committed git + DVC copy of the project with tiny params (``extra`` merged in)."""
     copy_project(root)
     (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(**extra), sort_keys=False))
     for cmd in (
@@ -56,10 +57,10 @@ def test_killed_training_resumes_to_identical_outputs(
     tmp_path: Path, reliability: object
 ) -> None:
     params = {"gnn": {"train": {"epochs": 4, "patience": 0}}}
-    ref = _repo(tmp_path / "ref", **params)
+    ref = dvc_project(tmp_path / "ref", **params)
     _sh(["dvc", "repro", "train_gnn@0"], ref)
 
-    run = _repo(tmp_path / "run", **params)
+    run = dvc_project(tmp_path / "run", **params)
     _sh(["dvc", "repro", "featurize"], run)
     resume = run / "outputs/gnn/.seed_0.resume.pt"
     _kill_when(run, "train_gnn@0", resume)  # killed after an epoch, mid-way through the next
@@ -82,7 +83,7 @@ def test_killed_training_resumes_to_identical_outputs(
 def test_killed_featurize_leaves_no_complete_looking_output(
     tmp_path: Path, reliability: object
 ) -> None:
-    root = _repo(tmp_path / "r", data={"demo": {"n_functions": 1200}})
+    root = dvc_project(tmp_path / "r", data={"demo": {"n_functions": 1200}})
     _sh(["dvc", "repro", "prepare"], root)
     data = root / "data"
     proc = subprocess.Popen(

@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import copy_project, tiny_params
 from tests.pipeline.test_dvc_pipeline import _sh
+from tests.pipeline.test_interruption import dvc_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -26,11 +25,7 @@ EPOCHS = 2
 
 
 def _repo(root: Path) -> Path:
-    copy_project(root)
-    raw = tiny_params(gnn={"train": {"epochs": EPOCHS, "patience": 0}})
-    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"]):
-        _sh(cmd, root)
+    dvc_project(root, gnn={"train": {"epochs": EPOCHS, "patience": 0}})
     # features once in the main workspace: the experiments take them from the DVC cache
     _sh(["dvc", "repro", "featurize"], root)
     _sh(["git", "add", "-A"], root)
