@@ -95,7 +95,7 @@ def single_threaded_torch() -> Iterator[None]:
 class EnsembleScorer:
     """Loads the seed checkpoints and scores raw functions (no MLflow dependency)."""
 
-    def __init__(self, root: Path, batch_size: int = 32, workers: int | None = None) -> None:
+    def __init__(self, root: Path, batch_size: int = 16, workers: int | None = None) -> None:
         import torch
 
         from vulnfusion.checkpoints import load_model
@@ -106,6 +106,8 @@ class EnsembleScorer:
         self.vocab = GraphVocab.from_json((root / "graph_vocab.json").read_text())
         self.tokenizer = load_tokenizer_dir(root / "tokenizer")
         self.models = [load_model(root / "seeds" / f"seed_{s}")[0].eval() for s in self.spec.seeds]
+        # 16: single-threaded, small batches stay in cache (measured on Devign: 16% faster
+        # per function than 32, 30% faster than 64)
         self.batch_size = batch_size
         self.workers = workers if workers is not None else max(1, torch.get_num_threads())
 
