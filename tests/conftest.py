@@ -202,7 +202,8 @@ _RELIABILITY_ROWS: list[dict[str, Any]] = []
 def reliability(request: pytest.FixtureRequest) -> Any:
     def record(fault: str, outcome: str, lost: str = "nothing") -> None:
         row = {"fault": fault, "outcome": " ".join(outcome.split())[:300], "lost": lost}
-        request.node.user_properties.append(("reliability", row))
+        if ("reliability", row) not in request.node.user_properties:  # hypothesis: once
+            request.node.user_properties.append(("reliability", row))
 
     return record
 

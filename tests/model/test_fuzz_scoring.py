@@ -97,25 +97,28 @@ def _check(scorer: EnsembleScorer, funcs: list[object]) -> None:
 
 @settings(max_examples=40, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(functions, min_size=1, max_size=6))
-def test_scoring_path_on_arbitrary_text(scorer: EnsembleScorer, funcs: list[str]) -> None:
+@given(funcs=st.lists(functions, min_size=1, max_size=6))
+def test_scoring_path_on_arbitrary_text(
+    scorer: EnsembleScorer, funcs: list[str], reliability: object
+) -> None:
     _check(scorer, list(funcs))
-
-
-def test_fuzz_record(reliability: object) -> None:
-    # the hypothesis tests above fail the run on any counterexample; this records them
-    reliability("hypothesis fuzz of the scoring path (40 + 15 generated requests: C token soup, "
-                "arbitrary unicode, NUL, lone surrogates, None/int/float/bytes cells)",
-                "every request refused with a one-line InputError naming the row, or scored "
-                "with finite probabilities in [0, 1]; no crash, no NaN, no hang")
+    reliability("hypothesis fuzz of the scoring path: C token soup, arbitrary unicode, NUL, "
+                "lone surrogates (40 generated requests)",
+                "each refused with a one-line InputError naming the row, or scored with finite "
+                "probabilities in [0, 1]; no crash, no NaN, no hang")
 
 
 @settings(max_examples=15, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=8),
+@given(values=st.lists(st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=8),
                           functions), min_size=1, max_size=4))
-def test_scoring_path_on_mixed_types(scorer: EnsembleScorer, values: list[object]) -> None:
+def test_scoring_path_on_mixed_types(
+    scorer: EnsembleScorer, values: list[object], reliability: object
+) -> None:
     _check(scorer, values)
+    reliability("hypothesis fuzz of the scoring path: None/int/float/bytes cells mixed with "
+                "code (15 generated requests)",
+                "each refused with a one-line InputError naming the row, or scored")
 
 
 @pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
