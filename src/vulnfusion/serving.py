@@ -111,16 +111,21 @@ class EnsembleScorer:
         self.batch_size = batch_size
         self.workers = workers if workers is not None else max(1, torch.get_num_threads())
 
-    def features(self, funcs: list[str]) -> Any:
+    def features(self, funcs: list[str], token_ids: list[list[int]] | None = None) -> Any:
+        """Graphs and token ids of ``funcs`` as a ``SplitFeatures`` (ids are row numbers)."""
         from vulnfusion.featurize import SplitFeatures, pack_graphs, pack_tokens
         from vulnfusion.graphs import build_graph
-        from vulnfusion.tokenization import encode
 
         graphs = [build_graph(f, self.spec.max_nodes, self.spec.max_chars_parse) for f in funcs]
         arrays = pack_graphs(graphs, self.vocab)
-        arrays.update(pack_tokens(encode(self.tokenizer, funcs, self.spec.max_length)))
+        arrays.update(pack_tokens(token_ids if token_ids is not None else self.encode(funcs)))
         arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
         return SplitFeatures([str(i) for i in range(len(funcs))], arrays)
+
+    def encode(self, funcs: list[str]) -> list[list[int]]:
+        from vulnfusion.tokenization import encode
+
+        return encode(self.tokenizer, funcs, self.spec.max_length)
 
     def logits(self, funcs: list[str]) -> np.ndarray:
         """The seeds' mean logit per function (float32, input order).
@@ -138,29 +143,32 @@ class EnsembleScorer:
 
         spec = TrackSpec(tokens=True, graphs=True, pad_id=int(self.tokenizer.pad_token_id))
         out = np.zeros((len(self.models), len(funcs)), dtype=np.float32)
+        # Tokenizing is cheap: do it for the whole request, then visit functions shortest
+        # first so every batch holds similar lengths (3% padding on 256 Devign functions
+        # against 13% when each chunk was bucketed on its own).
+        token_ids = self.encode(funcs)
+        order = np.argsort(np.fromiter(map(len, token_ids), np.int64, len(funcs)), kind="stable")
 
-        def run(batch: Any, offset: int) -> None:
+        def run(batch: Any, rows: np.ndarray) -> None:
             with torch.inference_mode():
-                rows = batch.index.numpy() + offset
+                rows = rows[batch.index.numpy()]
                 for k, model in enumerate(self.models):
                     out[k, rows] = model(batch).float().numpy()
 
-        def batches(start: int, stop: int) -> list[Any]:
-            feats = self.features(funcs[start:stop])
+        def batches(rows: np.ndarray) -> list[Any]:
+            feats = self.features([funcs[i] for i in rows], [token_ids[i] for i in rows])
             return list(eval_loader(feats, spec, self.batch_size, 8))
 
         if self.workers <= 1 or len(funcs) <= self.batch_size:
-            for b in batches(0, len(funcs)):
-                run(b, 0)
+            for b in batches(order):
+                run(b, order)
             return out.mean(axis=0)
-        chunk = self.batch_size * self.workers * 2  # enough batches per chunk to bucket by length
+        chunk = self.batch_size * self.workers * 2  # two batches per worker in flight
         with single_threaded_torch(), ThreadPoolExecutor(self.workers) as pool:
             pending = []
             for start in range(0, len(funcs), chunk):
-                pending += [
-                    pool.submit(run, b, start)
-                    for b in batches(start, min(start + chunk, len(funcs)))
-                ]
+                rows = order[start : start + chunk]
+                pending += [pool.submit(run, b, rows) for b in batches(rows)]
             for f in pending:
                 f.result()  # re-raises a worker's exception here
         return out.mean(axis=0)
