@@ -17,6 +17,13 @@ from vulnfusion.io import read_json, write_json, write_text
 
 TRACKS = ("transformer", "gnn", "fusion")
 ENSEMBLE_MARGIN = 0.005  # 0.5 F1 points
+CLOSE_CALL = 0.005  # branches this close on valid F1: the "best branch" pick is a coin flip
+DELTA_KEYS = {  # report key → track_row key
+    "f1": "ensemble_f1",
+    "accuracy_at_0_5": "ensemble_accuracy_at_0_5",
+    "roc_auc": "ensemble_roc_auc",
+    "pr_auc": "ensemble_pr_auc",
+}
 
 
 def load_ensembles(outputs: Path) -> dict[str, dict[str, Any]]:
@@ -56,6 +63,7 @@ def compare(ens: dict[str, dict[str, Any]]) -> dict[str, Any]:
     fusion = rows["fusion"]
     lift = fusion["ensemble_f1"] - rows[branch]["ensemble_f1"]
     ens_lift = fusion["ensemble_minus_best_seed"]
+    valid_gap = abs(rows["transformer"]["valid_f1"] - rows["gnn"]["valid_f1"])
     return {
         "tracks": rows,
         "fusion_vs_best_branch": {
@@ -63,6 +71,13 @@ def compare(ens: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "best_branch_f1": rows[branch]["ensemble_f1"],
             "fusion_f1": fusion["ensemble_f1"],
             "delta_f1": lift,
+            "branches_valid_f1_gap": valid_gap,
+            "close_call": valid_gap < CLOSE_CALL,
+        },
+        # the target uses the valid-chosen branch; users also see fusion against each one
+        "fusion_vs_each_branch": {
+            b: {k: _delta(fusion[v], rows[b][v]) for k, v in DELTA_KEYS.items()}
+            for b in ("transformer", "gnn")
         },
         "targets": {
             "fusion_lifts_over_best_branch": {
@@ -78,6 +93,14 @@ def compare(ens: dict[str, dict[str, Any]]) -> dict[str, Any]:
         },
         "all_targets_pass": lift > 0 and ens_lift >= ENSEMBLE_MARGIN,
     }
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _d(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.4f}"
 
 
 def _f(x: float | None, digits: int = 4) -> str:
@@ -106,6 +129,23 @@ def to_markdown(c: dict[str, Any]) -> str:
         "",
         f"Fusion vs best single branch ({fv['best_branch']}, chosen on valid): "
         f"{_f(fv['fusion_f1'])} vs {_f(fv['best_branch_f1'])} (Δ {fv['delta_f1']:+.4f})",
+    ]
+    if fv.get("close_call"):
+        lines.append(
+            f"(close call: the branches' valid F1 differ by {fv['branches_valid_f1_gap']:.4f}; "
+            "read the per-branch table below)"
+        )
+    lines += [
+        "",
+        "| fusion minus | ΔF1 | Δacc@0.5 | ΔROC-AUC | ΔPR-AUC |",
+        "|---|---|---|---|---|",
+    ]
+    for b, d in c.get("fusion_vs_each_branch", {}).items():
+        lines.append(
+            f"| {b} | {_d(d['f1'])} | {_d(d['accuracy_at_0_5'])} | {_d(d['roc_auc'])} | "
+            f"{_d(d['pr_auc'])} |"
+        )
+    lines += [
         "",
         "| acceptance target | measured | required | result |",
         "|---|---|---|---|",

@@ -113,7 +113,14 @@ def test_comparison_reports_measured_targets(trained_workspace: Path) -> None:
     t = c["targets"]["ensemble_beats_best_seed_by_0_5pt"]
     assert t["measured"] == fusion["ensemble_minus_best_seed_test_f1"]["diff"]
     assert t["pass"] == (t["measured"] >= 0.005)
+    for branch in ("transformer", "gnn"):  # fusion against each branch, not only the best
+        d = c["fusion_vs_each_branch"][branch]
+        assert d["f1"] == c["tracks"]["fusion"]["ensemble_f1"] - c["tracks"][branch]["ensemble_f1"]
+        assert d["roc_auc"] == (
+            c["tracks"]["fusion"]["ensemble_roc_auc"] - c["tracks"][branch]["ensemble_roc_auc"]
+        )
     md = (trained_workspace / "reports/comparison.md").read_text()
+    assert "| fusion minus | ΔF1 |" in md and "| transformer | " in md
     assert ("PASS" in md or "FAIL" in md) and (
         trained_workspace / "reports/plots/seed_vs_ensemble.png"
     ).exists()
