@@ -81,3 +81,13 @@ def test_layouts_it_does_not_know_keep_the_full_forward() -> None:
     assert not first_token_path_ok(roberta(2, 0, is_decoder=True))
     assert not first_token_path_ok(SimpleNamespace(config=None))  # type: ignore[arg-type]
     assert not first_token_path_ok(torch.nn.Linear(2, 2))
+
+
+def test_first_token_output_under_bf16_autocast() -> None:
+    """The AMP path (bf16 autocast, as on a GPU) runs and stays close to the full forward."""
+    enc = roberta(2, 4)
+    ids, mask = padded_batch(4)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        full = enc(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0].float()
+        fast = first_token_output(enc, ids, mask).float()
+    torch.testing.assert_close(fast, full, rtol=0.05, atol=0.05)
