@@ -83,8 +83,11 @@ def _has(module: nn.Module, path: str) -> bool:
     return True
 
 
-def _without_last_layer(encoder: nn.Module) -> nn.Module:
-    """A view of ``encoder`` (same parameters, nothing copied) that stops one layer early."""
+def _without_last_layer(encoder: Any) -> Any:
+    """A view of ``encoder`` (same parameters, nothing copied) that stops one layer early.
+
+    ``encoder`` is a Hugging Face model (``Any``: its submodules are dynamic attributes).
+    """
     view = copy.copy(encoder)
     view._modules = dict(encoder._modules)
     inner = copy.copy(encoder.encoder)
@@ -95,7 +98,7 @@ def _without_last_layer(encoder: nn.Module) -> nn.Module:
 
 
 def first_token_output(
-    encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    encoder: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
     """The last layer's output at position 0 (B, H), computing that layer for one query.
 
