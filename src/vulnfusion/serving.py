@@ -111,14 +111,14 @@ class EnsembleScorer:
         self.batch_size = batch_size
         self.workers = workers if workers is not None else max(1, torch.get_num_threads())
 
-    def features(self, funcs: list[str], token_ids: list[list[int]] | None = None) -> Any:
-        """Graphs and token ids of ``funcs`` as a ``SplitFeatures`` (ids are row numbers)."""
+    def features(self, funcs: list[str], token_ids: list[list[int]]) -> Any:
+        """Graphs of ``funcs`` and their ``token_ids`` (from ``encode``) as ``SplitFeatures``."""
         from vulnfusion.featurize import SplitFeatures, pack_graphs, pack_tokens
         from vulnfusion.graphs import build_graph
 
         graphs = [build_graph(f, self.spec.max_nodes, self.spec.max_chars_parse) for f in funcs]
         arrays = pack_graphs(graphs, self.vocab)
-        arrays.update(pack_tokens(token_ids if token_ids is not None else self.encode(funcs)))
+        arrays.update(pack_tokens(token_ids))
         arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
         return SplitFeatures([str(i) for i in range(len(funcs))], arrays)
 
