@@ -130,7 +130,7 @@ def to_markdown(c: dict[str, Any]) -> str:
         f"Fusion vs best single branch ({fv['best_branch']}, chosen on valid): "
         f"{_f(fv['fusion_f1'])} vs {_f(fv['best_branch_f1'])} (Δ {fv['delta_f1']:+.4f})",
     ]
-    if fv.get("close_call"):
+    if fv["close_call"]:
         lines.append(
             f"(close call: the branches' valid F1 differ by {fv['branches_valid_f1_gap']:.4f}; "
             "read the per-branch table below)"
@@ -140,7 +140,7 @@ def to_markdown(c: dict[str, Any]) -> str:
         "| fusion minus | ΔF1 | Δacc@0.5 | ΔROC-AUC | ΔPR-AUC |",
         "|---|---|---|---|---|",
     ]
-    for b, d in c.get("fusion_vs_each_branch", {}).items():
+    for b, d in c["fusion_vs_each_branch"].items():
         lines.append(
             f"| {b} | {_d(d['f1'])} | {_d(d['accuracy_at_0_5'])} | {_d(d['roc_auc'])} | "
             f"{_d(d['pr_auc'])} |"

@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
+import vulnfusion.models.transformer as transformer_module
 from vulnfusion.batching import Batch
 from vulnfusion.models.transformer import (
     TransformerClassifier,
@@ -56,7 +57,9 @@ def test_first_token_output_equals_full_forward(num_layers: int, seed: int) -> N
     torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
 
 
-def test_classifier_uses_it_in_eval_only_and_keeps_its_parameters() -> None:
+def test_classifier_uses_it_in_eval_only_and_keeps_its_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     enc = roberta(2, 3)
     model = TransformerClassifier(enc, 32, 0.1)
     names = [n for n, _ in model.named_parameters()]
@@ -72,7 +75,12 @@ def test_classifier_uses_it_in_eval_only_and_keeps_its_parameters() -> None:
     # the view that skips the last layer is never registered: same parameters, same state
     assert [n for n, _ in model.named_parameters()] == names
     assert len(enc.encoder.layer) == 2
-    model.train()  # training keeps the full forward (dropout on every position)
+    # training keeps the full forward (dropout on every position): the fast path must not run
+    def no_fast_path(*args: object) -> torch.Tensor:
+        raise AssertionError("first_token_output ran in training")
+
+    monkeypatch.setattr(transformer_module, "first_token_output", no_fast_path)
+    model.train()
     model(batch).sum().backward()
     assert enc.encoder.layer[-1].output.dense.weight.grad is not None
 

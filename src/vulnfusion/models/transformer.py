@@ -30,6 +30,8 @@ class TransformerClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, 1)
         self.embed_dim = hidden_size
+        # a property of the encoder's layout: checked once, not on every eval batch
+        self.first_token_path = first_token_path_ok(encoder)
 
     def embed(self, batch: Batch) -> torch.Tensor:
         """The first-token embedding (B, H) that fusion consumes.
@@ -38,7 +40,7 @@ class TransformerClassifier(nn.Module):
         the same numbers as the full forward, at about half the cost for 2 layers.
         """
         assert batch.input_ids is not None and batch.attention_mask is not None
-        if not self.training and first_token_path_ok(self.encoder):
+        if not self.training and self.first_token_path:
             return first_token_output(self.encoder, batch.input_ids, batch.attention_mask)
         hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
         return hidden.last_hidden_state[:, 0]
