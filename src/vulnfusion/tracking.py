@@ -64,9 +64,11 @@ def connect(cfg: Config) -> str:
     mlflow.set_registry_uri(uri)
     try:
         with _sqlite_init_lock(uri):
-            _ensure_experiment(cfg.mlflow.experiment, uri)
+            experiment_id = _ensure_experiment(cfg.mlflow.experiment, uri)
         if not os.environ.get("MLFLOW_RUN_ID"):  # `mlflow run` already chose the experiment
-            mlflow.set_experiment(cfg.mlflow.experiment)
+            # by id: set_experiment(name) that loses a creation race returns without making the
+            # experiment active, and the run then lands in "Default" (MLflow 3.17)
+            mlflow.set_experiment(experiment_id=experiment_id)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackingError(f"MLflow tracking store {uri} is not usable: {first[:200]}") from None
@@ -92,17 +94,32 @@ def _sqlite_init_lock(uri: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _ensure_experiment(name: str, uri: str) -> None:
-    """With a local sqlite store, keep artifacts beside the database (not in the cwd, which
-    is a throwaway directory for queued DVC experiments)."""
+def _ensure_experiment(name: str, uri: str) -> str:
+    """The id of experiment ``name``, created if missing. Parallel stages (``dvc queue start
+    -j N``) may race to create it: the loser reads the winner's. With a local sqlite store,
+    artifacts stay beside the database (not in the cwd, which is a throwaway directory for
+    queued DVC experiments)."""
     import mlflow
 
-    if not uri.startswith("sqlite:///") or mlflow.get_experiment_by_name(name) is not None:
-        return
-    db = Path(uri[len("sqlite:///") :])
-    # created concurrently by another stage: fine
-    with contextlib.suppress(mlflow.exceptions.MlflowException):
-        mlflow.create_experiment(name, artifact_location=(db.parent / "mlruns").as_uri())
+    found = mlflow.get_experiment_by_name(name)
+    if found is None:
+        location = None
+        if uri.startswith("sqlite:///"):
+            location = (Path(uri[len("sqlite:///") :]).parent / "mlruns").as_uri()
+        try:
+            return str(mlflow.create_experiment(name, artifact_location=location))
+        except mlflow.exceptions.MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            found = mlflow.get_experiment_by_name(name)
+            if found is None:
+                raise
+    if found.lifecycle_stage != "active":
+        raise mlflow.exceptions.MlflowException(
+            f"experiment {name!r} is deleted: restore it (mlflow experiments restore) or set "
+            "mlflow.experiment to another name"
+        )
+    return str(found.experiment_id)
 
 
 def run_tags(
