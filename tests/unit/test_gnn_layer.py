@@ -36,15 +36,52 @@ def test_gradients_flow_to_every_used_relation() -> None:
     assert conv.weight.grad[1].abs().sum() == 0
 
 
+def _shared_endpoint_graph(seed: int, n: int = 50, e: int = 400, r: int = 8) -> RelationIndex:
+    """Random edges over few nodes: most relations share sources and targets, so the
+    deduplicated inference path takes both of its sides."""
+    g = torch.Generator().manual_seed(seed)
+    return RelationIndex(torch.randint(0, n, (2, e), generator=g),
+                         torch.randint(0, r - 2, (e,), generator=g), n, r)
+
+
 def test_inference_path_equals_the_training_path() -> None:
-    """Under no_grad the layer writes the per-relation products in place: same numbers."""
-    g = torch.Generator().manual_seed(3)
-    n, e, r, h = 50, 400, 8, 16
-    x = torch.randn(n, h, generator=g)
-    idx = RelationIndex(torch.randint(0, n, (2, e), generator=g),
-                        torch.randint(0, r - 2, (e,), generator=g), n, r)
-    conv = RelationalConv(h, r)
+    """Under no_grad the layer computes one product per distinct node (DedupPlan): the same
+    numbers up to float summation order."""
+    idx = _shared_endpoint_graph(3)
+    plan = idx.plan
+    assert plan.src_sizes and plan.dst_sizes  # both sides exercised
+    x = torch.randn(50, 16, generator=torch.Generator().manual_seed(4))
+    conv = RelationalConv(16, 8)
     with_grad = conv(x, idx)
     with torch.inference_mode():
         fast = conv(x, idx)
-    torch.testing.assert_close(fast, with_grad.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(fast, with_grad.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_dedup_plan_takes_the_smaller_side_per_relation() -> None:
+    # relation 0: one parent → 3 children (1 distinct source); relation 1: 3 children → one
+    # parent (1 distinct target); relation 2: a chain (no sharing: source side)
+    ei = torch.tensor([[0, 0, 0, 1, 2, 3, 4, 5], [1, 2, 3, 0, 0, 0, 5, 6]])
+    idx = RelationIndex(ei, torch.tensor([0, 0, 0, 1, 1, 1, 2, 2]), 7, 4)
+    plan = idx.plan
+    assert plan.src_sizes == [(0, 1), (2, 2)] and plan.dst_sizes == [(1, 1)]
+    x = torch.randn(7, 4)
+    conv = RelationalConv(4, 4)
+    with torch.inference_mode():
+        fast = conv(x, idx)
+    torch.testing.assert_close(fast, conv(x, idx).detach(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_inference_path_matches_pyg(seed: int) -> None:
+    idx = _shared_endpoint_graph(seed, n=40, e=500)
+    x = torch.randn(40, 16, generator=torch.Generator().manual_seed(seed))
+    ours, ref = RelationalConv(16, 8), RGCNConv(16, 16, 8, aggr="mean")
+    with torch.no_grad():
+        ref.weight.copy_(ours.weight)
+        ref.root.copy_(ours.root.weight.T)
+        ref.bias.copy_(ours.root.bias)
+        edge_index = torch.stack([idx.src, idx.dst])
+        edge_type = torch.repeat_interleave(torch.arange(8), torch.tensor(idx.sizes))
+        torch.testing.assert_close(ours(x, idx), ref(x, edge_index, edge_type),
+                                   rtol=1e-5, atol=1e-5)

@@ -14,6 +14,8 @@ which made it 5-10x slower on CPU.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 from torch_geometric.nn import global_max_pool, global_mean_pool
@@ -27,6 +29,7 @@ class RelationIndex:
 
     ``src``/``dst`` (E,) sorted by relation, ``sizes`` edges per relation, ``norm`` (E, 1) the
     1 / in-degree of each edge's (target, relation) pair: the per-relation mean.
+    ``plan`` (built on first use, inference only) is the deduplicated layout below.
     """
 
     def __init__(
@@ -40,6 +43,81 @@ class RelationIndex:
         deg = torch.zeros(num_nodes * num_relations, device=key.device)
         deg.index_add_(0, key, torch.ones_like(key, dtype=deg.dtype))
         self.norm = deg.index_select(0, key).reciprocal().unsqueeze(-1)
+        self.num_nodes = num_nodes
+        self._plan: DedupPlan | None = None
+
+    @property
+    def plan(self) -> DedupPlan:
+        if self._plan is None:
+            self._plan = DedupPlan(self, self.num_nodes)
+        return self._plan
+
+
+class DedupPlan:
+    """Each relation's product ``W_r h`` computed once per distinct node, not once per edge.
+
+    A message depends only on (source, relation), and a mean only on (target, relation). So a
+    relation whose edges share sources (an AST parent and its children, a definition and its
+    uses) transforms each distinct source once and spreads the products along its edges
+    ("source" side); one whose edges share targets (a child → its parent) averages the
+    neighbours' states per target first and transforms each average once ("target" side).
+    Each relation takes the side with fewer distinct nodes: on Devign that is 61% of the
+    per-edge products. The spreading and the averaging are sparse matrix products (CSR, no
+    (E, H) intermediate). Exact up to float summation order.
+    """
+
+    def __init__(self, idx: RelationIndex, num_nodes: int) -> None:
+        src_rows: list[torch.Tensor] = []  # source side: distinct sources
+        src_edges: list[torch.Tensor] = []  # ... their edges, and each edge's product row
+        src_col: list[torch.Tensor] = []
+        self.src_sizes: list[tuple[int, int]] = []  # (relation, distinct sources)
+        dst_rows: list[torch.Tensor] = []  # target side: distinct targets
+        dst_edges: list[torch.Tensor] = []  # ... their edges, and each edge's average row
+        dst_row: list[torch.Tensor] = []
+        self.dst_sizes: list[tuple[int, int]] = []
+        n_src = n_dst = 0
+        start = 0
+        for r, n in enumerate(idx.sizes):
+            edges = torch.arange(start, start + n, device=idx.src.device)
+            start += n
+            if not n:
+                continue
+            us, inv_s = torch.unique(idx.src[edges], return_inverse=True)
+            ud, inv_d = torch.unique(idx.dst[edges], return_inverse=True)
+            if us.numel() <= ud.numel():
+                src_rows.append(us)
+                src_edges.append(edges)
+                src_col.append(inv_s + n_src)
+                self.src_sizes.append((r, us.numel()))
+                n_src += us.numel()
+            else:
+                dst_rows.append(ud)
+                dst_edges.append(edges)
+                dst_row.append(inv_d + n_dst)
+                self.dst_sizes.append((r, ud.numel()))
+                n_dst += ud.numel()
+        empty = idx.src[:0]
+        cat = lambda xs: torch.cat(xs) if xs else empty  # noqa: E731
+        # source side: out += S @ products, S[target, product row] = 1 / in-degree
+        self.src_rows = cat(src_rows)
+        e = cat(src_edges)
+        self.spread = _csr(idx.dst[e], cat(src_col), idx.norm[e, 0], (num_nodes, n_src))
+        # target side: averages = A @ h, A[average row, source] = 1 / in-degree
+        self.dst_rows = cat(dst_rows)
+        e = cat(dst_edges)
+        self.average = _csr(cat(dst_row), idx.src[e], idx.norm[e, 0], (n_dst, num_nodes))
+
+
+def _csr(
+    rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, size: tuple[int, int]
+) -> torch.Tensor:
+    """A CSR matrix; repeated (row, col) pairs (parallel edges) are summed."""
+    coo = torch.sparse_coo_tensor(
+        torch.stack([rows, cols]), values, size, check_invariants=False
+    ).coalesce()
+    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
+        warnings.simplefilter("ignore", UserWarning)
+        return coo.to_sparse_csr()
 
 
 class RelationalConv(nn.Module):
@@ -52,23 +130,35 @@ class RelationalConv(nn.Module):
         nn.init.xavier_uniform_(self.weight)
 
     def forward(self, h: torch.Tensor, idx: RelationIndex) -> torch.Tensor:
+        if h.device.type == "cpu" and h.dtype == self.weight.dtype and not (
+            torch.is_grad_enabled() or torch.is_autocast_enabled("cpu")
+        ):  # CPU inference: one product per distinct node (DedupPlan)
+            return self._dedup_forward(h, idx.plan)
         # (E, H): each edge's source state, grouped by relation, times that relation's W_r
-        src = h.index_select(0, idx.src)
-        fast = not (torch.is_grad_enabled() or torch.is_autocast_enabled(h.device.type))
-        if not fast or src.dtype != self.weight.dtype:
-            chunks = src.split(idx.sizes)
-            msg = torch.cat([c @ self.weight[r] for r, c in enumerate(chunks)])
-            msg = msg * idx.norm.to(msg.dtype)
-        else:  # inference: the same products written in place (no concat, no extra copies)
-            msg = torch.empty_like(src)
-            start = 0
-            for r, n in enumerate(idx.sizes):
-                if n:
-                    torch.mm(src[start : start + n], self.weight[r], out=msg[start : start + n])
-                start += n
-            msg.mul_(idx.norm)
+        chunks = h.index_select(0, idx.src).split(idx.sizes)
+        msg = torch.cat([c @ self.weight[r] for r, c in enumerate(chunks)])
+        msg = msg * idx.norm.to(msg.dtype)
         out = self.root(h)
         return out.index_add(0, idx.dst, msg.to(out.dtype))
+
+    def _dedup_forward(self, h: torch.Tensor, plan: DedupPlan) -> torch.Tensor:
+        out = self.root(h)
+        if plan.src_sizes:
+            rows = h.index_select(0, plan.src_rows)
+            out.addmm_(plan.spread, self._per_relation(rows, plan.src_sizes))
+        if plan.dst_sizes:
+            averages = torch.sparse.mm(plan.average, h)
+            out.index_add_(0, plan.dst_rows, self._per_relation(averages, plan.dst_sizes))
+        return out
+
+    def _per_relation(self, x: torch.Tensor, sizes: list[tuple[int, int]]) -> torch.Tensor:
+        """Row block k of ``x`` times the weight of relation ``sizes[k][0]``, in place."""
+        out = torch.empty_like(x)
+        start = 0
+        for r, n in sizes:
+            torch.mm(x[start : start + n], self.weight[r], out=out[start : start + n])
+            start += n
+        return out
 
 
 class GNNClassifier(nn.Module):
