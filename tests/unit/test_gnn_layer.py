@@ -1,12 +1,19 @@
-"""Our R-GCN layer computes exactly what PyG's RGCNConv(aggr="mean") computes."""
+"""Our R-GCN layer computes exactly what PyG's RGCNConv(aggr="mean") computes, and the
+deduplicated inference layouts compute what the per-edge (training) layout computes."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
 import pytest
 import torch
 from torch_geometric.nn import RGCNConv
 
-from vulnfusion.models.gnn import RelationalConv, RelationIndex
+from vulnfusion.batching import Batch, Collator
+from vulnfusion.featurize import pack_graphs
+from vulnfusion.graphs import GraphVocab, build_graph
+from vulnfusion.models.gnn import GNNClassifier, RelationalConv, RelationIndex
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -85,3 +92,46 @@ def test_inference_path_matches_pyg(seed: int) -> None:
         edge_type = torch.repeat_interleave(torch.arange(8), torch.tensor(idx.sizes))
         torch.testing.assert_close(ours(x, idx), ref(x, edge_index, edge_type),
                                    rtol=1e-5, atol=1e-5)
+
+
+FUNCS = [
+    "int add(int a, int b) { int s = a + b; if (s < 0) return -s; return s; }",
+    "void copy(char *d, const char *s, int n) { for (int i = 0; i < n; i++) d[i] = s[i]; }",
+    "static int f(struct ctx *c) { if (!c || !c->buf) return -1; c->len = 0; return c->len; }",
+    "int empty(void) { }",
+]
+
+
+def _real_batch() -> tuple[GraphVocab, Batch]:
+    graphs = [build_graph(f) for f in FUNCS]
+    vocab = GraphVocab.build(graphs, min_token_freq=1)
+    arrays = pack_graphs(graphs, vocab)
+    arrays["labels"] = np.zeros(len(FUNCS), dtype=np.int64)
+    feats = SimpleNamespace(arrays=arrays)
+    return vocab, Collator(feats, tokens=False, graphs=True)(list(range(len(FUNCS))))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("pooling", ["attention", "meanmax"])
+def test_inference_layouts_equal_the_per_edge_model_on_real_graphs(pooling: str) -> None:
+    """The whole GNN (first layer by (type, token) pair, the rest by distinct node) against
+    the per-edge computation training uses, on tree-sitter graphs of real C."""
+    vocab, batch = _real_batch()
+    torch.manual_seed(0)
+    model = GNNClassifier(vocab.num_types, vocab.num_tokens, 4, 16, 8, 3, 0.2, pooling).eval()
+    ref = model.embed(batch)  # autograd on: the per-edge path
+    with torch.inference_mode():
+        fast = model.embed(batch)
+        plan = batch.memo[f"pair_plan:4:{vocab.num_tokens}"]
+    assert plan.types.numel() < batch.node_type.numel()  # pairs repeat: the layout dedups
+    torch.testing.assert_close(fast, ref.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_inference_layouts_on_a_batch_without_edges() -> None:
+    none = torch.zeros(0, dtype=torch.long)
+    batch = Batch(index=torch.arange(2), labels=torch.zeros(2), node_type=torch.tensor([3, 3, 5]),
+                  node_token=torch.tensor([0, 0, 2]), edge_index=none.view(2, 0),
+                  edge_type=none, graph_index=torch.tensor([0, 0, 1]))
+    model = GNNClassifier(8, 4, 4, 16, 8, 2, 0.0, "attention").eval()
+    ref = model.embed(batch)
+    with torch.inference_mode():
+        torch.testing.assert_close(model.embed(batch), ref.detach(), rtol=1e-5, atol=1e-5)
