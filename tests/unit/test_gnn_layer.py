@@ -135,3 +135,15 @@ def test_inference_layouts_on_a_batch_without_edges() -> None:
     ref = model.embed(batch)
     with torch.inference_mode():
         torch.testing.assert_close(model.embed(batch), ref.detach(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_bfloat16_model_scores_through_the_per_edge_layout() -> None:
+    """The sparse layouts are float32 only; a model cast to bf16 takes the per-edge one."""
+    vocab, batch = _real_batch()
+    model = GNNClassifier(vocab.num_types, vocab.num_tokens, 4, 16, 8, 2, 0.0, "attention").eval()
+    with torch.inference_mode():
+        ref = model.embed(batch)
+        half = model.to(torch.bfloat16).embed(batch)
+    assert f"pair_plan:4:{vocab.num_tokens}" in batch.memo  # the float32 call took the pair path
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float(), ref, rtol=0.05, atol=0.05)

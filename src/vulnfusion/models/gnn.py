@@ -28,6 +28,13 @@ from torch_geometric.nn.aggr import AttentionalAggregation
 
 from vulnfusion.batching import Batch
 
+# The inference layouts only build CSR matrices and multiply them (tested in
+# tests/unit/test_gnn_layer.py); torch warns once per process that CSR support is "beta".
+# A filter, not catch_warnings(): the scorer builds these in worker threads.
+warnings.filterwarnings(
+    "ignore", message="Sparse CSR tensor support is in beta state", category=UserWarning
+)
+
 
 class RelationIndex:
     """Edges grouped by relation once per batch, shared by every layer.
@@ -120,9 +127,7 @@ def _csr(
     coo = torch.sparse_coo_tensor(
         torch.stack([rows, cols]), values, size, check_invariants=False
     ).coalesce()
-    with warnings.catch_warnings():  # "Sparse CSR tensor support is in beta state"
-        warnings.simplefilter("ignore", UserWarning)
-        return coo.to_sparse_csr()
+    return coo.to_sparse_csr()
 
 
 class PairPlan:
@@ -162,10 +167,11 @@ class PairPlan:
 
 
 def _dedup_ok(ref: torch.Tensor, x: torch.Tensor | None = None) -> bool:
-    """The deduplicated inference layouts apply: CPU, no autograd, no autocast, and inputs
-    in the weights' dtype."""
+    """The deduplicated inference layouts apply: CPU, no autograd, no autocast, float32
+    weights and inputs (the sparse products' values are float32)."""
     return (
         ref.device.type == "cpu"
+        and ref.dtype == torch.float32
         and not torch.is_grad_enabled()
         and not torch.is_autocast_enabled("cpu")
         and (x is None or x.dtype == ref.dtype)
