@@ -63,12 +63,15 @@ def connect(cfg: Config) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     try:
-        with _sqlite_init_lock(uri):
-            experiment_id = _ensure_experiment(cfg.mlflow.experiment, uri)
         if not os.environ.get("MLFLOW_RUN_ID"):  # `mlflow run` already chose the experiment
+            with _sqlite_init_lock(uri):
+                experiment_id = _ensure_experiment(cfg.mlflow.experiment, uri)
             # by id: set_experiment(name) that loses a creation race returns without making the
-            # experiment active, and the run then lands in "Default" (MLflow 3.17)
+            # experiment active, and the run then lands in "Default" (MLflow 3.17). A deleted
+            # experiment fails here with MLflow's message (restore it or pick another name).
             mlflow.set_experiment(experiment_id=experiment_id)
+        else:
+            mlflow.search_experiments(max_results=1)  # the store answers (fail fast)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TrackingError(f"MLflow tracking store {uri} is not usable: {first[:200]}") from None
@@ -114,11 +117,6 @@ def _ensure_experiment(name: str, uri: str) -> str:
             found = mlflow.get_experiment_by_name(name)
             if found is None:
                 raise
-    if found.lifecycle_stage != "active":
-        raise mlflow.exceptions.MlflowException(
-            f"experiment {name!r} is deleted: restore it (mlflow experiments restore) or set "
-            "mlflow.experiment to another name"
-        )
     return str(found.experiment_id)
 
 

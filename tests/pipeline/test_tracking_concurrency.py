@@ -118,3 +118,20 @@ def test_lost_experiment_creation_race_uses_the_winners(
         pass
     assert len(calls) >= 2  # it did try to create, and lost
     assert mlflow.MlflowClient(uri).get_run(run.run_id).info.experiment_id == winner
+
+
+def test_a_deleted_experiment_is_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+
+    from vulnfusion import tracking
+    from vulnfusion.config import load_config
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    client = mlflow.MlflowClient(uri)
+    client.delete_experiment(client.create_experiment("vulnfusion"))
+    with pytest.raises(tracking.TrackingError, match="deleted experiment 'vulnfusion'") as err:
+        tracking.connect(load_config(ROOT / "params.yaml"))
+    assert "\n" not in str(err.value)
