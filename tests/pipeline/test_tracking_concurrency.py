@@ -58,6 +58,7 @@ def test_parallel_first_use_of_a_sqlite_store(tmp_path: Path, reliability: objec
                 "3 runs, 60 metric points recorded; no schema race, no 'database is locked'")
 
 
+@pytest.mark.reliability
 def test_parallel_first_use_of_a_tracking_server(
     tmp_path: Path, mlflow_server: str, reliability: object
 ) -> None:
