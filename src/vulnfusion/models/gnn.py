@@ -20,6 +20,7 @@ Training keeps the per-edge layout above.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -61,8 +62,44 @@ class RelationIndex:
     @property
     def plan(self) -> DedupPlan:
         if self._plan is None:
-            self._plan = DedupPlan(self, self.num_nodes)
+            self._plan = DedupPlan(self)
         return self._plan
+
+    def blocks(self) -> Iterator[tuple[int, slice]]:
+        """(relation, its slice of the sorted edges) for every relation with edges."""
+        start = 0
+        for r, n in enumerate(self.sizes):
+            if n:
+                yield r, slice(start, start + n)
+            start += n
+
+
+class _Stack:
+    """Per-relation blocks of distinct rows stacked into one matrix: each block's distinct
+    rows, the edges it covers, and each of those edges' row in the stack."""
+
+    def __init__(self, idx: RelationIndex) -> None:
+        self.sizes: list[tuple[int, int]] = []  # (relation, distinct rows)
+        self._rows: list[torch.Tensor] = []
+        self._edges: list[torch.Tensor] = []
+        self._cols: list[torch.Tensor] = []
+        self._empty = idx.src[:0]
+
+    def add(self, r: int, edges: slice, distinct: torch.Tensor, inverse: torch.Tensor) -> None:
+        self._cols.append(inverse + self.n)
+        self.sizes.append((r, distinct.numel()))
+        self._rows.append(distinct)
+        self._edges.append(torch.arange(edges.start, edges.stop, device=distinct.device))
+
+    @property
+    def n(self) -> int:
+        return sum(n for _, n in self.sizes)
+
+    def cat(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(distinct rows, edges, each edge's row), concatenated over the blocks."""
+        if not self.sizes:
+            return self._empty, self._empty, self._empty
+        return torch.cat(self._rows), torch.cat(self._edges), torch.cat(self._cols)
 
 
 class DedupPlan:
@@ -78,46 +115,22 @@ class DedupPlan:
     (E, H) intermediate). Exact up to float summation order.
     """
 
-    def __init__(self, idx: RelationIndex, num_nodes: int) -> None:
-        src_rows: list[torch.Tensor] = []  # source side: distinct sources
-        src_edges: list[torch.Tensor] = []  # ... their edges, and each edge's product row
-        src_col: list[torch.Tensor] = []
-        self.src_sizes: list[tuple[int, int]] = []  # (relation, distinct sources)
-        dst_rows: list[torch.Tensor] = []  # target side: distinct targets
-        dst_edges: list[torch.Tensor] = []  # ... their edges, and each edge's average row
-        dst_row: list[torch.Tensor] = []
-        self.dst_sizes: list[tuple[int, int]] = []
-        n_src = n_dst = 0
-        start = 0
-        for r, n in enumerate(idx.sizes):
-            edges = torch.arange(start, start + n, device=idx.src.device)
-            start += n
-            if not n:
-                continue
+    def __init__(self, idx: RelationIndex) -> None:
+        src, dst = _Stack(idx), _Stack(idx)
+        for r, edges in idx.blocks():
             us, inv_s = torch.unique(idx.src[edges], return_inverse=True)
             ud, inv_d = torch.unique(idx.dst[edges], return_inverse=True)
             if us.numel() <= ud.numel():
-                src_rows.append(us)
-                src_edges.append(edges)
-                src_col.append(inv_s + n_src)
-                self.src_sizes.append((r, us.numel()))
-                n_src += us.numel()
+                src.add(r, edges, us, inv_s)
             else:
-                dst_rows.append(ud)
-                dst_edges.append(edges)
-                dst_row.append(inv_d + n_dst)
-                self.dst_sizes.append((r, ud.numel()))
-                n_dst += ud.numel()
-        empty = idx.src[:0]
-        cat = lambda xs: torch.cat(xs) if xs else empty  # noqa: E731
+                dst.add(r, edges, ud, inv_d)
+        self.src_sizes, self.dst_sizes = src.sizes, dst.sizes
         # source side: out += S @ products, S[target, product row] = 1 / in-degree
-        self.src_rows = cat(src_rows)
-        e = cat(src_edges)
-        self.spread = _csr(idx.dst[e], cat(src_col), idx.norm[e, 0], (num_nodes, n_src))
+        self.src_rows, e, col = src.cat()
+        self.spread = _csr(idx.dst[e], col, idx.norm[e, 0], (idx.num_nodes, src.n))
         # target side: averages = A @ h, A[average row, source] = 1 / in-degree
-        self.dst_rows = cat(dst_rows)
-        e = cat(dst_edges)
-        self.average = _csr(cat(dst_row), idx.src[e], idx.norm[e, 0], (n_dst, num_nodes))
+        self.dst_rows, e, row = dst.cat()
+        self.average = _csr(row, idx.src[e], idx.norm[e, 0], (dst.n, idx.num_nodes))
 
 
 def _csr(
@@ -147,23 +160,12 @@ class PairPlan:
         key = node_type.long() * num_tokens + node_token.long()
         pairs, self.inverse = torch.unique(key, return_inverse=True)  # node → its pair
         self.types, self.tokens = pairs // num_tokens, pairs % num_tokens
-        rows: list[torch.Tensor] = []  # per relation: the distinct pairs among its sources
-        cols: list[torch.Tensor] = []  # each edge's row among them
-        self.sizes: list[tuple[int, int]] = []
-        n_rows = start = 0
-        for r, n in enumerate(idx.sizes):
-            if n:
-                found, col = torch.unique(
-                    self.inverse[idx.src[start : start + n]], return_inverse=True
-                )
-                rows.append(found)
-                cols.append(col + n_rows)
-                self.sizes.append((r, found.numel()))
-                n_rows += found.numel()
-            start += n
-        self.rows = torch.cat(rows) if rows else idx.src[:0]
-        col_all = torch.cat(cols) if cols else idx.src[:0]
-        self.spread = _csr(idx.dst, col_all, idx.norm[:, 0], (idx.num_nodes, n_rows))
+        stack = _Stack(idx)  # per relation: the distinct pairs among its edges' sources
+        for r, edges in idx.blocks():
+            stack.add(r, edges, *torch.unique(self.inverse[idx.src[edges]], return_inverse=True))
+        self.sizes = stack.sizes
+        self.rows, e, col = stack.cat()
+        self.spread = _csr(idx.dst[e], col, idx.norm[e, 0], (idx.num_nodes, stack.n))
 
 
 def _dedup_ok(ref: torch.Tensor, x: torch.Tensor | None = None) -> bool:
