@@ -56,7 +56,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class SplitConfig:
-    strategy: Literal["stratified", "cross_project"] = "stratified"
+    strategy: Literal["auto", "given", "stratified", "cross_project"] = "auto"
     seed: int = 42
     valid_fraction: float = field(default=0.1, metadata=_rng(0.01, 0.5))
     test_fraction: float = field(default=0.1, metadata=_rng(0.01, 0.5))

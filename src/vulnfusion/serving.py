@@ -72,7 +72,7 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
                 f"{spec.max_input_chars}"
             )
         try:  # the same checks as `prepare`: what training would reject is not scored
-            check_function_text(v, f"row {i}")
+            v = check_function_text(v, f"row {i}")  # normalised: CRLF scores as LF
         except DataError as exc:
             raise InputError(str(exc)) from None
         funcs.append(v)

@@ -2,6 +2,15 @@
 
 Example ids are content hashes of the function text: stable across runs, orderings and
 machines, and unique once exact duplicates are gone.
+
+``split.strategy`` (``stats.json`` records the one that ran as ``strategy``):
+
+* ``auto`` (default) — ``given`` when every record comes with a split (a train/valid/test
+  directory, or a ``split`` field), ``stratified`` when none does;
+* ``given`` — keep the input's split, so numbers compare with its leaderboard; a text found in
+  several splits keeps its copy in the most held-out one (test, then valid, then train) and
+  ``cross_split_duplicates_dropped`` counts the copies dropped;
+* ``stratified`` — seeded train/valid/test by label; ``cross_project`` — by project.
 """
 
 from __future__ import annotations
@@ -16,11 +25,21 @@ from pathlib import Path
 from typing import Any
 
 from vulnfusion.config import Config
-from vulnfusion.data.sources import DataError, Record, RejectLog, read_source
+from vulnfusion.data.sources import (
+    DataError,
+    NoValidRecordsError,
+    Record,
+    RejectLog,
+    read_source,
+    source_files,
+)
 from vulnfusion.io import atomic_dir, sha256_file, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "valid", "test")
+# Which copy of a text found in several given splits survives: the most held-out one, so the
+# input's test split stays whole (comparable with published numbers) and training loses a copy.
+_KEEP_FIRST = {"test": 0, "valid": 1, "train": 2}
 
 
 @dataclass(frozen=True)
@@ -28,6 +47,7 @@ class Dedup:
     records: list[Record]
     duplicates_dropped: int
     conflicting_dropped: int
+    cross_split_dropped: int = 0  # of duplicates_dropped: copies in another split than the kept one
 
 
 def example_id(func: str) -> str:
@@ -69,33 +89,63 @@ def resolve_data_path(path: str) -> Path:
 
 
 def _data_hash(path: Path) -> str:
-    files = sorted(p for p in path.iterdir() if p.suffix == ".jsonl") if path.is_dir() else [path]
+    files = sorted(f for _, f in source_files(path))
     h = hashlib.sha256()
     for f in files:
         h.update(sha256_file(f).encode())
     return h.hexdigest()[:16]
 
 
-def deduplicate(records: Sequence[Record]) -> Dedup:
-    """Keep the first copy of each exact text; drop every copy of a text with both labels."""
+def deduplicate(records: Sequence[Record], keep_given_split: bool = False) -> Dedup:
+    """Keep one copy of each exact text; drop every copy of a text with both labels.
+
+    The first copy is kept, or with ``keep_given_split`` (records carry ``orig_split``) the
+    copy in the most held-out split: test, then valid, then train.
+    """
     by_text: dict[str, list[Record]] = defaultdict(list)
     for r in records:
         by_text[r.func].append(r)
     kept: list[Record] = []
-    dup = conflict = 0
+    dup = conflict = cross = 0
     for group in by_text.values():
         if len({r.target for r in group}) > 1:
             conflict += len(group)  # ambiguous label: no copy is trustworthy
             continue
+        if keep_given_split:
+            group = sorted(group, key=lambda r: _KEEP_FIRST[str(r.orig_split)])
         kept.append(group[0])
         dup += len(group) - 1
-    return Dedup(kept, dup, conflict)
+        cross += sum(1 for r in group[1:] if r.orig_split != group[0].orig_split)
+    return Dedup(kept, dup, conflict, cross)
 
 
-def split_records(records: Sequence[Record], cfg: Config) -> dict[str, list[Record]]:
-    """Split per ``split.strategy`` into train/valid/test."""
+def resolve_strategy(requested: str, records: Sequence[Record]) -> str:
+    """The split strategy to run: ``auto`` becomes ``given`` or ``stratified`` (module doc).
+
+    Raises:
+        DataError: ``given`` (or ``auto``) while some records have no split and others do.
+    """
+    with_split = sum(1 for r in records if r.orig_split is not None)
+    if requested == "auto" and with_split == 0:
+        return "stratified"
+    if requested in ("auto", "given") and with_split < len(records):
+        raise DataError(
+            f"split.strategy {requested}: {len(records) - with_split} of {len(records)} records "
+            "have no split (a train/valid/test directory or a 'split' field gives one); "
+            "set split.strategy: stratified to split them here"
+        )
+    return "given" if requested == "auto" else requested
+
+
+def split_records(
+    records: Sequence[Record], cfg: Config, strategy: str | None = None
+) -> dict[str, list[Record]]:
+    """Split into train/valid/test per ``strategy`` (default: ``split.strategy``, resolved)."""
     s = cfg.split
-    if s.strategy == "stratified":
+    strategy = strategy or resolve_strategy(s.strategy, records)
+    if strategy == "given":
+        return {name: [r for r in records if r.orig_split == name] for name in SPLITS}
+    if strategy == "stratified":
         first, test = _stratified(records, s.test_fraction, s.seed)
         train, valid = _stratified(first, s.valid_fraction / (1 - s.test_fraction), s.seed + 1)
         return {"train": train, "valid": valid, "test": test}
@@ -158,25 +208,43 @@ def split_stats(rows: Sequence[Record]) -> dict[str, Any]:
 
 
 def prepare(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
-    """Run the whole stage; returns the stats written to ``stats.json``."""
+    """Run the whole stage; returns the stats written to ``stats.json``.
+
+    Raises:
+        DataError: bad input, or an empty split. When skip mode rejected every record,
+            ``stats.json`` (alone) is written first, with the per-reason counts.
+    """
     out = Path(out_dir)
     rejects = RejectLog()
-    records, data_hash = load_records(cfg, rejects)
-    dd = deduplicate(records)
-    splits = split_records(dd.records, cfg)
+    try:
+        records, data_hash = load_records(cfg, rejects)
+    except NoValidRecordsError as exc:
+        _write_rejects_only(cfg, out, rejects)
+        by_reason = ", ".join(f"{k}: {n}" for k, n in sorted(rejects.counts.items()))
+        raise DataError(
+            f"{exc} ({sum(rejects.counts.values())} rejected: {by_reason}; "
+            f"see {out / 'stats.json'})"
+        ) from None
+    strategy = resolve_strategy(cfg.split.strategy, records)
+    dd = deduplicate(records, keep_given_split=strategy == "given")
+    splits = split_records(dd.records, cfg, strategy)
     for name in SPLITS:
         if not splits[name]:
             raise DataError(f"split: the {name} split is empty ({len(dd.records)} records)")
         if len({r.target for r in splits[name]}) < 2:
             log.warning("the %s split has a single class", name)
+    given = strategy == "given"
+    cross_split = {"cross_split_duplicates_dropped": dd.cross_split_dropped} if given else {}
     stats = {
         "source": cfg.data.source,
         "data_hash": data_hash,
-        "strategy": cfg.split.strategy,
+        "strategy": strategy,
+        "strategy_requested": cfg.split.strategy,
         "records_read": len(records) + sum(rejects.counts.values()),
         "records_rejected": rejects.as_dict(),
         "duplicates_dropped": dd.duplicates_dropped,
         "conflicting_duplicates_dropped": dd.conflicting_dropped,
+        **cross_split,
         "splits": {name: split_stats(splits[name]) for name in SPLITS},
     }
     # Everything lands in a temp dir renamed into place at the end: no partial output.
@@ -186,3 +254,19 @@ def prepare(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
             write_jsonl(tmp / f"{name}.jsonl", rows)
         write_json(tmp / "stats.json", stats)
     return stats
+
+
+def _write_rejects_only(cfg: Config, out: Path, rejects: RejectLog) -> None:
+    """``stats.json`` alone (no split files) for a run whose every record was rejected."""
+    assert cfg.data.path is not None  # the demo source has no bad records
+    stats = {
+        "source": cfg.data.source,
+        "data_hash": _data_hash(resolve_data_path(cfg.data.path)),
+        "strategy": None,
+        "strategy_requested": cfg.split.strategy,
+        "records_read": sum(rejects.counts.values()),
+        "records_rejected": rejects.as_dict(),
+        "error": "no valid records",
+    }
+    with atomic_dir(out) as tmp:
+        write_json(tmp / "stats.json", stats)

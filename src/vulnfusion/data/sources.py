@@ -3,10 +3,18 @@
 Shapes accepted for ``data.path``:
 
 * CodeXGLUE ``function.json`` — one JSON array of ``{project, commit_id, target, func}``;
-* a directory holding CodeXGLUE ``train.jsonl``/``valid.jsonl``/``test.jsonl`` (``func``,
-  ``target``, ``idx``); the file a record came from is kept as ``orig_split``;
-* a single ``.jsonl`` or ``.jsonl.gz`` file such as ``../shared/data/devign/devign.jsonl.gz``
-  (``func``, ``target``, ``project``, ``project_index``).
+* a directory holding one file per split — ``train``, ``valid`` (or Hugging Face's
+  ``validation``) and ``test`` — such as CodeXGLUE's ``train.jsonl``/``valid.jsonl``/
+  ``test.jsonl`` (``func``, ``target``, ``idx``); the split a record came from is kept as
+  ``orig_split``;
+* a single file such as ``../shared/data/devign/devign.jsonl.gz`` (``func``, ``target``,
+  ``project``, ``project_index``); a record's own ``split`` field, if any, is kept as
+  ``orig_split``.
+
+Whatever the name says, a file whose first character is ``[`` is read as one JSON array and
+any other as JSON Lines; gzip is recognised by its magic bytes; a leading UTF-8 BOM is
+ignored. ``target`` is 0/1 or ``false``/``true``. Function text is normalised once here
+(:func:`vulnfusion.data.text.normalize_code`: LF line endings, no BOM).
 
 Every problem is reported as ``<file>:<line>: <reason>`` (``<file>[<n>]`` for records of a
 JSON array). With ``on_bad_record: error`` the first one stops the stage; with ``skip`` it is
@@ -15,6 +23,7 @@ counted by reason and its location kept, so nothing disappears silently.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import json
 from collections import Counter
@@ -23,12 +32,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vulnfusion.data.text import normalize_code
+
 CODEXGLUE_SPLITS = ("train", "valid", "test")
+# A split name as written in a file name or a record's ``split`` field → the one used here.
+SPLIT_NAMES = {"train": "train", "valid": "valid", "validation": "valid", "test": "test"}
+DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+GZIP_MAGIC = b"\x1f\x8b"
+_PEEK_BYTES = 4096
 MAX_REJECT_EXAMPLES = 20
 
 
 class DataError(ValueError):
     """Bad input data: one line naming the file and line (or record) at fault."""
+
+
+class NoValidRecordsError(DataError):
+    """Every record of the input was rejected (skip mode); the reader's ``RejectLog`` says why."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +91,13 @@ class _Raw:
 def read_source(
     path: str | Path, max_chars: int, skip_bad: bool, rejects: RejectLog
 ) -> list[Record]:
-    """Read every record under ``path``; bad ones raise or are logged per ``skip_bad``."""
+    """Read every record under ``path``; bad ones raise or are logged per ``skip_bad``.
+
+    Raises:
+        DataError: the path, a file or (``skip_bad`` false) a record is unusable.
+        NoValidRecordsError: ``skip_bad`` is true and every record was rejected (the
+            counts are in ``rejects``, for the caller to write down before failing).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: data.path does not exist")
@@ -86,7 +112,7 @@ def read_source(
             reason = str(exc).split(": ", 1)[1]
             rejects.add(_reason_key(reason), raw.where)
     if not out:
-        raise DataError(f"{path}: no valid records")
+        raise NoValidRecordsError(f"{path}: no valid records")
     return out
 
 
@@ -95,28 +121,66 @@ def _reason_key(reason: str) -> str:
     return reason.split(" (")[0] if "(" in reason else reason
 
 
+def source_files(path: Path) -> list[tuple[str | None, Path]]:
+    """The files ``read_source`` reads under ``path``, each with the split its name gives.
+
+    A directory must hold one file per split — ``train``, ``valid`` or ``validation``, and
+    ``test``, each ``.jsonl``, ``.jsonl.gz``, ``.json`` or ``.json.gz``; a single file has no
+    split (``None``).
+
+    Raises:
+        DataError: a split file is missing or given twice, or the file type is unsupported.
+    """
+    if not path.is_dir():
+        if not path.name.endswith(DATA_SUFFIXES):
+            raise DataError(
+                f"{path}: unsupported file type (want {', '.join(DATA_SUFFIXES)} or a directory)"
+            )
+        return [(None, path)]
+    out: list[tuple[str | None, Path]] = []
+    for split in CODEXGLUE_SPLITS:
+        names = [n for n, canonical in SPLIT_NAMES.items() if canonical == split]
+        found = [path / (n + s) for n in names for s in DATA_SUFFIXES if (path / (n + s)).exists()]
+        if not found:
+            raise DataError(
+                f"{path}: directory lacks {' or '.join(n + '.jsonl' for n in names)} "
+                "(CodeXGLUE layout: train, valid or validation, test)"
+            )
+        if len(found) > 1:
+            raise DataError(f"{path}: {' and '.join(f.name for f in found)} both hold {split}")
+        out.append((split, found[0]))
+    return out
+
+
 def _iter_raw(path: Path) -> Iterator[_Raw]:
-    if path.is_dir():
-        files = [path / f"{s}.jsonl" for s in CODEXGLUE_SPLITS]
-        missing = [f.name for f in files if not f.exists()]
-        if missing:
-            raise DataError(f"{path}: directory lacks {', '.join(missing)} (CodeXGLUE layout)")
-        for split, f in zip(CODEXGLUE_SPLITS, files, strict=True):
-            for raw in _iter_jsonl(f):
-                yield _Raw(raw.where, (split, raw.obj))
-        return
-    if path.name.endswith((".jsonl", ".jsonl.gz")):
-        for raw in _iter_jsonl(path):
-            yield _Raw(raw.where, (None, raw.obj))
-        return
-    if path.suffix == ".json":
-        yield from ((_Raw(r.where, (None, r.obj))) for r in _iter_json_array(path))
-        return
-    raise DataError(f"{path}: unsupported file type (want function.json, *.jsonl(.gz) or a dir)")
+    for split, f in source_files(path):
+        # JSON Lines or one JSON array, told apart by the first character, not the name:
+        # DiverseVul ships JSON Lines as .json, and function.json is an array.
+        reader = _iter_json_array if _first_char(f) == b"[" else _iter_jsonl
+        for raw in reader(f):
+            yield _Raw(raw.where, (split, raw.obj))
 
 
 def _open_bytes(path: Path) -> Any:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+    """The file's bytes, gunzipped when they start with the gzip magic (whatever the name)."""
+    with path.open("rb") as fh:
+        gzipped = fh.read(2) == GZIP_MAGIC
+    return gzip.open(path, "rb") if gzipped else path.open("rb")
+
+
+def _first_char(path: Path) -> bytes:
+    """The first byte after a BOM and whitespace; raises ``DataError`` for an empty file."""
+    try:
+        with _open_bytes(path) as fh:
+            head = fh.read(_PEEK_BYTES).removeprefix(codecs.BOM_UTF8).lstrip()
+            while not head:
+                chunk = fh.read(_PEEK_BYTES)
+                if not chunk:
+                    raise DataError(f"{path}: empty file")
+                head = chunk.lstrip()
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    return bytes(head[:1])
 
 
 def _iter_jsonl(path: Path) -> Iterator[_Raw]:
@@ -124,6 +188,8 @@ def _iter_jsonl(path: Path) -> Iterator[_Raw]:
     try:
         with _open_bytes(path) as fh:
             for lineno, line in enumerate(fh, 1):
+                if lineno == 1:  # a BOM would otherwise cost the first record
+                    line = line.removeprefix(codecs.BOM_UTF8)
                 if not line.strip():
                     continue
                 empty = False
@@ -146,7 +212,11 @@ def _parse_line(line: bytes) -> Any:
 
 
 def _iter_json_array(path: Path) -> Iterator[_Raw]:
-    raw = path.read_bytes()
+    try:
+        with _open_bytes(path) as fh:
+            raw = fh.read().removeprefix(codecs.BOM_UTF8)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
     if not raw.strip():
         raise DataError(f"{path}: empty file")
     try:
@@ -169,14 +239,16 @@ class _Validator:
         self.seen_ids: dict[str, str] = {}
 
     def check(self, raw: _Raw) -> Record:
-        split, obj = raw.obj if isinstance(raw.obj, tuple) else (None, raw.obj)
+        file_split, obj = raw.obj if isinstance(raw.obj, tuple) else (None, raw.obj)
         if isinstance(obj, DataError):
             raise DataError(f"{raw.where}: {str(obj).split(': ', 1)[1]}")
         if not isinstance(obj, dict):
             raise DataError(f"{raw.where}: record is not a JSON object")
         func = self._func(obj, raw.where)
         target = self._target(obj, raw.where)
-        source_id = self._source_id(obj, split, raw.where)
+        # The file a record came from names its split; otherwise its own ``split`` field may.
+        split = file_split or self._split_field(obj, raw.where)
+        source_id = self._source_id(obj, file_split, raw.where)
         project = obj.get("project")
         return Record(
             func=func,
@@ -192,13 +264,14 @@ class _Validator:
         func = obj["func"]
         if not isinstance(func, str):
             raise DataError(f"{where}: field 'func' is not a string")
+        func = normalize_code(func)
         if not func.strip():
             raise DataError(f"{where}: empty function")
         if len(func) > self.max_chars:
             raise DataError(
                 f"{where}: function too long ({len(func)} chars > data.max_chars {self.max_chars})"
             )
-        check_function_text(func, where)
+        _check_text(func, where)
         return func
 
     @staticmethod
@@ -206,9 +279,20 @@ class _Validator:
         if "target" not in obj:
             raise DataError(f"{where}: missing field 'target'")
         t = obj["target"]
-        if isinstance(t, bool) or t not in (0, 1) or not isinstance(t, int):
+        if isinstance(t, bool):  # Hugging Face exports of CodeXGLUE write true/false
+            return int(t)
+        if not isinstance(t, int) or t not in (0, 1):
             raise DataError(f"{where}: label is not 0 or 1 (target={t!r})")
-        return int(t)
+        return t
+
+    @staticmethod
+    def _split_field(obj: dict[str, Any], where: str) -> str | None:
+        if "split" not in obj:
+            return None
+        s = obj["split"]
+        if not isinstance(s, str) or s not in SPLIT_NAMES:
+            raise DataError(f"{where}: split is not train, valid, validation or test (split={s!r})")
+        return SPLIT_NAMES[s]
 
     def _source_id(self, obj: dict[str, Any], split: str | None, where: str) -> str:
         if "idx" in obj:
@@ -224,7 +308,23 @@ class _Validator:
         return sid
 
 
-def check_function_text(func: str, where: str) -> None:
+def check_function_text(func: str, where: str) -> str:
+    """The normalised text of one function (:func:`~vulnfusion.data.text.normalize_code`).
+
+    The same checks ``prepare`` applies to every record, for callers that take code from
+    elsewhere (the served model, per request row): score what this returns, so LF and CRLF
+    versions of a function get the same score.
+
+    Raises:
+        DataError: ``<where>: <reason>`` for binary content, a lone surrogate, or text with
+            no function body.
+    """
+    text = normalize_code(func)
+    _check_text(text, where)
+    return text
+
+
+def _check_text(func: str, where: str) -> None:
     """Reject text that cannot be a C function: binary garbage, lone surrogates, no body."""
     controls = sum(1 for ch in func if ord(ch) < 32 and ch not in "\t\n\r\f\v")
     if "\x00" in func or controls > max(3, len(func) // 100):
