@@ -300,12 +300,17 @@ class _Validator:
         elif "project" in obj and "project_index" in obj:
             sid = f"{obj['project']}:{obj['project_index']}"
         else:
-            sid = f"row:{where.rsplit(':', 1)[-1].strip('[]')}"
+            sid = f"row:{_position(where)}"
         sid = f"{split}/{sid}" if split and not sid.startswith("idx:") else sid
         if sid in self.seen_ids:
             raise DataError(f"{where}: duplicate id ({sid}, first at {self.seen_ids[sid]})")
         self.seen_ids[sid] = where
         return sid
+
+
+def _position(where: str) -> str:
+    """The line of ``file:line`` or the index of ``file[n]`` (a path may hold ':' or '[')."""
+    return where[where.rindex("[") + 1 : -1] if where.endswith("]") else where.rsplit(":", 1)[1]
 
 
 def check_function_text(func: str, where: str) -> str:

@@ -13,14 +13,13 @@ BOM = "\ufeff"
 
 
 def normalize_code(text: str) -> str:
-    """``text`` with one leading UTF-8 BOM removed and CRLF / lone CR turned into LF.
+    """``text`` with its leading UTF-8 BOM(s) removed and CRLF / lone CR turned into LF.
 
-    Only line endings and the leading BOM change: tabs, trailing spaces and a BOM anywhere
-    but at the start are kept, so text that is already normalised comes back unchanged
-    (``normalize_code(normalize_code(t)) == normalize_code(t)``).
+    Only line endings and leading BOMs change (a file re-saved with a BOM can carry two): tabs,
+    trailing spaces and a BOM anywhere but at the start are kept, so text that is already
+    normalised comes back unchanged (``normalize_code(normalize_code(t)) == normalize_code(t)``).
     """
-    if text.startswith(BOM):
-        text = text[1:]
+    text = text.lstrip(BOM)
     if "\r" in text:  # the common case (LF only) costs one scan
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text
