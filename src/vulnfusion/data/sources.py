@@ -57,7 +57,7 @@ class Record:
     target: int
     source_id: str  # where it came from, e.g. "FFmpeg:123", "idx:17", "demo:4"
     project: str | None = None
-    orig_split: str | None = None
+    orig_split: str | None = None  # train, valid or test as the input gave it; None: not split
     cwe: str | None = None
 
 
