@@ -448,8 +448,8 @@ def _coerce_scalar(tp: Any, value: Any, key: str) -> Any:
         # YAML 1.1 (PyYAML) reads 1e-05, 5E-4 and 1e5 as strings, and DVC writes floats so.
         if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
             return float(value)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(f"{key}: expected a number, got {value!r}")  # value != value: NaN
         return float(value)
     if tp is str:
         if not isinstance(value, str):
