@@ -190,16 +190,12 @@ T = TypeVar("T")
 _MISSING = object()
 
 
-def _tracks() -> tuple[str, ...]:
-    hints = typing.get_type_hints(Config)
-    return tuple(
-        name
-        for name, tp in hints.items()
-        if dataclasses.is_dataclass(tp) and "train" in {f.name for f in dataclasses.fields(tp)}
-    )
-
-
-TRACKS = _tracks()  # ("transformer", "gnn", "fusion"): the sections with a training loop
+# The sections with a training loop: ("transformer", "gnn", "fusion").
+TRACKS = tuple(
+    name
+    for name, tp in typing.get_type_hints(Config).items()
+    if dataclasses.is_dataclass(tp) and any(f.name == "train" for f in dataclasses.fields(tp))
+)
 
 
 def load_config(

@@ -139,8 +139,9 @@ def test_non_numbers_fail_with_one_line_naming_the_key(text: str, shown: str) ->
 
 
 def test_non_number_in_the_file_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^transformer\.train\.lr: expected a number, got 'fast'$"):
+    with pytest.raises(ConfigError) as err:
         load_config(params_with_lr(tmp_path, "fast"))
+    assert str(err.value) == "transformer.train.lr: expected a number, got 'fast'"
 
 
 def test_range_is_checked_after_coercion() -> None:
@@ -159,7 +160,7 @@ dvc_hydra = pytest.importorskip("dvc.utils.hydra")
      (".001", "lr: 0.001", 0.001), ("2e-5", "lr: 2e-05", 2e-05)],
 )  # fmt: skip
 def test_dvc_set_param_round_trip(tmp_path: Path, text: str, written: str, value: float) -> None:
-    """``dvc exp run -S transformer.train.lr=<text>``: DVC rewrites params.yaml, the stage loads it."""
+    """``dvc exp run -S transformer.train.lr=<text>``: DVC rewrites params.yaml; the stage loads."""
     p = tmp_path / "params.yaml"
     shutil.copy(ROOT / "params.yaml", p)
     dvc_hydra.apply_overrides(str(p), [f"transformer.train.lr={text}"])

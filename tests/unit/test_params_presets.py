@@ -46,19 +46,19 @@ DEFAULT_TRACKS = {
         "scratch": {
             "vocab_size": 8000, "hidden_size": 128, "num_layers": 2, "num_heads": 4,
             "intermediate_size": 256, "dropout": 0.1, "attention_dropout": 0.0,
-        },  # fmt: skip
+        },
         "head_dropout": 0.1,
         "train": TRANSFORMER_TRAIN,
     },
     "gnn": {
         "hidden_size": 128, "num_layers": 3, "token_dim": 64, "dropout": 0.2,
         "pooling": "attention", "train": GNN_TRAIN,
-    },  # fmt: skip
+    },
     "fusion": {
         "preset": "fusion_balanced", "hidden_size": 256, "dropout": 0.25,
         "freeze_transformer": True, "freeze_gnn": True, "encoder_lr_scale": 0.1,
         "branch_seed": "same", "train": FUSION_TRAIN,
-    },  # fmt: skip
+    },
 }
 
 DEVIGN_DATA = {
@@ -78,7 +78,7 @@ PRESET_CHANGES: dict[str, tuple[list[str], dict[str, Any]]] = {
             "transformer.train.patience": 0, "gnn.hidden_size": 96, "gnn.train.epochs": 4,
             "gnn.train.batch_size": 64, "gnn.train.patience": 0, "fusion.train.batch_size": 128,
         },
-    ),  # fmt: skip
+    ),
     "devign_gpu": (
         ["preset=devign_gpu"],
         {
@@ -91,7 +91,7 @@ PRESET_CHANGES: dict[str, tuple[list[str], dict[str, Any]]] = {
             "fusion.train.amp_dtype": "bf16", "fusion.train.scheduler": "cosine",
             "fusion.train.num_workers": 4, "fusion.train.ema": True,
         },
-    ),  # fmt: skip
+    ),
     "fusion_balanced": (["fusion.preset=fusion_balanced"], {}),
     "fusion_high_recall": (
         ["fusion.preset=fusion_high_recall"],
@@ -100,7 +100,7 @@ PRESET_CHANGES: dict[str, tuple[list[str], dict[str, Any]]] = {
             "fusion.train.loss": "focal", "fusion.train.focal_alpha": 0.75,
             "fusion.train.class_weight": "balanced",
         },
-    ),  # fmt: skip
+    ),
     "fusion_gpu": (
         ["fusion.preset=fusion_gpu"],
         {
@@ -108,7 +108,7 @@ PRESET_CHANGES: dict[str, tuple[list[str], dict[str, Any]]] = {
             "fusion.train.scheduler": "cosine", "fusion.train.num_workers": 4,
             "fusion.train.ema": True,
         },
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -167,7 +167,8 @@ def test_dvc_style_file_edit_is_beaten_by_the_preset_but_cli_is_not(raw: dict[st
     edited = {**raw, "gnn": {**raw["gnn"], "train": {**raw["gnn"]["train"], "epochs": 12}}}
     assert resolve(edited, ["preset=devign"]).gnn.train.epochs == 4
     # … so the preset's own key is edited instead, from the file or the command line
-    assert resolve(raw, ["preset=devign", "presets.devign.gnn.train.epochs=12"]).gnn.train.epochs == 12
+    edit_preset = ["preset=devign", "presets.devign.gnn.train.epochs=12"]
+    assert resolve(raw, edit_preset).gnn.train.epochs == 12
     assert resolve(raw, ["preset=devign", "gnn.train.epochs=12"]).gnn.train.epochs == 12
     edited = {**raw, "fusion": {**raw["fusion"], "train": {**raw["fusion"]["train"], "epochs": 3}}}
     assert resolve(edited).fusion.train.epochs == 3  # fusion_balanced names no epochs
