@@ -1,21 +1,24 @@
 """Typed, frozen configuration loaded once from ``params.yaml``.
 
-Resolution order, lowest to highest:
+One precedence rule: later sources win — the dataclass defaults below, then ``params.yaml``,
+then ``presets.<preset>``, then ``fusion.presets.<fusion.preset>``, then the command line
+(``--set key=value`` and a stage's own flags) — and within each source a top-level ``train:``
+key stands for that key in every track's ``train:`` that does not set it itself.
 
-1. the built-in defaults of the dataclasses below;
-2. the top-level ``presets.<preset>`` bundle (a whole-run profile such as ``devign``), which
-   overlays the sections of ``params.yaml`` it names;
-3. for the fusion section only, ``fusion.presets.<fusion.preset>``, which sits *below* the
-   values written in ``params.yaml`` (``fusion.train`` keys left ``null`` inherit the preset);
-4. CLI overrides (``--set key=value`` or a stage's own flags).
-
-Unknown keys, wrong types and out-of-range values fail with one line naming the key.
+A preset is a patch: it overwrites the keys it names and nothing else. The preset names are
+chosen by the same order (``presets.<preset>`` may choose ``fusion.preset``; the command line
+beats both). ``null`` is a value, allowed only where a key is typed ``X | None`` (``data.path``,
+``mlflow.tracking_uri``); to use a default, leave the key out. Float keys accept every spelling
+DVC and people write (``1e-5``, ``1e-05``, ``5E-4``, ``.001``, ``1.``), although YAML 1.1 reads
+some of them as strings. Unknown keys, wrong types and out-of-range values fail with one line
+naming the key.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -118,13 +121,8 @@ class ScratchConfig:
 class TransformerConfig:
     model_name: str = "scratch"
     max_length: int = field(default=256, metadata=_rng(8, 8192))
-    hub_models: Mapping[str, str] = field(
-        default_factory=lambda: {
-            "codebert": "microsoft/codebert-base",
-            "graphcodebert": "microsoft/graphcodebert-base",
-            "unixcoder": "microsoft/unixcoder-base",
-        }
-    )
+    # short name → hub id: params.yaml is the only source (nothing is hard-coded here)
+    hub_models: Mapping[str, str] = field(default_factory=dict)
     scratch: ScratchConfig = field(default_factory=ScratchConfig)
     head_dropout: float = field(default=0.1, metadata=_rng(0.0, 0.9))
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -150,7 +148,6 @@ class FusionConfig:
     encoder_lr_scale: float = field(default=0.1, metadata=_rng(0.0, 1.0))
     branch_seed: Literal["same", "best"] = "same"
     train: TrainConfig = field(default_factory=TrainConfig)
-    presets: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -185,18 +182,30 @@ class Config:
     aggregate: AggregateConfig = field(default_factory=AggregateConfig)
     register: RegisterConfig = field(default_factory=RegisterConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
-    presets: Mapping[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- loading
 
 T = TypeVar("T")
+_MISSING = object()
+
+
+# The sections with a training loop: ("transformer", "gnn", "fusion").
+TRACKS = tuple(
+    name
+    for name, tp in typing.get_type_hints(Config).items()
+    if dataclasses.is_dataclass(tp) and any(f.name == "train" for f in dataclasses.fields(tp))
+)
 
 
 def load_config(
     path: str | Path = "params.yaml", overrides: Sequence[str] | Mapping[str, Any] = ()
 ) -> Config:
-    """Read ``params.yaml``, resolve presets, apply overrides and validate everything."""
+    """Read ``params.yaml``, resolve presets, apply overrides and validate everything.
+
+    ``overrides`` are the command line: ``["gnn.train.epochs=12"]`` or ``{"gnn.train.epochs": 12}``.
+    Raises ``ConfigError`` (one line naming the file, line or key) on any bad input.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -212,63 +221,100 @@ def load_config(
 
 
 def resolve(raw: Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any] = ()) -> Config:
-    """Resolve a raw params mapping (presets, then overrides) into a validated ``Config``."""
-    data = copy.deepcopy(dict(raw))
-    over = parse_overrides(overrides)
-    # The chosen preset may itself come from the CLI, so apply preset-selecting overrides first.
-    for key in ("preset", "fusion.preset"):
-        if key in over:
-            _set_dotted(data, key, over[key])
-    data = _apply_top_preset(data)
-    data = _apply_fusion_preset(data)
-    for key, value in over.items():
-        _set_dotted(data, key, value)
+    """Resolve a raw params mapping into a validated ``Config`` by the module's one rule.
+
+    Sources, later winning: ``raw`` < ``presets.<preset>`` < ``fusion.presets.<fusion.preset>``
+    < ``overrides``; each source's top-level ``train:`` is spread over the tracks first.
+    """
+    base = copy.deepcopy(dict(raw))
+    cli = _nest(parse_overrides(overrides))
+    # Preset definitions are data like any other key: the command line may edit them too.
+    presets = _take_presets(base, cli, ())
+    fusion_presets = _take_presets(base, cli, ("fusion",))
+    name = _chosen("preset", Config.preset, cli, base)
+    bundle = _preset_body(presets, name, "preset", forbidden=("preset", "presets", "seeds"))
+    if isinstance(bundle.get("fusion"), Mapping) and "presets" in bundle["fusion"]:
+        raise ConfigError(f"presets.{name}.fusion.presets: a preset cannot define presets")
+    fusion_name = _chosen("fusion.preset", FusionConfig.preset, cli, bundle, base)
+    fusion_bundle = _preset_body(
+        fusion_presets, fusion_name, "fusion.preset", forbidden=("preset", "presets")
+    )
+    sources = [
+        ("", base),
+        (f"presets.{name}.", bundle),
+        (f"fusion.presets.{fusion_name}.", {"fusion": fusion_bundle}),
+        ("", cli),
+    ]
+    data: dict[str, Any] = {}
+    for where, source in sources:
+        data = _deep_merge(data, _spread_train(source, where))
     cfg = from_dict(Config, data, "")
     validate_semantics(cfg)
     return cfg
 
 
-def _apply_top_preset(data: dict[str, Any]) -> dict[str, Any]:
-    name = data.get("preset", Config.preset)
-    presets = data.get("presets") or {}
-    if not isinstance(presets, dict):
-        raise ConfigError("presets: must be a mapping of preset name to overrides")
+def _take_presets(
+    base: dict[str, Any], cli: dict[str, Any], section: tuple[str, ...]
+) -> dict[str, Any]:
+    """Remove ``<section>.presets`` from both sources; the command line's edits win."""
+    key = ".".join((*section, "presets"))
+    found: dict[str, Any] = {}
+    for source in (base, cli):
+        node: Any = source
+        for part in section:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or "presets" not in node:
+            continue
+        defs = node.pop("presets")
+        if not isinstance(defs, Mapping):
+            raise ConfigError(f"{key}: expected a mapping of preset name to values, got {defs!r}")
+        found = _deep_merge(found, defs)
+    return found
+
+
+def _chosen(dotted: str, default: str, *sources: Mapping[str, Any]) -> str:
+    """The preset name the first source that sets ``dotted`` gives (sources: highest first)."""
+    for source in sources:
+        node: Any = source
+        for part in dotted.split("."):
+            node = node.get(part, _MISSING) if isinstance(node, Mapping) else _MISSING
+        if node is not _MISSING:
+            if not isinstance(node, str):
+                raise ConfigError(f"{dotted}: expected a preset name, got {node!r}")
+            return node
+    return default
+
+
+def _preset_body(
+    presets: Mapping[str, Any], name: str, key: str, forbidden: tuple[str, ...]
+) -> dict[str, Any]:
+    defs = key.replace("preset", "presets")
     if name not in presets:
-        if name == Config.preset:
-            return data
-        raise ConfigError(f"preset: unknown preset {name!r} (known: {', '.join(sorted(presets))})")
-    bundle = presets[name] or {}
-    for bad in ("preset", "presets", "seeds"):
-        if bad in bundle:
+        default = Config.preset if key == "preset" else FusionConfig.preset
+        if name == default:
+            return {}  # the default may stay undefined: "this file as written"
+        raise ConfigError(f"{key}: unknown preset {name!r} (known: {', '.join(sorted(presets))})")
+    body = presets[name]
+    if not isinstance(body, Mapping):
+        raise ConfigError(f"{defs}.{name}: expected a mapping (use {{}} for none), got {body!r}")
+    for bad in forbidden:
+        if bad in body:
             # seeds drive DVC's matrix expansion straight from params.yaml: presets can't move them
-            raise ConfigError(f"presets.{name}.{bad}: a preset cannot set {bad}")
-    return _deep_merge(data, bundle)
+            raise ConfigError(f"{defs}.{name}.{bad}: a preset cannot set {bad}")
+    return dict(body)
 
 
-def _apply_fusion_preset(data: dict[str, Any]) -> dict[str, Any]:
-    fusion = dict(data.get("fusion") or {})
-    name = fusion.get("preset", FusionConfig.preset)
-    presets = fusion.get("presets") or {}
-    if name not in presets:
-        if not presets and name == FusionConfig.preset:
-            return data
-        raise ConfigError(
-            f"fusion.preset: unknown preset {name!r} (known: {', '.join(sorted(presets))})"
-        )
-    # Fusion presets sit below params.yaml: explicit (non-null) values there win.
-    explicit = _drop_nulls({k: v for k, v in fusion.items() if k != "presets"})
-    merged = _deep_merge(_deep_merge({}, presets[name] or {}), explicit)
-    merged["presets"] = presets
-    return {**data, "fusion": merged}
-
-
-def _drop_nulls(d: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out[k] = _drop_nulls(v)
-        elif v is not None:
-            out[k] = v
+def _spread_train(source: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """``{train: {a: 1}, gnn: {train: {a: 2}}}`` → every track's ``train`` gets ``a`` unless set."""
+    if "train" not in source:
+        return source
+    out = dict(source)
+    shared = out.pop("train")
+    from_dict(TrainConfig, shared, f"{where}train.")  # names a bad shared key as train.<key>
+    for track in TRACKS:
+        section = out.get(track, {})
+        if isinstance(section, Mapping) and isinstance(section.get("train", {}), Mapping):
+            out[track] = {**section, "train": {**shared, **section.get("train", {})}}
     return out
 
 
@@ -283,6 +329,7 @@ def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, An
 
 
 def parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` → ``{"a.b": 1, "c": "x"}`` (values parsed as YAML; a mapping passes)."""
     if isinstance(overrides, Mapping):
         return dict(overrides)
     out: dict[str, Any] = {}
@@ -297,29 +344,34 @@ def parse_overrides(overrides: Sequence[str] | Mapping[str, Any]) -> dict[str, A
     return out
 
 
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
-    node = data
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"{dotted}: {part!r} is not a section")
-        node = child
-    node[parts[-1]] = value
+def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"gnn.train.epochs": 3}`` → ``{"gnn": {"train": {"epochs": 3}}}``."""
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{dotted}: {part!r} is not a section")
+            node = child
+        both = isinstance(value, Mapping) and isinstance(node.get(leaf), Mapping)
+        node[leaf] = _deep_merge(node[leaf], value) if both else value
+    return out
 
 
 # --------------------------------------------------------------------------- validation
 
 
 def from_dict(cls: type[T], data: Any, prefix: str) -> T:
-    """Build dataclass ``cls`` from ``data``, rejecting unknown keys, bad types and ranges."""
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys, bad types and ranges.
+
+    Keys left out take the dataclass default; ``prefix`` (``"gnn.train."``) names keys in errors.
+    Raises ``ConfigError`` with a one-line message naming the first bad key.
+    """
     where = prefix.rstrip(".") or "params"
-    if data is None:
-        data = {}
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{where}: expected a mapping, got {_kind(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
     if unknown:
@@ -329,12 +381,14 @@ def from_dict(cls: type[T], data: Any, prefix: str) -> T:
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
-        if value is None and not _allows_none(hints[name]):
-            continue  # null means "not set here": keep the default
         key = f"{prefix}{name}"
         kwargs[name] = _coerce(hints[name], value, key)
         _check_range(fields[name], kwargs[name], key)
     return cls(**kwargs)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def _allows_none(tp: Any) -> bool:
@@ -347,11 +401,14 @@ def _is_union(tp: Any) -> bool:
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = get_origin(tp)
+    if value is None:
+        # One meaning only: "no value", for keys typed X | None. A default is had by omission.
+        if _allows_none(tp):
+            return None
+        raise ConfigError(f"{key}: null is not allowed here (leave the key out for the default)")
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, key + ".")  # type: ignore[arg-type]
     if _is_union(tp):
-        if value is None and type(None) in get_args(tp):
-            return None
         inner = [a for a in get_args(tp) if a is not type(None)]
         return _coerce(inner[0], value, key)
     if origin is Literal:
@@ -370,6 +427,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     return _coerce_scalar(tp, value, key)
 
 
+# A decimal float literal: 1, 1., .001, 0.0005, 1e-5, 1e-05, 5E-4, +2.5e+3 (no inf/nan/_).
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def _coerce_scalar(tp: Any, value: Any, key: str) -> Any:
     if tp is bool:
         if not isinstance(value, bool):
@@ -380,8 +441,11 @@ def _coerce_scalar(tp: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {value!r}")
         return value
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        # YAML 1.1 (PyYAML) reads 1e-05, 5E-4 and 1e5 as strings, and DVC writes floats so.
+        if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            return float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(f"{key}: expected a number, got {value!r}")  # value != value: NaN
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -436,5 +500,3 @@ def validate_semantics(cfg: Config) -> None:
         raise ConfigError("data.path: required when data.source is devign")
     if cfg.transformer.scratch.hidden_size % cfg.transformer.scratch.num_heads:
         raise ConfigError("transformer.scratch.hidden_size: must be divisible by num_heads")
-    if cfg.fusion.presets and cfg.fusion.preset not in cfg.fusion.presets:
-        raise ConfigError(f"fusion.preset: unknown preset {cfg.fusion.preset!r}")

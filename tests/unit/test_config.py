@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
 from vulnfusion.config import Config, ConfigError, load_config, resolve
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +49,15 @@ def test_bad_values_fail_with_one_line_naming_the_key(
     assert "\n" not in str(err.value)
 
 
-def test_fusion_override_order_preset_below_params_below_cli(raw: dict) -> None:
+def test_fusion_order_params_below_preset_below_cli(raw: dict) -> None:
     cfg = resolve(raw, ["fusion.preset=fusion_high_recall"])
     assert cfg.fusion.train.loss == "focal" and cfg.fusion.train.epochs == 8  # preset
     raw2 = {**raw, "fusion": {**raw["fusion"], "train": {**raw["fusion"]["train"], "epochs": 3}}}
     cfg = resolve(raw2, ["fusion.preset=fusion_high_recall"])
-    assert cfg.fusion.train.epochs == 3 and cfg.fusion.train.loss == "focal"  # params > preset
+    assert cfg.fusion.train.epochs == 8 and cfg.fusion.train.loss == "focal"  # preset > params
+    assert resolve(raw2).fusion.train.epochs == 3  # fusion_balanced is the section as written
     cfg = resolve(raw2, ["fusion.preset=fusion_high_recall", "fusion.train.epochs=5"])
-    assert cfg.fusion.train.epochs == 5  # CLI > params
+    assert cfg.fusion.train.epochs == 5  # CLI > preset
 
 
 def test_top_level_preset_overlays_sections(raw: dict) -> None:
