@@ -17,7 +17,7 @@ import numpy as np
 
 from vulnfusion.featurize import SplitFeatures
 from vulnfusion.io import read_json
-from vulnfusion.metrics import paired_bootstrap_diff, evaluation_report, sigmoid
+from vulnfusion.metrics import evaluation_report, paired_bootstrap_diff, sigmoid
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("valid", "test")

@@ -144,8 +144,8 @@ def to_markdown(c: dict[str, Any]) -> str:
     ]
     for b, d in c["fusion_vs_each_branch"].items():
         lines.append(
-            f"| {b} | {_signed(d['f1'])} | {_signed(d['accuracy_at_0_5'])} | {_signed(d['roc_auc'])} | "
-            f"{_signed(d['pr_auc'])} |"
+            f"| {b} | {_signed(d['f1'])} | {_signed(d['accuracy_at_0_5'])} | "
+            f"{_signed(d['roc_auc'])} | {_signed(d['pr_auc'])} |"
         )
     lines += [
         "",
