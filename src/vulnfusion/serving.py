@@ -141,8 +141,11 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
         raise InputError(f"missing column 'func' (got columns: {list(map(str, df.columns))[:10]})")
     if len(df) == 0:
         raise InputError("no rows to score")
-    if len(df) > spec.max_rows:
-        raise InputError(f"{len(df)} rows exceed the limit of {spec.max_rows} per request")
+    if len(df) > spec.max_rows:  # first, so an oversized request costs no per-row work
+        raise InputError(
+            f"{len(df)} rows exceed the limit of {spec.max_rows} rows per request "
+            "(register.max_rows); split the request"
+        )
     funcs = []
     for i, v in enumerate(df["func"].tolist()):
         if not isinstance(v, str):
