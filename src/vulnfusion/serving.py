@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -165,17 +166,38 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
     return funcs
 
 
-@contextmanager
-def single_threaded_torch() -> Iterator[None]:
-    """torch intra-op threads = 1 for the block (restored after)."""
-    import torch
+class _SingleThreadedTorch:
+    """torch intra-op threads = 1 while any request is inside (restored when the last leaves).
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    The thread count is process-wide and the scoring server runs requests on concurrent
+    threads: a plain save/set/restore would let two overlapping requests restore each other's
+    "1" and leave the server single-threaded for good, so entries are counted under a lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._before = 0
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        import torch
+
+        with self._lock:
+            if self._inside == 0:
+                self._before = torch.get_num_threads()
+                torch.set_num_threads(1)
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if self._inside == 0:
+                    torch.set_num_threads(self._before)
+
+
+single_threaded_torch = _SingleThreadedTorch()
 
 
 class EnsembleScorer:

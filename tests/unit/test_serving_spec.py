@@ -99,3 +99,37 @@ def test_an_over_limit_request_is_refused_before_any_row_is_read() -> None:
     )
     at_limit = validate_frame(frame.iloc[1:], SPEC)
     assert len(at_limit) == SPEC.max_rows
+
+
+def test_overlapping_single_threaded_blocks_restore_the_thread_count() -> None:
+    """Two requests overlapping (A enters, B enters, A leaves, B leaves) on server threads."""
+    import threading
+
+    import torch
+
+    from vulnfusion.serving import single_threaded_torch
+
+    before = torch.get_num_threads()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def request_a() -> None:
+        with single_threaded_torch():
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def request_b() -> None:
+        a_in.wait(10)
+        with single_threaded_torch():
+            b_in.set()
+            a_out.wait(10)
+            seen.append(torch.get_num_threads())  # A has left: still one thread for B
+
+    threads = [threading.Thread(target=request_a), threading.Thread(target=request_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen == [1]
+    assert torch.get_num_threads() == before
