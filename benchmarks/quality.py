@@ -21,7 +21,7 @@ import numpy as np
 
 from vulnfusion.baselines import all_positive_logits, tfidf_lr_logits
 from vulnfusion.io import read_json, read_jsonl
-from vulnfusion.metrics import bootstrap_ci, parity_metrics, sigmoid
+from vulnfusion.metrics import bootstrap_ci, evaluation_report, sigmoid
 
 TRACKS = ("transformer", "gnn", "fusion")
 METRICS = ("accuracy", "f1", "roc_auc", "pr_auc")
@@ -44,7 +44,7 @@ def _aligned(logits: dict[str, dict[str, float]], split: str, ids: list[str], wh
 def scored(y_va: np.ndarray, z_va: np.ndarray, y_te: np.ndarray, z_te: np.ndarray,
            n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
     """Headline test metrics (threshold chosen on valid) with bootstrap 95% intervals."""
-    m = parity_metrics(y_va, z_va, y_te, z_te)
+    m = evaluation_report(y_va, z_va, y_te, z_te)
     t, thr = m["test"], m["best_threshold_by_f1"]
     out: dict[str, Any] = {
         "accuracy": t["at_0_5"]["accuracy"],

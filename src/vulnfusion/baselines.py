@@ -4,8 +4,9 @@
 * ``tfidf_lr``: TF-IDF over identifier and punctuation uni- and bigrams + logistic
   regression, its threshold chosen on valid like the models'.
 
-Both report through ``metrics.parity_metrics`` (logits in, the same keys out), so accuracy is
-at 0.5 and F1 at the valid-chosen threshold, exactly as for the three tracks.
+Both report through ``metrics.evaluation_report`` (logits in, the same keys out), so accuracy
+is at 0.5 and F1 at the valid-chosen threshold, exactly as for the three tracks; read the
+headline figures with ``metrics.Headline.from_report``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vulnfusion.io import read_jsonl
-from vulnfusion.metrics import parity_metrics
+from vulnfusion.metrics import evaluation_report
 
 # identifiers/keywords, or any single non-space, non-alphanumeric character (punctuation)
 TOKEN_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*|[^\sA-Za-z0-9_]"
@@ -34,7 +35,7 @@ def all_positive_logits(n_valid: int, n_test: int) -> tuple[np.ndarray, np.ndarr
 
 def all_positive(valid_y: np.ndarray, test_y: np.ndarray) -> dict[str, Any]:
     z_va, z_te = all_positive_logits(len(valid_y), len(test_y))
-    return parity_metrics(valid_y, z_va, test_y, z_te)
+    return evaluation_report(valid_y, z_va, test_y, z_te)
 
 
 def tfidf_lr_logits(
@@ -66,7 +67,7 @@ def tfidf_lr(prepared: Path, **kwargs: Any) -> dict[str, Any]:
     _, y_va = _split(prepared, "valid")
     _, y_te = _split(prepared, "test")
     z = tfidf_lr_logits(prepared, **kwargs)
-    return parity_metrics(y_va, z["valid"], y_te, z["test"])
+    return evaluation_report(y_va, z["valid"], y_te, z["test"])
 
 
 def run_baselines(prepared_dir: str | Path) -> dict[str, dict[str, Any]]:
@@ -76,13 +77,3 @@ def run_baselines(prepared_dir: str | Path) -> dict[str, dict[str, Any]]:
     _, y_te = _split(prepared, "test")
     return {"all_positive": all_positive(y_va, y_te), "tfidf_lr": tfidf_lr(prepared)}
 
-
-def summary(m: dict[str, Any]) -> dict[str, float | None]:
-    """The headline figures: accuracy at 0.5, F1 at the valid threshold, ROC-AUC, PR-AUC."""
-    t = m["test"]
-    return {
-        "accuracy": t["at_0_5"]["accuracy"],
-        "f1": t["at_valid_threshold"]["f1"],
-        "roc_auc": t["roc_auc"],
-        "pr_auc": t["pr_auc"],
-    }

@@ -23,7 +23,7 @@ from vulnfusion.checkpoints import save_checkpoint
 from vulnfusion.config import Config, TrainConfig, to_dict
 from vulnfusion.featurize import SplitFeatures, load_split
 from vulnfusion.io import atomic_dir, hash_files, read_json, write_json, write_text
-from vulnfusion.metrics import parity_metrics
+from vulnfusion.metrics import evaluation_report
 from vulnfusion.training import TrackSpec, Trainer, eval_loader, predict, seed_everything
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ def score_splits(
 
 def evaluate_logits(feats: Features, logits: dict[str, np.ndarray]) -> dict[str, Any]:
     y = {s: feats.splits[s].arrays["labels"] for s in ("valid", "test")}
-    return parity_metrics(y["valid"], logits["valid"], y["test"], logits["test"])
+    return evaluation_report(y["valid"], logits["valid"], y["test"], logits["test"])
 
 
 def logits_by_id(feats: Features, logits: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:

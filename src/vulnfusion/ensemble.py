@@ -17,7 +17,7 @@ import numpy as np
 
 from vulnfusion.featurize import SplitFeatures
 from vulnfusion.io import read_json
-from vulnfusion.metrics import paired_bootstrap_diff, parity_metrics, sigmoid
+from vulnfusion.metrics import evaluation_report, paired_bootstrap_diff, sigmoid
 
 log = logging.getLogger(__name__)
 EVAL_SPLITS = ("valid", "test")
@@ -81,7 +81,7 @@ def load_seeds(
 def _seed_summary(y: dict[str, np.ndarray], seed_logits: list[SeedLogits]) -> list[dict[str, Any]]:
     rows = []
     for s in seed_logits:
-        m = parity_metrics(y["valid"], s.logits["valid"], y["test"], s.logits["test"])
+        m = evaluation_report(y["valid"], s.logits["valid"], y["test"], s.logits["test"])
         t = m["test"]["at_valid_threshold"]
         rows.append(
             {
@@ -107,7 +107,7 @@ def aggregate(
     """The ensemble metrics dict (``ensemble_metrics.json``) and the ensemble logits."""
     y = {s: splits[s].arrays["labels"] for s in EVAL_SPLITS}
     ens = {s: np.mean([sl.logits[s] for sl in seed_logits], axis=0) for s in EVAL_SPLITS}
-    metrics = parity_metrics(y["valid"], ens["valid"], y["test"], ens["test"])
+    metrics = evaluation_report(y["valid"], ens["valid"], y["test"], ens["test"])
     rows = _seed_summary(y, seed_logits)
     best = max(rows, key=lambda r: (r["valid_f1"], -r["seed"]))  # chosen on valid
     best_logits = next(sl for sl in seed_logits if sl.seed == best["seed"]).logits["test"]

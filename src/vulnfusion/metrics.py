@@ -22,7 +22,8 @@ which AUC / AP are cumulative sums. Point estimates run the same code on the ide
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -113,7 +114,7 @@ def sigmoid(logits: ArrayLike) -> FloatArray:
     """Numerically stable logistic function in float64 (no overflow warnings for big |x|).
 
     ``+inf``/``-inf`` map to 1/0 and NaN stays NaN; callers that must reject non-finite
-    logits (e.g. :func:`parity_metrics`) validate before calling.
+    logits (e.g. :func:`evaluation_report`) validate before calling.
     """
     x = np.asarray(logits, dtype=np.float64)
     out = np.empty_like(x)
@@ -311,10 +312,10 @@ def _checked_probs(y: ArrayLike, logits: ArrayLike, name: str) -> FloatArray:
     return sigmoid(z)
 
 
-def parity_metrics(
+def evaluation_report(
     valid_y: ArrayLike, valid_logits: ArrayLike, test_y: ArrayLike, test_logits: ArrayLike
 ) -> dict[str, Any]:
-    """The full ``metrics.json`` dictionary (JSON-serialisable, plain Python types).
+    """The evaluation report: the full ``metrics.json`` dictionary (plain Python types).
 
     Everything at top level is computed on **valid**, which alone chooses the threshold
     (max F1 over :data:`SWEEP_THRESHOLDS`, tie rule in :func:`best_threshold`). The ``test``
@@ -343,6 +344,53 @@ def parity_metrics(
             "at_valid_threshold": binary_report(test_y, pt, best),
         },
     }
+
+
+def _report_value(report: Mapping[str, Any], *path: str) -> Any:
+    node: Any = report
+    for i, key in enumerate(path):
+        if not isinstance(node, Mapping) or key not in node:
+            raise ValueError(f"evaluation report: missing key '{'.'.join(path[: i + 1])}'")
+        node = node[key]
+    return node
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The figures a reader quotes from an evaluation report (:func:`evaluation_report`,
+    or an ``ensemble_metrics.json`` that extends it): all on **test**, at the threshold
+    chosen on valid unless the name says ``at_0_5``. AUCs are ``None`` on a one-class split.
+    """
+
+    threshold: float  # chosen on valid (max F1 over the sweep)
+    test_f1: float
+    test_precision: float
+    test_recall: float
+    test_accuracy: float
+    test_accuracy_at_0_5: float
+    test_roc_auc: float | None
+    test_pr_auc: float | None
+
+    @classmethod
+    def from_report(cls, report: Mapping[str, Any]) -> Headline:
+        """Read the headline out of a report; ``ValueError`` naming the first missing key."""
+        at_valid = _report_value(report, "test", "at_valid_threshold")
+        for key in ("f1", "precision", "recall", "accuracy"):
+            _report_value(report, "test", "at_valid_threshold", key)
+        return cls(
+            threshold=float(_report_value(report, "best_threshold_by_f1")),
+            test_f1=float(at_valid["f1"]),
+            test_precision=float(at_valid["precision"]),
+            test_recall=float(at_valid["recall"]),
+            test_accuracy=float(at_valid["accuracy"]),
+            test_accuracy_at_0_5=float(_report_value(report, "test", "at_0_5", "accuracy")),
+            test_roc_auc=_optional(_report_value(report, "test", "roc_auc")),
+            test_pr_auc=_optional(_report_value(report, "test", "pr_auc")),
+        )
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # --------------------------------------------------------------------------- bootstrap

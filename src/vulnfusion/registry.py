@@ -14,11 +14,13 @@ from typing import Any
 
 from vulnfusion.config import Config
 from vulnfusion.io import read_json, write_json
+from vulnfusion.metrics import Headline
+from vulnfusion.serving import SPEC_FILE, ServingSpec
 
 log = logging.getLogger(__name__)
 
 PKG_DIR = Path(__file__).resolve().parent
-ENTRY = PKG_DIR.parents[1] / "pipelines" / "pyfunc_model.py"
+ENTRY = PKG_DIR / "pyfunc_entry.py"  # the "models from code" file MLflow executes
 EXAMPLE = [
     "int copy(char *dst, const char *src) { strcpy(dst, src); return 0; }",
     "int get(int *a, int n, int i) { if (i < 0 || i >= n) return -1; return a[i]; }",
@@ -40,7 +42,8 @@ REQUIREMENTS = (
 def build_bundle(
     cfg: Config, fusion_dir: Path, features_dir: Path, ensemble: dict[str, Any], dest: Path
 ) -> Path:
-    """Everything the pyfunc needs, in one directory: seed checkpoints, tokenizer, vocab."""
+    """Everything the pyfunc needs, in one directory ``dest``: the seed checkpoints, tokenizer,
+    graph vocabulary and ``serving.json`` (:class:`~vulnfusion.serving.ServingSpec`)."""
     from vulnfusion.checkpoints import META, WEIGHTS
 
     for s in ensemble["seeds"]:
@@ -50,20 +53,22 @@ def build_bundle(
             shutil.copy2(fusion_dir / f"seed_{s}" / name, seed_out / name)
     shutil.copytree(features_dir / "tokenizer", dest / "tokenizer")
     shutil.copy2(features_dir / "graph_vocab.json", dest / "graph_vocab.json")
-    write_json(
-        dest / "serving.json",
-        {
-            "threshold": ensemble["best_threshold_by_f1"],
-            "max_length": cfg.transformer.max_length,
-            "max_nodes": cfg.featurize.max_nodes,
-            "max_chars_parse": cfg.featurize.max_chars,
-            "max_input_chars": cfg.register.max_chars,
-            "max_rows": cfg.register.max_rows,
-            "seeds": list(ensemble["seeds"]),
-            "test": ensemble["test"],
-        },
-    )
+    serving_spec(cfg, ensemble).to_json(dest / SPEC_FILE)
     return dest
+
+
+def serving_spec(cfg: Config, ensemble: dict[str, Any]) -> ServingSpec:
+    """The served model's spec: the ensemble's valid-chosen threshold and the limits in force."""
+    return ServingSpec(
+        threshold=Headline.from_report(ensemble).threshold,
+        max_length=cfg.transformer.max_length,
+        max_nodes=cfg.featurize.max_nodes,
+        max_chars_parse=cfg.featurize.max_chars,
+        max_input_chars=cfg.register.max_chars,
+        max_rows=cfg.register.max_rows,
+        seeds=tuple(int(s) for s in ensemble["seeds"]),
+        test=dict(ensemble["test"]),
+    )
 
 
 def requirements() -> list[str]:
@@ -79,13 +84,14 @@ def requirements() -> list[str]:
 
 
 def version_tags(ensemble: dict[str, Any], comparison: dict[str, Any]) -> dict[str, str]:
-    t = ensemble["test"]
+    """The model version's tags: headline test metrics, threshold, seeds, target verdict."""
+    h = Headline.from_report(ensemble)
     tags = {
-        "test_f1": t["at_valid_threshold"]["f1"],
-        "test_accuracy_at_0_5": t["at_0_5"]["accuracy"],
-        "test_roc_auc": t["roc_auc"],
-        "test_pr_auc": t["pr_auc"],
-        "threshold": ensemble["best_threshold_by_f1"],
+        "test_f1": h.test_f1,
+        "test_accuracy_at_0_5": h.test_accuracy_at_0_5,
+        "test_roc_auc": h.test_roc_auc,
+        "test_pr_auc": h.test_pr_auc,
+        "threshold": h.threshold,
         "seeds": ensemble["seeds"],
         "all_targets_pass": comparison["all_targets_pass"],
         "degraded": ensemble.get("degraded"),
@@ -94,15 +100,16 @@ def version_tags(ensemble: dict[str, Any], comparison: dict[str, Any]) -> dict[s
 
 
 def description(ensemble: dict[str, Any], comparison: dict[str, Any], alias: str) -> str:
-    t = ensemble["test"]
+    """The model version's description: how it was made, its test figures, why this alias."""
+    h = Headline.from_report(ensemble)
     targets = ", ".join(
         f"{k}={'pass' if v['pass'] else 'fail'}" for k, v in comparison["targets"].items()
     )
     return (
         f"vulnfusion fusion ensemble of seeds {ensemble['seeds']} (logits averaged); threshold "
-        f"{ensemble['best_threshold_by_f1']:.2f} chosen on valid. Test: F1 "
-        f"{t['at_valid_threshold']['f1']:.4f}, accuracy@0.5 {t['at_0_5']['accuracy']:.4f}, "
-        f"ROC-AUC {t['roc_auc']}. Targets: {targets} → alias '{alias}'. "
+        f"{h.threshold:.2f} chosen on valid. Test: F1 "
+        f"{h.test_f1:.4f}, accuracy@0.5 {h.test_accuracy_at_0_5:.4f}, "
+        f"ROC-AUC {h.test_roc_auc}. Targets: {targets} → alias '{alias}'. "
         "Input: DataFrame column 'func' (C source); output: probability, label."
     )
 
@@ -178,7 +185,7 @@ def register_ensemble(
         "alias": alias,
         "model_uri": info.model_uri,
         "registry_uri": f"models:/{name}@{alias}",
-        "threshold": ensemble["best_threshold_by_f1"],
+        "threshold": Headline.from_report(ensemble).threshold,
     }
     write_json(output, result)
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vulnfusion.io import read_json, write_json, write_text
+from vulnfusion.metrics import Headline
 
 TRACKS = ("transformer", "gnn", "fusion")
 ENSEMBLE_MARGIN = 0.005  # 0.5 F1 points
@@ -37,17 +38,18 @@ def load_ensembles(outputs: Path) -> dict[str, dict[str, Any]]:
 
 
 def track_row(m: dict[str, Any]) -> dict[str, Any]:
-    t = m["test"]
+    """One track's row of the comparison, from its ``ensemble_metrics.json``."""
+    h = Headline.from_report(m)
     d = m["ensemble_minus_best_seed_test_f1"]
     return {
         "seeds": m["seeds"],
         "seed_f1_mean": m["per_seed_mean_f1"],
         "seed_f1_std": m["per_seed_std_f1"],
-        "ensemble_f1": t["at_valid_threshold"]["f1"],
-        "ensemble_threshold": m["best_threshold_by_f1"],
-        "ensemble_accuracy_at_0_5": t["at_0_5"]["accuracy"],
-        "ensemble_roc_auc": t["roc_auc"],
-        "ensemble_pr_auc": t["pr_auc"],
+        "ensemble_f1": h.test_f1,
+        "ensemble_threshold": h.threshold,
+        "ensemble_accuracy_at_0_5": h.test_accuracy_at_0_5,
+        "ensemble_roc_auc": h.test_roc_auc,
+        "ensemble_pr_auc": h.test_pr_auc,
         "valid_f1": m["f1_at_best_threshold"],
         "best_seed": m["best_single_seed"]["seed"],
         "best_seed_f1": m["best_single_seed"]["test_f1"],
@@ -99,11 +101,11 @@ def _delta(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
-def _d(x: float | None) -> str:
+def _signed(x: float | None) -> str:
     return "n/a" if x is None else f"{x:+.4f}"
 
 
-def _f(x: float | None, digits: int = 4) -> str:
+def _fixed(x: float | None, digits: int = 4) -> str:
     return "n/a" if x is None else f"{x:.{digits}f}"
 
 
@@ -118,17 +120,17 @@ def to_markdown(c: dict[str, Any]) -> str:
     for t, r in c["tracks"].items():
         lo, hi = r["ensemble_minus_best_seed_ci"]
         lines.append(
-            f"| {t}{' (degraded)' if r['degraded'] else ''} | {_f(r['seed_f1_mean'])} ± "
-            f"{_f(r['seed_f1_std'])} | {_f(r['ensemble_f1'])} | "
+            f"| {t}{' (degraded)' if r['degraded'] else ''} | {_fixed(r['seed_f1_mean'])} ± "
+            f"{_fixed(r['seed_f1_std'])} | {_fixed(r['ensemble_f1'])} | "
             f"{r['ensemble_minus_best_seed']:+.4f} "
-            f"[{lo:+.4f}, {hi:+.4f}] | {_f(r['ensemble_accuracy_at_0_5'])} | "
-            f"{_f(r['ensemble_roc_auc'])} | {_f(r['ensemble_pr_auc'])} |"
+            f"[{lo:+.4f}, {hi:+.4f}] | {_fixed(r['ensemble_accuracy_at_0_5'])} | "
+            f"{_fixed(r['ensemble_roc_auc'])} | {_fixed(r['ensemble_pr_auc'])} |"
         )
     fv = c["fusion_vs_best_branch"]
     lines += [
         "",
         f"Fusion vs best single branch ({fv['best_branch']}, chosen on valid): "
-        f"{_f(fv['fusion_f1'])} vs {_f(fv['best_branch_f1'])} (Δ {fv['delta_f1']:+.4f})",
+        f"{_fixed(fv['fusion_f1'])} vs {_fixed(fv['best_branch_f1'])} (Δ {fv['delta_f1']:+.4f})",
     ]
     if fv["close_call"]:
         lines.append(
@@ -142,8 +144,8 @@ def to_markdown(c: dict[str, Any]) -> str:
     ]
     for b, d in c["fusion_vs_each_branch"].items():
         lines.append(
-            f"| {b} | {_d(d['f1'])} | {_d(d['accuracy_at_0_5'])} | {_d(d['roc_auc'])} | "
-            f"{_d(d['pr_auc'])} |"
+            f"| {b} | {_signed(d['f1'])} | {_signed(d['accuracy_at_0_5'])} | "
+            f"{_signed(d['roc_auc'])} | {_signed(d['pr_auc'])} |"
         )
     lines += [
         "",
@@ -167,7 +169,10 @@ def write_comparison(outputs: Path, reports: Path) -> dict[str, Any]:
     plots.mkdir(parents=True, exist_ok=True)
     plot_seed_vs_ensemble(
         {
-            t: {"seed_f1": r_seed_f1(outputs, t), "ensemble_f1": c["tracks"][t]["ensemble_f1"]}
+            t: {
+                "seed_f1": per_seed_test_f1(outputs, t),
+                "ensemble_f1": c["tracks"][t]["ensemble_f1"],
+            }
             for t in TRACKS
         },
         plots / "seed_vs_ensemble.png",
@@ -180,5 +185,6 @@ def write_comparison(outputs: Path, reports: Path) -> dict[str, Any]:
     return c
 
 
-def r_seed_f1(outputs: Path, track: str) -> list[float]:
+def per_seed_test_f1(outputs: Path, track: str) -> list[float]:
+    """Each seed's test F1 (at its own valid-chosen threshold), from the track's ensemble."""
     return list(read_json(outputs / track / "ensemble_metrics.json")["per_seed_test_f1"])

@@ -6,7 +6,7 @@ building and tokenization run inside the model with the exact settings recorded 
 training time, so scores match the aggregate stage's ensemble. Bad input is rejected with
 a message naming the row: nothing is ever scored as a silent 0.
 
-Logged as "models from code" (``pipelines/pyfunc_model.py``): loading executes this
+Logged as "models from code" (``vulnfusion/pyfunc_entry.py``): loading executes this
 package's code, never an unpickled object.
 """
 
@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +31,103 @@ class InputError(ValueError):
     """A request the model cannot score (one line, naming the row or column)."""
 
 
+SPEC_FILE = "serving.json"
+SPEC_VERSION = 1
+
+
+class ServingSpecError(ValueError):
+    """A model directory's ``serving.json`` is missing, unreadable or has a bad key."""
+
+
 @dataclass(frozen=True)
 class ServingSpec:
-    threshold: float
-    max_length: int
-    max_nodes: int
-    max_chars_parse: int
-    max_input_chars: int
-    max_rows: int
-    seeds: list[int]
+    """Everything the served model needs besides its weights, as ``serving.json`` in the bundle.
+
+    Written by the ``register`` stage (:func:`vulnfusion.registry.build_bundle`) and read by
+    :class:`EnsembleScorer`, both through this class. Limits are per request (rows) and per
+    function (characters); the graph and token caps are the values the seeds were trained with.
+    """
+
+    threshold: float  # label 1 iff probability >= threshold (chosen on valid)
+    max_length: int  # tokens per function, special tokens included (transformer.max_length)
+    max_nodes: int  # graph nodes per function (featurize.max_nodes)
+    max_chars_parse: int  # characters of a function the graph builder parses
+    max_input_chars: int  # a longer function is refused (register.max_chars)
+    max_rows: int  # a request with more rows is refused at once (register.max_rows)
+    seeds: tuple[int, ...]  # checkpoints under seeds/seed_<s>/, averaged in logit space
+    test: dict[str, Any] = field(default_factory=dict)  # the ensemble's test block (for people)
+    format_version: int = SPEC_VERSION
+
+    def to_json(self, path: Path) -> Path:
+        """Write the spec atomically to ``path`` (a JSON object, one key per field)."""
+        from vulnfusion.io import write_json
+
+        data = asdict(self)
+        data["seeds"] = list(self.seeds)
+        return write_json(path, data)
 
     @classmethod
     def from_json(cls, path: Path) -> ServingSpec:
-        d = json.loads(path.read_text())
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        """Read ``path``; ``ServingSpecError`` (one line naming the file and key) if it is bad.
+
+        A file without ``format_version`` is version 1: it was written before the field
+        existed, with the same keys.
+        """
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ServingSpecError(f"{path}: cannot read the serving spec: {exc}") from None
+        if not isinstance(data, dict):
+            raise ServingSpecError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        version = data.get("format_version", 1)
+        if version != SPEC_VERSION:
+            raise ServingSpecError(
+                f"{path}: format_version {version!r} is not supported (expected {SPEC_VERSION})"
+            )
+        try:
+            return cls(
+                threshold=_probability(data, "threshold"),
+                max_length=_positive_int(data, "max_length"),
+                max_nodes=_positive_int(data, "max_nodes"),
+                max_chars_parse=_positive_int(data, "max_chars_parse"),
+                max_input_chars=_positive_int(data, "max_input_chars"),
+                max_rows=_positive_int(data, "max_rows"),
+                seeds=_seeds(data),
+                test=dict(data.get("test") or {}),
+            )
+        except ServingSpecError as exc:
+            raise ServingSpecError(f"{path}: {exc}") from None
+
+
+def _field(data: dict[str, Any], key: str) -> Any:
+    if key not in data:
+        raise ServingSpecError(f"missing key '{key}'")
+    return data[key]
+
+
+def _positive_int(data: dict[str, Any], key: str) -> int:
+    value = _field(data, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ServingSpecError(f"'{key}' must be a positive integer, got {value!r}")
+    return value
+
+
+def _probability(data: dict[str, Any], key: str) -> float:
+    value = _field(data, key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ServingSpecError(f"'{key}' must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _seeds(data: dict[str, Any]) -> tuple[int, ...]:
+    value = _field(data, "seeds")
+    if (
+        not isinstance(value, list)
+        or not value
+        or any(isinstance(s, bool) or not isinstance(s, int) for s in value)
+    ):
+        raise ServingSpecError(f"'seeds' must be a non-empty list of integers, got {value!r}")
+    return tuple(value)
 
 
 def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
@@ -58,8 +142,11 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
         raise InputError(f"missing column 'func' (got columns: {list(map(str, df.columns))[:10]})")
     if len(df) == 0:
         raise InputError("no rows to score")
-    if len(df) > spec.max_rows:
-        raise InputError(f"{len(df)} rows exceed the limit of {spec.max_rows} per request")
+    if len(df) > spec.max_rows:  # first, so an oversized request costs no per-row work
+        raise InputError(
+            f"{len(df)} rows exceed the limit of {spec.max_rows} rows per request "
+            "(register.max_rows); split the request"
+        )
     funcs = []
     for i, v in enumerate(df["func"].tolist()):
         if not isinstance(v, str):
@@ -79,17 +166,38 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
     return funcs
 
 
-@contextmanager
-def single_threaded_torch() -> Iterator[None]:
-    """torch intra-op threads = 1 for the block (restored after)."""
-    import torch
+class _SingleThreadedTorch:
+    """torch intra-op threads = 1 while any request is inside (restored when the last leaves).
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    The thread count is process-wide and the scoring server runs requests on concurrent
+    threads: a plain save/set/restore would let two overlapping requests restore each other's
+    "1" and leave the server single-threaded for good, so entries are counted under a lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._before = 0
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        import torch
+
+        with self._lock:
+            if self._inside == 0:
+                self._before = torch.get_num_threads()
+                torch.set_num_threads(1)
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if self._inside == 0:
+                    torch.set_num_threads(self._before)
+
+
+single_threaded_torch = _SingleThreadedTorch()
 
 
 class EnsembleScorer:
@@ -102,7 +210,7 @@ class EnsembleScorer:
         from vulnfusion.graphs import GraphVocab
         from vulnfusion.tokenization import load_tokenizer_dir
 
-        self.spec = ServingSpec.from_json(root / "serving.json")
+        self.spec = ServingSpec.from_json(root / SPEC_FILE)
         self.vocab = GraphVocab.from_json((root / "graph_vocab.json").read_text())
         self.tokenizer = load_tokenizer_dir(root / "tokenizer")
         self.models = [load_model(root / "seeds" / f"seed_{s}")[0].eval() for s in self.spec.seeds]

@@ -121,11 +121,73 @@ def test_comparison_reports_measured_targets(trained_workspace: Path) -> None:
         )
     md = (trained_workspace / "reports/comparison.md").read_text()
     assert "| fusion minus | ΔF1 |" in md and "| transformer | " in md
-    assert ("PASS" in md or "FAIL" in md) and (
-        trained_workspace / "reports/plots/seed_vs_ensemble.png"
-    ).exists()
-    reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
-    assert reg["alias"] == ("champion" if c["all_targets_pass"] else "candidate")
+    for name, target in c["targets"].items():  # each verdict as measured, in the table
+        verdict = "PASS" if target["pass"] else "FAIL"
+        assert f"| {name} | {target['measured']:+.4f} | {target['required']} | {verdict} |" in md
+    assert (trained_workspace / "reports/plots/seed_vs_ensemble.png").exists()
+
+
+@pytest.mark.parametrize(("passes", "alias"), [(True, "champion"), (False, "candidate")])
+def test_alias_is_champion_exactly_when_both_targets_pass(
+    trained_workspace: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    passes: bool,
+    alias: str,
+) -> None:
+    from mlflow import MlflowClient
+
+    from vulnfusion.config import load_config
+    from vulnfusion.registry import register_ensemble
+
+    ws = trained_workspace
+    comparison = json.loads((ws / "reports/comparison.json").read_text())
+    for target in comparison["targets"].values():
+        target["pass"] = passes
+    comparison["all_targets_pass"] = passes
+    (tmp_path / "comparison.json").write_text(json.dumps(comparison))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # a fresh store: version 1, this alias only
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    reg = register_ensemble(load_config(ws / "params.yaml"), ws / "outputs/fusion",
+                            ws / "data/features", tmp_path / "comparison.json",
+                            tmp_path / "registered.json", "test")
+    ens = json.loads((ws / "outputs/fusion/ensemble_metrics.json").read_text())
+    assert (reg["alias"], reg["version"], reg["registry_uri"]) == (
+        alias, "1", f"models:/vulnfusion-ensemble@{alias}"
+    )
+    assert reg["threshold"] == ens["best_threshold_by_f1"]
+    version = MlflowClient(uri, uri).get_model_version_by_alias("vulnfusion-ensemble", alias)
+    assert version.aliases == [alias]
+    assert version.tags["all_targets_pass"] == str(passes)
+    assert version.tags["test_f1"] == str(ens["test"]["at_valid_threshold"]["f1"])
+    assert version.tags["test_roc_auc"] == str(ens["test"]["roc_auc"])
+    assert f"→ alias '{alias}'" in (version.description or "")
+
+
+def test_bundle_spec_holds_the_threshold_and_limits(
+    trained_workspace: Path, tmp_path: Path
+) -> None:
+    from vulnfusion.config import load_config
+    from vulnfusion.io import read_json
+    from vulnfusion.registry import build_bundle
+    from vulnfusion.serving import ServingSpec
+
+    ws = trained_workspace
+    cfg = load_config(ws / "params.yaml")
+    ens = read_json(ws / "outputs/fusion/ensemble_metrics.json")
+    bundle = build_bundle(cfg, ws / "outputs/fusion", ws / "data/features", ens, tmp_path / "b")
+    spec = ServingSpec.from_json(bundle / "serving.json")
+    assert spec == ServingSpec(
+        threshold=ens["best_threshold_by_f1"],
+        max_length=cfg.transformer.max_length,
+        max_nodes=cfg.featurize.max_nodes,
+        max_chars_parse=cfg.featurize.max_chars,
+        max_input_chars=cfg.register.max_chars,
+        max_rows=cfg.register.max_rows,
+        seeds=(0, 1),
+        test=ens["test"],
+    )
 
 
 def test_registered_model_scores_raw_c_in_a_fresh_offline_process(trained_workspace: Path) -> None:

@@ -1,0 +1,135 @@
+"""The served model's spec (``serving.json``): one class writes and reads it; a bad file
+stops with one line naming the file and the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vulnfusion.serving import SPEC_VERSION, ServingSpec, ServingSpecError
+
+SPEC = ServingSpec(
+    threshold=0.43,
+    max_length=256,
+    max_nodes=2000,
+    max_chars_parse=100_000,
+    max_input_chars=200_000,
+    max_rows=2_000,
+    seeds=(0, 1, 2),
+    test={"roc_auc": 0.7},
+)
+
+
+def test_round_trip_is_exact(tmp_path: Path) -> None:
+    path = SPEC.to_json(tmp_path / "serving.json")
+    assert ServingSpec.from_json(path) == SPEC
+    data = json.loads(path.read_text())
+    assert data["format_version"] == SPEC_VERSION == 1
+    assert data["seeds"] == [0, 1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["serving.json"]  # written atomically
+
+
+def test_a_file_from_before_the_version_field_reads_as_version_1(tmp_path: Path) -> None:
+    data = json.loads(SPEC.to_json(tmp_path / "serving.json").read_text())
+    del data["format_version"]
+    (tmp_path / "serving.json").write_text(json.dumps(data))
+    assert ServingSpec.from_json(tmp_path / "serving.json") == SPEC
+
+
+def _written(tmp_path: Path, change: dict[str, Any], drop: str | None = None) -> Path:
+    data = json.loads(SPEC.to_json(tmp_path / "serving.json").read_text()) | change
+    if drop:
+        del data[drop]
+    (tmp_path / "serving.json").write_text(json.dumps(data))
+    return tmp_path / "serving.json"
+
+
+@pytest.mark.parametrize(
+    ("change", "drop", "message"),
+    [
+        ({}, "max_rows", "missing key 'max_rows'"),
+        ({}, "threshold", "missing key 'threshold'"),
+        ({"max_rows": 0}, None, "'max_rows' must be a positive integer, got 0"),
+        ({"max_rows": "2000"}, None, "'max_rows' must be a positive integer, got '2000'"),
+        ({"max_length": True}, None, "'max_length' must be a positive integer, got True"),
+        ({"threshold": 1.5}, None, "'threshold' must be a number in [0, 1], got 1.5"),
+        ({"seeds": []}, None, "'seeds' must be a non-empty list of integers, got []"),
+        ({"seeds": [0, "1"]}, None, "'seeds' must be a non-empty list of integers, got [0, '1']"),
+        ({"format_version": 2}, None, "format_version 2 is not supported (expected 1)"),
+    ],
+)
+def test_bad_spec_names_file_and_key(
+    tmp_path: Path, change: dict[str, Any], drop: str | None, message: str
+) -> None:
+    path = _written(tmp_path, change, drop)
+    with pytest.raises(ServingSpecError) as err:
+        ServingSpec.from_json(path)
+    assert str(err.value) == f"{path}: {message}"
+
+
+def test_unreadable_spec_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "serving.json"
+    with pytest.raises(ServingSpecError, match=r"serving.json: cannot read the serving spec"):
+        ServingSpec.from_json(path)
+    path.write_text("{not json")
+    with pytest.raises(ServingSpecError) as err:
+        ServingSpec.from_json(path)
+    assert str(err.value).startswith(f"{path}: cannot read the serving spec: Expecting")
+    assert "\n" not in str(err.value)
+    path.write_text("[1, 2]")
+    with pytest.raises(ServingSpecError, match=r"expected a JSON object, got list$"):
+        ServingSpec.from_json(path)
+
+
+def test_an_over_limit_request_is_refused_before_any_row_is_read() -> None:
+    """The row count is checked first: row 0 here is invalid, yet the error is the limit's."""
+    import pandas as pd
+
+    from vulnfusion.serving import InputError, validate_frame
+
+    frame = pd.DataFrame({"func": [""] + ["int f(void) { return 0; }"] * SPEC.max_rows})
+    with pytest.raises(InputError) as err:
+        validate_frame(frame, SPEC)
+    assert str(err.value) == (
+        "2001 rows exceed the limit of 2000 rows per request (register.max_rows); "
+        "split the request"
+    )
+    at_limit = validate_frame(frame.iloc[1:], SPEC)
+    assert len(at_limit) == SPEC.max_rows
+
+
+def test_overlapping_single_threaded_blocks_restore_the_thread_count() -> None:
+    """Two requests overlapping (A enters, B enters, A leaves, B leaves) on server threads."""
+    import threading
+
+    import torch
+
+    from vulnfusion.serving import single_threaded_torch
+
+    before = torch.get_num_threads()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def request_a() -> None:
+        with single_threaded_torch():
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def request_b() -> None:
+        a_in.wait(10)
+        with single_threaded_torch():
+            b_in.set()
+            a_out.wait(10)
+            seen.append(torch.get_num_threads())  # A has left: still one thread for B
+
+    threads = [threading.Thread(target=request_a), threading.Thread(target=request_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen == [1]
+    assert torch.get_num_threads() == before
