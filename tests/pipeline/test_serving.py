@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,14 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.bad_inputs import CASES, BadCase
+from vulnfusion.io import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _post(url: str, body: bytes, ctype: str = "application/json") -> tuple[int, str]:
@@ -39,7 +33,7 @@ def _post(url: str, body: bytes, ctype: str = "application/json") -> tuple[int, 
 @pytest.fixture(scope="module")
 def server(trained_workspace: Path) -> Iterator[str]:
     reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
-    port = _free_port()
+    port = free_port()
     store = f"sqlite:///{trained_workspace / 'mlflow.db'}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
