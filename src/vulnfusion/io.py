@@ -133,3 +133,13 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` now (the OS picks it; another process may still
+    take it before the caller binds, so a server started on it must be checked to answer)."""
+    import socket  # local only so that adding this helper was a pure append; may be hoisted
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

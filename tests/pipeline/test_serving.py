@@ -8,7 +8,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,14 +23,9 @@ import psutil
 import pytest
 
 from tests.bad_inputs import CASES, BadCase
+from vulnfusion.io import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _post(url: str, body: bytes, ctype: str = "application/json") -> tuple[int, str]:
@@ -52,7 +46,7 @@ def server_process(
 ) -> Iterator[tuple[str, int]]:
     """The real scoring server on a free loopback port: (URL, PID of its process group)."""
     reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
-    port = _free_port()
+    port = free_port()
     store = f"sqlite:///{trained_workspace / 'mlflow.db'}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},

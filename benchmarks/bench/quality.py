@@ -1,27 +1,43 @@
-"""Quality of a finished pipeline workspace (``dvc repro`` done): the ``quality.<split>`` keys.
+"""Section ``quality``: the quality of the two ``pipeline`` workspaces (``dvc repro`` done),
+per split.
+
+  quality.<split>.<track>.ensemble.{accuracy,f1,roc_auc,pr_auc,threshold,precision,recall,
+  <metric>_ci,minus_best_seed_f1,minus_best_seed_f1_ci,best_seed}
+  quality.<split>.<track>.seeds  (a list of the same per seed), .seed_mean, .seed_std
+  quality.<split>.baselines.{all_positive,tfidf_lr}.{accuracy,f1,roc_auc,pr_auc,...,_ci}
+  quality.<split>.lifts (fusion over the best branch, ensemble over the best seed, from
+  ``compare``), quality.<split>.data (split sizes, truncation and parse-error rates),
+  quality.<split>.goal (issue 6's quality goal, measured)
 
 For every track (transformer, gnn, fusion) the seed ensemble and each seed, and for the two
 baselines fitted on the *same* prepared split: test accuracy at 0.5 (the leaderboard
 convention), F1 at the valid-chosen threshold, ROC-AUC and PR-AUC, each with a percentile
-bootstrap 95% interval over the test set (``<metric>_ci``: [low, high]). Thresholds are
-chosen on valid only; nothing here looks at test to choose anything. Plus the two lifts the
-``compare`` stage measures (fusion over the best single branch, ensemble over the best seed)
-and what the models could see (truncation of long functions at ``max_length``).
+bootstrap 95% interval over the test set (``<metric>_ci``: [low, high], 1,000 resamples).
+Thresholds are chosen on valid only; nothing here looks at test to choose anything. Plus the
+two lifts the ``compare`` stage measures (fusion over the best single branch, ensemble over
+the best seed) and what the models could see (truncation of long functions at ``max_length``).
 
-Pure functions of a workspace directory: the benchmark (``run.py``, sections ``pipeline`` and
-``quality``) calls :func:`quality_summary` after running the pipeline there.
+:func:`quality_summary` is a pure function of a workspace directory; :func:`run` applies it
+to the workspaces that ``bench.pipeline`` ran (running them first if needed).
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
+from bench.context import Ctx, dig
+from bench.pipeline import devign_pipelines
+from bench.report import fmt
 from vulnfusion.baselines import all_positive_logits, tfidf_lr_logits
+from vulnfusion.config import load_config
+from vulnfusion.ensemble import align
 from vulnfusion.io import read_json, read_jsonl
-from vulnfusion.metrics import bootstrap_ci, evaluation_report, sigmoid
+from vulnfusion.metrics import bootstrap_ci, evaluation_report, roc_auc, sigmoid
 
 TRACKS = ("transformer", "gnn", "fusion")
 METRICS = ("accuracy", "f1", "roc_auc", "pr_auc")
@@ -30,15 +46,6 @@ METRICS = ("accuracy", "f1", "roc_auc", "pr_auc")
 def _labels(prepared: Path, split: str) -> tuple[list[str], np.ndarray]:
     rows = read_jsonl(prepared / f"{split}.jsonl")
     return [r["id"] for r in rows], np.asarray([r["target"] for r in rows], dtype=np.int64)
-
-
-def _aligned(logits: dict[str, dict[str, float]], split: str, ids: list[str], where: str
-             ) -> np.ndarray:
-    by_id = logits.get(split, {})
-    missing = [i for i in ids if i not in by_id]
-    if missing:
-        raise ValueError(f"{where}: {len(missing)} {split} ids have no logit")
-    return np.asarray([by_id[i] for i in ids], dtype=np.float64)
 
 
 def scored(y_va: np.ndarray, z_va: np.ndarray, y_te: np.ndarray, z_te: np.ndarray,
@@ -73,8 +80,8 @@ def track_quality(workspace: Path, track: str, seeds: list[int], labels: dict[st
     for s in seeds:
         path = track_dir / f"seed_{s}" / "logits.json"
         logits = read_json(path)
-        z = (_aligned(logits, "valid", ids_va, str(path)),
-             _aligned(logits, "test", ids_te, str(path)))
+        z = (align(logits.get("valid", {}), ids_va, f"{path} (valid)"),
+             align(logits.get("test", {}), ids_te, f"{path} (test)"))
         seed_z.append(z)
         rows.append({"seed": s, **scored(y_va, z[0], y_te, z[1], n_boot)})
     ens_va = np.mean([z[0] for z in seed_z], axis=0)
@@ -121,8 +128,7 @@ def truncation(workspace: Path) -> dict[str, Any]:
 def by_length(workspace: Path, labels: dict[str, Any], max_length: int) -> dict[str, Any]:
     """Test ROC-AUC and accuracy of each ensemble (and TF-IDF) on functions the Transformer saw
     whole vs those cut at ``max_length`` tokens, and by graph size: where the signal is lost."""
-    from vulnfusion.featurize import load_split
-    from vulnfusion.metrics import roc_auc
+    from vulnfusion.featurize import load_split  # pulls in the tokenizer: see bench/__init__
 
     test = load_split(workspace / "data" / "features" / "test.safetensors")
     ids_te, y_te = labels["test"]
@@ -134,8 +140,8 @@ def by_length(workspace: Path, labels: dict[str, Any], max_length: int) -> dict[
     if nodes is not None:
         med = float(np.median(nodes))
         groups.update({"small_graph": nodes <= med, "large_graph": nodes > med})
-    scores = {t: np.mean([_aligned(read_json(workspace / "outputs" / t / f"seed_{s}" /
-                                             "logits.json"), "test", ids_te, t)
+    scores = {t: np.mean([align(read_json(workspace / "outputs" / t / f"seed_{s}" /
+                                          "logits.json").get("test", {}), ids_te, t)
                           for s in _seeds(workspace)], axis=0) for t in TRACKS}
     out: dict[str, Any] = {}
     for g, mask in groups.items():
@@ -154,8 +160,6 @@ def _seeds(workspace: Path) -> list[int]:
 
 def learning_curves(workspace: Path) -> dict[str, Any]:
     """Per track and seed: train loss, valid loss and valid F1 per epoch (history.csv)."""
-    import csv
-
     out: dict[str, Any] = {}
     for t in TRACKS:
         for s in _seeds(workspace):
@@ -182,10 +186,6 @@ def quality_summary(workspace: Path, n_boot: int = 1000) -> dict[str, Any]:
     out["data"] = {"splits": {k: {"count": v.get("count"), "positive_rate": v.get("positive_rate")}
                               for k, v in prep_stats.get("splits", {}).items()},
                    **truncation(workspace)}
-    import yaml
-
-    from vulnfusion.config import load_config
-
     cfg = load_config(workspace / "params.yaml")
     out["by_length"] = by_length(workspace, labels, cfg.transformer.max_length)
     out["learning_curves"] = learning_curves(workspace)
@@ -251,3 +251,20 @@ def quality_md(quality: dict[str, Any]) -> list[str]:
                                    else f"{row[t]['roc_auc']:.3f}" for t in TRACKS)
                 out.append(f"| {g} | {row['n']} | {row['positive_rate']:.3f} | {cells} |")
     return out
+
+
+def run(ctx: Ctx) -> dict[str, Any]:
+    return {split: quality_summary(ws) for split, (ws, _) in devign_pipelines(ctx).items()}
+
+
+def headline(r: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{sp}: fusion acc {fmt(dig(r, sp, 'fusion', 'ensemble', 'accuracy'))} "
+        f"ROC {fmt(dig(r, sp, 'fusion', 'ensemble', 'roc_auc'))} vs tfidf acc "
+        f"{fmt(dig(r, sp, 'baselines', 'tfidf_lr', 'accuracy'))} "
+        f"ROC {fmt(dig(r, sp, 'baselines', 'tfidf_lr', 'roc_auc'))}" for sp in r)
+
+
+def markdown(r: dict[str, Any]) -> list[str]:
+    """The section's bench.md body (below its heading and blank line)."""
+    return quality_md(r)[1:]

@@ -1,8 +1,9 @@
 """Benchmark worker: time the shared training loop on a fixed number of Devign-sized batches.
 
-Run by ``benchmarks/run.py`` as a subprocess (so its peak RSS is measured on its own):
+Run by the ``train`` section (``bench.train``) as a subprocess, so that its peak RSS is
+measured on its own; from ``benchmarks/``:
 
-    python benchmarks/train_worker.py --params P --features-dir F --track gnn --batches 32 \\
+    python -m bench.train_worker --params P --features-dir F --track gnn --batches 32 \\
         --output result.json
 
 It loads the featurized splits (``vulnfusion.branches.load_features``), slices a seeded random
