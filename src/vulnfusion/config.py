@@ -160,7 +160,7 @@ class AggregateConfig:
 class RegisterConfig:
     model_name: str = "vulnfusion-ensemble"
     max_chars: int = field(default=200_000, metadata=_rng(64))
-    max_rows: int = field(default=10_000, metadata=_rng(1))
+    max_rows: int = field(default=1_000, metadata=_rng(1))
 
 
 @dataclass(frozen=True)
