@@ -405,7 +405,7 @@ int f(int a) {
             ("a++;", "return a;"),
         },
     ),
-    "preprocessor_blocks_are_transparent": (
+    "preprocessor_branches_are_alternatives": (
         """\
 int f(int a) {
 #ifdef DEBUG
@@ -416,7 +416,7 @@ int f(int a) {
   return a;
 }
 """,
-        {("log(a);", "a = 0;"), ("a = 0;", "return a;")},  # branches taken in sequence
+        {("log(a);", "return a;"), ("a = 0;", "return a;")},  # one branch or the other
     ),
     "empty_bodies_pass_through": (
         """\

@@ -26,9 +26,11 @@ Control flow
     Statement nodes are ``declaration``, ``expression_statement``, ``return``,
     ``if``, ``while``, ``for``, ``do``, ``switch``, ``case``, ``break``, ``continue``,
     ``goto`` and ``labeled`` statements.  ``compound_statement``, ``else_clause``,
-    ``ERROR``, ``attributed_statement`` and preprocessor conditionals (``#if``/
-    ``#ifdef``/``#else`` blocks, whose branches are taken in sequence) are
-    transparent.  The first statement of the body is the entry (no entry node).
+    ``ERROR``, ``attributed_statement`` and ``#else`` blocks are transparent.  The
+    branches of a preprocessor conditional (``#if``/``#ifdef``/``#elif``/``#else``)
+    are alternatives, as in some configuration: flow enters one branch, or passes
+    the whole conditional when there is no ``#else``; it never runs from one branch
+    into another.  The first statement of the body is the entry (no entry node).
     An ``if``/``while``/``for``/``switch``/``do`` node stands for its condition; a
     ``for`` node also stands for its initializer (a ``declaration`` there is part
     of the loop head, not a statement of its own) and its update clause: they are
@@ -39,14 +41,16 @@ Control flow
     goes to every ``case`` and, without ``default``, also past the switch; cases
     fall through unless they end in break/return/goto/continue.  A loop with an
     empty body would be a self loop, which is not emitted.  Nesting deeper than
-    ``_DEPTH_LIMIT`` (pathological) yields no cfg/dfg edges at all.
+    ``DEPTH_LIMIT`` (pathological) yields no cfg/dfg edges at all.
 
 Data flow
     Reaching definitions over that control flow, for parameters and locally
     declared variables only (matched by name; scopes are not modelled).  A
-    definition is a parameter (defined at entry), a declarator *with or without*
-    an initializer (so ``int x; if (c) x = 1; use(x);`` links both ``x`` nodes to
-    the use: the "maybe uninitialised" signal is kept), an assignment target
+    definition is a parameter (defined at entry; K&R parameters too, by their
+    declaration ``char *a;`` or, undeclared, by their name in the list), a
+    declarator *with or without* an initializer (so ``int x; if (c) x = 1;
+    use(x);`` links both ``x`` nodes to the use: the "maybe uninitialised" signal
+    is kept), an assignment target
     (``x += 1`` is also a use) and the operand of ``++``/``--``.  All uses in one
     program point see the definitions that reach its start (``x = x + 1`` uses
     the old ``x``; the last definition of a variable in a point is the one that
@@ -57,11 +61,21 @@ Data flow
 Several top-level items, broken parses
     All kept nodes of the whole text get ast/next_token edges; cfg/dfg are built
     for the first ``function_definition`` only (top level or inside a top-level
-    ``ERROR``).  When tree-sitter's error recovery dissolved the definition (an
-    unknown macro as return type, K&R parameters, ...) its remains are used: a
-    header followed by a ``compound_statement`` or by a loose ``{`` and
+    ``ERROR``).  What tree-sitter-c cannot read is blanked and the text parsed
+    again (``repair``): attribute macros in the header (``static FMT_CHECK(2, 3)
+    int f(..)``, ``int __printf(1, 2) f(..)``, ``static __must_check int f(..)``,
+    ``av_cold void f(..)``), so that the graph equals the one without the macro;
+    the return type's ``*`` of a K&R definition (``char *f(s) char *s; {``), which
+    then has no ``*`` node; and the directive lines of a conditional that splits
+    an if/else (``if (c) {..}`` ``#ifdef X`` ``else {..}`` ``#endif``): there an
+    else in a ``#if`` branch is one alternative of its ``if``, which also exits
+    straight on unless every branch of a conditional with ``#else`` holds one of
+    its elses.  The repaired parse is kept only when its header parses cleanly.
+    Otherwise, when error recovery dissolved the definition, its remains are
+    used: a header followed by a ``compound_statement`` or by a loose ``{`` and
     statements, or a broken declaration that swallowed the header followed by
-    loose statements.  ``has_error`` reports any error in the parse.
+    loose statements.  ``has_error`` reports any error in the parse the graph
+    comes from.
 
 Caps and fallback
     Text beyond ``max_chars`` is not parsed; nodes beyond ``max_nodes`` (a
@@ -75,9 +89,10 @@ Caps and fallback
 Modules, in the order ``build_graph`` uses them
     ``schema`` (edge types, :class:`CodeGraph`, node-kind tables), ``parser`` (the
     lazily created tree-sitter parser), ``locate`` (which bytes are the body and the
-    parameters), ``walk`` (pass 1: nodes, statement tree, definitions and uses),
-    ``cfg`` (pass 2), ``dfg`` (pass 3), ``fallback`` (the lexer graph), ``build``
-    (assembly); ``vocab`` holds :class:`GraphVocab`.
+    parameters), ``repair`` (blank and parse again), ``walk`` (pass 1: nodes,
+    statement tree, definitions and uses), ``cfg`` (pass 2), ``dfg`` (pass 3),
+    ``fallback`` (the lexer graph), ``build`` (assembly); ``vocab`` holds
+    :class:`GraphVocab`.
 """
 
 from __future__ import annotations

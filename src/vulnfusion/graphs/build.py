@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from vulnfusion.graphs.cfg import CfgBuilder, emit_cfg
 from vulnfusion.graphs.dfg import dfg_edges
 from vulnfusion.graphs.fallback import fallback_graph
-from vulnfusion.graphs.locate import locate
+from vulnfusion.graphs.locate import Target, locate
 from vulnfusion.graphs.parser import Lang, lang_for_process
+from vulnfusion.graphs.repair import PPGroup, plan, suspect
 from vulnfusion.graphs.schema import DEPTH_LIMIT, CodeGraph
 from vulnfusion.graphs.walk import Walk, walk_tree
 
@@ -63,6 +66,24 @@ def _flow(w: Walk, lg: Lang, cap: int) -> tuple[_Edges, _Edges]:
     return emit_cfg(edges, w.owner), dfg_edges(w, edges, cap)
 
 
+def _repaired(
+    lg: Lang, data: bytes, root: Any, target: Target | None
+) -> tuple[bytes, Any, Target, tuple[PPGroup, ...]] | None:
+    """The parse of ``data`` with what tree-sitter cannot read blanked (see ``repair``),
+    when its header is clean and it has no error that the original parse lacked."""
+    fix = plan(data)
+    if fix is None:
+        return None
+    root2 = lg.parser.parse(fix.data).root_node
+    t2 = locate(root2)
+    if t2 is None or not t2.clean:
+        return None
+    header_fixed = target is None or not target.clean
+    if root2.has_error and not header_fixed:
+        return None
+    return fix.data, root2, t2, fix.groups
+
+
 def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> CodeGraph:
     """Build the code graph of one C function; see the :mod:`vulnfusion.graphs` docstring.
 
@@ -79,13 +100,18 @@ def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> C
     if not data.strip():
         return fallback_graph("", max_nodes, False, truncated)
     lg = lang_for_process()
-    tree = lg.parser.parse(data)
-    root = tree.root_node
-    has_error = bool(root.has_error)
+    root = lg.parser.parse(data).root_node
     target = locate(root)
+    groups: tuple[PPGroup, ...] = ()
+    if target is None or not target.clean or suspect(data):
+        fixed = _repaired(lg, data, root, target)
+        if fixed is not None:
+            data, root, target, groups = fixed
+            code = data.decode("utf-8", "replace")
+    has_error = bool(root.has_error)
     if target is None:
         return fallback_graph(data.decode("utf-8", "replace"), max_nodes, has_error, truncated)
-    w = Walk(target.body, target.params, data, code if data.isascii() else None)
+    w = Walk(target.body, target.params, data, code if data.isascii() else None, groups=groups)
     walk_tree(root, lg, w)
     cfg, dfg = _flow(w, lg, max_nodes)
     return _assemble(w, cfg, dfg, (has_error, truncated), max_nodes)

@@ -11,19 +11,35 @@ from vulnfusion.graphs.schema import STATEMENTS
 
 @dataclass
 class Target:
-    """Byte ranges of the code the cfg/dfg cover: the body and the parameter list."""
+    """Byte ranges of the code the cfg/dfg cover: the body and the parameters.
+
+    ``params`` runs from the parameter list to the body, so that K&R parameter
+    declarations (``f(a) char *a; {``) are parameters too.  ``clean`` says that the
+    target is a ``function_definition`` whose header parsed without error.
+    """
 
     body: tuple[int, int]
     params: tuple[int, int]
+    clean: bool = False
 
 
-def _params_of(declarator: Any) -> tuple[int, int]:
-    """Byte range of the parameter list of a (possibly pointer-wrapped) declarator."""
+def _params_of(declarator: Any, body_start: int) -> tuple[int, int]:
+    """Byte range from the parameter list of a (possibly pointer-wrapped) declarator
+    to ``body_start``; (0, 0) without a parameter list."""
     d = declarator
     while d is not None and d.type != "function_declarator":
         d = d.child_by_field_name("declarator")
     p = None if d is None else d.child_by_field_name("parameters")
-    return (0, 0) if p is None else (p.start_byte, p.end_byte)
+    return (0, 0) if p is None else (p.start_byte, max(p.end_byte, body_start))
+
+
+def _header_clean(definition: Any, tops: list[Any]) -> bool:
+    """No parse error in the definition's header nor in any top-level item before it."""
+    start = definition.start_byte
+    if any(t.has_error for t in tops if t.start_byte < start):
+        return False
+    body = definition.child_by_field_name("body")
+    return not any(c.has_error or c.is_missing for c in definition.children if c != body)
 
 
 def locate(root: Any) -> Target | None:
@@ -39,7 +55,9 @@ def locate(root: Any) -> Target | None:
             body = ch.child_by_field_name("body")
             if body is not None:
                 decl = ch.child_by_field_name("declarator")
-                return Target((body.start_byte, body.end_byte), _params_of(decl))
+                params = _params_of(decl, body.start_byte)
+                clean = not root.has_error or _header_clean(ch, tops)
+                return Target((body.start_byte, body.end_byte), params, clean)
     return _salvage(flat) or _swallowed_header(tops)
 
 
@@ -57,7 +75,7 @@ def _salvage(items: list[Any]) -> Target | None:
     else:
         return None
     decls = [h for h in items[:k] if h.type.endswith("declarator")]
-    return Target(body, _params_of(decls[-1]) if decls else (0, 0))
+    return Target(body, _params_of(decls[-1], body[0]) if decls else (0, 0))
 
 
 def _swallowed_header(tops: list[Any]) -> Target | None:

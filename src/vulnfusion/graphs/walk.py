@@ -14,6 +14,7 @@ from vulnfusion.graphs.parser import (
     A_NAMED,
     Lang,
 )
+from vulnfusion.graphs.repair import PPGroup
 from vulnfusion.graphs.schema import ENTRY, TOKEN_MAX, clip
 
 _NO_UNIT = -1  # outside the analysed body (or in the parameter list)
@@ -28,7 +29,10 @@ _DECL_CHAIN = frozenset(
 )  # fmt: skip
 _DECL_OWNERS = frozenset({"declaration", "parameter_declaration"})
 # parents that make an identifier more than a plain use (a declarator, target, operand)
-_ID_SPECIAL = _DECL_CHAIN | _DECL_OWNERS | {"assignment_expression", "update_expression"}
+# (``parameter_list``: the identifiers of a K&R list ``f(a, b)``)
+_ID_SPECIAL = _DECL_CHAIN | _DECL_OWNERS | {
+    "assignment_expression", "update_expression", "parameter_list",
+}  # fmt: skip
 
 
 @dataclass
@@ -51,6 +55,8 @@ class Walk:
     uses: list[tuple[int, str, int]] = field(default_factory=list)
     lhs: int = -1  # kept idx of the last plain-identifier assignment target
     depth: int = 0  # deepest statement/container seen (guards the recursive cfg pass)
+    groups: tuple[PPGroup, ...] = ()  # conditionals whose directive lines were blanked
+    branch: dict[int, tuple[int, int]] = field(default_factory=dict)  # stmt -> (group, branch)
 
 
 def walk_tree(root: Any, lg: Lang, w: Walk) -> None:
@@ -149,9 +155,23 @@ def _enter_stmt(w: Walk, node: Any, at: tuple[int, int], unit: int, act: int, de
         w.roots.append(idx)
     else:
         w.kids.setdefault(parent, []).append(idx)
+    if w.groups:
+        _tag_branch(w, idx, node.start_byte)
     if act == A_CONT:
         return _BODY if unit == _NO_UNIT else unit
     return _FOR_MARK - idx if act == A_FOR else idx
+
+
+def _tag_branch(w: Walk, idx: int, pos: int) -> None:
+    """Record the innermost blanked conditional branch that a statement starts in."""
+    best: tuple[int, int] | None = None
+    width = -1
+    for g, group in enumerate(w.groups):
+        for b, (a, e) in enumerate(group.branches):
+            if a <= pos < e and (width < 0 or e - a < width):
+                best, width = (g, b), e - a
+    if best is not None:
+        w.branch[idx] = best
 
 
 def _identifier(
@@ -167,11 +187,13 @@ def _identifier(
         if owner == "declaration" and unit >= 0:
             w.defs.append((idx, name, unit, True))
             return
-        if owner == "parameter_declaration":
-            p0, p1 = w.params
-            if p0 <= node.start_byte < p1:
-                w.defs.append((idx, name, ENTRY, True))
+        # parameters, ANSI or K&R (``f(a) char *a; {``: declarations before the body)
+        if owner == "parameter_declaration" or owner == "declaration":
+            _parameter(w, node, idx, name)
             return
+    if ptype == "parameter_list" and unit < 0:  # K&R list; a declaration of the name wins
+        _parameter(w, node, idx, name)
+        return
     if unit < 0:
         return
     if ptype == "assignment_expression" and fld == lg.f_left:
@@ -182,6 +204,15 @@ def _identifier(
         w.defs.append((idx, name, unit, False))
     else:
         w.uses.append((idx, name, unit))
+
+
+def _parameter(w: Walk, node: Any, idx: int, name: str) -> None:
+    """A parameter is defined at entry.  Of several definitions of one name there (the
+    K&R list ``f(a)`` and the declaration ``int a;``), the last in source order reaches
+    the uses, as in any program point."""
+    p0, p1 = w.params
+    if p0 <= node.start_byte < p1:
+        w.defs.append((idx, name, ENTRY, True))
 
 
 def _declarator_owner(w: Walk, par: int) -> str:
