@@ -14,7 +14,7 @@ import tree_sitter
 import tree_sitter_c
 
 from vulnfusion.graphs import EDGE_TYPES, CodeGraph, build_graph
-from vulnfusion.graphs.repair import plan
+from vulnfusion.graphs.repair import plan, suspect
 
 PUNCT = {";", ",", "(", ")", "{", "}", "[", "]", ":", "[[", "]]", "\n"}
 LITERALS = {"string_literal", "char_literal", "number_literal"}
@@ -366,3 +366,19 @@ int f(int a)
     cfg, dfg = flow(code)
     assert cfg == [(3, 5), (3, 8), (5, 6), (6, 8)]
     assert dfg == [(1, 5), (3, 8), (5, 6), (5, 8)]
+
+
+def test_directive_then_comments_then_else_is_found_without_backtracking() -> None:
+    """Many comments after a directive: a pattern whose comment could span several
+    comments backtracks exponentially here (60 comments would not finish)."""
+    comments = b"/* a */ " * 60
+    assert suspect(b"#if X\n" + comments + b"x = 1;") is False
+    assert suspect(b"#if X\n" + comments + b"\n// c\nelse {}") is True
+    assert suspect(b"#if X\nx = 1;\n#endif\nelse_branch();") is False
+
+
+def test_comment_between_directive_and_else_still_splits_if_else() -> None:
+    code = PICK_SIZE.replace("#ifdef ALLOW_SMALL\n", "#ifdef ALLOW_SMALL\n  /* small */\n")
+    cfg, dfg = flow(code)
+    assert cfg == [(3, 4), (4, 5), (4, 10), (4, 13), (5, 13), (10, 13)]
+    assert dfg == [(1, 4), (1, 10), (3, 13), (5, 13), (10, 13)]

@@ -45,6 +45,7 @@ _TYPE_KEYWORDS = frozenset(
     }
 )  # fmt: skip
 _TAGS = frozenset({b"struct", b"union", b"enum"})
+_HEADER_MAX = 16384  # bytes searched for the body's ``{`` (headers are far shorter)
 _SPECIFIER_KEYWORDS = frozenset(
     {
         b"static", b"extern", b"inline", b"__inline", b"__inline__", b"register", b"auto",
@@ -55,9 +56,11 @@ _SPECIFIER_KEYWORDS = frozenset(
 _CONDITIONAL = rb"^[ \t]*\#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b"
 # a conditional directive line (with its continuation lines)
 _DIRECTIVE = re.compile(_CONDITIONAL + rb"(?:[^\n\\]|\\[\s\S])*", re.MULTILINE)
-# ... right before an ``else`` (comments between allowed): the cheap test of :func:`suspect`
+# ... right before an ``else`` (comments between allowed): the cheap test of :func:`suspect`.
+# A comment is spelled so that it cannot contain "*/": a lazy ``/\*.*?\*/`` under the
+# outer ``*`` could span several comments and backtrack exponentially.
 _ELSE_AFTER = re.compile(
-    _CONDITIONAL + rb"[^\n]*\n(?:\s|//[^\n]*|/\*[\s\S]*?\*/)*else\b", re.MULTILINE
+    _CONDITIONAL + rb"[^\n]*\n(?:\s|//[^\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*else\b", re.MULTILINE
 )
 
 
@@ -115,7 +118,7 @@ def _header(data: bytes) -> tuple[list[_Tok], int] | None:
     does not start like a function definition (an ``=`` or ``}`` comes first)."""
     toks: list[_Tok] = []
     depth = 0
-    for m in _TOKEN.finditer(data):
+    for m in _TOKEN.finditer(data, 0, _HEADER_MAX):
         kind = m.lastgroup or "p"
         if kind in ("c", "pp"):
             continue
