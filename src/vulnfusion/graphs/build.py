@@ -66,15 +66,28 @@ def _flow(w: Walk, lg: Lang, cap: int) -> tuple[_Edges, _Edges]:
     return emit_cfg(edges, w.owner), dfg_edges(w, edges, cap)
 
 
+def _point(data: bytes, pos: int) -> tuple[int, int]:
+    """(row, column in bytes) of a byte offset, as tree-sitter counts them."""
+    return data.count(b"\n", 0, pos), pos - (data.rfind(b"\n", 0, pos) + 1)
+
+
 def _repaired(
-    lg: Lang, data: bytes, root: Any, target: Target | None
+    lg: Lang, data: bytes, tree: Any, target: Target | None
 ) -> tuple[bytes, Any, Target, tuple[PPGroup, ...]] | None:
     """The parse of ``data`` with what tree-sitter cannot read blanked (see ``repair``),
-    when its header is clean and it has no error that the original parse lacked."""
+    when its header is clean and it has no error that the original parse lacked.
+
+    The blanked spans keep their length and lines, so the first tree is edited and the
+    text re-parsed incrementally (unchanged subtrees are reused: the body is not parsed
+    twice in full)."""
     fix = plan(data)
     if fix is None:
         return None
-    root2 = lg.parser.parse(fix.data).root_node
+    old = tree.copy()
+    for a, b in fix.spans:
+        pa, pb = _point(data, a), _point(data, b)
+        old.edit(a, b, b, pa, pb, pb)
+    root2 = lg.parser.parse(fix.data, old).root_node
     t2 = locate(root2)
     if t2 is None or not t2.clean:
         return None
@@ -100,11 +113,12 @@ def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> C
     if not data.strip():
         return fallback_graph("", max_nodes, False, truncated)
     lg = lang_for_process()
-    root = lg.parser.parse(data).root_node
+    tree = lg.parser.parse(data)
+    root = tree.root_node
     target = locate(root)
     groups: tuple[PPGroup, ...] = ()
     if target is None or not target.clean or suspect(data):
-        fixed = _repaired(lg, data, root, target)
+        fixed = _repaired(lg, data, tree, target)
         if fixed is not None:
             data, root, target, groups = fixed
             code = data.decode("utf-8", "replace")

@@ -75,9 +75,11 @@ class PPGroup:
 
 @dataclass(frozen=True)
 class Repair:
-    """The text to parse instead (same length as the original) and the blanked groups."""
+    """The text to parse instead (same length as the original), the blanked byte spans
+    and the blanked conditionals."""
 
     data: bytes
+    spans: tuple[tuple[int, int], ...]
     groups: tuple[PPGroup, ...]
 
 
@@ -110,7 +112,7 @@ def plan(data: bytes) -> Repair | None:
     out = bytearray(data)
     for a, b in spans:
         out[a:b] = re.sub(rb"[^\n]", b" ", data[a:b])
-    return Repair(bytes(out), tuple(groups))
+    return Repair(bytes(out), tuple(spans), tuple(groups))
 
 
 def _header(data: bytes) -> tuple[list[_Tok], int] | None:
