@@ -1,0 +1,104 @@
+"""Per-function code graphs for the GNN branch, and their node vocabulary.
+
+``build_graph(code)`` parses one C function with tree-sitter-c and returns a
+:class:`CodeGraph`: a list of nodes plus typed, directed edges.  Every edge is
+emitted once, in its natural direction; the GNN adds reverse edges itself.
+
+Nodes (pre-order = source order)
+    Every named tree-sitter node plus the anonymous leaves that carry meaning
+    (operators such as ``<=`` ``->`` ``++`` ``&`` ``?``, keywords such as ``if``
+    ``return`` ``sizeof`` ``static`` and preprocessor directives).  Pure punctuation
+    (``; , ( ) { } [ ] : [[ ]]``, the newline ending a directive) and ``comment``
+    nodes are dropped.  ``string_literal``,
+    ``char_literal`` and ``number_literal`` are leaves (their quotes/content are not
+    descended into).  ``node_token`` is the leaf text (anonymous leaves: their type,
+    which is their text) clipped to 32 characters (a string literal whose ``%`` lies
+    beyond that keeps a trailing ``%``), ``""`` for internal nodes.
+
+Edges (type id = index into :data:`EDGE_TYPES`)
+    ``ast``         parent -> child between kept nodes (a dropped node never has
+                    kept children, so every kept node but the root has one parent).
+    ``next_token``  leaf i -> leaf i+1 over the kept leaves in source order.
+    ``cfg``         statement -> statement, at statement granularity (see below).
+    ``dfg``         defining identifier -> using identifier (reaching definitions).
+
+Control flow
+    Statement nodes are ``declaration``, ``expression_statement``, ``return``,
+    ``if``, ``while``, ``for``, ``do``, ``switch``, ``case``, ``break``, ``continue``,
+    ``goto`` and ``labeled`` statements.  ``compound_statement``, ``else_clause``,
+    ``ERROR``, ``attributed_statement`` and ``#else`` blocks are transparent.  The
+    branches of a preprocessor conditional (``#if``/``#ifdef``/``#elif``/``#else``)
+    are alternatives, as in some configuration: flow enters one branch, or passes
+    the whole conditional when there is no ``#else``; it never runs from one branch
+    into another.  The first statement of the body is the entry (no entry node).
+    An ``if``/``while``/``for``/``switch``/``do`` node stands for its condition; a
+    ``for`` node also stands for its initializer (a ``declaration`` there is part
+    of the loop head, not a statement of its own) and its update clause: they are
+    separate program points for the data flow, but fold into the ``for`` node in
+    the emitted cfg edges.  ``break`` goes after the innermost loop/switch,
+    ``continue`` to the innermost loop head, ``return`` nowhere, ``goto L`` to the
+    ``labeled_statement`` ``L`` (which flows into its inner statement); ``switch``
+    goes to every ``case`` and, without ``default``, also past the switch; cases
+    fall through unless they end in break/return/goto/continue.  A loop with an
+    empty body would be a self loop, which is not emitted.  Nesting deeper than
+    ``DEPTH_LIMIT`` (pathological) yields no cfg/dfg edges at all.
+
+Data flow
+    Reaching definitions over that control flow, for parameters and locally
+    declared variables only (matched by name; scopes are not modelled).  A
+    definition is a parameter (defined at entry; K&R parameters too, by their
+    declaration ``char *a;`` or, undeclared, by their name in the list), a
+    declarator *with or without* an initializer (so ``int x; if (c) x = 1;
+    use(x);`` links both ``x`` nodes to the use: the "maybe uninitialised" signal
+    is kept), an assignment target
+    (``x += 1`` is also a use) and the operand of ``++``/``--``.  All uses in one
+    program point see the definitions that reach its start (``x = x + 1`` uses
+    the old ``x``; the last definition of a variable in a point is the one that
+    leaves it).  ``p->len``, ``*p = 0`` and ``p[i] = 0`` are uses of ``p``; ``len``
+    is a ``field_identifier`` and never takes part.  A loop-carried ``i++`` gets
+    an edge to itself.  Definitions in unreachable code still flow onwards.
+
+Several top-level items, broken parses
+    All kept nodes of the whole text get ast/next_token edges; cfg/dfg are built
+    for the first ``function_definition`` only (top level or inside a top-level
+    ``ERROR``).  What tree-sitter-c cannot read is blanked and the text parsed
+    again (``repair``): attribute macros in the header (``static FMT_CHECK(2, 3)
+    int f(..)``, ``int __printf(1, 2) f(..)``, ``static __must_check int f(..)``,
+    ``av_cold void f(..)``), so that the graph equals the one without the macro;
+    the return type's ``*`` of a K&R definition (``char *f(s) char *s; {``), which
+    then has no ``*`` node; and the directive lines of a conditional that splits
+    an if/else (``if (c) {..}`` ``#ifdef X`` ``else {..}`` ``#endif``): there an
+    else in a ``#if`` branch is one alternative of its ``if``, which also exits
+    straight on unless every branch of a conditional with ``#else`` holds one of
+    its elses.  The repaired parse is kept only when its header parses cleanly.
+    Otherwise, when error recovery dissolved the definition, its remains are
+    used: a header followed by a ``compound_statement`` or by a loose ``{`` and
+    statements, or a broken declaration that swallowed the header followed by
+    loose statements.  ``has_error`` reports any error in the parse the graph
+    comes from.
+
+Caps and fallback
+    Text beyond ``max_chars`` is not parsed; nodes beyond ``max_nodes`` (a
+    pre-order prefix is kept) are dropped with every edge touching them; both
+    set ``truncated``.  Without any function shape (macro-only text, binary
+    garbage, ...) the result is the *fallback* graph: a regex lexer's tokens
+    (identifiers, keywords, numbers, strings, chars, operators, ``#define``-like
+    directives; punctuation dropped), typed like tree-sitter types them, chained
+    by next_token edges only.  Empty text gives one ``<empty>`` node.
+
+Modules, in the order ``build_graph`` uses them
+    ``schema`` (edge types, :class:`CodeGraph`, node-kind tables), ``parser`` (the
+    lazily created tree-sitter parser), ``locate`` (which bytes are the body and the
+    parameters), ``repair`` (blank and parse again), ``walk`` (pass 1: nodes,
+    statement tree, definitions and uses), ``cfg`` (pass 2), ``dfg`` (pass 3),
+    ``fallback`` (the lexer graph), ``build`` (assembly); ``vocab`` holds
+    :class:`GraphVocab`.
+"""
+
+from __future__ import annotations
+
+from vulnfusion.graphs.build import build_graph
+from vulnfusion.graphs.schema import EDGE_TYPES, CodeGraph
+from vulnfusion.graphs.vocab import GraphVocab, normalize_token
+
+__all__ = ["EDGE_TYPES", "CodeGraph", "GraphVocab", "build_graph", "normalize_token"]

@@ -1,0 +1,131 @@
+"""``build_graph``: parse, locate the function, run the three passes, assemble the arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vulnfusion.graphs.cfg import CfgBuilder, emit_cfg
+from vulnfusion.graphs.dfg import dfg_edges
+from vulnfusion.graphs.fallback import fallback_graph
+from vulnfusion.graphs.locate import Target, locate
+from vulnfusion.graphs.parser import Lang, lang_for_process
+from vulnfusion.graphs.repair import PPGroup, plan, suspect
+from vulnfusion.graphs.schema import DEPTH_LIMIT, CodeGraph
+from vulnfusion.graphs.walk import Walk, walk_tree
+
+
+def _pairs(edges: list[tuple[int, int]]) -> np.ndarray:
+    return np.array(edges, dtype=np.int32).reshape(-1, 2)
+
+
+def _assemble(
+    w: Walk,
+    cfg: list[tuple[int, int]],
+    dfg: list[tuple[int, int]],
+    flags: tuple[bool, bool],
+    cap: int,
+) -> CodeGraph:
+    """Edge arrays in EDGE_TYPES order, then the node cap (pre-order prefix)."""
+    parent = np.array(w.parent, dtype=np.int32)
+    has_parent = parent >= 0
+    leaves = np.array(w.leaves, dtype=np.int32)
+    c, d = _pairs(cfg), _pairs(dfg)
+    groups = [
+        (parent[has_parent], np.flatnonzero(has_parent).astype(np.int32)),
+        (leaves[:-1], leaves[1:]),
+        (c[:, 0], c[:, 1]),
+        (d[:, 0], d[:, 1]),
+    ]
+    src = np.concatenate([g[0] for g in groups])
+    dst = np.concatenate([g[1] for g in groups])
+    et = np.repeat(np.arange(len(groups), dtype=np.int8), [len(g[0]) for g in groups])
+    truncated, n = flags[1], len(w.types)
+    if n > cap:
+        truncated, n = True, cap
+        keep = (src < cap) & (dst < cap)
+        src, dst, et = src[keep], dst[keep], et[keep]
+    return CodeGraph(
+        node_type=w.types[:n], node_token=w.toks[:n], src=src, dst=dst, etype=et,
+        has_error=flags[0], truncated=truncated, fallback=False,
+    )  # fmt: skip
+
+
+_Edges = list[tuple[int, int]]
+
+
+def _flow(w: Walk, lg: Lang, cap: int) -> tuple[_Edges, _Edges]:
+    """cfg and dfg edges; skipped (empty) for pathologically deep nesting."""
+    if w.depth > DEPTH_LIMIT:
+        return [], []
+    try:
+        edges = CfgBuilder(w, lg.f_init, lg.f_update).run()
+    except RecursionError:  # deep nesting not caught by the depth guard; never raise
+        return [], []
+    return emit_cfg(edges, w.owner), dfg_edges(w, edges, cap)
+
+
+def _point(data: bytes, pos: int) -> tuple[int, int]:
+    """(row, column in bytes) of a byte offset, as tree-sitter counts them."""
+    return data.count(b"\n", 0, pos), pos - (data.rfind(b"\n", 0, pos) + 1)
+
+
+def _repaired(
+    lg: Lang, data: bytes, tree: Any, target: Target | None
+) -> tuple[bytes, Any, Target, tuple[PPGroup, ...]] | None:
+    """The parse of ``data`` with what tree-sitter cannot read blanked (see ``repair``),
+    when its header is clean and it has no error that the original parse lacked.
+
+    The blanked spans keep their length and lines, so the first tree is edited and the
+    text re-parsed incrementally (unchanged subtrees are reused: the body is not parsed
+    twice in full)."""
+    fix = plan(data)
+    if fix is None:
+        return None
+    old = tree.copy()
+    for a, b in fix.spans:
+        pa, pb = _point(data, a), _point(data, b)
+        old.edit(a, b, b, pa, pb, pb)
+    root2 = lg.parser.parse(fix.data, old).root_node
+    t2 = locate(root2)
+    if t2 is None or not t2.clean:
+        return None
+    header_fixed = target is None or not target.clean
+    if root2.has_error and not header_fixed:
+        return None
+    return fix.data, root2, t2, fix.groups
+
+
+def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> CodeGraph:
+    """Build the code graph of one C function; see the :mod:`vulnfusion.graphs` docstring.
+
+    Never raises on a ``str`` (NUL bytes, lone surrogates and binary junk included)
+    and always returns at least one node.  Only the first ``max_chars`` characters
+    are parsed and at most ``max_nodes`` nodes kept (``truncated`` tells).  The
+    parser is created lazily, once per process; do not call from several threads.
+    """
+    max_nodes = max(1, max_nodes)
+    truncated = len(code) > max_chars
+    if truncated:
+        code = code[: max(0, max_chars)]
+    data = code.encode("utf-8", "replace")  # lone surrogates -> '?'
+    if not data.strip():
+        return fallback_graph("", max_nodes, False, truncated)
+    lg = lang_for_process()
+    tree = lg.parser.parse(data)
+    root = tree.root_node
+    target = locate(root)
+    groups: tuple[PPGroup, ...] = ()
+    if target is None or not target.clean or suspect(data):
+        fixed = _repaired(lg, data, tree, target)
+        if fixed is not None:
+            data, root, target, groups = fixed
+            code = data.decode("utf-8", "replace")
+    has_error = bool(root.has_error)
+    if target is None:
+        return fallback_graph(data.decode("utf-8", "replace"), max_nodes, has_error, truncated)
+    w = Walk(target.body, target.params, data, code if data.isascii() else None, groups=groups)
+    walk_tree(root, lg, w)
+    cfg, dfg = _flow(w, lg, max_nodes)
+    return _assemble(w, cfg, dfg, (has_error, truncated), max_nodes)

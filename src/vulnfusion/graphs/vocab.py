@@ -1,0 +1,148 @@
+"""The node vocabulary: node types and normalised leaf tokens, built on the train split."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from vulnfusion.graphs.schema import CodeGraph
+
+_KEEP_INTS = frozenset({*range(-1, 17), *(2**k for k in range(5, 17)), 255, 65535})
+_INT_SUFFIX = re.compile(r"[uUlLzZ]+$")
+_OCTAL = re.compile(r"-?0[0-7]+")
+_NORMALISED = frozenset({"number_literal", "string_literal", "system_lib_string", "char_literal"})
+
+
+def _norm_number(tok: str) -> str:
+    """Small / power-of-two integers stay (as decimal), everything else is ``<num>``."""
+    body = _INT_SUFFIX.sub("", tok.replace("'", ""))
+    if len(body) > 24:  # far beyond any kept value; also keeps int() cheap
+        return "<num>"
+    try:
+        value = int(body, 8) if _OCTAL.fullmatch(body) else int(body, 0)  # C octal: 010 == 8
+    except ValueError:  # floats, hex floats, malformed literals
+        return "<num>"
+    return str(value) if value in _KEEP_INTS else "<num>"
+
+
+def normalize_token(node_type: str, token: str) -> str:
+    """Vocabulary form of a leaf token: literals are abstracted, the rest kept raw.
+
+    ``""`` (internal node) stays ``""`` and encodes to ``<none>``.
+    """
+    if node_type == "number_literal":
+        return _norm_number(token)
+    if node_type == "string_literal" or node_type == "system_lib_string":
+        return "<fmtstr>" if "%" in token else "<str>"
+    if node_type == "char_literal":
+        return "<chr>"
+    return token
+
+
+class GraphVocab:
+    """Node-type and token vocabularies, built deterministically on the train split.
+
+    Types: ``<pad>``, ``<unk>``, then every type seen, by (-count, type).
+    Tokens: ``<pad>``, ``<unk>``, ``<none>`` (internal nodes), then the normalised
+    leaf tokens (:func:`normalize_token`) with count >= ``min_token_freq``, by
+    (-count, token), at most ``max_tokens`` of them (specials not counted).
+    Ties are broken by the string itself, never by ``hash()``, so the same graphs
+    give byte-identical JSON in any process.
+    """
+
+    PAD, UNK, NONE = 0, 1, 2
+    TYPE_SPECIALS: tuple[str, ...] = ("<pad>", "<unk>")
+    TOKEN_SPECIALS: tuple[str, ...] = ("<pad>", "<unk>", "<none>")
+    _FORMAT = "vulnfusion.graph_vocab"
+
+    def __init__(self, types: Sequence[str], tokens: Sequence[str]) -> None:
+        if tuple(types[:2]) != self.TYPE_SPECIALS or tuple(tokens[:3]) != self.TOKEN_SPECIALS:
+            raise ValueError("vocabulary tables must start with their special entries")
+        if len(set(types)) != len(types) or len(set(tokens)) != len(tokens):
+            raise ValueError("vocabulary tables must not contain duplicates")
+        self.types: tuple[str, ...] = tuple(types)
+        self.tokens: tuple[str, ...] = tuple(tokens)
+        self._type_id = {t: i for i, t in enumerate(self.types)}
+        self._tok_id = {t: i for i, t in enumerate(self.tokens)}
+        self._tok_id[""] = self.NONE
+
+    @property
+    def num_types(self) -> int:
+        return len(self.types)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.tokens)
+
+    @classmethod
+    def build(
+        cls, graphs: Iterable[CodeGraph], min_token_freq: int = 2, max_tokens: int = 20000
+    ) -> GraphVocab:
+        """Count node types and normalised leaf tokens over ``graphs`` (the train split)."""
+        type_counts: Counter[str] = Counter()
+        tok_counts: Counter[str] = Counter()
+        for g in graphs:
+            type_counts.update(g.node_type)
+            tok_counts.update(
+                normalize_token(t, k) for t, k in zip(g.node_type, g.node_token, strict=True) if k
+            )
+        types = [t for t in _by_count(type_counts) if t not in cls.TYPE_SPECIALS]
+        frequent = (
+            k
+            for k in _by_count(tok_counts)
+            if tok_counts[k] >= min_token_freq and k not in cls.TOKEN_SPECIALS
+        )
+        tokens = [k for _, k in zip(range(max(max_tokens, 0)), frequent, strict=False)]
+        return cls([*cls.TYPE_SPECIALS, *types], [*cls.TOKEN_SPECIALS, *tokens])
+
+    def encode(self, g: CodeGraph) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) int32 type ids and (N,) int32 token ids; unseen -> UNK."""
+        tid, kid, unk = self._type_id, self._tok_id, self.UNK
+        types = np.fromiter((tid.get(t, unk) for t in g.node_type), np.int32, len(g.node_type))
+        toks = np.fromiter(
+            (
+                kid.get(normalize_token(t, k) if t in _NORMALISED else k, unk)
+                for t, k in zip(g.node_type, g.node_token, strict=True)
+            ),
+            np.int32,
+            len(g.node_token),
+        )
+        return types, toks
+
+    def to_json(self) -> str:
+        """Canonical JSON (ASCII, no whitespace): equal vocabularies give equal strings."""
+        payload = {"format": self._FORMAT, "version": 1, "types": self.types, "tokens": self.tokens}
+        return json.dumps(payload, ensure_ascii=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, s: str) -> GraphVocab:
+        """Inverse of :meth:`to_json`; ValueError on anything else."""
+        payload = json.loads(s)
+        if not isinstance(payload, dict) or payload.get("format") != cls._FORMAT:
+            raise ValueError("not a serialised GraphVocab")
+        return cls(_str_list(payload, "types"), _str_list(payload, "tokens"))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GraphVocab):
+            return NotImplemented
+        return self.types == other.types and self.tokens == other.tokens
+
+    def __hash__(self) -> int:
+        return hash((self.types, self.tokens))
+
+
+def _str_list(payload: dict[str, Any], key: str) -> list[str]:
+    value = payload.get(key)
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ValueError(f"GraphVocab JSON needs a list of strings under {key!r}")
+    return value
+
+
+def _by_count(counts: Counter[str]) -> list[str]:
+    """Deterministic order: most frequent first, ties by the string itself."""
+    return sorted(counts, key=lambda s: (-counts[s], s))
