@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import run_script
+from tests.helpers import run_script
 from vulnfusion.branches import resume_path_for, train_branch
 from vulnfusion.checkpoints import load_model
 from vulnfusion.config import load_config

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_script
+from tests.helpers import run_script
 from vulnfusion.cli import StageError
 from vulnfusion.config import load_config
 from vulnfusion.fusion import train_fusion

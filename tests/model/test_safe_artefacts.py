@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.reliability
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from vulnfusion.config import Config, ConfigError, load_config, resolve
 
 
