@@ -134,3 +134,66 @@ def dvc_project(root: Path, **extra: Any) -> Path:
     ):
         sh(cmd, root)
     return root
+
+
+def demo_twins(n_pairs: int, seed: int) -> list[tuple[str, str, str]]:
+    """``(family, vulnerable, fixed)`` minimal pairs built from the demo generator's own parts.
+
+    ``generate_demo`` draws every function independently (fresh identifiers, its own variant,
+    its own filler and layout), so its corpus holds no twins to pair up. A twin pair is
+    rebuilt here from the generator's pieces, family by family in turn: both variants start
+    from the same RNG state, so they share the function name, every identifier and every
+    choice the family builder makes before the fix; both are then decorated (filler
+    statements, nesting, decoy guard, parameter order, indentation, brace style) from a second
+    shared RNG state, with no length padding. The two texts differ by the fix — a guard,
+    ``<`` for ``<=``, a statement order, a pointer reset, a bounded call — and by the
+    label-independent draws the builder makes after it (the fix's guard consumes draws, so
+    e.g. a ``const`` qualifier or the closing statement may differ).
+    """
+    import random
+
+    from vulnfusion.data import demo
+
+    pairs = []
+    for k in range(n_pairs):
+        family = demo.CWE_FAMILIES[k % len(demo.CWE_FAMILIES)]
+        texts = []
+        for vul in (True, False):
+            rng = random.Random(f"twin-{seed}-{k}")
+            names = demo._draw_names(rng)
+            core = demo._BUILDERS[family](rng, names, vul)
+            decoration = random.Random(f"twin-decoration-{seed}-{k}")
+            texts.append(demo._assemble(decoration, names, core, 0.0))
+        pairs.append((family, texts[0], texts[1]))
+    return pairs
+
+
+def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any:
+    """Logits (float32, input order) of one seed checkpoint of any track on raw C functions.
+
+    Featurized the way the checkpoint's run was: graphs with its ``featurize`` limits and the
+    features' graph vocabulary, tokens with the features' tokenizer and its ``max_length``.
+    """
+    import numpy as np
+    import torch
+
+    from vulnfusion.branches import track_spec
+    from vulnfusion.checkpoints import load_model
+    from vulnfusion.featurize import SplitFeatures, pack_graphs, pack_tokens
+    from vulnfusion.graphs import GraphVocab, build_graph
+    from vulnfusion.tokenization import encode, load_tokenizer_dir
+    from vulnfusion.training import eval_loader, predict
+
+    model, meta = load_model(seed_dir)
+    config = meta["config"]
+    vocab = GraphVocab.from_json((features_dir / "graph_vocab.json").read_text())
+    tokenizer = load_tokenizer_dir(features_dir / "tokenizer")
+    limits = config["featurize"]
+    graphs = [build_graph(f, limits["max_nodes"], limits["max_chars"]) for f in funcs]
+    arrays = pack_graphs(graphs, vocab)
+    arrays.update(pack_tokens(encode(tokenizer, funcs, config["transformer"]["max_length"])))
+    arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
+    feats = SplitFeatures([str(i) for i in range(len(funcs))], arrays)
+    spec = track_spec(meta["model"]["kind"], int(tokenizer.pad_token_id))
+    logits, _ = predict(model, eval_loader(feats, spec, 64, 8), torch.device("cpu"))
+    return logits

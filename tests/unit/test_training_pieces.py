@@ -97,14 +97,20 @@ def test_bucketing_cuts_padding_and_covers_every_example() -> None:
 
 
 def test_sampler_deterministic_per_epoch_and_sharded() -> None:
+    # Distinct lengths in one pool (8 × 50 ≥ 100): sorting the pool by length undoes the
+    # shuffle, so the batches are the consecutive blocks 0-7, 8-15, …, 96-99, and the epoch
+    # decides only their order: the second permutation drawn from default_rng([seed, epoch]).
+    def expected(epoch: int) -> list[list[int]]:
+        rng = np.random.default_rng([3, epoch])
+        rng.permutation(100)  # the example shuffle, undone by the length sort
+        blocks = [list(range(i, min(i + 8, 100))) for i in range(0, 100, 8)]
+        return [blocks[j] for j in rng.permutation(13)]
+
     lengths = np.arange(100)
     s = BucketBatchSampler(lengths, 8, shuffle=True, seed=3)
-    s.set_epoch(1)
-    a = list(s)
-    s.set_epoch(1)
-    assert list(s) == a
-    s.set_epoch(2)
-    assert list(s) != a
+    for epoch in (1, 2, 1):
+        s.set_epoch(epoch)
+        assert list(s) == expected(epoch)
+    # Two ranks: the 13 global batches cut to 12, rank r takes every second from r.
     shards = [list(BucketBatchSampler(lengths, 8, True, 3, rank=r, world=2)) for r in (0, 1)]
-    assert len(shards[0]) == len(shards[1])
-    assert not {i for b in shards[0] for i in b} & {i for b in shards[1] for i in b}
+    assert shards == [expected(0)[:12][0::2], expected(0)[:12][1::2]]
