@@ -4,8 +4,17 @@ the flawed variant scores higher for most pairs.
 
 The corpus is the demo exactly as ``params.yaml`` generates it (1,600 functions, seed 13, 5%
 label noise, the stratified 80/10/10 split); only the models and epochs are shrunk, so one
-seed of every track trains in about a minute on two cores. The thresholds were measured on
-three training seeds of this configuration (see ``MEASURED``) and sit well below the worst.
+seed of every track trains in about a minute on two cores. Each threshold below was set
+after measuring this configuration with training seeds 0, 1 and 2 (the test runs seed 0):
+
+============  ==============  ==============  ===========  ================
+track         test accuracy   test ROC-AUC    loss drop    twin wins / 100
+============  ==============  ==============  ===========  ================
+transformer   0.644-0.675     0.710-0.732     0.083-0.151  80-86
+gnn           0.719-0.756     0.798-0.830     0.197-0.257  86-94
+fusion        0.681-0.731     0.748-0.806     0.130-0.157  85-94
+all-positive  0.500           0.500
+============  ==============  ==============  ===========  ================
 """
 
 from __future__ import annotations
@@ -42,8 +51,11 @@ LEARN = {
 # (all-positive: accuracy = the positive rate, 0.50 here; ROC-AUC 0.50). 0.10 on 160 test
 # functions is 16 more right than the baseline, 2.5 standard deviations of a coin's accuracy.
 MARGIN = 0.10
+# The last epoch's mean training loss must be this far below the first epoch's (nats). With
+# nothing learned it wanders by about 0.01 around ln 2 = 0.693 from epoch to epoch.
+MIN_LOSS_DROP = 0.05
 # Pairs (of 100) in which the vulnerable twin must score higher than its fixed twin.
-MIN_TWIN_WINS = 60
+MIN_TWIN_WINS = 70
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +97,7 @@ def test_training_loss_falls(learned: Path, track: str) -> None:
     losses = _train_losses(learned / "outputs" / track / "seed_0")
     epochs = {"transformer": 3, "gnn": 6, "fusion": 4}[track]
     assert len(losses) == epochs
-    # a fifth below the first epoch's (measured: the last epoch is 0.50-0.72 of the first)
-    assert losses[-1] <= 0.8 * losses[0], losses
+    assert losses[-1] <= losses[0] - MIN_LOSS_DROP, losses
 
 
 @pytest.mark.parametrize("track", TRACKS)

@@ -33,5 +33,9 @@ def test_tfidf_lr_separates_a_token_level_signal(tmp_path: Path) -> None:
             )
         (tmp_path / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     res = run_baselines(tmp_path)
-    assert summary(res["tfidf_lr"])["roc_auc"] == pytest.approx(1.0)
-    assert summary(res["tfidf_lr"])["accuracy"] > summary(res["all_positive"])["accuracy"]
+    # one token (strcpy vs strncpy) decides the label: TF-IDF + LR gets every test row right
+    assert summary(res["tfidf_lr"]) == {"accuracy": 1.0, "f1": 1.0, "roc_auc": 1.0, "pr_auc": 1.0}
+    lines = (tmp_path / "test.jsonl").read_text().splitlines()
+    positives = sum(json.loads(line)["target"] for line in lines)
+    assert positives == 33  # of 60: all-positive is right on exactly those
+    assert summary(res["all_positive"])["accuracy"] == pytest.approx(33 / 60)

@@ -40,6 +40,16 @@ def _calls() -> dict[str, Callable[[Path], Path]]:
     }
 
 
+# (height, width) in pixels: each figure's size in inches at 120 dpi; the bar charts widen
+# with their bars (three tracks: 1.6 × 3 + 2.0 = 6.8 in; three bars: 1.3 × 3 + 1.5 = 5.4 in).
+SIZE_PX = {
+    "confusion": (480, 552),  # 4.0 × 4.6 in
+    "threshold": (480, 720),  # 4.0 × 6.0 in
+    "seeds": (480, 816),
+    "fusion": (480, 648),
+}
+
+
 @pytest.fixture(autouse=True)
 def _no_open_figures() -> Any:
     plt.close("all")
@@ -56,7 +66,7 @@ def test_writes_a_valid_png(name: str, tmp_path: Path) -> None:
     assert data[:8] == PNG_MAGIC
     assert len(data) > 5_000
     image = plt.imread(target)
-    assert image.shape[0] > 200 and image.shape[1] > 200
+    assert image.shape[:2] == SIZE_PX[name]
     assert image[..., :3].std() > 0.05  # something was drawn, not a blank canvas
     assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp left behind
     assert plt.get_fignums() == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -17,22 +16,23 @@ from vulnfusion.training import EMA, loss_fn, lr_factor
 
 @pytest.mark.parametrize("kind", ["linear", "cosine", "constant"])
 def test_schedule_warmup_then_decay(kind: str) -> None:
+    # 10 warmup steps rise linearly to 1 ((s + 1) / 10); the decay then runs over progress
+    # p = (s - 10) / 90: linear 1 - p, cosine (1 + cos πp) / 2, constant 1.
     total, warmup = 100, 10
-    f = [lr_factor(s, total, warmup, kind) for s in range(total)]
-    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
-    assert all(a <= b for a, b in itertools.pairwise(f[:10]))  # warmup rises
-    if kind == "constant":
-        assert all(v == 1.0 for v in f[10:])
-    else:
-        assert all(a >= b for a, b in itertools.pairwise(f[9:]))  # then decays
-        assert f[-1] < 0.05
+    decay = {
+        "linear": lambda p: 1 - p,
+        "cosine": lambda p: 0.5 * (1 + math.cos(math.pi * p)),
+        "constant": lambda p: 1.0,
+    }[kind]
+    expected = [(s + 1) / 10 for s in range(10)] + [decay((s - 10) / 90) for s in range(10, 100)]
+    assert [lr_factor(s, total, warmup, kind) for s in range(total)] == pytest.approx(expected)
 
 
-def test_cosine_and_linear_differ_mid_way() -> None:
-    lin = lr_factor(55, 100, 10, "linear")
-    cos = lr_factor(55, 100, 10, "cosine")
-    assert lin == pytest.approx(0.5) and cos == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
-    assert lr_factor(30, 100, 10, "cosine") > lr_factor(30, 100, 10, "linear")
+def test_cosine_and_linear_mid_way() -> None:
+    assert lr_factor(55, 100, 10, "linear") == pytest.approx(0.5)
+    assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)  # (1 + cos π/2) / 2
+    assert lr_factor(30, 100, 10, "linear") == pytest.approx(7 / 9)  # 1 - 20/90
+    assert lr_factor(30, 100, 10, "cosine") == pytest.approx(0.5 * (1 + math.cos(2 * math.pi / 9)))
 
 
 def test_ema_tracks_average() -> None:
