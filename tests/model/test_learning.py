@@ -75,7 +75,8 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     feats, out = ws / "data/features", ws / "outputs"
     featurize(cfg, ws / "data/prepared", feats)
     # One intra-op thread: for models this small, more threads mostly wait on each other,
-    # and on a busy machine they stall (measured: 22 against 330 examples/s under load).
+    # and on a busy machine they stall (measured on a loaded 2-core machine: the Transformer
+    # trained at 22 examples/s with torch's default threads, at 190-370 with one).
     with pytest.MonkeyPatch.context() as env, single_threaded_torch():
         env.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{ws / 'mlflow.db'}")
         for track in ("transformer", "gnn"):
