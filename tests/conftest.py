@@ -1,11 +1,11 @@
-"""Shared fixtures: real configs shrunk to test size, temp project copies, the Devign path."""
+"""Shared fixtures: real configs shrunk to test size, trained tiny workspaces, the Devign path.
+
+Only fixtures and pytest hooks live here; helpers a test module imports are in ``tests/helpers``.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,43 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-DEVIGN = ROOT.parent / "shared" / "data" / "devign" / "devign.jsonl.gz"
-
-# Tiny sizes for every stage: the real params.yaml, shrunk (never a hand-made config).
-TINY: dict[str, Any] = {
-    "seeds": [0, 1],
-    "data": {"demo": {"n_functions": 160}},
-    "featurize": {"num_workers": 1},
-    "transformer": {
-        "max_length": 64,
-        "scratch": {
-            "vocab_size": 400,
-            "hidden_size": 32,
-            "num_layers": 1,
-            "num_heads": 2,
-            "intermediate_size": 64,
-        },
-        "train": {"epochs": 2, "batch_size": 16},
-    },
-    "gnn": {"hidden_size": 32, "num_layers": 2, "token_dim": 16, "train": {"epochs": 2}},
-    "fusion": {"train": {"epochs": 2}},
-    "aggregate": {"n_bootstrap": 50},
-}
-
-
-def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in top.items():
-        out[k] = (
-            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        )
-    return out
-
-
-def tiny_params(**extra: Any) -> dict[str, Any]:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    return deep_merge(deep_merge(raw, TINY), extra)
+from tests.helpers import DEVIGN, tiny_params
 
 
 @pytest.fixture(autouse=True)
@@ -75,44 +39,6 @@ def devign_path() -> Path:
     if not DEVIGN.exists():
         pytest.skip(f"{DEVIGN} not present")
     return DEVIGN
-
-
-def run_script(
-    script: str, *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = False
-) -> subprocess.CompletedProcess[str]:
-    """Run a pipeline script the way DVC does, as a real subprocess."""
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
-    if env and "MLFLOW_TRACKING_URI" in env:  # registry follows the store a test chose
-        full_env["MLFLOW_REGISTRY_URI"] = env["MLFLOW_TRACKING_URI"]
-    return subprocess.run(
-        [sys.executable, str(ROOT / "pipelines" / script), *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        check=check,
-        timeout=900,
-    )
-
-
-def copy_project(dst: Path) -> Path:
-    """A throwaway copy of the project (code + params + dvc.yaml) to run real DVC in."""
-    for name in (
-        "pipelines",
-        "src",
-        "dvc.yaml",
-        "params.yaml",
-        "pyproject.toml",
-        ".dvcignore",
-        "MLproject",
-        "python_env.yaml",
-    ):
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dst / name)
-    return dst
 
 
 @pytest.fixture(scope="session")

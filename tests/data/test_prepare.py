@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tiny_params
+from tests.helpers import tiny_params
 from vulnfusion.config import resolve
 from vulnfusion.data.prepare import SPLITS, deduplicate, example_id, prepare
 from vulnfusion.data.sources import Record

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_script, tiny_params
+from tests.helpers import run_script, tiny_params
 from vulnfusion.config import resolve
 from vulnfusion.data.prepare import SPLITS, prepare
 from vulnfusion.data.sources import DataError, RejectLog, check_function_text, read_source

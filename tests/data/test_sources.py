@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.bad_inputs import CASES, GOOD, MAX_CHARS_FOR_TESTS, BadCase
-from tests.conftest import run_script, tiny_params
+from tests.helpers import run_script, tiny_params
 from vulnfusion.data.sources import DataError, RejectLog, read_source
 
 IDS = [c.name for c in CASES]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import run_script
+from tests.helpers import run_script
 from vulnfusion.branches import load_features
 from vulnfusion.ensemble import AggregationError, load_seeds
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
-from tests.conftest import run_script
+from tests.helpers import run_script
+from vulnfusion.checkpoints import WEIGHTS
 from vulnfusion.cli import StageError
 from vulnfusion.config import load_config
+from vulnfusion.featurize import load_split
 from vulnfusion.fusion import train_fusion
 
 pytestmark = pytest.mark.usefixtures("mlflow_env")
@@ -82,30 +87,71 @@ def test_both_missing_is_a_one_line_error(trained_workspace: Path, tmp_path: Pat
     assert res.stderr.strip().splitlines()[-1].startswith("error: fusion: both branch checkpoints")
 
 
-def test_scheduler_flag_changes_the_lr_trace(trained_workspace: Path, tmp_path: Path) -> None:
-    def lrs(name: str) -> list[str]:
-        _run(
-            trained_workspace,
-            tmp_path / name,
-            f"fusion.train.scheduler={name}",
-            "fusion.train.epochs=4",
-            "fusion.train.patience=0",
-        )
-        rows = (tmp_path / name / "history.csv").read_text().splitlines()
-        col = rows[0].split(",").index("lr")
-        return [r.split(",")[col] for r in rows[1:]]
-
-    lin, cos = lrs("linear"), lrs("cosine")
-    assert len(lin) == len(cos) == 4 and lin != cos
-    assert float(cos[0]) > float(lin[0])  # after epoch 1 of 4: cosine 0.85 vs linear 0.75
+def _history(out: Path, column: str) -> list[float]:
+    rows = (out / "history.csv").read_text().splitlines()
+    col = rows[0].split(",").index(column)
+    return [float(r.split(",")[col]) for r in rows[1:]]
 
 
-def test_ema_changes_the_evaluated_weights(trained_workspace: Path, tmp_path: Path) -> None:
-    _run(trained_workspace, tmp_path / "plain", "fusion.train.ema=false")
-    _run(trained_workspace, tmp_path / "ema", "fusion.train.ema=true", "fusion.train.ema_decay=0.9")
-    a = json.loads((tmp_path / "plain/logits.json").read_text())["valid"]
-    b = json.loads((tmp_path / "ema/logits.json").read_text())["valid"]
-    assert a != b
+def test_scheduler_flag_sets_the_lr_trace(trained_workspace: Path, tmp_path: Path) -> None:
+    # 128 train rows / batch 64 = 2 steps an epoch, 8 in 4 epochs; warmup int(0.1 * 8) = 0.
+    # The lr logged after epoch k is lr * factor(2k / 8): linear 1 - p, cosine (1 + cos πp) / 2.
+    assert len(load_split(trained_workspace / "data/features/train.safetensors")) == 128
+
+    def lrs(name: str) -> list[float]:
+        over = ("fusion.train.epochs=4", "fusion.train.patience=0", "fusion.train.lr=0.001")
+        _run(trained_workspace, tmp_path / name, f"fusion.train.scheduler={name}", *over)
+        return _history(tmp_path / name, "lr")
+
+    c = math.cos(math.pi / 4)
+    linear = [0.75e-3, 0.5e-3, 0.25e-3, 0.0]
+    cosine = [(1 + c) / 2 * 1e-3, 0.5e-3, (1 - c) / 2 * 1e-3, 0.0]
+    assert lrs("linear") == pytest.approx(linear, rel=1e-5, abs=1e-12)
+    assert lrs("cosine") == pytest.approx(cosine, rel=1e-5, abs=1e-12)
+
+
+def test_ema_evaluates_the_moving_average_of_the_trained_weights(
+    trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With EMA on, the shipped weights are s_t = d·s_(t-1) + (1-d)·w_t over the training
+    weights w_t after each step (s_0 = the initial weights), taken at the best epoch; the
+    training itself is step for step the run without EMA."""
+    import vulnfusion.training as training
+
+    first: dict[str, torch.Tensor] = {}
+    steps: list[dict[str, torch.Tensor]] = []  # the training weights after every step
+    real_init, real_update = training.EMA.__init__, training.EMA.update
+
+    def spy_init(self: training.EMA, model: torch.nn.Module, decay: float) -> None:
+        first.update({k: v.detach().double().clone() for k, v in model.state_dict().items()})
+        real_init(self, model, decay)
+
+    def spy_update(self: training.EMA, model: torch.nn.Module) -> None:
+        steps.append({k: v.detach().double().clone() for k, v in model.state_dict().items()})
+        real_update(self, model)
+
+    monkeypatch.setattr(training.EMA, "__init__", spy_init)
+    monkeypatch.setattr(training.EMA, "update", spy_update)
+    over = ("fusion.train.epochs=4", "fusion.train.patience=0")
+    plain = _run(trained_workspace, tmp_path / "plain", "fusion.train.ema=false", *over)
+    ema = _run(
+        trained_workspace, tmp_path / "ema", "fusion.train.ema=true",
+        "fusion.train.ema_decay=0.9", *over,
+    )
+    assert len(steps) == 8  # 2 steps an epoch (see the scheduler test), 4 epochs
+    assert _history(tmp_path / "ema", "train_loss") == _history(tmp_path / "plain", "train_loss")
+
+    shadow = dict(first)
+    for w in steps[: 2 * (ema["best_epoch"] + 1)]:
+        shadow = {k: 0.9 * shadow[k] + 0.1 * w[k] for k in shadow}
+    saved = load_file(str(tmp_path / "ema" / WEIGHTS))
+    assert set(saved) == set(shadow)
+    for k, v in saved.items():
+        torch.testing.assert_close(v.double(), shadow[k], rtol=1e-5, atol=1e-6)
+    # without EMA the shipped weights are the training weights at that run's best epoch
+    raw = steps[2 * (plain["best_epoch"] + 1) - 1]
+    for k, v in load_file(str(tmp_path / "plain" / WEIGHTS)).items():
+        torch.testing.assert_close(v.double(), raw[k], rtol=1e-6, atol=1e-7)
 
 
 def test_quick_run_example_runs(trained_workspace: Path, tmp_path: Path) -> None:

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.bad_inputs import CASES, MAX_CHARS_FOR_TESTS
-from tests.pipeline.test_dvc_pipeline import _env, _sh
-from tests.pipeline.test_interruption import dvc_project
+from tests.helpers import dvc_env, dvc_project, sh
 from vulnfusion.data.demo import generate_demo
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
@@ -61,7 +60,7 @@ def test_skip_mode_end_to_end(tmp_path: Path, reliability: object) -> None:
     _corpus(corpus)
     n_lines = len(corpus.read_bytes().splitlines())
     root = _repo(tmp_path / "proj", corpus, "skip")
-    _sh(["dvc", "repro"], root, timeout=1500)
+    sh(["dvc", "repro"], root, timeout=1500)
 
     stats = json.loads((root / "data/prepared/stats.json").read_text())
     rejected = stats["records_rejected"]
@@ -105,7 +104,7 @@ def test_error_mode_stops_at_the_first_bad_line(tmp_path: Path, reliability: obj
     _corpus(corpus)
     first_bad = min(_bad_lines(corpus))
     root = _repo(tmp_path / "proj", corpus, "error")
-    res = subprocess.run(["dvc", "repro", "prepare"], cwd=root, env=_env(root),
+    res = subprocess.run(["dvc", "repro", "prepare"], cwd=root, env=dvc_env(),
                          capture_output=True, text=True, timeout=600)
     assert res.returncode != 0
     errors = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("error: ")]

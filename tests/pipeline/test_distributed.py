@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_torchrun_two_cpu_processes(tiny_workspace: Path, tmp_path: Path, track:
     )
     assert res.returncode == 0, res.stderr[-4000:]
     m = json.loads((out / "metrics.json").read_text())
-    assert len(m["threshold_sweep"]) == 41 and m["test"]["n"] > 0
+    assert len(m["threshold_sweep"]) == 41 and (m["valid"]["n"], m["test"]["n"]) == (16, 16)
     assert (out / "model.safetensors").exists()
     with sqlite3.connect(db) as con:
         runs = [r[0] for r in con.execute("select name from runs")]

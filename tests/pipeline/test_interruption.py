@@ -11,26 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import copy_project, tiny_params
-from tests.pipeline.test_dvc_pipeline import _env, _sh
+from tests.helpers import dvc_env, dvc_project, sh
 
 pytestmark = pytest.mark.slow
-
-
-def dvc_project(root: Path, **extra: object) -> Path:
-    """A committed git + DVC copy of the project with tiny params (``extra`` merged in)."""
-    copy_project(root)
-    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(**extra), sort_keys=False))
-    for cmd in (
-        ["git", "init", "-q"],
-        ["dvc", "init", "-q"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "init"],
-    ):
-        _sh(cmd, root)
-    return root
 
 
 def _kill_when(root: Path, stage: str, ready: Path, timeout: float = 600) -> None:
@@ -38,7 +22,7 @@ def _kill_when(root: Path, stage: str, ready: Path, timeout: float = 600) -> Non
     proc = subprocess.Popen(
         ["dvc", "repro", stage],
         cwd=root,
-        env=_env(root),
+        env=dvc_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -58,14 +42,14 @@ def test_killed_training_resumes_to_identical_outputs(
 ) -> None:
     params = {"gnn": {"train": {"epochs": 4, "patience": 0}}}
     ref = dvc_project(tmp_path / "ref", **params)
-    _sh(["dvc", "repro", "train_gnn@0"], ref)
+    sh(["dvc", "repro", "train_gnn@0"], ref)
 
     run = dvc_project(tmp_path / "run", **params)
-    _sh(["dvc", "repro", "featurize"], run)
+    sh(["dvc", "repro", "featurize"], run)
     resume = run / "outputs/gnn/.seed_0.resume.pt"
     _kill_when(run, "train_gnn@0", resume)  # killed after an epoch, mid-way through the next
     assert not (run / "outputs/gnn/seed_0/metrics.json").exists()
-    out = _sh(["dvc", "repro", "train_gnn@0"], run)
+    out = sh(["dvc", "repro", "train_gnn@0"], run)
     assert "resumed from" in out.stderr + out.stdout
     a = json.loads((ref / "outputs/gnn/seed_0/metrics.json").read_text())
     b = json.loads((run / "outputs/gnn/seed_0/metrics.json").read_text())
@@ -84,12 +68,12 @@ def test_killed_featurize_leaves_no_complete_looking_output(
     tmp_path: Path, reliability: object
 ) -> None:
     root = dvc_project(tmp_path / "r", data={"demo": {"n_functions": 1200}})
-    _sh(["dvc", "repro", "prepare"], root)
+    sh(["dvc", "repro", "prepare"], root)
     data = root / "data"
     proc = subprocess.Popen(
         ["dvc", "repro", "featurize"],
         cwd=root,
-        env=_env(root),
+        env=dvc_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -103,8 +87,8 @@ def test_killed_featurize_leaves_no_complete_looking_output(
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     assert not (data / "features").exists()  # nothing looks complete
-    assert "changed" in _sh(["dvc", "status", "featurize"], root).stdout
-    _sh(["dvc", "repro", "featurize"], root)
+    assert "changed" in sh(["dvc", "status", "featurize"], root).stdout
+    sh(["dvc", "repro", "featurize"], root)
     assert (data / "features/stats.json").exists()
     assert not any(p.name.startswith(".features.") for p in data.iterdir())  # stale temp swept
     reliability("SIGKILL of `dvc repro featurize` while writing",

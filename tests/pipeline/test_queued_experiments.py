@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pipeline.test_dvc_pipeline import _sh
-from tests.pipeline.test_interruption import dvc_project
+from tests.helpers import dvc_project, sh
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
@@ -24,20 +23,20 @@ EPOCHS = 2
 def _repo(root: Path) -> Path:
     dvc_project(root, gnn={"train": {"epochs": EPOCHS, "patience": 0}})
     # features once in the main workspace: the experiments take them from the DVC cache
-    _sh(["dvc", "repro", "featurize"], root)
-    _sh(["git", "add", "-A"], root)
-    _sh(["git", "commit", "-qm", "features"], root)
+    sh(["dvc", "repro", "featurize"], root)
+    sh(["git", "add", "-A"], root)
+    sh(["git", "commit", "-qm", "features"], root)
     return root
 
 
 def _queue_seeds(root: Path, extra: tuple[str, ...] = ()) -> str:
     for seed in SEEDS:
-        _sh(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"seeds=[{seed}]",
+        sh(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"seeds=[{seed}]",
              *extra, "train_gnn"], root)
-    _sh(["dvc", "queue", "start", "-j", "2"], root)
+    sh(["dvc", "queue", "start", "-j", "2"], root)
     deadline = time.monotonic() + 900
     while True:
-        status = _sh(["dvc", "queue", "status"], root).stdout
+        status = sh(["dvc", "queue", "status"], root).stdout
         if not any(word in status for word in ("Queued", "Running")):
             return status
         assert time.monotonic() < deadline, status
@@ -45,7 +44,7 @@ def _queue_seeds(root: Path, extra: tuple[str, ...] = ()) -> str:
 
 
 def _logs(root: Path) -> str:
-    return "\n".join(_sh(["dvc", "queue", "logs", f"seed{s}"], root).stdout for s in SEEDS)
+    return "\n".join(sh(["dvc", "queue", "logs", f"seed{s}"], root).stdout for s in SEEDS)
 
 
 def _check_runs(runs: list[dict], logs: str) -> None:

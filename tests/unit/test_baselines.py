@@ -38,7 +38,9 @@ def test_tfidf_lr_separates_a_token_level_signal(tmp_path: Path) -> None:
         test_y = [r["target"] for r in rows]
     res = run_baselines(tmp_path)
     tfidf = Headline.from_report(res["tfidf_lr"])
+    # one token (strcpy vs strncpy) decides the label: TF-IDF + LR gets every test row right
     assert (tfidf.test_roc_auc, tfidf.test_pr_auc) == (1.0, 1.0)
     assert (tfidf.test_accuracy_at_0_5, tfidf.test_f1) == (1.0, 1.0)
+    assert sum(test_y) == 33  # of 60: all-positive is right on exactly those
     floor = Headline.from_report(res["all_positive"])
-    assert floor.test_accuracy_at_0_5 == pytest.approx(np.mean(test_y))
+    assert floor.test_accuracy_at_0_5 == pytest.approx(33 / 60)

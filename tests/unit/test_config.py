@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import ROOT
 from vulnfusion.config import Config, ConfigError, load_config, resolve
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,10 @@ def _calls() -> dict[str, Callable[[Path], Path]]:
     }
 
 
+# (height, width) in pixels: each figure's size in inches at 120 dpi; the bar charts widen
+# with their bars (three tracks: 1.6 × 3 + 2.0 = 6.8 in; three bars: 1.3 × 3 + 1.5 = 5.4 in).
+
+
 @pytest.fixture(autouse=True)
 def _no_open_figures() -> Any:
     plt.close("all")

@@ -11,6 +11,6 @@ instance, so the output is byte-identical across processes and Python hash seeds
 from __future__ import annotations
 
 from vulnfusion.data.demo.families import CWE_FAMILIES
-from vulnfusion.data.demo.generator import generate_demo
+from vulnfusion.data.demo.generator import generate_demo, generate_demo_pairs
 
-__all__ = ["CWE_FAMILIES", "generate_demo"]
+__all__ = ["CWE_FAMILIES", "generate_demo", "generate_demo_pairs"]

@@ -48,3 +48,37 @@ def generate_demo(
         flip = noise_rng.random() < label_noise
         out.append({"func": func, "target": int(vul != flip), "cwe": family, "project": "demo"})
     return out
+
+
+def generate_demo_pairs(n_pairs: int, seed: int) -> list[tuple[str, str, str]]:
+    """Minimal vulnerable/fixed twin pairs, one CWE family after another.
+
+    ``generate_demo`` draws every function independently, so its corpus holds no twins. Here
+    both variants of pair ``k`` start from the same RNG state, so they share the function
+    name, every identifier and every choice the family builder makes before the fix; both are
+    decorated (filler, nesting, decoy guard, layout) from a second shared RNG state, with no
+    length padding. The texts differ by the fix (a guard, ``<`` for ``<=``, a statement
+    order, a pointer reset, a bounded call) and by label-independent draws the builder makes
+    after it.
+
+    Args:
+        n_pairs: number of pairs (>= 0); family ``k % len(CWE_FAMILIES)`` for pair ``k``.
+        seed: same ``(n_pairs, seed)`` → identical pairs; the RNG streams differ from
+            ``generate_demo``'s, so pairs are (almost surely) not in a demo corpus.
+
+    Returns:
+        ``(family, vulnerable_text, fixed_text)`` per pair.
+    """
+    if n_pairs < 0:
+        raise ValueError(f"n_pairs must be >= 0, got {n_pairs}")
+    pairs = []
+    for k in range(n_pairs):
+        family = CWE_FAMILIES[k % len(CWE_FAMILIES)]
+        texts = []
+        for vul in (True, False):
+            rng = random.Random(f"twin-{seed}-{k}")
+            names = draw_names(rng)
+            core = BUILDERS[family](rng, names, vul)
+            texts.append(assemble(random.Random(f"twin-decoration-{seed}-{k}"), names, core, 0.0))
+        pairs.append((family, texts[0], texts[1]))
+    return pairs

@@ -1,0 +1,167 @@
+"""Plain helpers shared by test modules: real configs shrunk, project copies, subprocesses.
+
+Fixtures live in ``conftest.py`` files; everything a test module imports lives here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DEVIGN = ROOT.parent / "shared" / "data" / "devign" / "devign.jsonl.gz"
+
+# Tiny sizes for every stage: the real params.yaml, shrunk (never a hand-made config).
+TINY: dict[str, Any] = {
+    "seeds": [0, 1],
+    "data": {"demo": {"n_functions": 160}},
+    "featurize": {"num_workers": 1},
+    "transformer": {
+        "max_length": 64,
+        "scratch": {
+            "vocab_size": 400,
+            "hidden_size": 32,
+            "num_layers": 1,
+            "num_heads": 2,
+            "intermediate_size": 64,
+        },
+        "train": {"epochs": 2, "batch_size": 16},
+    },
+    "gnn": {"hidden_size": 32, "num_layers": 2, "token_dim": 16, "train": {"epochs": 2}},
+    "fusion": {"train": {"epochs": 2}},
+    "aggregate": {"n_bootstrap": 50},
+}
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top`` merged in recursively (``top`` wins; inputs are not modified)."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = (
+            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
+
+
+def tiny_params(**extra: Any) -> dict[str, Any]:
+    """The project's params.yaml shrunk by :data:`TINY`, then ``extra`` merged on top."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    return deep_merge(deep_merge(raw, TINY), extra)
+
+
+def run_script(
+    script: str, *args: str, cwd: Path, env: dict[str, str] | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run a pipeline script the way DVC does, as a real subprocess."""
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    if env and "MLFLOW_TRACKING_URI" in env:  # registry follows the store a test chose
+        full_env["MLFLOW_REGISTRY_URI"] = env["MLFLOW_TRACKING_URI"]
+    return subprocess.run(
+        [sys.executable, str(ROOT / "pipelines" / script), *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=900,
+    )
+
+
+def copy_project(dst: Path) -> Path:
+    """A throwaway copy of the project (code + params + dvc.yaml) to run real DVC in."""
+    for name in (
+        "pipelines",
+        "src",
+        "dvc.yaml",
+        "params.yaml",
+        "pyproject.toml",
+        ".dvcignore",
+        "MLproject",
+        "python_env.yaml",
+    ):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst / name)
+    return dst
+
+
+def dvc_env() -> dict[str, str]:
+    """The environment for git/DVC/MLflow subprocesses: this venv first on PATH, offline,
+    no inherited ``MLFLOW_*`` (each project copy uses its own default store)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(
+        {
+            "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
+            "HF_HUB_OFFLINE": "1",
+            "DVC_NO_ANALYTICS": "1",
+            "PYTHONUNBUFFERED": "1",
+            "GIT_AUTHOR_NAME": "t",
+            "GIT_AUTHOR_EMAIL": "t@t",
+            "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t",
+        }
+    )
+    return env
+
+
+def sh(cmd: list[str], root: Path, timeout: int = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in ``root`` with :func:`dvc_env`; fail the test (with its output) on a
+    non-zero exit."""
+    res = subprocess.run(
+        cmd, cwd=root, env=dvc_env(), capture_output=True, text=True, timeout=timeout
+    )
+    assert res.returncode == 0, f"{cmd}: {res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return res
+
+
+def dvc_project(root: Path, **extra: Any) -> Path:
+    """A committed git + DVC copy of the project with tiny params (``extra`` merged in)."""
+    copy_project(root)
+    (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(**extra), sort_keys=False))
+    for cmd in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "init"],
+    ):
+        sh(cmd, root)
+    return root
+
+
+def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any:
+    """Logits (float32, input order) of one seed checkpoint of any track on raw C functions.
+
+    Featurized the way the checkpoint's run was: graphs with its ``featurize`` limits and the
+    features' graph vocabulary, tokens with the features' tokenizer and its ``max_length``.
+    """
+    import numpy as np
+    import torch
+
+    from vulnfusion.branches import track_spec
+    from vulnfusion.checkpoints import load_model
+    from vulnfusion.featurize import SplitFeatures, pack_graphs, pack_tokens
+    from vulnfusion.graphs import GraphVocab, build_graph
+    from vulnfusion.tokenization import encode, load_tokenizer_dir
+    from vulnfusion.training import eval_loader, predict
+
+    model, meta = load_model(seed_dir)
+    config = meta["config"]
+    vocab = GraphVocab.from_json((features_dir / "graph_vocab.json").read_text())
+    tokenizer = load_tokenizer_dir(features_dir / "tokenizer")
+    limits = config["featurize"]
+    graphs = [build_graph(f, limits["max_nodes"], limits["max_chars"]) for f in funcs]
+    arrays = pack_graphs(graphs, vocab)
+    arrays.update(pack_tokens(encode(tokenizer, funcs, config["transformer"]["max_length"])))
+    arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
+    feats = SplitFeatures([str(i) for i in range(len(funcs))], arrays)
+    spec = track_spec(meta["model"]["kind"], int(tokenizer.pad_token_id))
+    logits, _ = predict(model, eval_loader(feats, spec, 64, 8), torch.device("cpu"))
+    return logits
