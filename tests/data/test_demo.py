@@ -101,7 +101,9 @@ def test_argument_validation() -> None:
 def test_deterministic_in_process_and_seed_sensitive() -> None:
     first = generate_demo(200, seed=5, label_noise=0.1)
     assert first == generate_demo(200, seed=5, label_noise=0.1)
-    assert _digest(generate_demo(200, seed=5)) != _digest(generate_demo(200, seed=6))
+    five, six = generate_demo(200, seed=5), generate_demo(200, seed=6)
+    assert sum(a["func"] != b["func"] for a, b in zip(five, six, strict=True)) == 200
+    assert {r["func"] for r in five} & {r["func"] for r in six} == set()
 
 
 @pytest.mark.slow
@@ -145,7 +147,7 @@ def test_each_family_has_both_labels_and_balance(clean_2000: list[dict[str, obje
     seen = {(row["cwe"], row["target"]) for row in rows}
     assert seen == {(family, label) for family in CWE_FAMILIES for label in (0, 1)}
     positive = sum(int(str(row["target"])) for row in clean_2000) / len(clean_2000)
-    assert 0.45 <= positive <= 0.55
+    assert positive == 0.5  # slots come in shuffled balanced blocks: exactly half
 
 
 def test_label_noise_rate() -> None:
@@ -154,10 +156,10 @@ def test_label_noise_rate() -> None:
     # Noise must only touch labels, never the code.
     assert [r["func"] for r in clean] == [r["func"] for r in noisy]
     flipped = sum(a["target"] != b["target"] for a, b in zip(clean, noisy, strict=True))
-    assert 0.07 <= flipped / len(clean) <= 0.13
+    assert flipped == 378  # 9.45% of 4000 for a 10% rate: the seeded noise stream
     everything = generate_demo(200, seed=9, label_noise=1.0)
     baseline = generate_demo(200, seed=9, label_noise=0.0)
-    assert all(a["target"] != b["target"] for a, b in zip(everything, baseline, strict=True))
+    assert [r["target"] for r in everything] == [1 - r["target"] for r in baseline]
 
 
 def test_no_telltale_tokens_or_comments(
