@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from vulnfusion.featurize import SplitFeatures
+from vulnfusion.features import SplitFeatures
 
 
 @dataclass

@@ -8,9 +8,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,39 +22,21 @@ import numpy as np
 import torch
 from torch import nn
 
+from vulnfusion import tracking
 from vulnfusion.checkpoints import save_checkpoint
-from vulnfusion.config import Config, TrainConfig, to_dict
-from vulnfusion.featurize import SplitFeatures, load_split
-from vulnfusion.io import atomic_dir, hash_files, read_json, write_json, write_text
+from vulnfusion.config import Config, TrainConfig, from_dict, to_dict
+from vulnfusion.features import Features, load_features
+from vulnfusion.io import atomic_dir, sha256_file, write_json, write_text
 from vulnfusion.metrics import parity_metrics
+from vulnfusion.models.build import load_model
+from vulnfusion.models.gnn import new_gnn
+from vulnfusion.models.transformer import new_transformer
+from vulnfusion.paths import manifest_path, resume_path_for
+from vulnfusion.plots import plot_confusion_matrix, plot_threshold_curve
+from vulnfusion.tokenization import load_tokenizer_dir
 from vulnfusion.training import TrackSpec, Trainer, eval_loader, predict, seed_everything
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "valid", "test")
-
-
-@dataclass(frozen=True)
-class Features:
-    """Everything featurize produced, loaded once."""
-
-    root: Path
-    splits: dict[str, SplitFeatures]
-    graph_vocab: Any
-    tokenizer_dir: Path
-    data_hash: str
-    features_hash: str
-
-
-def load_features(root: str | Path) -> Features:
-    from vulnfusion.graphs import GraphVocab
-
-    root = Path(root)
-    splits = {s: load_split(root / f"{s}.safetensors") for s in SPLITS}
-    vocab = GraphVocab.from_json((root / "graph_vocab.json").read_text())
-    files = [root / f"{s}.safetensors" for s in SPLITS] + [root / "graph_vocab.json"]
-    prepared_stats = root.parent / "prepared" / "stats.json"
-    data_hash = read_json(prepared_stats)["data_hash"] if prepared_stats.exists() else "unknown"
-    return Features(root, splits, vocab, root / "tokenizer", data_hash, hash_files(files))
 
 
 def track_spec(track: str, pad_id: int = 1) -> TrackSpec:
@@ -65,38 +50,9 @@ def track_spec(track: str, pad_id: int = 1) -> TrackSpec:
 def build_branch(cfg: Config, track: str, feats: Features) -> tuple[nn.Module, dict[str, Any]]:
     """A fresh model for ``track`` and the architecture spec to record in its checkpoint."""
     if track == "transformer":
-        from vulnfusion.models.transformer import TransformerClassifier, build_encoder
-        from vulnfusion.tokenization import load_tokenizer_dir
-
-        tok = load_tokenizer_dir(feats.tokenizer_dir)
-        enc, hf_config = build_encoder(cfg.transformer, tok)
-        model = TransformerClassifier(
-            enc, int(hf_config["hidden_size"]), cfg.transformer.head_dropout
-        )
-        spec = {
-            "kind": "transformer",
-            "hf_config": hf_config,
-            "source": cfg.transformer.model_name,
-            "head_dropout": cfg.transformer.head_dropout,
-            "pad_id": tok.pad_token_id,
-            "max_length": cfg.transformer.max_length,
-        }
-        return model, spec
-    from vulnfusion.graphs import EDGE_TYPES
-    from vulnfusion.models.gnn import GNNClassifier
-
-    g = cfg.gnn
-    args = {
-        "num_types": feats.graph_vocab.num_types,
-        "num_tokens": feats.graph_vocab.num_tokens,
-        "num_edge_types": len(EDGE_TYPES),
-        "hidden_size": g.hidden_size,
-        "token_dim": g.token_dim,
-        "num_layers": g.num_layers,
-        "dropout": g.dropout,
-        "pooling": g.pooling,
-    }
-    return GNNClassifier(**args), {"kind": "gnn", "args": args}
+        return new_transformer(cfg.transformer, load_tokenizer_dir(feats.tokenizer_dir))
+    vocab = feats.graph_vocab
+    return new_gnn(cfg.gnn, vocab.num_types, vocab.num_tokens)
 
 
 def train_config(cfg: Config, track: str) -> TrainConfig:
@@ -109,8 +65,6 @@ def resume_key(
     cfg: Config, track: str, seed: int, feats: Features, extra: list[str] | None = None
 ) -> str:
     """Fingerprint of everything that shapes a run: resume only into an identical run."""
-    import hashlib
-
     blob = json.dumps(
         {
             "cfg": to_dict(cfg),
@@ -122,11 +76,6 @@ def resume_key(
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def resume_path_for(out_dir: Path) -> Path:
-    """Resume state lives beside (not inside) the DVC output, which DVC wipes before a run."""
-    return out_dir.parent / f".{out_dir.name}.resume.pt"
 
 
 def score_splits(
@@ -181,8 +130,6 @@ def write_sweep(path: Path, sweep: list[dict[str, Any]]) -> None:
 
 
 def write_figures(fig_dir: Path, metrics: dict[str, Any], title: str) -> None:
-    from vulnfusion.plots import plot_confusion_matrix, plot_threshold_curve
-
     fig_dir.mkdir(parents=True, exist_ok=True)
     thr = metrics["best_threshold_by_f1"]
     plot_confusion_matrix(
@@ -217,8 +164,6 @@ def train_branch(
     cfg: Config, track: str, seed: int, features_dir: str | Path, out_dir: str | Path, stage: str
 ) -> dict[str, Any]:
     """Train one branch for one seed end to end; returns its ``metrics.json`` content."""
-    from vulnfusion import tracking
-
     out_dir = Path(out_dir)
     feats = load_features(features_dir)
     tcfg = train_config(cfg, track)
@@ -302,18 +247,12 @@ def finish_seed_run(
     return metrics
 
 
-def manifest_path(out_dir: Path) -> Path:
-    return out_dir.parent / "manifests" / f"{out_dir.name}.json"
-
-
 def write_manifest(out_dir: Path, track: str, seed: int) -> Path:
     """A receipt of a finished seed run (content hash of each file in its directory).
 
     Downstream stages depend on ``outputs/<track>/manifests``: one DVC dependency that covers
     whatever seeds params.yaml lists, without overlapping ``ensemble_metrics.json``.
     """
-    from vulnfusion.io import sha256_file
-
     files = {
         p.relative_to(out_dir).as_posix(): sha256_file(p)
         for p in sorted(out_dir.rglob("*"))
@@ -335,11 +274,6 @@ def log_run_outputs(run: Any, out_dir: Path, metrics: dict[str, Any]) -> None:
 
 def maybe_run(cfg: Config, name: str, tags: dict[str, str]) -> Any:
     """An MLflow run on rank 0; a no-op context on other ranks."""
-    import contextlib
-    import os
-
-    from vulnfusion import tracking
-
     if int(os.environ.get("RANK", "0")) != 0:
         return contextlib.nullcontext(None)
     return tracking.start_run(cfg, name, tags)
@@ -349,8 +283,6 @@ def recompute_logits(
     seed_dir: Path, feats: Features, batch_size: int = 64
 ) -> dict[str, dict[str, float]]:
     """Valid/test logits recomputed from a seed's checkpoint (any track), keyed by id."""
-    from vulnfusion.checkpoints import load_model
-
     model, meta = load_model(seed_dir)
     kind = meta["model"]["kind"]
     pad_id = (meta["model"].get("transformer") or meta["model"]).get("pad_id", 1) or 1
@@ -362,7 +294,5 @@ def recompute_logits(
 
 def train_config_from_meta(meta: dict[str, Any], track: str) -> TrainConfig:
     """The training config recorded in a checkpoint (for its batch size and padding)."""
-    from vulnfusion.config import from_dict
-
     section = meta["config"][track]["train"]
     return from_dict(TrainConfig, section, f"{track}.train.")

@@ -15,32 +15,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from vulnfusion.branches import (
-    Features,
-    FinishedFit,
-    finish_seed_run,
-    load_features,
-    resume_key,
-    resume_path_for,
-    score_splits,
-)
-from vulnfusion.checkpoints import (
-    WEIGHTS,
-    CheckpointError,
-    load_model,
-    read_meta,
-    resolve_checkpoint_dir,
-)
-from vulnfusion.cli import StageError
+from vulnfusion import tracking
+from vulnfusion.branches import FinishedFit, finish_seed_run, maybe_run, resume_key, score_splits
+from vulnfusion.checkpoints import WEIGHTS, CheckpointError, read_meta, resolve_checkpoint_dir
 from vulnfusion.config import Config
+from vulnfusion.errors import StageError
+from vulnfusion.features import Features, load_features
 from vulnfusion.io import atomic_path, read_json, sha256_file
-from vulnfusion.models.fusion import FusionClassifier
+from vulnfusion.models.build import load_model
+from vulnfusion.models.fusion import FusionClassifier, embed_dim, new_fusion
+from vulnfusion.paths import SPLITS, resume_path_for
 from vulnfusion.training import TrackSpec, Trainer, eval_loader, seed_everything
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "valid", "test")
 EMB_KEY = {"transformer": "t_emb", "gnn": "g_emb"}
 
 
@@ -96,8 +86,6 @@ def cached_features(
     branch: Branch, feats: Features, cache_dir: Path, device: torch.device, batch_size: int = 128
 ) -> dict[str, np.ndarray]:
     """Branch features (N, D) per split, computed once per checkpoint content and cached."""
-    from safetensors.numpy import load_file, save_file
-
     key = f"{branch.track}-{branch.weights_hash}-{feats.features_hash}"
     path = cache_dir / f"{key}.safetensors"
     if path.exists():
@@ -130,37 +118,15 @@ def compute_features(
     return out
 
 
-def embed_dim(model: nn.Module) -> int:
-    """Width of a branch's ``embed`` output (every branch model declares ``embed_dim``)."""
-    return int(getattr(model, "embed_dim"))  # noqa: B009 - attribute set by our models
-
-
 def build_fusion(
     cfg: Config, t: Branch | None, g: Branch | None
 ) -> tuple[FusionClassifier, dict[str, Any]]:
-    f = cfg.fusion
-    model = FusionClassifier(
-        t.model if t else None,
-        g.model if g else None,
-        embed_dim(t.model) if t else 0,
-        embed_dim(g.model) if g else 0,
-        f.hidden_size,
-        f.dropout,
-        f.freeze_transformer,
-        f.freeze_gnn,
+    """A fresh fusion model over the loaded branches, and its architecture spec."""
+    return new_fusion(
+        cfg.fusion,
+        (t.model, t.meta["model"]) if t else None,
+        (g.model, g.meta["model"]) if g else None,
     )
-    spec = {
-        "kind": "fusion",
-        "transformer": t.meta["model"] if t else None,
-        "gnn": g.meta["model"] if g else None,
-        "t_dim": model.t_dim,
-        "g_dim": model.g_dim,
-        "hidden_size": f.hidden_size,
-        "dropout": f.dropout,
-        "freeze_transformer": f.freeze_transformer,
-        "freeze_gnn": f.freeze_gnn,
-    }
-    return model, spec
 
 
 def param_groups(model: FusionClassifier, cfg: Config) -> list[dict[str, Any]]:
@@ -214,9 +180,6 @@ def train_fusion(
     stage: str,
 ) -> dict[str, Any]:
     """Train the fusion head for one seed; returns its ``metrics.json`` content."""
-    from vulnfusion import tracking
-    from vulnfusion.branches import maybe_run
-
     out_dir = Path(out_dir)
     feats = load_features(features_dir)
     t = load_branch("transformer", transformer_ckpt, cfg, feats)

@@ -23,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from vulnfusion.errors import VulnfusionError
+
 log = logging.getLogger(__name__)
 
 
-class InputError(ValueError):
+class InputError(VulnfusionError, ValueError):
     """A request the model cannot score (one line, naming the row or column)."""
 
 
@@ -98,8 +100,8 @@ class EnsembleScorer:
     def __init__(self, root: Path, batch_size: int = 16, workers: int | None = None) -> None:
         import torch
 
-        from vulnfusion.checkpoints import load_model
         from vulnfusion.graphs import GraphVocab
+        from vulnfusion.models.build import load_model
         from vulnfusion.tokenization import load_tokenizer_dir
 
         self.spec = ServingSpec.from_json(root / "serving.json")

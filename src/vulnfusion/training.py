@@ -15,6 +15,7 @@ import copy
 import logging
 import math
 import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from tqdm import tqdm
 
 from vulnfusion.batching import Batch, BucketBatchSampler, Collator, FeatureDataset
 from vulnfusion.config import TrainConfig
-from vulnfusion.featurize import SplitFeatures
+from vulnfusion.features import SplitFeatures
+from vulnfusion.io import atomic_path
 from vulnfusion.metrics import best_threshold, sigmoid, threshold_sweep
 
 log = logging.getLogger(__name__)
@@ -102,8 +104,7 @@ def amp_context(device: torch.device, amp_dtype: str) -> contextlib.AbstractCont
 
 
 def seed_everything(seed: int) -> None:
-    import random
-
+    """Seed Python's, numpy's and torch's global generators."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -379,8 +380,6 @@ class Trainer:
     def _save_resume(self, state: FitState, best: dict[str, torch.Tensor] | None) -> None:
         if self.resume_path is None or not self.dist.is_main:
             return
-        from vulnfusion.io import atomic_path
-
         payload = {
             "state": {k: copy.deepcopy(v) for k, v in vars(state).items()},
             "model": self.model.state_dict(),

@@ -12,8 +12,8 @@ import torch
 
 from tests.conftest import run_script
 from vulnfusion.branches import resume_path_for, train_branch
-from vulnfusion.checkpoints import load_model
 from vulnfusion.config import load_config
+from vulnfusion.models.build import load_model
 
 pytestmark = pytest.mark.usefixtures("mlflow_env")
 

@@ -18,9 +18,10 @@ from typing import Any
 from vulnfusion.config import Config
 from vulnfusion.data.sources import DataError, Record, RejectLog, read_source
 from vulnfusion.io import atomic_dir, sha256_file, write_json, write_jsonl
+from vulnfusion.paths import SPLITS as SPLITS  # re-export: old import path
+from vulnfusion.paths import project_root
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,6 @@ def load_records(cfg: Config, rejects: RejectLog) -> tuple[list[Record], str]:
 def resolve_data_path(path: str) -> Path:
     """A relative ``data.path`` is relative to the project root — also when a queued DVC
     experiment runs in a temp copy under ``.dvc/tmp/exps`` (where ``../shared`` is elsewhere)."""
-    from vulnfusion.tracking import project_root
-
     p = Path(path).expanduser()
     return p if p.is_absolute() or p.exists() else project_root() / p
 

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CODEXGLUE_SPLITS = ("train", "valid", "test")
+from vulnfusion.errors import VulnfusionError
+from vulnfusion.paths import SPLITS as CODEXGLUE_SPLITS
+
 MAX_REJECT_EXAMPLES = 20
 
 
-class DataError(ValueError):
+class DataError(VulnfusionError, ValueError):
     """Bad input data: one line naming the file and line (or record) at fault."""
 
 
