@@ -16,19 +16,14 @@ from typing import Any
 import numpy as np
 
 from vulnfusion import tracking
-from vulnfusion.branches import (
-    load_features,
-    log_run_outputs,
-    logits_by_id,
-    recompute_logits,
-    write_run_outputs,
-)
 from vulnfusion.errors import VulnfusionError
-from vulnfusion.features import SplitFeatures
+from vulnfusion.features import SplitFeatures, load_features
 from vulnfusion.io import atomic_dir, read_json, write_json
 from vulnfusion.metrics import paired_bootstrap_diff, parity_metrics, sigmoid
 from vulnfusion.paths import EVAL_SPLITS
 from vulnfusion.plots import plot_seed_vs_ensemble
+from vulnfusion.runs.outputs import log_run_outputs, logits_by_id, write_run_outputs
+from vulnfusion.runs.scoring import recompute_logits
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from vulnfusion.io import read_json, write_json
 log = logging.getLogger(__name__)
 
 PKG_DIR = Path(__file__).resolve().parent
-ENTRY = PKG_DIR.parents[1] / "pipelines" / "pyfunc_model.py"
+ENTRY = PKG_DIR / "serving_entry.py"  # the pyfunc entry ships inside the package
 EXAMPLE = [
     "int copy(char *dst, const char *src) { strcpy(dst, src); return 0; }",
     "int get(int *a, int n, int i) { if (i < 0 || i >= n) return -1; return a[i]; }",

@@ -6,7 +6,7 @@ building and tokenization run inside the model with the exact settings recorded 
 training time, so scores match the aggregate stage's ensemble. Bad input is rejected with
 a message naming the row: nothing is ever scored as a silent 0.
 
-Logged as "models from code" (``pipelines/pyfunc_model.py``): loading executes this
+Logged as "models from code" (``vulnfusion/serving_entry.py``): loading executes this
 package's code, never an unpickled object.
 """
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vulnfusion.branches import train_branch
 from vulnfusion.cli import add_train_flags, base_parser, load, log_summary, train_overrides
 from vulnfusion.io import ensure_writable_dir
+from vulnfusion.runs.branch import train_branch
 
 
 def branch_stage_main(track: str, doc: str, argv: Sequence[str] | None = None) -> None:

@@ -1,0 +1,227 @@
+"""Per-seed fusion training: frozen (cached) or lightly fine-tuned branches + an MLP head.
+
+Frozen branches (the default) are run once per checkpoint over train/valid/test and their
+features cached on disk, keyed by the checkpoint's content hash and the features' hash, so
+each seed's head trains on cached tensors in seconds. A missing branch checkpoint degrades
+to the other branch alone (warning, ``degraded: true``); both missing is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from torch import nn
+
+from vulnfusion.batching import BatchLayout
+from vulnfusion.checkpoints import WEIGHTS, CheckpointError, read_meta, resolve_checkpoint_dir
+from vulnfusion.config import Config
+from vulnfusion.devices import dist_info, select_device
+from vulnfusion.errors import StageError
+from vulnfusion.features import Features, load_features
+from vulnfusion.io import atomic_path, read_json, sha256_file
+from vulnfusion.models.build import load_model
+from vulnfusion.models.fusion import FusionClassifier, embed_dim, new_fusion
+from vulnfusion.paths import SPLITS, seed_dir
+from vulnfusion.runs.seed_run import SeedModel, train_seed
+from vulnfusion.training import eval_loader, seed_everything
+
+log = logging.getLogger(__name__)
+EMB_KEY = {"transformer": "t_emb", "gnn": "g_emb"}
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A trained branch checkpoint, loaded for fusion."""
+
+    track: str
+    path: Path
+    model: nn.Module
+    meta: dict[str, Any]
+    weights_hash: str  # content hash of model.safetensors: the feature-cache key
+
+
+def default_branch_dir(cfg: Config, outputs: Path, track: str, seed: int) -> Path:
+    """Seed k's branch, or the branch's best seed by valid F1 (``fusion.branch_seed: best``)."""
+    if cfg.fusion.branch_seed == "same":
+        return seed_dir(outputs, track, seed)
+    scores = {}
+    for s in cfg.seeds:
+        m = seed_dir(outputs, track, s) / "metrics.json"
+        if m.exists():
+            scores[s] = read_json(m)["f1_at_best_threshold"]  # chosen on valid, never test
+    best = max(scores, key=lambda s: (scores[s], -s)) if scores else seed
+    return seed_dir(outputs, track, best)
+
+
+def load_branch(
+    track: str, path: Path | None, cfg: Config, feats: Features
+) -> LoadedCheckpoint | None:
+    """Load a branch checkpoint, or ``None`` (with a warning) when it is missing."""
+    if path is None:
+        return None
+    try:
+        d = resolve_checkpoint_dir(path)
+    except CheckpointError as exc:
+        log.warning("%s branch unavailable (%s): fusion degrades to the other branch", track, exc)
+        return None
+    meta = read_meta(d)
+    if meta["model"]["kind"] != track:
+        raise StageError(f"{path}: is a {meta['model']['kind']} checkpoint, not {track}")
+    if track == "transformer" and meta["model"]["source"] != cfg.transformer.model_name:
+        raise StageError(
+            f"--model-name {cfg.transformer.model_name} differs from the transformer checkpoint "
+            f"{path}, which was made with model_name={meta['model']['source']}"
+        )
+    if meta.get("features_hash") != feats.features_hash:
+        raise StageError(
+            f"{path}: trained on other features ({meta.get('features_hash')}) than "
+            f"{feats.root} ({feats.features_hash}); retrain the branch or featurize again"
+        )
+    model, _ = load_model(d)
+    return LoadedCheckpoint(track, d, model, meta, sha256_file(d / WEIGHTS)[:16])
+
+
+def cached_features(
+    branch: LoadedCheckpoint,
+    feats: Features,
+    cache_dir: Path,
+    device: torch.device,
+    batch_size: int = 128,
+) -> dict[str, np.ndarray]:
+    """Branch features (N, D) per split, computed once per checkpoint content and cached."""
+    key = f"{branch.track}-{branch.weights_hash}-{feats.features_hash}"
+    path = cache_dir / f"{key}.safetensors"
+    if path.exists():
+        return load_file(str(path))
+    out = compute_features(branch, feats, device, batch_size)
+    with atomic_path(path) as tmp:
+        save_file(out, str(tmp))
+    log.info("cached %s features for %s at %s", branch.track, branch.path, path)
+    return out
+
+
+@torch.no_grad()
+def compute_features(
+    branch: LoadedCheckpoint, feats: Features, device: torch.device, batch_size: int = 128
+) -> dict[str, np.ndarray]:
+    """A branch's ``embed`` output (N, D) float32 for every split, in row order."""
+    model = branch.model.to(device).eval()
+    layout = BatchLayout(
+        tokens=branch.track == "transformer",
+        graphs=branch.track == "gnn",
+        pad_id=branch.meta["model"].get("pad_id", 1),
+    )
+    out = {}
+    for s in SPLITS:
+        loader = eval_loader(feats.splits[s], layout, batch_size, 8)
+        arr = np.zeros((len(feats.splits[s]), embed_dim(model)), dtype=np.float32)
+        for batch in loader:
+            batch = batch.to(device)
+            arr[batch.index.cpu().numpy()] = model.embed(batch).float().cpu().numpy()  # type: ignore[operator]
+        out[s] = arr
+    return out
+
+
+def build_fusion(
+    cfg: Config, t: LoadedCheckpoint | None, g: LoadedCheckpoint | None
+) -> tuple[FusionClassifier, dict[str, Any]]:
+    """A fresh fusion model over the loaded branches, and its architecture spec."""
+    return new_fusion(
+        cfg.fusion,
+        (t.model, t.meta["model"]) if t else None,
+        (g.model, g.meta["model"]) if g else None,
+    )
+
+
+def param_groups(model: FusionClassifier, cfg: Config) -> list[dict[str, Any]]:
+    """Head at the base lr; an unfrozen encoder at lr × ``encoder_lr_scale``."""
+    lr = cfg.fusion.train.lr
+    groups: list[dict[str, Any]] = [{"params": list(model.head.parameters()), "lr": lr}]
+    for name in ("transformer", "gnn"):
+        branch = getattr(model, name)
+        if branch is not None and not model.frozen[name]:
+            groups.append(
+                {"params": list(branch.parameters()), "lr": lr * cfg.fusion.encoder_lr_scale}
+            )
+    return groups
+
+
+def split_cache(
+    branches: list[LoadedCheckpoint],
+    model: FusionClassifier,
+    cfg: Config,
+    feats: Features,
+    cache_dir: Path | None,
+    device: torch.device,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Per split, the cached features of each frozen branch (empty when caching is off)."""
+    if cache_dir is None:
+        return {}
+    per_branch = {
+        b.track: cached_features(b, feats, cache_dir, device)
+        for b in branches
+        if model.frozen[b.track]
+    }
+    return {s: {EMB_KEY[t]: arrs[s] for t, arrs in per_branch.items()} for s in SPLITS}
+
+
+def fusion_layout(model: FusionClassifier, cached: dict[str, Any], pad_id: int) -> BatchLayout:
+    """What fusion batches carry: the inputs of every branch whose features are not cached."""
+    have = cached.get("train", {})
+    tokens = model.transformer is not None and "t_emb" not in have
+    graphs = model.gnn is not None and "g_emb" not in have
+    # bucket on token length in every mode so cached and uncached runs see the same batches
+    return BatchLayout(tokens=tokens, graphs=graphs, pad_id=pad_id, lengths="tokens")
+
+
+def train_fusion(
+    cfg: Config,
+    seed: int,
+    features_dir: str | Path,
+    out_dir: str | Path,
+    transformer_ckpt: Path | None,
+    gnn_ckpt: Path | None,
+    cache_dir: Path | None,
+    stage: str,
+) -> dict[str, Any]:
+    """Train the fusion head for one seed; returns its ``metrics.json`` content."""
+    out_dir = Path(out_dir)
+    feats = load_features(features_dir)
+    t = load_branch("transformer", transformer_ckpt, cfg, feats)
+    g = load_branch("gnn", gnn_ckpt, cfg, feats)
+    if t is None and g is None:
+        raise StageError(
+            "fusion: both branch checkpoints are missing "
+            f"({transformer_ckpt}, {gnn_ckpt}); train the branches first"
+        )
+    degraded = t is None or g is None
+    if degraded:
+        log.warning(
+            "fusion seed %d is DEGRADED: running the %s branch alone",
+            seed,
+            "gnn" if t is None else "transformer",
+        )
+    seed_everything(seed)  # before the head is built: its initial weights are seeded too
+    model, arch = build_fusion(cfg, t, g)
+    tcfg = cfg.fusion.train
+    device = select_device(tcfg.device, dist_info().local_rank)
+    cached = split_cache([b for b in (t, g) if b], model, cfg, feats, cache_dir, device)
+    pad_id = t.meta["model"].get("pad_id", 1) if t else 1
+    sm = SeedModel(
+        model,
+        arch,
+        fusion_layout(model, cached, pad_id),
+        tcfg,
+        resume_extra=[b.weights_hash for b in (t, g) if b],
+        param_groups=param_groups(model, cfg),
+        cached=cached,
+    )
+    branches = {"transformer": str(t.path) if t else None, "gnn": str(g.path) if g else None}
+    extra = {"degraded": degraded, "branches": branches}
+    return train_seed(cfg, "fusion", seed, feats, Path(out_dir), sm, stage, degraded, extra)
