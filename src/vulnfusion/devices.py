@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from vulnfusion.config import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -42,10 +44,11 @@ def is_main_process() -> bool:
 def select_device(pref: str, local_rank: int = 0) -> torch.device:
     """The device for ``train.device=pref`` on this rank.
 
-    Raises ``RuntimeError`` when ``pref`` is ``cuda`` and no CUDA device is available.
+    Raises ``ConfigError`` (one line, exit code 2 from a stage) when ``pref`` is ``cuda``
+    and no CUDA device is available.
     """
     if pref == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device=cuda but no CUDA device is available")
+        raise ConfigError("train.device=cuda but no CUDA device is available")
     use_cuda = pref == "cuda" or (pref == "auto" and torch.cuda.is_available())
     return torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
 
