@@ -5,6 +5,10 @@
 directory or the local Hugging Face cache — never a download at run time unless the user
 allows it. Either way the tokenizer is saved with ``save_pretrained`` beside the features, so
 every later stage (and the served model) loads one directory.
+
+``tokenizers`` and ``transformers`` are imported inside the functions that need them: they
+take seconds to import, and this module is imported (for its error type and model-name
+resolution) by code that never tokenizes.
 """
 
 from __future__ import annotations
