@@ -21,8 +21,8 @@ from vulnfusion.cli import (
     run_stage,
     train_overrides,
 )
-from vulnfusion.fusion import default_branch_dir, train_fusion
 from vulnfusion.io import ensure_writable_dir
+from vulnfusion.runs.fusion import default_branch_dir, train_fusion
 
 
 def parser() -> argparse.ArgumentParser:

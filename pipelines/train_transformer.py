@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vulnfusion.cli import branch_stage_main, run_stage
+from vulnfusion.cli import run_stage
+from vulnfusion.cli.train import branch_stage_main
 
 
 def main(argv: Sequence[str] | None = None) -> None:

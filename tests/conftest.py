@@ -69,12 +69,12 @@ def mlflow_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 def trained_workspace(tiny_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny workspace after every stage ran once in-process (branches, fusion, aggregate,
     compare, register) against its own sqlite MLflow store."""
-    from vulnfusion.branches import train_branch
     from vulnfusion.config import load_config
     from vulnfusion.ensemble import aggregate_track
-    from vulnfusion.fusion import train_fusion
     from vulnfusion.registry import register_ensemble
     from vulnfusion.report import write_comparison
+    from vulnfusion.runs.branch import train_branch
+    from vulnfusion.runs.fusion import train_fusion
 
     ws = tiny_workspace
     old = os.environ.get("MLFLOW_TRACKING_URI")

@@ -145,9 +145,10 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     import numpy as np
     import torch
 
-    from vulnfusion.branches import track_spec
+    from vulnfusion.batching import BatchLayout
     from vulnfusion.checkpoints import load_model
-    from vulnfusion.featurize import SplitFeatures, pack_graphs, pack_tokens
+    from vulnfusion.features import SplitFeatures
+    from vulnfusion.featurize import pack_graphs, pack_tokens
     from vulnfusion.graphs import GraphVocab, build_graph
     from vulnfusion.tokenization import encode, load_tokenizer_dir
     from vulnfusion.training import eval_loader, predict
@@ -162,6 +163,6 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     arrays.update(pack_tokens(encode(tokenizer, funcs, config["transformer"]["max_length"])))
     arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
     feats = SplitFeatures([str(i) for i in range(len(funcs))], arrays)
-    spec = track_spec(meta["model"]["kind"], int(tokenizer.pad_token_id))
+    spec = BatchLayout.for_track(meta["model"]["kind"], int(tokenizer.pad_token_id))
     logits, _ = predict(model, eval_loader(feats, spec, 64, 8), torch.device("cpu"))
     return logits

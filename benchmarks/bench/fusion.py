@@ -1,4 +1,4 @@
-"""Section ``fusion``: ``vulnfusion.fusion.train_fusion`` per seed (seed 0, equal epochs) on a
+"""Section ``fusion``: ``vulnfusion.runs.fusion.train_fusion`` per seed (seed 0, equal epochs) on a
 Devign subset of ``subset_functions`` functions (prepared + featurized by the stages; branches
 trained 1 epoch).
 
@@ -28,8 +28,8 @@ def build_fusion_cache(ctx: Ctx, cfg: Any, features: Path, cache: Path) -> float
     """The one-off frozen-feature cache for seed 0's branches; returns its build seconds."""
     import torch
 
-    from vulnfusion.branches import load_features
-    from vulnfusion.fusion import cached_features, load_branch
+    from vulnfusion.features import load_features
+    from vulnfusion.runs.fusion import cached_features, load_branch
 
     feats = load_features(features)
     branches = [load_branch(t, subset_branch(ctx, t, 0), cfg, feats) for t in TRACKS]
@@ -41,7 +41,7 @@ def build_fusion_cache(ctx: Ctx, cfg: Any, features: Path, cache: Path) -> float
 
 
 def timed_fusion(ctx: Ctx, cfg: Any, out: Path, cache: Path | None) -> tuple[float, dict[str, Any]]:
-    from vulnfusion.fusion import train_fusion
+    from vulnfusion.runs.fusion import train_fusion
 
     start = time.perf_counter()
     metrics = train_fusion(cfg, 0, subset_features(ctx), out, subset_branch(ctx, "transformer", 0),

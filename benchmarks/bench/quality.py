@@ -128,7 +128,7 @@ def truncation(workspace: Path) -> dict[str, Any]:
 def by_length(workspace: Path, labels: dict[str, Any], max_length: int) -> dict[str, Any]:
     """Test ROC-AUC and accuracy of each ensemble (and TF-IDF) on functions the Transformer saw
     whole vs those cut at ``max_length`` tokens, and by graph size: where the signal is lost."""
-    from vulnfusion.featurize import load_split  # pulls in the tokenizer: see bench/__init__
+    from vulnfusion.features import load_split  # pulls in the tokenizer: see bench/__init__
 
     test = load_split(workspace / "data" / "features" / "test.safetensors")
     ids_te, y_te = labels["test"]

@@ -60,7 +60,7 @@ def padding_overheads(features: Path, batch_size: int = 32, multiple: int = 8) -
 
     from vulnfusion.batching import BucketBatchSampler, FeatureDataset, padding_overhead
     from vulnfusion.config import load_config
-    from vulnfusion.featurize import load_split
+    from vulnfusion.features import load_split
 
     max_length = load_config(ROOT / "params.yaml").transformer.max_length
     lengths = FeatureDataset(load_split(features / "train.safetensors")).lengths("tokens")

@@ -6,7 +6,7 @@ measured on its own; from ``benchmarks/``:
     python -m bench.train_worker --params P --features-dir F --track gnn --batches 32 \\
         --output result.json
 
-It loads the featurized splits (``vulnfusion.branches.load_features``), slices a seeded random
+It loads the featurized splits (``vulnfusion.features.load_features``), slices a seeded random
 subset of ``batches × batch_size`` training rows out of the flat arrays (``SplitFeatures``),
 builds the track's model exactly as the stage does (``build_branch``) and runs one epoch of
 ``vulnfusion.training.Trainer.fit`` on it (validation on 32 rows, negligible), ``--repeats``
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from vulnfusion.featurize import SplitFeatures
+from vulnfusion.features import SplitFeatures
 
 # pointer array → the flat arrays it indexes (see vulnfusion.featurize)
 POINTERS = {
@@ -65,8 +65,11 @@ def subset_split(feats: SplitFeatures, rows: np.ndarray) -> SplitFeatures:
 
 def run(params: str, features_dir: str, track: str, batches: int, seed: int,
         repeats: int) -> dict[str, Any]:
-    from vulnfusion.branches import build_branch, load_features, track_spec, train_config
+    from vulnfusion.batching import BatchLayout
     from vulnfusion.config import load_config
+    from vulnfusion.features import load_features
+    from vulnfusion.runs.branch import build_branch
+    from vulnfusion.runs.scoring import train_config
     from vulnfusion.training import Trainer, seed_everything
 
     cfg = load_config(params, {f"{track}.train.epochs": 1})
@@ -82,7 +85,7 @@ def run(params: str, features_dir: str, track: str, batches: int, seed: int,
     for _ in range(repeats):  # a fresh model and Trainer each time, same seed
         seed_everything(seed)
         model, arch = build_branch(cfg, track, feats)
-        trainer = Trainer(model, track_spec(track, arch.get("pad_id", 1)), tcfg, seed, train, valid)
+        trainer = Trainer(model, BatchLayout.for_track(track, arch.get("pad_id", 1)), tcfg, seed, train, valid)
         start = time.perf_counter()
         fit = trainer.fit()
         walls.append(time.perf_counter() - start)

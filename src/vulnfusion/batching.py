@@ -16,7 +16,34 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from vulnfusion.featurize import SplitFeatures
+from vulnfusion.features import SplitFeatures
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """What a track's batches contain, and which length drives bucketing.
+
+    ``tokens``: token ids + mask (padded with ``pad_id``); ``graphs``: the code graphs;
+    ``lengths``: ``"tokens"`` or ``"nodes"`` (default: tokens when the batch has tokens).
+    """
+
+    tokens: bool
+    graphs: bool
+    pad_id: int = 1
+    lengths: str = ""
+
+    @property
+    def length_kind(self) -> str:
+        return self.lengths or ("tokens" if self.tokens else "nodes")
+
+    @classmethod
+    def for_track(cls, track: str, pad_id: int = 1) -> BatchLayout:
+        """The layout a track's model reads: ``transformer``, ``gnn`` or ``fusion``."""
+        return {
+            "transformer": cls(tokens=True, graphs=False, pad_id=pad_id),
+            "gnn": cls(tokens=False, graphs=True),
+            "fusion": cls(tokens=True, graphs=True, pad_id=pad_id),
+        }[track]
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Checkpoints: ``model.safetensors`` + ``checkpoint.json`` recording how the model was made.
 
-The JSON holds the architecture spec (rebuilt exactly on load, never guessed from weight
-shapes), the resolved params, git SHA and data hash. Nothing here unpickles anything.
+The JSON holds the architecture spec (rebuilt exactly on load by
+``vulnfusion.models.build``, never guessed from weight shapes), the resolved params, git
+SHA and data hash. This module does file I/O only; nothing here unpickles anything.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from safetensors.torch import load_file, save_file
 
+from vulnfusion.errors import VulnfusionError
 from vulnfusion.io import atomic_path, write_json
 
 WEIGHTS = "model.safetensors"
@@ -21,14 +23,12 @@ META = "checkpoint.json"
 FORMAT_VERSION = 1
 
 
-class CheckpointError(ValueError):
+class CheckpointError(VulnfusionError, ValueError):
     """A checkpoint that is missing, incomplete or inconsistent (one-line message)."""
 
 
 def save_checkpoint(out_dir: Path, state: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Write weights then metadata, each atomically (metadata last marks completion)."""
-    from safetensors.torch import save_file
-
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     with atomic_path(out_dir / WEIGHTS) as tmp:
@@ -64,41 +64,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
-def build_model(spec: dict[str, Any]) -> nn.Module:
-    """An untrained model from a recorded architecture spec."""
-    kind = spec.get("kind")
-    if kind == "transformer":
-        from vulnfusion.models.transformer import TransformerClassifier, encoder_from_spec
-
-        enc = encoder_from_spec(spec["hf_config"])
-        return TransformerClassifier(
-            enc, int(spec["hf_config"]["hidden_size"]), spec["head_dropout"]
-        )
-    if kind == "gnn":
-        from vulnfusion.models.gnn import GNNClassifier
-
-        return GNNClassifier(**spec["args"])
-    if kind == "fusion":
-        from vulnfusion.models.fusion import build_fusion_from_spec
-
-        return build_fusion_from_spec(spec)
-    raise CheckpointError(f"unknown model kind {kind!r} in checkpoint spec")
-
-
-def load_model(
-    path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model from its recorded spec and load its safetensors weights."""
-    from safetensors.torch import load_file
-
+def read_weights(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The safetensors weights of a checkpoint, on ``device`` (no code runs on load)."""
     d = resolve_checkpoint_dir(path)
-    meta = read_meta(d)
-    model = build_model(meta["model"])
-    state = load_file(str(d / WEIGHTS), device=str(device))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{d}: weights do not match the recorded architecture "
-            f"(missing {len(missing)}, unexpected {len(unexpected)}: {(missing + unexpected)[:3]})"
-        )
-    return model.to(device).eval(), meta
+    return load_file(str(d / WEIGHTS), device=str(device))

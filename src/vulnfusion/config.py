@@ -28,8 +28,10 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
 
+from vulnfusion.errors import VulnfusionError
 
-class ConfigError(ValueError):
+
+class ConfigError(VulnfusionError, ValueError):
     """A bad ``params.yaml`` value: the message is one line that names the key."""
 
 

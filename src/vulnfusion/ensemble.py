@@ -15,15 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from vulnfusion.featurize import SplitFeatures
-from vulnfusion.io import read_json
+from vulnfusion import tracking
+from vulnfusion.errors import VulnfusionError
+from vulnfusion.features import SplitFeatures, load_features
+from vulnfusion.io import atomic_dir, read_json, write_json
 from vulnfusion.metrics import evaluation_report, paired_bootstrap_diff, sigmoid
+from vulnfusion.paths import EVAL_SPLITS
+from vulnfusion.plots import plot_seed_vs_ensemble
+from vulnfusion.runs.outputs import log_run_outputs, logits_by_id, write_run_outputs
+from vulnfusion.runs.scoring import recompute_logits
 
 log = logging.getLogger(__name__)
-EVAL_SPLITS = ("valid", "test")
 
 
-class AggregationError(ValueError):
+class AggregationError(VulnfusionError, ValueError):
     """Seeds that cannot be ensembled (missing, misaligned, NaN): one-line message."""
 
 
@@ -154,17 +159,6 @@ def aggregate_track(
     stage: str,
 ) -> dict[str, Any]:
     """The ``aggregate@<track>`` stage: ensemble metrics, logits, figures and an MLflow run."""
-    from vulnfusion import tracking
-    from vulnfusion.branches import (
-        load_features,
-        log_run_outputs,
-        logits_by_id,
-        recompute_logits,
-        write_run_outputs,
-    )
-    from vulnfusion.io import atomic_dir, write_json
-    from vulnfusion.plots import plot_seed_vs_ensemble
-
     input_dir, output = Path(input_dir), Path(output)
     feats = load_features(features_dir)
     redo = (lambda d: recompute_logits(d, feats)) if recompute else None

@@ -13,12 +13,10 @@ Output directory layout (all loadable without executing code — no pickles):
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing as mp
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,23 +25,13 @@ import numpy as np
 from tqdm import tqdm
 
 from vulnfusion.config import Config
-from vulnfusion.data.prepare import SPLITS
+from vulnfusion.features import SplitFeatures, save_split
 from vulnfusion.graphs import EDGE_TYPES, CodeGraph, GraphVocab, build_graph
 from vulnfusion.io import atomic_dir, read_jsonl, write_json, write_text
+from vulnfusion.paths import SPLITS
 from vulnfusion.tokenization import encode, load_hub_tokenizer, train_bpe
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SplitFeatures:
-    """One split's features as flat numpy arrays (see the module docstring)."""
-
-    ids: list[str]
-    arrays: dict[str, np.ndarray]
-
-    def __len__(self) -> int:
-        return len(self.ids)
 
 
 def build_graphs(funcs: Sequence[str], cfg: Config, desc: str = "graphs") -> list[CodeGraph]:
@@ -181,22 +169,3 @@ def _token_stats(feats: SplitFeatures, cfg: Config) -> dict[str, Any]:
         "token_truncated_rate": round(float((lengths >= cfg.transformer.max_length).sum()) / n, 4),
     }
 
-
-def save_split(path: Path, feats: SplitFeatures) -> None:
-    from safetensors.numpy import save_file
-
-    save_file(feats.arrays, str(path), metadata={"ids": json.dumps(feats.ids)})
-    path.chmod(0o644)  # safetensors creates 0600 files; features are shared read-only data
-
-
-def load_split(path: str | Path) -> SplitFeatures:
-    """Load one split's features (safetensors: no code runs on load)."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: features not found (run the featurize stage first)")
-    with safe_open(str(path), framework="numpy") as fh:
-        meta = fh.metadata() or {}
-        arrays = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open API)
-    return SplitFeatures(json.loads(meta["ids"]), arrays)

@@ -20,7 +20,7 @@ from vulnfusion.serving import SPEC_FILE, ServingSpec
 log = logging.getLogger(__name__)
 
 PKG_DIR = Path(__file__).resolve().parent
-ENTRY = PKG_DIR / "pyfunc_entry.py"  # the "models from code" file MLflow executes
+ENTRY = PKG_DIR / "serving_entry.py"  # the pyfunc entry ships inside the package
 EXAMPLE = [
     "int copy(char *dst, const char *src) { strcpy(dst, src); return 0; }",
     "int get(int *a, int n, int i) { if (i < 0 || i >= n) return -1; return a[i]; }",

@@ -6,7 +6,7 @@ building and tokenization run inside the model with the exact settings recorded 
 training time, so scores match the aggregate stage's ensemble. Bad input is rejected with
 a message naming the row: nothing is ever scored as a silent 0.
 
-Logged as "models from code" (``vulnfusion/pyfunc_entry.py``): loading executes this
+Logged as "models from code" (``vulnfusion/serving_entry.py``): loading executes this
 package's code, never an unpickled object.
 """
 
@@ -24,10 +24,12 @@ from typing import Any
 
 import numpy as np
 
+from vulnfusion.errors import VulnfusionError
+
 log = logging.getLogger(__name__)
 
 
-class InputError(ValueError):
+class InputError(VulnfusionError, ValueError):
     """A request the model cannot score (one line, naming the row or column)."""
 
 
@@ -35,7 +37,7 @@ SPEC_FILE = "serving.json"
 SPEC_VERSION = 1
 
 
-class ServingSpecError(ValueError):
+class ServingSpecError(VulnfusionError, ValueError):
     """A model directory's ``serving.json`` is missing, unreadable or has a bad key."""
 
 
@@ -206,8 +208,8 @@ class EnsembleScorer:
     def __init__(self, root: Path, batch_size: int = 16, workers: int | None = None) -> None:
         import torch
 
-        from vulnfusion.checkpoints import load_model
         from vulnfusion.graphs import GraphVocab
+        from vulnfusion.models.build import load_model
         from vulnfusion.tokenization import load_tokenizer_dir
 
         self.spec = ServingSpec.from_json(root / SPEC_FILE)
@@ -221,7 +223,8 @@ class EnsembleScorer:
 
     def features(self, funcs: list[str], token_ids: list[list[int]]) -> Any:
         """Graphs of ``funcs`` and their ``token_ids`` (from ``encode``) as ``SplitFeatures``."""
-        from vulnfusion.featurize import SplitFeatures, pack_graphs, pack_tokens
+        from vulnfusion.features import SplitFeatures
+        from vulnfusion.featurize import pack_graphs, pack_tokens
         from vulnfusion.graphs import build_graph
 
         graphs = [build_graph(f, self.spec.max_nodes, self.spec.max_chars_parse) for f in funcs]
@@ -247,9 +250,10 @@ class EnsembleScorer:
         """
         import torch
 
-        from vulnfusion.training import TrackSpec, eval_loader
+        from vulnfusion.batching import BatchLayout
+        from vulnfusion.training import eval_loader
 
-        spec = TrackSpec(tokens=True, graphs=True, pad_id=int(self.tokenizer.pad_token_id))
+        spec = BatchLayout(tokens=True, graphs=True, pad_id=int(self.tokenizer.pad_token_id))
         out = np.zeros((len(self.models), len(funcs)), dtype=np.float32)
         # Tokenizing is cheap: do it for the whole request, then visit functions shortest
         # first so every batch holds similar lengths (3% padding on 256 Devign functions

@@ -5,6 +5,10 @@
 directory or the local Hugging Face cache — never a download at run time unless the user
 allows it. Either way the tokenizer is saved with ``save_pretrained`` beside the features, so
 every later stage (and the served model) loads one directory.
+
+``tokenizers`` and ``transformers`` are imported inside the functions that need them: they
+take seconds to import, and this module is imported (for its error type and model-name
+resolution) by code that never tokenizes.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vulnfusion.errors import VulnfusionError
+
 log = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 
-class ModelNotAvailableError(RuntimeError):
+class ModelNotAvailableError(VulnfusionError, RuntimeError):
     """A hub model is neither a local directory nor in the local cache (one-line message)."""
 
 
@@ -66,16 +72,26 @@ def train_bpe(texts: Iterable[str], vocab_size: int, max_length: int) -> Any:
     )
 
 
-def load_hub_tokenizer(model_name: str, hub_models: Mapping[str, str]) -> Any:
-    """Load a pretrained model's tokenizer offline-first, with a one-line error if absent."""
-    from transformers import AutoTokenizer
+def from_pretrained_offline(loader: Any, model_name: str, hub_models: Mapping[str, str]) -> Any:
+    """``loader.from_pretrained`` (``AutoTokenizer``, ``AutoModel``…) offline-first.
 
+    ``model_name`` is a short name, a hub id or a local directory. Nothing is downloaded
+    unless ``VULNFUSION_ALLOW_DOWNLOAD=1``; a model that is not available locally raises
+    ``ModelNotAvailableError`` with a one-line hint.
+    """
     name = resolve_model_name(model_name, hub_models)
     local_only = Path(name).is_dir() or os.environ.get("VULNFUSION_ALLOW_DOWNLOAD") != "1"
     try:
-        return AutoTokenizer.from_pretrained(name, local_files_only=local_only)
+        return loader.from_pretrained(name, local_files_only=local_only)
     except (OSError, ValueError) as exc:
         raise ModelNotAvailableError(_offline_hint(model_name, name, exc)) from None
+
+
+def load_hub_tokenizer(model_name: str, hub_models: Mapping[str, str]) -> Any:
+    """Load a pretrained model's tokenizer offline-first, with a one-line error if absent."""
+    from transformers import AutoTokenizer  # heavy: only for pretrained models
+
+    return from_pretrained_offline(AutoTokenizer, model_name, hub_models)
 
 
 def _offline_hint(model_name: str, name: str, exc: Exception) -> str:

@@ -3,6 +3,10 @@
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``mlflow.tracking_uri`` from params, else
 ``sqlite:///<project root>/mlflow.db`` — absolute, and resolved to the main checkout even
 from a DVC experiment's temp workspace, so queued experiments share one store.
+
+``mlflow`` is imported inside the functions that use it, on purpose: it takes seconds to
+import, and the code paths that never log (non-zero ``torchrun`` ranks, the served model,
+most tests) should not pay for it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from vulnfusion.config import Config, flatten, to_dict
+from vulnfusion.errors import VulnfusionError
+from vulnfusion.io import git_commit
+from vulnfusion.paths import project_root
 
 log = logging.getLogger(__name__)
 
@@ -28,18 +35,8 @@ SCALAR_KEYS = (
 TEST_KEYS = ("accuracy", "precision", "recall", "f1", "balanced_accuracy")
 
 
-class TrackingError(RuntimeError):
+class TrackingError(VulnfusionError, RuntimeError):
     """The tracking store cannot be reached or used (one-line message)."""
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The main checkout, also from inside ``.dvc/tmp/exps/<tmp>`` experiment workspaces."""
-    here = (start or Path.cwd()).resolve()
-    parts = here.parts
-    for i in range(len(parts) - 2):
-        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i])
-    return here
 
 
 def tracking_uri(cfg: Config) -> str:
@@ -123,8 +120,7 @@ def _ensure_experiment(name: str, uri: str) -> str:
 def run_tags(
     cfg: Config, track: str, seed: int | None, stage: str, data_hash: str, degraded: bool = False
 ) -> dict[str, str]:
-    from vulnfusion.io import git_commit
-
+    """The tags every run of a stage carries (track, seed, preset, stage, commit, data)."""
     return {
         "track": track,
         "seed": "ensemble" if seed is None else str(seed),

@@ -14,7 +14,7 @@ import contextlib
 import copy
 import logging
 import math
-import os
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,14 +23,15 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from vulnfusion.batching import Batch, BucketBatchSampler, Collator, FeatureDataset
+from vulnfusion.batching import Batch, BatchLayout, BucketBatchSampler, Collator, FeatureDataset
 from vulnfusion.config import TrainConfig
-from vulnfusion.featurize import SplitFeatures
+from vulnfusion.devices import init_distributed
+from vulnfusion.features import SplitFeatures
+from vulnfusion.io import atomic_path
 from vulnfusion.metrics import best_threshold, sigmoid, threshold_sweep
 
 log = logging.getLogger(__name__)
@@ -102,57 +103,14 @@ def amp_context(device: torch.device, amp_dtype: str) -> contextlib.AbstractCont
 
 
 def seed_everything(seed: int) -> None:
-    import random
-
+    """Seed Python's, numpy's and torch's global generators."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
-# --------------------------------------------------------------------------- distributed
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_pref: str) -> tuple[DistInfo, torch.device]:
-    """Join the ``torchrun`` process group if launched by it; pick the device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    info = DistInfo(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
-    use_cuda = device_pref == "cuda" or (device_pref == "auto" and torch.cuda.is_available())
-    if device_pref == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device=cuda but no CUDA device is available")
-    device = torch.device(f"cuda:{info.local_rank}" if use_cuda else "cpu")
-    if use_cuda:
-        torch.cuda.set_device(device)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return info, device
-
-
 # --------------------------------------------------------------------------- the loop
 
-
-@dataclass(frozen=True)
-class TrackSpec:
-    """What a track's batches contain, and which length drives bucketing."""
-
-    tokens: bool
-    graphs: bool
-    pad_id: int = 1
-    lengths: str = ""  # "tokens" | "nodes"; default: tokens when the batch has tokens
-
-    @property
-    def length_kind(self) -> str:
-        return self.lengths or ("tokens" if self.tokens else "nodes")
 
 
 @dataclass
@@ -178,7 +136,7 @@ class Trainer:
     def __init__(
         self,
         model: nn.Module,
-        spec: TrackSpec,
+        spec: BatchLayout,
         cfg: TrainConfig,
         seed: int,
         train: SplitFeatures,
@@ -379,8 +337,6 @@ class Trainer:
     def _save_resume(self, state: FitState, best: dict[str, torch.Tensor] | None) -> None:
         if self.resume_path is None or not self.dist.is_main:
             return
-        from vulnfusion.io import atomic_path
-
         payload = {
             "state": {k: copy.deepcopy(v) for k, v in vars(state).items()},
             "model": self.model.state_dict(),
@@ -457,7 +413,7 @@ def predict(
 
 def eval_loader(
     feats: SplitFeatures,
-    spec: TrackSpec,
+    spec: BatchLayout,
     batch_size: int,
     pad_to_multiple_of: int,
     num_workers: int = 0,

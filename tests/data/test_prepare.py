@@ -10,8 +10,9 @@ import pytest
 
 from tests.helpers import tiny_params
 from vulnfusion.config import resolve
-from vulnfusion.data.prepare import SPLITS, deduplicate, example_id, prepare
+from vulnfusion.data.prepare import deduplicate, example_id, prepare
 from vulnfusion.data.sources import Record
+from vulnfusion.paths import SPLITS
 
 
 def _rows(out: Path) -> dict[str, list[dict]]:

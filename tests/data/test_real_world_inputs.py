@@ -18,9 +18,10 @@ import pytest
 
 from tests.helpers import run_script, tiny_params
 from vulnfusion.config import resolve
-from vulnfusion.data.prepare import SPLITS, prepare
+from vulnfusion.data.prepare import prepare
 from vulnfusion.data.sources import DataError, RejectLog, check_function_text, read_source
 from vulnfusion.data.text import normalize_code
+from vulnfusion.paths import SPLITS
 
 FUNC_LF = "static int\nadd_one(int x)\n{\n\tint y = x + 1;  \n\treturn y;\n}\n"
 FUNCS = [f"int f{i}(int x) {{ return x + {i}; }}" for i in range(8)]

@@ -11,14 +11,12 @@ import pytest
 import torch
 
 from tests.helpers import run_script
-from vulnfusion.branches import (
-    load_features,
-    recompute_logits,
-    resume_path_for,
-    train_branch,
-)
-from vulnfusion.checkpoints import load_model
 from vulnfusion.config import load_config
+from vulnfusion.features import load_features
+from vulnfusion.models.build import load_model
+from vulnfusion.paths import resume_path_for
+from vulnfusion.runs.branch import train_branch
+from vulnfusion.runs.scoring import recompute_logits
 
 pytestmark = pytest.mark.usefixtures("mlflow_env")
 
@@ -98,7 +96,8 @@ def test_resume_after_crash_matches_uninterrupted(
 
 
 def test_checkpoint_reloads_with_recorded_config(tiny_workspace: Path, tmp_path: Path) -> None:
-    from vulnfusion.branches import score_splits, track_spec
+    from vulnfusion.batching import BatchLayout
+    from vulnfusion.runs.scoring import score_splits
 
     cfg = _cfg(tiny_workspace)
     feats_dir = tiny_workspace / "data/features"
@@ -108,7 +107,7 @@ def test_checkpoint_reloads_with_recorded_config(tiny_workspace: Path, tmp_path:
     assert meta["git_commit"] and meta["data_hash"] and meta["config"]["seeds"] == [0, 1]
     feats = load_features(feats_dir)
     logits = score_splits(
-        model, track_spec("transformer"), feats, cfg.transformer.train, torch.device("cpu")
+        model, BatchLayout.for_track("transformer"), feats, cfg.transformer.train, torch.device("cpu")
     )
     saved = json.loads((tmp_path / "t/logits.json").read_text())["valid"]
     np.testing.assert_allclose(

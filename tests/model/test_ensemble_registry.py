@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import run_script
-from vulnfusion.branches import load_features
 from vulnfusion.ensemble import AggregationError, load_seeds
+from vulnfusion.features import load_features
 
 KEYS = (
     "f1_at_0_5",
@@ -78,7 +78,7 @@ def test_misaligned_ids_and_nan_are_errors(trained_workspace: Path, tmp_path: Pa
 
 
 def test_recompute_matches_dumped_logits(trained_workspace: Path) -> None:
-    from vulnfusion.branches import recompute_logits
+    from vulnfusion.runs.scoring import recompute_logits
 
     feats = load_features(trained_workspace / "data/features")
     for track in ("transformer", "gnn", "fusion"):

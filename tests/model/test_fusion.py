@@ -12,10 +12,10 @@ from safetensors.torch import load_file
 
 from tests.helpers import run_script
 from vulnfusion.checkpoints import WEIGHTS
-from vulnfusion.cli import StageError
 from vulnfusion.config import load_config
-from vulnfusion.featurize import load_split
-from vulnfusion.fusion import train_fusion
+from vulnfusion.errors import StageError
+from vulnfusion.features import load_split
+from vulnfusion.runs.fusion import train_fusion
 
 pytestmark = pytest.mark.usefixtures("mlflow_env")
 

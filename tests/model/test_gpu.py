@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from vulnfusion.branches import load_features, recompute_logits, train_branch
 from vulnfusion.config import load_config
+from vulnfusion.features import load_features
+from vulnfusion.runs.branch import train_branch
+from vulnfusion.runs.scoring import recompute_logits
 
 pytestmark = [
     pytest.mark.gpu,
@@ -44,7 +46,7 @@ def test_cuda_amp_training(tiny_workspace: Path, tmp_path: Path, track: str, amp
 
 
 def test_cuda_fusion_bf16(trained_workspace: Path, tmp_path: Path) -> None:
-    from vulnfusion.fusion import train_fusion
+    from vulnfusion.runs.fusion import train_fusion
 
     cfg = load_config(
         trained_workspace / "params.yaml", ["fusion.preset=fusion_gpu", "fusion.train.device=cuda"]

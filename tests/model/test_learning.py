@@ -62,11 +62,11 @@ MIN_TWIN_WINS = 70
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Prepared demo data, features and one trained seed of every track (own MLflow store)."""
-    from vulnfusion.branches import train_branch
     from vulnfusion.config import load_config
     from vulnfusion.data.prepare import prepare
     from vulnfusion.featurize import featurize
-    from vulnfusion.fusion import train_fusion
+    from vulnfusion.runs.branch import train_branch
+    from vulnfusion.runs.fusion import train_fusion
     from vulnfusion.serving import single_threaded_torch
 
     ws = tmp_path_factory.mktemp("learned")

@@ -70,8 +70,9 @@ def test_booby_trapped_resume_file_is_refused_not_run(
     tiny_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture, reliability: object,
 ) -> None:
-    from vulnfusion.branches import resume_path_for, train_branch
     from vulnfusion.config import load_config
+    from vulnfusion.paths import resume_path_for
+    from vulnfusion.runs.branch import train_branch
 
     monkeypatch.chdir(tmp_path)
     cfg = load_config(tiny_workspace / "params.yaml", ["gnn.train.epochs=1"])

@@ -75,7 +75,7 @@ def test_pos_weight_matches_torch() -> None:
 
 def test_collator_pads_to_multiple(tiny_workspace) -> None:
     from vulnfusion.batching import Collator
-    from vulnfusion.featurize import load_split
+    from vulnfusion.features import load_split
 
     feats = load_split(tiny_workspace / "data/features/train.safetensors")
     lens = np.diff(feats.arrays["tok_ptr"])

@@ -34,9 +34,9 @@ from vulnfusion.data.sources import (
     source_files,
 )
 from vulnfusion.io import atomic_dir, sha256_file, write_json, write_jsonl
+from vulnfusion.paths import SPLITS, project_root
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "valid", "test")
 # Which copy of a text found in several given splits survives: the most held-out one, so the
 # input's test split stays whole (comparable with published numbers) and training loses a copy.
 _KEEP_FIRST = {"test": 0, "valid": 1, "train": 2}
@@ -82,8 +82,6 @@ def load_records(cfg: Config, rejects: RejectLog) -> tuple[list[Record], str]:
 def resolve_data_path(path: str) -> Path:
     """A relative ``data.path`` is relative to the project root — also when a queued DVC
     experiment runs in a temp copy under ``.dvc/tmp/exps`` (where ``../shared`` is elsewhere)."""
-    from vulnfusion.tracking import project_root
-
     p = Path(path).expanduser()
     return p if p.is_absolute() or p.exists() else project_root() / p
 

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from vulnfusion.data.text import normalize_code
+from vulnfusion.errors import VulnfusionError
+from vulnfusion.paths import SPLITS as CODEXGLUE_SPLITS
 
-CODEXGLUE_SPLITS = ("train", "valid", "test")
 # A split name as written in a file name or a record's ``split`` field → the one used here.
 SPLIT_NAMES = {"train": "train", "valid": "valid", "validation": "valid", "test": "test"}
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
@@ -43,7 +44,7 @@ _PEEK_BYTES = 4096
 MAX_REJECT_EXAMPLES = 20
 
 
-class DataError(ValueError):
+class DataError(VulnfusionError, ValueError):
     """Bad input data: one line naming the file and line (or record) at fault."""
 
 

@@ -13,9 +13,14 @@ import torch
 from torch import nn
 
 from vulnfusion.batching import Batch
+from vulnfusion.config import FusionConfig
+from vulnfusion.models.gnn import GNNClassifier
+from vulnfusion.models.transformer import TransformerClassifier
 
 
 class FusionClassifier(nn.Module):
+    """concat(branch embeddings) → MLP head → logit (B,); ``from_spec`` rebuilds it."""
+
     def __init__(
         self,
         transformer: nn.Module | None,
@@ -75,19 +80,55 @@ class FusionClassifier(nn.Module):
         return self.head(self.embed(batch)).squeeze(-1)
 
 
-def build_fusion_from_spec(spec: dict[str, Any]) -> FusionClassifier:
-    """Rebuild a fusion model (both encoders included) from its recorded spec."""
-    from vulnfusion.checkpoints import build_model
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> FusionClassifier:
+        """Rebuild an untrained fusion model (both encoders included) from its recorded spec."""
+        t_spec, g_spec = spec.get("transformer"), spec.get("gnn")
+        t = TransformerClassifier.from_spec(t_spec) if t_spec else None
+        g = GNNClassifier.from_spec(g_spec) if g_spec else None
+        return cls(
+            t,
+            g,
+            spec["t_dim"],
+            spec["g_dim"],
+            spec["hidden_size"],
+            spec["dropout"],
+            spec["freeze_transformer"],
+            spec["freeze_gnn"],
+        )
 
-    t = build_model(spec["transformer"]) if spec.get("transformer") else None
-    g = build_model(spec["gnn"]) if spec.get("gnn") else None
-    return FusionClassifier(
-        t,
-        g,
-        spec["t_dim"],
-        spec["g_dim"],
-        spec["hidden_size"],
-        spec["dropout"],
-        spec["freeze_transformer"],
-        spec["freeze_gnn"],
+
+def embed_dim(model: nn.Module) -> int:
+    """Width of a branch's ``embed`` output (every branch model declares ``embed_dim``)."""
+    return int(getattr(model, "embed_dim"))  # noqa: B009 - attribute set by our models
+
+
+def new_fusion(
+    cfg: FusionConfig,
+    transformer: tuple[nn.Module, dict[str, Any]] | None,
+    gnn: tuple[nn.Module, dict[str, Any]] | None,
+) -> tuple[FusionClassifier, dict[str, Any]]:
+    """A fresh fusion model over loaded branches (each a ``(model, spec)`` pair or ``None``),
+    and the architecture spec to record (the branches' specs included)."""
+    model = FusionClassifier(
+        transformer[0] if transformer else None,
+        gnn[0] if gnn else None,
+        embed_dim(transformer[0]) if transformer else 0,
+        embed_dim(gnn[0]) if gnn else 0,
+        cfg.hidden_size,
+        cfg.dropout,
+        cfg.freeze_transformer,
+        cfg.freeze_gnn,
     )
+    spec = {
+        "kind": "fusion",
+        "transformer": transformer[1] if transformer else None,
+        "gnn": gnn[1] if gnn else None,
+        "t_dim": model.t_dim,
+        "g_dim": model.g_dim,
+        "hidden_size": cfg.hidden_size,
+        "dropout": cfg.dropout,
+        "freeze_transformer": cfg.freeze_transformer,
+        "freeze_gnn": cfg.freeze_gnn,
+    }
+    return model, spec

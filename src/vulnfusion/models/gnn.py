@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -28,6 +29,8 @@ from torch_geometric.nn import global_max_pool, global_mean_pool
 from torch_geometric.nn.aggr import AttentionalAggregation
 
 from vulnfusion.batching import Batch
+from vulnfusion.config import GNNConfig
+from vulnfusion.graphs import EDGE_TYPES
 
 # The inference layouts only build CSR matrices and multiply them (tested in
 # tests/unit/test_gnn_layer.py); torch warns once per process that CSR support is "beta".
@@ -229,7 +232,16 @@ class RelationalConv(nn.Module):
 
 
 class GNNClassifier(nn.Module):
-    """Node embeddings → ``num_layers`` R-GCN blocks → graph pooling (B, D) → logit (B,)."""
+    """Node embeddings → ``num_layers`` R-GCN blocks → graph pooling (B, D) → logit (B,).
+
+    Its architecture spec (``gnn_spec``) is what a checkpoint records; ``from_spec``
+    rebuilds the untrained model from it exactly.
+    """
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> GNNClassifier:
+        """An untrained model from a recorded ``gnn_spec`` (weights load after)."""
+        return cls(**spec["args"])
 
     def __init__(
         self,
@@ -325,3 +337,29 @@ class GNNClassifier(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.head(self.dropout(self.embed(batch))).squeeze(-1)
+
+
+def gnn_spec(cfg: GNNConfig, num_types: int, num_tokens: int) -> dict[str, Any]:
+    """The architecture spec a GNN checkpoint records (``from_spec`` reads it).
+
+    ``num_types`` / ``num_tokens``: the sizes of the graph vocabulary built by featurize.
+    """
+    args = {
+        "num_types": num_types,
+        "num_tokens": num_tokens,
+        "num_edge_types": len(EDGE_TYPES),
+        "hidden_size": cfg.hidden_size,
+        "token_dim": cfg.token_dim,
+        "num_layers": cfg.num_layers,
+        "dropout": cfg.dropout,
+        "pooling": cfg.pooling,
+    }
+    return {"kind": "gnn", "args": args}
+
+
+def new_gnn(
+    cfg: GNNConfig, num_types: int, num_tokens: int
+) -> tuple[GNNClassifier, dict[str, Any]]:
+    """A fresh model for training and its architecture spec."""
+    spec = gnn_spec(cfg, num_types, num_tokens)
+    return GNNClassifier.from_spec(spec), spec

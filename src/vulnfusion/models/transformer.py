@@ -8,8 +8,6 @@ the checkpoint records the encoder's full config so it is rebuilt exactly, never
 from __future__ import annotations
 
 import copy
-import os
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,11 +15,21 @@ from torch import nn
 
 from vulnfusion.batching import Batch
 from vulnfusion.config import TransformerConfig
-from vulnfusion.tokenization import ModelNotAvailableError, resolve_model_name
+from vulnfusion.tokenization import from_pretrained_offline
 
 
 class TransformerClassifier(nn.Module):
-    """Encoder → CLS vector (B, H) → dense/tanh → dropout → logit (B,)."""
+    """Encoder → CLS vector (B, H) → dense/tanh → dropout → logit (B,).
+
+    Its architecture spec (``transformer_spec``) is what a checkpoint records;
+    ``from_spec`` rebuilds the untrained model from it exactly.
+    """
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any]) -> TransformerClassifier:
+        """An untrained model from a recorded ``transformer_spec`` (weights load after)."""
+        enc = encoder_from_spec(spec["hf_config"])
+        return cls(enc, int(spec["hf_config"]["hidden_size"]), spec["head_dropout"])
 
     def __init__(self, encoder: nn.Module, hidden_size: int, dropout: float) -> None:
         super().__init__()
@@ -155,7 +163,7 @@ def scratch_config(cfg: TransformerConfig, tokenizer: Any) -> dict[str, Any]:
 
 def encoder_from_spec(hf_config: dict[str, Any]) -> nn.Module:
     """Rebuild an (untrained) encoder from a recorded config dict; weights load afterwards."""
-    from transformers import AutoConfig, AutoModel
+    from transformers import AutoConfig, AutoModel  # heavy: loaded when a model is built
 
     conf = dict(hf_config)
     conf.pop("transformers_version", None)
@@ -164,19 +172,38 @@ def encoder_from_spec(hf_config: dict[str, Any]) -> nn.Module:
 
 
 def build_encoder(cfg: TransformerConfig, tokenizer: Any) -> tuple[nn.Module, dict[str, Any]]:
-    """A fresh encoder for training and the config dict to record in the checkpoint."""
+    """A fresh encoder for training and the config dict to record in the checkpoint.
+
+    Pretrained encoders load offline-first (``tokenization.from_pretrained_offline``);
+    raises ``ModelNotAvailableError`` when the model is not available locally.
+    """
     if cfg.model_name == "scratch":
         spec = scratch_config(cfg, tokenizer)
         return encoder_from_spec(spec), spec
-    from transformers import AutoModel
+    from transformers import AutoModel  # heavy: only when a pretrained encoder is asked for
 
-    name = resolve_model_name(cfg.model_name, cfg.hub_models)
-    local_only = Path(name).is_dir() or os.environ.get("VULNFUSION_ALLOW_DOWNLOAD") != "1"
-    try:
-        enc = AutoModel.from_pretrained(name, local_files_only=local_only)
-    except (OSError, ValueError) as exc:
-        raise ModelNotAvailableError(
-            f"transformer.model_name={cfg.model_name!r}: {name} is not available offline "
-            f"({exc.__class__.__name__}); download it once or use a save_pretrained directory"
-        ) from None
+    enc = from_pretrained_offline(AutoModel, cfg.model_name, cfg.hub_models)
     return _drop_pooler(enc), enc.config.to_dict()
+
+
+def transformer_spec(
+    cfg: TransformerConfig, hf_config: dict[str, Any], pad_id: int
+) -> dict[str, Any]:
+    """The architecture spec a transformer checkpoint records (``from_spec`` reads it)."""
+    return {
+        "kind": "transformer",
+        "hf_config": hf_config,
+        "source": cfg.model_name,
+        "head_dropout": cfg.head_dropout,
+        "pad_id": pad_id,
+        "max_length": cfg.max_length,
+    }
+
+
+def new_transformer(
+    cfg: TransformerConfig, tokenizer: Any
+) -> tuple[TransformerClassifier, dict[str, Any]]:
+    """A fresh model for training and its architecture spec."""
+    enc, hf_config = build_encoder(cfg, tokenizer)
+    model = TransformerClassifier(enc, int(hf_config["hidden_size"]), cfg.head_dropout)
+    return model, transformer_spec(cfg, hf_config, tokenizer.pad_token_id)

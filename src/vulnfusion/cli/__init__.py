@@ -1,5 +1,10 @@
 """Shared plumbing for the stage entry points in ``pipelines/``.
 
+The CLI is the top layer: it may import any library module, none may import it. This
+package ``__init__`` imports only config/errors, so a stage's import closure (and its DVC
+deps) holds just the code that stage runs; stage-specific entry points live in submodules
+(``vulnfusion.cli.train``).
+
 Every stage: parse args, configure logging once, load the config once, call one function.
 Expected failures (bad params, bad data, a missing model) end with one line on stderr and
 exit code 2 — never a traceback.
@@ -8,21 +13,23 @@ exit code 2 — never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from vulnfusion.config import Config, ConfigError, load_config, parse_overrides
+from vulnfusion.config import Config, TrainConfig, load_config, parse_overrides
+from vulnfusion.errors import VulnfusionError
 
 log = logging.getLogger("vulnfusion")
 
 EXIT_USAGE = 2
-
-
-class StageError(RuntimeError):
-    """An expected, user-facing failure of a stage (one-line message)."""
+# What a stage reports in one line: every package error, and the OS's own (a missing or
+# unwritable path) whose message already names the file.
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (VulnfusionError, OSError)
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -55,25 +62,6 @@ def load(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Confi
     return load_config(args.params, overrides)
 
 
-def expected_errors() -> tuple[type[BaseException], ...]:
-    from vulnfusion.checkpoints import CheckpointError
-    from vulnfusion.data.sources import DataError
-    from vulnfusion.ensemble import AggregationError
-    from vulnfusion.tokenization import ModelNotAvailableError
-    from vulnfusion.tracking import TrackingError
-
-    return (
-        ConfigError,
-        DataError,
-        ModelNotAvailableError,
-        StageError,
-        CheckpointError,
-        AggregationError,
-        TrackingError,
-        OSError,
-    )
-
-
 def run_stage(
     main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None
 ) -> None:
@@ -84,7 +72,7 @@ def run_stage(
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except expected_errors() as exc:
+    except EXPECTED_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
@@ -95,11 +83,6 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     Generated from the dataclass so flags and params can never drift apart; every flag
     defaults to ``None`` = "use params.yaml".
     """
-    import dataclasses
-    import typing
-
-    from vulnfusion.config import TrainConfig
-
     hints = typing.get_type_hints(TrainConfig)
     g = p.add_argument_group("training loop (override <section>.train.* in params.yaml)")
     for f in dataclasses.fields(TrainConfig):
@@ -139,27 +122,3 @@ def log_summary(track: str, seed: int, m: dict[str, Any]) -> None:
         m["test"]["at_valid_threshold"]["f1"],
         m["test"]["roc_auc"],
     )
-
-
-def branch_stage_main(track: str, doc: str, argv: Sequence[str] | None = None) -> None:
-    """``pipelines/train_{transformer,gnn}.py``: one branch, one seed, flags from TrainConfig."""
-    from vulnfusion.branches import train_branch
-    from vulnfusion.io import ensure_writable_dir
-
-    p = base_parser(doc)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--features-dir", default="data/features")
-    p.add_argument("--output-dir", required=True, help=f"e.g. outputs/{track}/seed_0")
-    add_train_flags(p)
-    args = p.parse_args(argv)
-    cfg = load(args, train_overrides(args, track))
-    ensure_writable_dir(args.output_dir)
-    m = train_branch(
-        cfg,
-        track,
-        args.seed,
-        args.features_dir,
-        args.output_dir,
-        stage=f"train_{track}@{args.seed}",
-    )
-    log_summary(track, args.seed, m)

@@ -15,37 +15,30 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from vulnfusion.branches import (
-    Features,
-    FinishedFit,
-    finish_seed_run,
-    load_features,
-    resume_key,
-    resume_path_for,
-    score_splits,
-)
-from vulnfusion.checkpoints import (
-    WEIGHTS,
-    CheckpointError,
-    load_model,
-    read_meta,
-    resolve_checkpoint_dir,
-)
-from vulnfusion.cli import StageError
+from vulnfusion.batching import BatchLayout
+from vulnfusion.checkpoints import WEIGHTS, CheckpointError, read_meta, resolve_checkpoint_dir
 from vulnfusion.config import Config
+from vulnfusion.devices import dist_info, select_device
+from vulnfusion.errors import StageError
+from vulnfusion.features import Features, load_features
 from vulnfusion.io import atomic_path, read_json, sha256_file
-from vulnfusion.models.fusion import FusionClassifier
-from vulnfusion.training import TrackSpec, Trainer, eval_loader, seed_everything
+from vulnfusion.models.build import load_model
+from vulnfusion.models.fusion import FusionClassifier, embed_dim, new_fusion
+from vulnfusion.paths import SPLITS, seed_dir
+from vulnfusion.runs.seed_run import SeedModel, train_seed
+from vulnfusion.training import eval_loader, seed_everything
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "valid", "test")
 EMB_KEY = {"transformer": "t_emb", "gnn": "g_emb"}
 
 
 @dataclass(frozen=True)
-class Branch:
+class LoadedCheckpoint:
+    """A trained branch checkpoint, loaded for fusion."""
+
     track: str
     path: Path
     model: nn.Module
@@ -56,17 +49,19 @@ class Branch:
 def default_branch_dir(cfg: Config, outputs: Path, track: str, seed: int) -> Path:
     """Seed k's branch, or the branch's best seed by valid F1 (``fusion.branch_seed: best``)."""
     if cfg.fusion.branch_seed == "same":
-        return outputs / track / f"seed_{seed}"
+        return seed_dir(outputs, track, seed)
     scores = {}
     for s in cfg.seeds:
-        m = outputs / track / f"seed_{s}" / "metrics.json"
+        m = seed_dir(outputs, track, s) / "metrics.json"
         if m.exists():
             scores[s] = read_json(m)["f1_at_best_threshold"]  # chosen on valid, never test
     best = max(scores, key=lambda s: (scores[s], -s)) if scores else seed
-    return outputs / track / f"seed_{best}"
+    return seed_dir(outputs, track, best)
 
 
-def load_branch(track: str, path: Path | None, cfg: Config, feats: Features) -> Branch | None:
+def load_branch(
+    track: str, path: Path | None, cfg: Config, feats: Features
+) -> LoadedCheckpoint | None:
     """Load a branch checkpoint, or ``None`` (with a warning) when it is missing."""
     if path is None:
         return None
@@ -89,15 +84,17 @@ def load_branch(track: str, path: Path | None, cfg: Config, feats: Features) -> 
             f"{feats.root} ({feats.features_hash}); retrain the branch or featurize again"
         )
     model, _ = load_model(d)
-    return Branch(track, d, model, meta, sha256_file(d / WEIGHTS)[:16])
+    return LoadedCheckpoint(track, d, model, meta, sha256_file(d / WEIGHTS)[:16])
 
 
 def cached_features(
-    branch: Branch, feats: Features, cache_dir: Path, device: torch.device, batch_size: int = 128
+    branch: LoadedCheckpoint,
+    feats: Features,
+    cache_dir: Path,
+    device: torch.device,
+    batch_size: int = 128,
 ) -> dict[str, np.ndarray]:
     """Branch features (N, D) per split, computed once per checkpoint content and cached."""
-    from safetensors.numpy import load_file, save_file
-
     key = f"{branch.track}-{branch.weights_hash}-{feats.features_hash}"
     path = cache_dir / f"{key}.safetensors"
     if path.exists():
@@ -111,17 +108,18 @@ def cached_features(
 
 @torch.no_grad()
 def compute_features(
-    branch: Branch, feats: Features, device: torch.device, batch_size: int = 128
+    branch: LoadedCheckpoint, feats: Features, device: torch.device, batch_size: int = 128
 ) -> dict[str, np.ndarray]:
+    """A branch's ``embed`` output (N, D) float32 for every split, in row order."""
     model = branch.model.to(device).eval()
-    spec = TrackSpec(
+    layout = BatchLayout(
         tokens=branch.track == "transformer",
         graphs=branch.track == "gnn",
         pad_id=branch.meta["model"].get("pad_id", 1),
     )
     out = {}
     for s in SPLITS:
-        loader = eval_loader(feats.splits[s], spec, batch_size, 8)
+        loader = eval_loader(feats.splits[s], layout, batch_size, 8)
         arr = np.zeros((len(feats.splits[s]), embed_dim(model)), dtype=np.float32)
         for batch in loader:
             batch = batch.to(device)
@@ -130,37 +128,15 @@ def compute_features(
     return out
 
 
-def embed_dim(model: nn.Module) -> int:
-    """Width of a branch's ``embed`` output (every branch model declares ``embed_dim``)."""
-    return int(getattr(model, "embed_dim"))  # noqa: B009 - attribute set by our models
-
-
 def build_fusion(
-    cfg: Config, t: Branch | None, g: Branch | None
+    cfg: Config, t: LoadedCheckpoint | None, g: LoadedCheckpoint | None
 ) -> tuple[FusionClassifier, dict[str, Any]]:
-    f = cfg.fusion
-    model = FusionClassifier(
-        t.model if t else None,
-        g.model if g else None,
-        embed_dim(t.model) if t else 0,
-        embed_dim(g.model) if g else 0,
-        f.hidden_size,
-        f.dropout,
-        f.freeze_transformer,
-        f.freeze_gnn,
+    """A fresh fusion model over the loaded branches, and its architecture spec."""
+    return new_fusion(
+        cfg.fusion,
+        (t.model, t.meta["model"]) if t else None,
+        (g.model, g.meta["model"]) if g else None,
     )
-    spec = {
-        "kind": "fusion",
-        "transformer": t.meta["model"] if t else None,
-        "gnn": g.meta["model"] if g else None,
-        "t_dim": model.t_dim,
-        "g_dim": model.g_dim,
-        "hidden_size": f.hidden_size,
-        "dropout": f.dropout,
-        "freeze_transformer": f.freeze_transformer,
-        "freeze_gnn": f.freeze_gnn,
-    }
-    return model, spec
 
 
 def param_groups(model: FusionClassifier, cfg: Config) -> list[dict[str, Any]]:
@@ -177,7 +153,7 @@ def param_groups(model: FusionClassifier, cfg: Config) -> list[dict[str, Any]]:
 
 
 def split_cache(
-    branches: list[Branch],
+    branches: list[LoadedCheckpoint],
     model: FusionClassifier,
     cfg: Config,
     feats: Features,
@@ -195,12 +171,13 @@ def split_cache(
     return {s: {EMB_KEY[t]: arrs[s] for t, arrs in per_branch.items()} for s in SPLITS}
 
 
-def fusion_spec(model: FusionClassifier, cached: dict[str, Any], pad_id: int) -> TrackSpec:
+def fusion_layout(model: FusionClassifier, cached: dict[str, Any], pad_id: int) -> BatchLayout:
+    """What fusion batches carry: the inputs of every branch whose features are not cached."""
     have = cached.get("train", {})
     tokens = model.transformer is not None and "t_emb" not in have
     graphs = model.gnn is not None and "g_emb" not in have
     # bucket on token length in every mode so cached and uncached runs see the same batches
-    return TrackSpec(tokens=tokens, graphs=graphs, pad_id=pad_id, lengths="tokens")
+    return BatchLayout(tokens=tokens, graphs=graphs, pad_id=pad_id, lengths="tokens")
 
 
 def train_fusion(
@@ -214,9 +191,6 @@ def train_fusion(
     stage: str,
 ) -> dict[str, Any]:
     """Train the fusion head for one seed; returns its ``metrics.json`` content."""
-    from vulnfusion import tracking
-    from vulnfusion.branches import maybe_run
-
     out_dir = Path(out_dir)
     feats = load_features(features_dir)
     t = load_branch("transformer", transformer_ckpt, cfg, feats)
@@ -233,41 +207,21 @@ def train_fusion(
             seed,
             "gnn" if t is None else "transformer",
         )
-    seed_everything(seed)
-    model, spec = build_fusion(cfg, t, g)
+    seed_everything(seed)  # before the head is built: its initial weights are seeded too
+    model, arch = build_fusion(cfg, t, g)
     tcfg = cfg.fusion.train
-    device = torch.device("cuda" if tcfg.device != "cpu" and torch.cuda.is_available() else "cpu")
+    device = select_device(tcfg.device, dist_info().local_rank)
     cached = split_cache([b for b in (t, g) if b], model, cfg, feats, cache_dir, device)
     pad_id = t.meta["model"].get("pad_id", 1) if t else 1
-    tspec = fusion_spec(model, cached, pad_id)
-    tags = tracking.run_tags(cfg, "fusion", seed, stage, feats.data_hash, degraded)
-    with maybe_run(cfg, f"fusion-seed{seed}", tags) as run:
-        trainer = Trainer(
-            model,
-            tspec,
-            tcfg,
-            seed,
-            feats.splits["train"],
-            feats.splits["valid"],
-            resume_path_for(out_dir),
-            resume_key(cfg, "fusion", seed, feats, extra=[b.weights_hash for b in (t, g) if b]),
-            epoch_logger=run.log_epoch if run else None,
-            param_groups=param_groups(model, cfg),
-            cached=cached,
-        )
-        fit = trainer.fit()
-        if not trainer.dist.is_main:
-            return {}
-        model.load_state_dict(fit.best_state)
-        logits = score_splits(model, tspec, feats, tcfg, trainer.device, cached)
-        branches = {"transformer": str(t.path) if t else None, "gnn": str(g.path) if g else None}
-        return finish_seed_run(
-            cfg,
-            "fusion",
-            seed,
-            feats,
-            out_dir,
-            FinishedFit(fit, spec, logits, tags),
-            run,
-            extra={"degraded": degraded, "branches": branches},
-        )
+    sm = SeedModel(
+        model,
+        arch,
+        fusion_layout(model, cached, pad_id),
+        tcfg,
+        resume_extra=[b.weights_hash for b in (t, g) if b],
+        param_groups=param_groups(model, cfg),
+        cached=cached,
+    )
+    branches = {"transformer": str(t.path) if t else None, "gnn": str(g.path) if g else None}
+    extra = {"degraded": degraded, "branches": branches}
+    return train_seed(cfg, "fusion", seed, feats, Path(out_dir), sm, stage, degraded, extra)

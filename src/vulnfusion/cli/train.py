@@ -1,0 +1,30 @@
+"""Entry point shared by ``pipelines/train_transformer.py`` and ``pipelines/train_gnn.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from vulnfusion.cli import add_train_flags, base_parser, load, log_summary, train_overrides
+from vulnfusion.io import ensure_writable_dir
+from vulnfusion.runs.branch import train_branch
+
+
+def branch_stage_main(track: str, doc: str, argv: Sequence[str] | None = None) -> None:
+    """``pipelines/train_{transformer,gnn}.py``: one branch, one seed, flags from TrainConfig."""
+    p = base_parser(doc)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--features-dir", default="data/features")
+    p.add_argument("--output-dir", required=True, help=f"e.g. outputs/{track}/seed_0")
+    add_train_flags(p)
+    args = p.parse_args(argv)
+    cfg = load(args, train_overrides(args, track))
+    ensure_writable_dir(args.output_dir)
+    m = train_branch(
+        cfg,
+        track,
+        args.seed,
+        args.features_dir,
+        args.output_dir,
+        stage=f"train_{track}@{args.seed}",
+    )
+    log_summary(track, args.seed, m)
