@@ -158,14 +158,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "tried by a real test (real processes, real DVC, MLflow and tree-sitter), the outcome "
         "the test observed and asserted, and whether anything was lost.",
         "",
-        f"{sum(r['passed'] for r in _RELIABILITY_ROWS)} of {len(_RELIABILITY_ROWS)} checks "
-        "passed.",
+        f"{sum(r['passed'] for r in _RELIABILITY_ROWS)} of {len(_RELIABILITY_ROWS)} checks passed.",
         "",
         "| fault or input | observed outcome | lost | result | test |",
         "|---|---|---|---|---|",
     ]
     for r in _RELIABILITY_ROWS:
-        cells = [r["fault"], r["outcome"], r["lost"], "pass" if r["passed"] else "FAIL",
-                 f"`{r['test']}`"]
+        cells = [
+            r["fault"],
+            r["outcome"],
+            r["lost"],
+            "pass" if r["passed"] else "FAIL",
+            f"`{r['test']}`",
+        ]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     write_text(Path(path), "\n".join(lines) + "\n")

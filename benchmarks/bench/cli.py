@@ -39,12 +39,15 @@ def run_section(ctx: Ctx, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     except Exception as exc:  # one section failing must not stop the others
         result = {"error": one_line(exc)}
     wall, after = time.perf_counter() - start, os.getloadavg()
-    meta = {"date": date, "wall_s": round(wall, 1), "quick": ctx.quick,
-            "load_avg_before": [round(x, 2) for x in before],
-            "load_avg_after": [round(x, 2) for x in after]}
+    meta = {
+        "date": date,
+        "wall_s": round(wall, 1),
+        "quick": ctx.quick,
+        "load_avg_before": [round(x, 2) for x in before],
+        "load_avg_after": [round(x, 2) for x in after],
+    }
     line = f"ERROR {result['error']}" if "error" in result else section.headline(result)
-    print(f"[bench] {name}: {line} ({wall:.0f} s, load {before[0]:.2f}→{after[0]:.2f})",
-          flush=True)
+    print(f"[bench] {name}: {line} ({wall:.0f} s, load {before[0]:.2f}→{after[0]:.2f})", flush=True)
     return result, meta
 
 
@@ -53,25 +56,39 @@ def run_meta(quick: bool, threads: int | None) -> dict[str, Any]:
 
     if threads:
         torch.set_num_threads(threads)
-    return {"date": _now(), "torch_threads_setting": threads or "default (torch picks)",
-            "git_sha": git_commit(ROOT), "python": platform.python_version(),
-            "torch": torch.__version__, "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
-            "command": " ".join([Path(sys.executable).name, *sys.argv]), "quick": quick,
-            "devign": str(DEVIGN)}
+    return {
+        "date": _now(),
+        "torch_threads_setting": threads or "default (torch picks)",
+        "git_sha": git_commit(ROOT),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "quick": quick,
+        "devign": str(DEVIGN),
+    }
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     doc = bench.__doc__ or ""
     p = argparse.ArgumentParser(description=doc.split("\n")[0])
     p.add_argument("--output", type=Path, default=ROOT / "reports" / "bench.json")
-    p.add_argument("--only", default=",".join(SECTIONS),
-                   help=f"comma list of sections (default: all): {','.join(SECTIONS)}")
+    p.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma list of sections (default: all): {','.join(SECTIONS)}",
+    )
     p.add_argument("--quick", action="store_true", help="smaller sizes: a smoke test")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, outputs)")
-    p.add_argument("--torch-threads", type=int, default=None,
-                   help="pin torch intra-op threads (OMP/MKL_NUM_THREADS in the stages, "
-                        "torch.set_num_threads here); default: as shipped, torch decides")
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="pin torch intra-op threads (OMP/MKL_NUM_THREADS in the stages, "
+        "torch.set_num_threads here); default: as shipped, torch decides",
+    )
     args = p.parse_args(argv)
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = [s for s in args.sections if s not in SECTIONS]
@@ -89,8 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="vulnfusion-bench-"))
     env = make_env(tmp, args.torch_threads)
     one = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    ctx = Ctx(tmp, QUICK if args.quick else FULL, env,
-              env if args.torch_threads else {**env, **one})
+    ctx = Ctx(
+        tmp, QUICK if args.quick else FULL, env, env if args.torch_threads else {**env, **one}
+    )
     ctx.logs.mkdir()
     meta = run_meta(args.quick, args.torch_threads)
     results: dict[str, Any] = {}
@@ -102,12 +120,15 @@ def main(argv: list[str] | None = None) -> None:
             section_meta[name]["git_sha"] = meta["git_sha"]
             section_meta[name]["torch_threads"] = meta["torch_threads_setting"]
             # write after every section: an interrupted run keeps what it measured
-            write_outputs(args.output, merge_results(args.output, results, meta, section_meta),
-                          markdowns())
+            write_outputs(
+                args.output, merge_results(args.output, results, meta, section_meta), markdowns()
+            )
     finally:
         if args.keep_tmp:
             print(f"[bench] temp dir kept: {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    print(f"[bench] wrote {args.output} and {args.output.with_suffix('.md')} "
-          f"({time.perf_counter() - start:.0f} s)")
+    print(
+        f"[bench] wrote {args.output} and {args.output.with_suffix('.md')} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )

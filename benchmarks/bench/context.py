@@ -39,9 +39,18 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(featurize_repeats=1, featurize_full=False, demo_epochs=1, devign_batches=4,
-              devign_repeats=1, fusion_uncached_repeats=1, subset_functions=300,
-              scoring_batches=2, serving_requests=20, serving_budget_s=60.0)
+QUICK = Sizes(
+    featurize_repeats=1,
+    featurize_full=False,
+    demo_epochs=1,
+    devign_batches=4,
+    devign_repeats=1,
+    fusion_uncached_repeats=1,
+    subset_functions=300,
+    scoring_batches=2,
+    serving_requests=20,
+    serving_budget_s=60.0,
+)
 
 
 @dataclass
@@ -74,10 +83,18 @@ def once(ctx: Ctx, key: str, build: Callable[[], T]) -> T:
 def make_env(tmp: Path, threads: int | None) -> dict[str, str]:
     """The subprocess environment: the temp MLflow store, offline Hugging Face, our venv."""
     pinned = {k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")} if threads else {}
-    return {**os.environ, **pinned, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
-            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
-            "GIT_PYTHON_REFRESH": "quiet", "DVC_NO_ANALYTICS": "1", "PYTHONUNBUFFERED": "1",
-            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return {
+        **os.environ,
+        **pinned,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "GIT_PYTHON_REFRESH": "quiet",
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
 
 
 def dig(d: Any, *keys: str) -> Any:

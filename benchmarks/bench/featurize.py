@@ -61,8 +61,16 @@ def run(ctx: Ctx) -> dict[str, Any]:
         params, root = subset_params(ctx), ctx.tmp / "subset"
         subset_features(ctx)
         out = root / "features_bench"
-        m = stage(ctx, "featurize.py", params, "--prepared-dir", root / "prepared",
-                  "--output-dir", out, tag="featurize-subset-bench")
+        m = stage(
+            ctx,
+            "featurize.py",
+            params,
+            "--prepared-dir",
+            root / "prepared",
+            "--output-dir",
+            out,
+            tag="featurize-subset-bench",
+        )
         runs = [(out, m)]
         data = f"Devign subset of {sizes.subset_functions} functions (--quick)"
     features = runs[-1][0]
@@ -71,19 +79,28 @@ def run(ctx: Ctx) -> dict[str, Any]:
     peak = max(m.peak_rss_mb for _, m in runs)
     fps = st["functions"] / wall
     return {
-        "functions_per_s": round(fps, 1), "wall_s": round(wall, 2), "peak_rss_mb": peak,
+        "functions_per_s": round(fps, 1),
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": peak,
         "peak_rss_mb_largest_process": max(m.maxrss_mb for _, m in runs),
         "cpu_s": statistics.median(m.cpu_s for _, m in runs),
-        "runs_wall_s": [m.wall_s for _, m in runs], "functions": st["functions"],
-        "parse_error_rate": st["parse_error_rate"], "mean_nodes": st["mean_nodes"],
-        "mean_edges": st["mean_edges"], "mean_tokens": st["mean_tokens"],
+        "runs_wall_s": [m.wall_s for _, m in runs],
+        "functions": st["functions"],
+        "parse_error_rate": st["parse_error_rate"],
+        "mean_nodes": st["mean_nodes"],
+        "mean_edges": st["mean_edges"],
+        "mean_tokens": st["mean_tokens"],
         "graph_functions_per_s_reported": st["graph_functions_per_s"],
-        "target_functions_per_s": 1000, "target_peak_rss_mb": 4096,
+        "target_functions_per_s": 1000,
+        "target_peak_rss_mb": 4096,
         "meets_target": {"functions_per_s": fps >= 1000, "peak_rss_mb": peak <= 4096},
-        "data": data, "num_workers": 2,
+        "data": data,
+        "num_workers": 2,
     }
 
 
 def headline(r: dict[str, Any]) -> str:
-    return (f"{dig(r, 'functions_per_s')} fn/s, peak {dig(r, 'peak_rss_mb')} MB, "
-            f"parse errors {dig(r, 'parse_error_rate')}")
+    return (
+        f"{dig(r, 'functions_per_s')} fn/s, peak {dig(r, 'peak_rss_mb')} MB, "
+        f"parse errors {dig(r, 'parse_error_rate')}"
+    )

@@ -44,14 +44,23 @@ def timed_fusion(ctx: Ctx, cfg: Any, out: Path, cache: Path | None) -> tuple[flo
     from vulnfusion.runs.fusion import train_fusion
 
     start = time.perf_counter()
-    metrics = train_fusion(cfg, 0, subset_features(ctx), out, subset_branch(ctx, "transformer", 0),
-                           subset_branch(ctx, "gnn", 0), cache, stage="bench_fusion")
+    metrics = train_fusion(
+        cfg,
+        0,
+        subset_features(ctx),
+        out,
+        subset_branch(ctx, "transformer", 0),
+        subset_branch(ctx, "gnn", 0),
+        cache,
+        stage="bench_fusion",
+    )
     return time.perf_counter() - start, metrics
 
 
 def median_epoch_s(runs: list[Path]) -> float:
-    return statistics.median(row["epoch_s"] for d in runs
-                             for row in read_history(d / "history.csv"))
+    return statistics.median(
+        row["epoch_s"] for d in runs for row in read_history(d / "history.csv")
+    )
 
 
 def run(ctx: Ctx) -> dict[str, Any]:
@@ -63,35 +72,49 @@ def run(ctx: Ctx) -> dict[str, Any]:
     with project_env(ctx):
         cfg = load_config(subset_params(ctx), {"fusion.train.epochs": epochs})
         build_s = build_fusion_cache(ctx, cfg, features, root / "cache")
-        cached = [timed_fusion(ctx, cfg, root / f"cached_{i}", root / "cache")
-                  for i in range(ctx.sizes.fusion_cached_repeats)]
-        uncached = [timed_fusion(ctx, cfg, root / f"uncached_{i}", None)
-                    for i in range(ctx.sizes.fusion_uncached_repeats)]
+        cached = [
+            timed_fusion(ctx, cfg, root / f"cached_{i}", root / "cache")
+            for i in range(ctx.sizes.fusion_cached_repeats)
+        ]
+        uncached = [
+            timed_fusion(ctx, cfg, root / f"uncached_{i}", None)
+            for i in range(ctx.sizes.fusion_uncached_repeats)
+        ]
     c_s = statistics.median(t for t, _ in cached)
     u_s = statistics.median(t for t, _ in uncached)
     mc, mu = cached[0][1], uncached[0][1]
-    diff = {"f1_at_best_threshold": abs(mc["f1_at_best_threshold"] - mu["f1_at_best_threshold"]),
-            "test_roc_auc": abs(mc["test"]["roc_auc"] - mu["test"]["roc_auc"])}
+    diff = {
+        "f1_at_best_threshold": abs(mc["f1_at_best_threshold"] - mu["f1_at_best_threshold"]),
+        "test_roc_auc": abs(mc["test"]["roc_auc"] - mu["test"]["roc_auc"]),
+    }
     c_ep = median_epoch_s([root / f"cached_{i}" for i in range(len(cached))])
     u_ep = median_epoch_s([root / f"uncached_{i}" for i in range(len(uncached))])
     n_train = json.loads((features / "stats.json").read_text())["splits"]["train"]["functions"]
     return {
-        "cached_s": round(c_s, 2), "uncached_s": round(u_s, 2),
-        "cached_speedup": round(u_s / c_s, 2), "cache_build_s": round(build_s, 2),
-        "cached_epoch_s": round(c_ep, 3), "uncached_epoch_s": round(u_ep, 3),
+        "cached_s": round(c_s, 2),
+        "uncached_s": round(u_s, 2),
+        "cached_speedup": round(u_s / c_s, 2),
+        "cache_build_s": round(build_s, 2),
+        "cached_epoch_s": round(c_ep, 3),
+        "uncached_epoch_s": round(u_ep, 3),
         "epoch_speedup": round(u_ep / max(c_ep, 1e-9), 1),
         "metrics_identical": all(v <= 1e-6 for v in diff.values()),
         "metrics_abs_diff": {k: float(f"{v:.3g}") for k, v in diff.items()},
         "cached_runs_s": [round(t, 2) for t, _ in cached],
         "uncached_runs_s": [round(t, 2) for t, _ in uncached],
-        "n_train": n_train, "epochs": epochs, "seed": 0, "target": 20,
+        "n_train": n_train,
+        "epochs": epochs,
+        "seed": 0,
+        "target": 20,
         "meets_target": u_s / c_s >= 20,
         "data": f"Devign subset of {ctx.sizes.subset_functions} functions (seeded sample), "
-                "featurized by the stages; branches trained 1 epoch by train_<track>.py",
+        "featurized by the stages; branches trained 1 epoch by train_<track>.py",
         "branch_train_s": {t: ctx.done.get("subset_train_s", {}).get(f"{t}@0") for t in TRACKS},
     }
 
 
 def headline(r: dict[str, Any]) -> str:
-    return (f"cached {dig(r, 'cached_s')} s vs uncached {dig(r, 'uncached_s')} s → "
-            f"{dig(r, 'cached_speedup')}×, identical={dig(r, 'metrics_identical')}")
+    return (
+        f"cached {dig(r, 'cached_s')} s vs uncached {dig(r, 'uncached_s')} s → "
+        f"{dig(r, 'cached_speedup')}×, identical={dig(r, 'metrics_identical')}"
+    )

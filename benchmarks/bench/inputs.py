@@ -65,15 +65,23 @@ def read_history(path: Path) -> list[dict[str, float]]:
 
 
 def devign_params(ctx: Ctx) -> Path:
-    return once(ctx, "devign_params", lambda: write_params(ctx, "params_devign.yaml",
-                                                           devign_data(DEVIGN)))
+    return once(
+        ctx, "devign_params", lambda: write_params(ctx, "params_devign.yaml", devign_data(DEVIGN))
+    )
 
 
 def devign_prepared(ctx: Ctx) -> Path:
     def build() -> Path:
         out = ctx.tmp / "devign" / "prepared"
-        stage(ctx, "prepare.py", devign_params(ctx), "--output-dir", out, tag="prepare-devign",
-              setup=True)
+        stage(
+            ctx,
+            "prepare.py",
+            devign_params(ctx),
+            "--output-dir",
+            out,
+            tag="prepare-devign",
+            setup=True,
+        )
         return out
 
     return once(ctx, "devign_prepared", build)
@@ -83,8 +91,16 @@ def featurize_devign(ctx: Ctx) -> tuple[Path, Measured]:
     """One timed featurize run on all of Devign (a fresh output dir every time)."""
     out = ctx.tmp / "devign" / "features"
     shutil.rmtree(out, ignore_errors=True)
-    m = stage(ctx, "featurize.py", devign_params(ctx), "--prepared-dir", devign_prepared(ctx),
-              "--output-dir", out, tag="featurize-devign")
+    m = stage(
+        ctx,
+        "featurize.py",
+        devign_params(ctx),
+        "--prepared-dir",
+        devign_prepared(ctx),
+        "--output-dir",
+        out,
+        tag="featurize-devign",
+    )
     ctx.done["devign_features"] = out
     return out, m
 
@@ -101,12 +117,29 @@ def devign_features(ctx: Ctx) -> Path:
 
 def demo_features(ctx: Ctx) -> tuple[Path, Path]:
     """The demo corpus as shipped: prepare + featurize with the repo's params."""
+
     def build() -> tuple[Path, Path]:
         params = write_params(ctx, "params_demo.yaml", {})
-        stage(ctx, "prepare.py", params, "--output-dir", ctx.tmp / "demo" / "prepared",
-              tag="prepare-demo", setup=True)
-        stage(ctx, "featurize.py", params, "--prepared-dir", ctx.tmp / "demo" / "prepared",
-              "--output-dir", ctx.tmp / "demo" / "features", tag="featurize-demo", setup=True)
+        stage(
+            ctx,
+            "prepare.py",
+            params,
+            "--output-dir",
+            ctx.tmp / "demo" / "prepared",
+            tag="prepare-demo",
+            setup=True,
+        )
+        stage(
+            ctx,
+            "featurize.py",
+            params,
+            "--prepared-dir",
+            ctx.tmp / "demo" / "prepared",
+            "--output-dir",
+            ctx.tmp / "demo" / "features",
+            tag="featurize-demo",
+            setup=True,
+        )
         return params, ctx.tmp / "demo" / "features"
 
     return once(ctx, "demo", build)
@@ -117,6 +150,7 @@ def demo_features(ctx: Ctx) -> tuple[Path, Path]:
 
 def subset_params(ctx: Ctx) -> Path:
     """A sampled Devign subset (temp dir only) and the small params file that reads it."""
+
     def build() -> Path:
         lines = devign_lines(ctx)
         n = min(ctx.sizes.subset_functions, len(lines))
@@ -124,11 +158,15 @@ def subset_params(ctx: Ctx) -> Path:
         data = ctx.tmp / "devign_subset.jsonl.gz"
         with gzip.open(data, "wt", encoding="utf-8") as out:
             out.writelines(lines[i] for i in pick)
-        overrides = deep_merge(devign_data(data), {
-            "seeds": list(SEEDS),
-            "transformer": {"train": {"epochs": 1}}, "gnn": {"train": {"epochs": 1}},
-            "fusion": {"train": {"epochs": ctx.sizes.fusion_epochs}},
-        })
+        overrides = deep_merge(
+            devign_data(data),
+            {
+                "seeds": list(SEEDS),
+                "transformer": {"train": {"epochs": 1}},
+                "gnn": {"train": {"epochs": 1}},
+                "fusion": {"train": {"epochs": ctx.sizes.fusion_epochs}},
+            },
+        )
         return write_params(ctx, "params_subset.yaml", overrides)
 
     return once(ctx, "subset_params", build)
@@ -137,10 +175,26 @@ def subset_params(ctx: Ctx) -> Path:
 def subset_features(ctx: Ctx) -> Path:
     def build() -> Path:
         params, root = subset_params(ctx), ctx.tmp / "subset"
-        stage(ctx, "prepare.py", params, "--output-dir", root / "prepared", tag="prepare-subset",
-              setup=True)
-        stage(ctx, "featurize.py", params, "--prepared-dir", root / "prepared",
-              "--output-dir", root / "features", tag="featurize-subset", setup=True)
+        stage(
+            ctx,
+            "prepare.py",
+            params,
+            "--output-dir",
+            root / "prepared",
+            tag="prepare-subset",
+            setup=True,
+        )
+        stage(
+            ctx,
+            "featurize.py",
+            params,
+            "--prepared-dir",
+            root / "prepared",
+            "--output-dir",
+            root / "features",
+            tag="featurize-subset",
+            setup=True,
+        )
         return root / "features"
 
     return once(ctx, "subset_features", build)
@@ -148,11 +202,22 @@ def subset_features(ctx: Ctx) -> Path:
 
 def subset_branch(ctx: Ctx, track: str, seed: int) -> Path:
     """One branch seed trained by its real stage (1 epoch) on the subset features."""
+
     def build() -> Path:
         out = ctx.tmp / "subset" / "outputs" / track / f"seed_{seed}"
-        m = stage(ctx, f"train_{track}.py", subset_params(ctx), "--seed", str(seed),
-                  "--features-dir", subset_features(ctx), "--output-dir", out,
-                  tag=f"train-{track}-{seed}-subset", setup=True)
+        m = stage(
+            ctx,
+            f"train_{track}.py",
+            subset_params(ctx),
+            "--seed",
+            str(seed),
+            "--features-dir",
+            subset_features(ctx),
+            "--output-dir",
+            out,
+            tag=f"train-{track}-{seed}-subset",
+            setup=True,
+        )
         ctx.done.setdefault("subset_train_s", {})[f"{track}@{seed}"] = m.wall_s
         return out
 
@@ -161,6 +226,7 @@ def subset_branch(ctx: Ctx, track: str, seed: int) -> Path:
 
 def subset_registered(ctx: Ctx) -> dict[str, Any]:
     """The whole stage chain on the subset, through ``register``; returns its receipt."""
+
     def build() -> dict[str, Any]:
         start = time.perf_counter()
         params, root = subset_params(ctx), ctx.tmp / "subset"
@@ -169,21 +235,64 @@ def subset_registered(ctx: Ctx) -> dict[str, Any]:
             for track in TRACKS:
                 subset_branch(ctx, track, seed)
         for seed in SEEDS:
-            stage(ctx, "train_fusion.py", params, "--seed", str(seed), "--features-dir", feats,
-                  "--outputs-root", outputs, "--cache-dir", root / "cache",
-                  "--output-dir", outputs / "fusion" / f"seed_{seed}", tag=f"train-fusion-{seed}",
-                  setup=True)
+            stage(
+                ctx,
+                "train_fusion.py",
+                params,
+                "--seed",
+                str(seed),
+                "--features-dir",
+                feats,
+                "--outputs-root",
+                outputs,
+                "--cache-dir",
+                root / "cache",
+                "--output-dir",
+                outputs / "fusion" / f"seed_{seed}",
+                tag=f"train-fusion-{seed}",
+                setup=True,
+            )
         for track in (*TRACKS, "fusion"):
-            stage(ctx, "aggregate_seeds.py", params, "--track", track,
-                  "--input-dir", outputs / track, "--features-dir", feats,
-                  "--output", outputs / track / "ensemble_metrics.json", tag=f"aggregate-{track}",
-                  setup=True)
-        stage(ctx, "compare.py", params, "--outputs-dir", outputs,
-              "--reports-dir", root / "reports", setup=True)
+            stage(
+                ctx,
+                "aggregate_seeds.py",
+                params,
+                "--track",
+                track,
+                "--input-dir",
+                outputs / track,
+                "--features-dir",
+                feats,
+                "--output",
+                outputs / track / "ensemble_metrics.json",
+                tag=f"aggregate-{track}",
+                setup=True,
+            )
+        stage(
+            ctx,
+            "compare.py",
+            params,
+            "--outputs-dir",
+            outputs,
+            "--reports-dir",
+            root / "reports",
+            setup=True,
+        )
         receipt = root / "reports" / "registered_model.json"
-        stage(ctx, "register.py", params, "--fusion-dir", outputs / "fusion", "--features-dir",
-              feats, "--comparison", root / "reports" / "comparison.json", "--output", receipt,
-              setup=True)
+        stage(
+            ctx,
+            "register.py",
+            params,
+            "--fusion-dir",
+            outputs / "fusion",
+            "--features-dir",
+            feats,
+            "--comparison",
+            root / "reports" / "comparison.json",
+            "--output",
+            receipt,
+            setup=True,
+        )
         reg: dict[str, Any] = json.loads(receipt.read_text())
         reg["pipeline_s"] = round(time.perf_counter() - start, 1)
         return reg

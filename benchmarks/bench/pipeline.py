@@ -24,8 +24,17 @@ from bench.context import DEVIGN, ROOT, TRACKS, Ctx, dig, once
 from bench.inputs import subset_params
 from bench.processes import Measured, run_measured
 
-PROJECT_FILES = ("pipelines", "src", "benchmarks", "dvc.yaml", "params.yaml", "pyproject.toml",
-                 ".dvcignore", "MLproject", "python_env.yaml")
+PROJECT_FILES = (
+    "pipelines",
+    "src",
+    "benchmarks",
+    "dvc.yaml",
+    "params.yaml",
+    "pyproject.toml",
+    ".dvcignore",
+    "MLproject",
+    "python_env.yaml",
+)
 DEVIGN_SPLITS = ("stratified", "cross_project")
 PIPELINE_TIMEOUT_S = 3 * 3600
 
@@ -57,28 +66,49 @@ def devign_workspace(ctx: Ctx, split: str) -> Path:
             raw["presets"]["devign"][track]["train"]["epochs"] = 1
     raw["presets"]["devign"]["data"]["path"] = str(data)
     (ws / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    env = {**ctx.env, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@localhost",
-           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@localhost"}
-    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["git", "add", "-A"],
-                ["git", "commit", "-qm", "bench workspace"]):
+    env = {
+        **ctx.env,
+        "GIT_AUTHOR_NAME": "bench",
+        "GIT_AUTHOR_EMAIL": "bench@localhost",
+        "GIT_COMMITTER_NAME": "bench",
+        "GIT_COMMITTER_EMAIL": "bench@localhost",
+    }
+    for cmd in (
+        ["git", "init", "-q"],
+        ["dvc", "init", "-q"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "bench workspace"],
+    ):
         subprocess.run(cmd, cwd=ws, env=env, check=True, capture_output=True)
     return ws
 
 
 def devign_pipelines(ctx: Ctx) -> dict[str, tuple[Path, Measured]]:
     """``dvc repro`` (prepare → register) with the devign preset, once per split."""
+
     def build() -> dict[str, tuple[Path, Measured]]:
         out = {}
         # both copies first: the whole measurement runs the code as it was when it started
         spaces = {split: devign_workspace(ctx, split) for split in DEVIGN_SPLITS}
         for split, ws in spaces.items():
             # the workspace's own sqlite store (as `make run` would use) and its own code
-            env = {**ctx.env, "MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}",
-                   "PYTHONPATH": str(ws / "src")}
-            m = run_measured(ctx, ["dvc", "repro"], f"devign-pipeline-{split}", cwd=ws,
-                             timeout=PIPELINE_TIMEOUT_S, env=env)
-            print(f"[bench] devign pipeline ({split}): {m.wall_s:.0f} s, "
-                  f"peak {m.peak_rss_mb:.0f} MB", flush=True)
+            env = {
+                **ctx.env,
+                "MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}",
+                "PYTHONPATH": str(ws / "src"),
+            }
+            m = run_measured(
+                ctx,
+                ["dvc", "repro"],
+                f"devign-pipeline-{split}",
+                cwd=ws,
+                timeout=PIPELINE_TIMEOUT_S,
+                env=env,
+            )
+            print(
+                f"[bench] devign pipeline ({split}): {m.wall_s:.0f} s, peak {m.peak_rss_mb:.0f} MB",
+                flush=True,
+            )
             out[split] = (ws, m)
         return out
 
@@ -87,15 +117,28 @@ def devign_pipelines(ctx: Ctx) -> dict[str, tuple[Path, Measured]]:
 
 def run(ctx: Ctx) -> dict[str, Any]:
     runs = devign_pipelines(ctx)
-    per_split = {split: {"wall_s": m.wall_s, "peak_rss_mb": m.peak_rss_mb,
-                         "peak_rss_mb_largest_process": m.maxrss_mb, "cpu_s": m.cpu_s}
-                 for split, (_, m) in runs.items()}
+    per_split = {
+        split: {
+            "wall_s": m.wall_s,
+            "peak_rss_mb": m.peak_rss_mb,
+            "peak_rss_mb_largest_process": m.maxrss_mb,
+            "cpu_s": m.cpu_s,
+        }
+        for split, (_, m) in runs.items()
+    }
     main = per_split["stratified"]
-    return {"devign_wall_s": main["wall_s"], "devign_peak_rss_mb": main["peak_rss_mb"],
-            "splits": per_split, "preset": "devign", "target_wall_s": 3600,
-            "target_peak_rss_mb": 8192,
-            "meets_target": {"wall_s": main["wall_s"] <= 3600,
-                             "peak_rss_mb": main["peak_rss_mb"] <= 8192}}
+    return {
+        "devign_wall_s": main["wall_s"],
+        "devign_peak_rss_mb": main["peak_rss_mb"],
+        "splits": per_split,
+        "preset": "devign",
+        "target_wall_s": 3600,
+        "target_peak_rss_mb": 8192,
+        "meets_target": {
+            "wall_s": main["wall_s"] <= 3600,
+            "peak_rss_mb": main["peak_rss_mb"] <= 8192,
+        },
+    }
 
 
 def headline(r: dict[str, Any]) -> str:

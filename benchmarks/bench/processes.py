@@ -77,18 +77,29 @@ def last_line(path: Path) -> str:
     return lines[-1][:300] if lines else "(no output)"
 
 
-def run_measured(ctx: Ctx, cmd: list[str], tag: str, setup: bool = False,
-                 timeout: float = STAGE_TIMEOUT_S, cwd: Path | None = None,
-                 env: dict[str, str] | None = None) -> Measured:
+def run_measured(
+    ctx: Ctx,
+    cmd: list[str],
+    tag: str,
+    setup: bool = False,
+    timeout: float = STAGE_TIMEOUT_S,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Measured:
     """Run ``cmd`` in the temp dir (own process group), log to a file, measure it."""
     ctx.runs += 1
     log_path = ctx.logs / f"{ctx.runs:03d}-{tag}.log"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log_path.open("w") as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env or (ctx.setup_env if setup else ctx.env),
-                                cwd=cwd or ctx.tmp,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=env or (ctx.setup_env if setup else ctx.env),
+            cwd=cwd or ctx.tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         sampler = RssSampler(proc.pid)
         sampler.start()
         try:
@@ -103,12 +114,14 @@ def run_measured(ctx: Ctx, cmd: list[str], tag: str, setup: bool = False,
     if rc != 0:
         raise RuntimeError(f"{tag} exited with {rc}: {last_line(log_path)}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Measured(round(wall, 2), round(sampler.peak / MB, 1), round(after.ru_maxrss / 1024, 1),
-                    round(cpu, 2))
+    return Measured(
+        round(wall, 2), round(sampler.peak / MB, 1), round(after.ru_maxrss / 1024, 1), round(cpu, 2)
+    )
 
 
-def stage(ctx: Ctx, script: str, params: Path, *args: str | Path, tag: str = "",
-          setup: bool = False) -> Measured:
+def stage(
+    ctx: Ctx, script: str, params: Path, *args: str | Path, tag: str = "", setup: bool = False
+) -> Measured:
     """One pipeline stage script, exactly as DVC would call it (but with our paths).
 
     ``setup``: the run only builds inputs for a measurement (its time is not a headline

@@ -48,8 +48,14 @@ def _labels(prepared: Path, split: str) -> tuple[list[str], np.ndarray]:
     return [r["id"] for r in rows], np.asarray([r["target"] for r in rows], dtype=np.int64)
 
 
-def scored(y_va: np.ndarray, z_va: np.ndarray, y_te: np.ndarray, z_te: np.ndarray,
-           n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def scored(
+    y_va: np.ndarray,
+    z_va: np.ndarray,
+    y_te: np.ndarray,
+    z_te: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Headline test metrics (threshold chosen on valid) with bootstrap 95% intervals."""
     m = evaluation_report(y_va, z_va, y_te, z_te)
     t, thr = m["test"], m["best_threshold_by_f1"]
@@ -64,14 +70,16 @@ def scored(y_va: np.ndarray, z_va: np.ndarray, y_te: np.ndarray, z_te: np.ndarra
     }
     prob = sigmoid(z_te)
     for metric in METRICS:
-        ci = bootstrap_ci(y_te, prob, 0.5 if metric == "accuracy" else thr, metric,
-                          n_boot=n_boot, seed=seed)
+        ci = bootstrap_ci(
+            y_te, prob, 0.5 if metric == "accuracy" else thr, metric, n_boot=n_boot, seed=seed
+        )
         out[f"{metric}_ci"] = [ci["low"], ci["high"]]
     return out
 
 
-def track_quality(workspace: Path, track: str, seeds: list[int], labels: dict[str, Any],
-                  n_boot: int) -> dict[str, Any]:
+def track_quality(
+    workspace: Path, track: str, seeds: list[int], labels: dict[str, Any], n_boot: int
+) -> dict[str, Any]:
     """``{"ensemble": {...}, "seeds": [{...}, ...]}`` for one track."""
     (ids_va, y_va), (ids_te, y_te) = labels["valid"], labels["test"]
     track_dir = workspace / "outputs" / track
@@ -80,8 +88,10 @@ def track_quality(workspace: Path, track: str, seeds: list[int], labels: dict[st
     for s in seeds:
         path = track_dir / f"seed_{s}" / "logits.json"
         logits = read_json(path)
-        z = (align(logits.get("valid", {}), ids_va, f"{path} (valid)"),
-             align(logits.get("test", {}), ids_te, f"{path} (test)"))
+        z = (
+            align(logits.get("valid", {}), ids_va, f"{path} (valid)"),
+            align(logits.get("test", {}), ids_te, f"{path} (test)"),
+        )
         seed_z.append(z)
         rows.append({"seed": s, **scored(y_va, z[0], y_te, z[1], n_boot)})
     ens_va = np.mean([z[0] for z in seed_z], axis=0)
@@ -95,10 +105,15 @@ def track_quality(workspace: Path, track: str, seeds: list[int], labels: dict[st
     ensemble["minus_best_seed_f1"] = d["diff"]
     ensemble["minus_best_seed_f1_ci"] = [d["low"], d["high"]]
     ensemble["best_seed"] = recorded["best_single_seed"]["seed"]
-    return {"ensemble": ensemble, "seeds": rows,
-            "seed_mean": {m: float(np.mean([r[m] for r in rows])) for m in METRICS},
-            "seed_std": {m: float(np.std([r[m] for r in rows], ddof=1)) if len(rows) > 1
-                         else 0.0 for m in METRICS}}
+    return {
+        "ensemble": ensemble,
+        "seeds": rows,
+        "seed_mean": {m: float(np.mean([r[m] for r in rows])) for m in METRICS},
+        "seed_std": {
+            m: float(np.std([r[m] for r in rows], ddof=1)) if len(rows) > 1 else 0.0
+            for m in METRICS
+        },
+    }
 
 
 def baselines_quality(workspace: Path, labels: dict[str, Any], n_boot: int) -> dict[str, Any]:
@@ -119,10 +134,12 @@ def truncation(workspace: Path) -> dict[str, Any]:
         return {}
     test = read_json(stats_path).get("splits", {}).get("test", {})
     n = max(int(test.get("functions", 0)), 1)
-    return {"test_token_truncated_rate": test.get("token_truncated_rate"),
-            "test_graph_truncated_rate": round(int(test.get("truncated", 0)) / n, 4),
-            "test_parse_error_rate": test.get("parse_error_rate"),
-            "test_mean_nodes": test.get("mean_nodes")}
+    return {
+        "test_token_truncated_rate": test.get("token_truncated_rate"),
+        "test_graph_truncated_rate": round(int(test.get("truncated", 0)) / n, 4),
+        "test_parse_error_rate": test.get("parse_error_rate"),
+        "test_mean_nodes": test.get("mean_nodes"),
+    }
 
 
 def by_length(workspace: Path, labels: dict[str, Any], max_length: int) -> dict[str, Any]:
@@ -140,22 +157,40 @@ def by_length(workspace: Path, labels: dict[str, Any], max_length: int) -> dict[
     if nodes is not None:
         med = float(np.median(nodes))
         groups.update({"small_graph": nodes <= med, "large_graph": nodes > med})
-    scores = {t: np.mean([align(read_json(workspace / "outputs" / t / f"seed_{s}" /
-                                          "logits.json").get("test", {}), ids_te, t)
-                          for s in _seeds(workspace)], axis=0) for t in TRACKS}
+    scores = {
+        t: np.mean(
+            [
+                align(
+                    read_json(workspace / "outputs" / t / f"seed_{s}" / "logits.json").get(
+                        "test", {}
+                    ),
+                    ids_te,
+                    t,
+                )
+                for s in _seeds(workspace)
+            ],
+            axis=0,
+        )
+        for t in TRACKS
+    }
     out: dict[str, Any] = {}
     for g, mask in groups.items():
         row: dict[str, Any] = {"n": int(mask.sum()), "positive_rate": float(y_te[mask].mean())}
         for t, z in scores.items():
-            row[t] = {"roc_auc": roc_auc(y_te[mask], sigmoid(z[mask])),
-                      "accuracy": float(((z[mask] >= 0) == (y_te[mask] == 1)).mean())}
+            row[t] = {
+                "roc_auc": roc_auc(y_te[mask], sigmoid(z[mask])),
+                "accuracy": float(((z[mask] >= 0) == (y_te[mask] == 1)).mean()),
+            }
         out[g] = row
     return out
 
 
 def _seeds(workspace: Path) -> list[int]:
-    return sorted(int(p.name.split("_")[1]) for p in (workspace / "outputs" / "fusion")
-                  .glob("seed_*") if p.is_dir())
+    return sorted(
+        int(p.name.split("_")[1])
+        for p in (workspace / "outputs" / "fusion").glob("seed_*")
+        if p.is_dir()
+    )
 
 
 def learning_curves(workspace: Path) -> dict[str, Any]:
@@ -168,7 +203,8 @@ def learning_curves(workspace: Path) -> dict[str, Any]:
                 rows = list(csv.DictReader(path.open()))
                 out.setdefault(t, {})[f"seed_{s}"] = {
                     k: [round(float(r[k]), 4) for r in rows]
-                    for k in ("train_loss", "valid_loss", "valid_f1")}
+                    for k in ("train_loss", "valid_loss", "valid_f1")
+                }
     return out
 
 
@@ -180,12 +216,17 @@ def quality_summary(workspace: Path, n_boot: int = 1000) -> dict[str, Any]:
     out: dict[str, Any] = {t: track_quality(workspace, t, seeds, labels, n_boot) for t in TRACKS}
     out["baselines"] = baselines_quality(workspace, labels, n_boot)
     comparison = read_json(workspace / "reports" / "comparison.json")
-    out["lifts"] = {k: comparison[k] for k in ("fusion_vs_best_branch", "targets")
-                    if k in comparison}
+    out["lifts"] = {
+        k: comparison[k] for k in ("fusion_vs_best_branch", "targets") if k in comparison
+    }
     prep_stats = read_json(prepared / "stats.json")
-    out["data"] = {"splits": {k: {"count": v.get("count"), "positive_rate": v.get("positive_rate")}
-                              for k, v in prep_stats.get("splits", {}).items()},
-                   **truncation(workspace)}
+    out["data"] = {
+        "splits": {
+            k: {"count": v.get("count"), "positive_rate": v.get("positive_rate")}
+            for k, v in prep_stats.get("splits", {}).items()
+        },
+        **truncation(workspace),
+    }
     cfg = load_config(workspace / "params.yaml")
     out["by_length"] = by_length(workspace, labels, cfg.transformer.max_length)
     out["learning_curves"] = learning_curves(workspace)
@@ -196,7 +237,8 @@ def quality_summary(workspace: Path, n_boot: int = 1000) -> dict[str, Any]:
         "fusion_beats_tfidf_accuracy": fus["accuracy"] > tf["accuracy"],
         "fusion_beats_tfidf_roc_auc": (fus["roc_auc"] or 0) > (tf["roc_auc"] or 0),
         "fusion_beats_both_branches_f1": all(
-            fus["f1"] > out[t]["ensemble"]["f1"] for t in ("transformer", "gnn")),
+            fus["f1"] > out[t]["ensemble"]["f1"] for t in ("transformer", "gnn")
+        ),
         "best_branch_by_valid": best_branch,
     }
     return out
@@ -217,38 +259,61 @@ def quality_md(quality: dict[str, Any]) -> list[str]:
     for split, q in quality.items():
         if not isinstance(q, dict) or "fusion" not in q:
             continue
-        sizes = ", ".join(f"{k} {v['count']}" for k, v in q.get("data", {}).get("splits", {})
-                          .items())
-        out += ["", f"### {split} (preset `{q.get('preset')}`; {sizes})", "",
-                "Test split; accuracy at 0.5, F1 at the threshold chosen on valid; "
-                "[bootstrap 95% CI].", "",
-                "| model | accuracy | F1 | ROC-AUC | PR-AUC |", "|---|---|---|---|---|"]
+        sizes = ", ".join(
+            f"{k} {v['count']}" for k, v in q.get("data", {}).get("splits", {}).items()
+        )
+        out += [
+            "",
+            f"### {split} (preset `{q.get('preset')}`; {sizes})",
+            "",
+            "Test split; accuracy at 0.5, F1 at the threshold chosen on valid; [bootstrap 95% CI].",
+            "",
+            "| model | accuracy | F1 | ROC-AUC | PR-AUC |",
+            "|---|---|---|---|---|",
+        ]
         for t in TRACKS:
             e = q[t]["ensemble"]
-            out.append(f"| {t} ensemble | {_ci(e, 'accuracy')} | {_ci(e, 'f1')} | "
-                       f"{_ci(e, 'roc_auc')} | {_ci(e, 'pr_auc')} |")
+            out.append(
+                f"| {t} ensemble | {_ci(e, 'accuracy')} | {_ci(e, 'f1')} | "
+                f"{_ci(e, 'roc_auc')} | {_ci(e, 'pr_auc')} |"
+            )
             mean, std = q[t]["seed_mean"], q[t]["seed_std"]
-            out.append(f"| {t} seeds (mean ± std) | " + " | ".join(
-                f"{mean[m]:.3f} ± {std[m]:.3f}" for m in METRICS) + " |")
+            out.append(
+                f"| {t} seeds (mean ± std) | "
+                + " | ".join(f"{mean[m]:.3f} ± {std[m]:.3f}" for m in METRICS)
+                + " |"
+            )
         for b in ("all_positive", "tfidf_lr"):
             r = q["baselines"][b]
-            out.append(f"| baseline: {b} | {_ci(r, 'accuracy')} | {_ci(r, 'f1')} | "
-                       f"{_ci(r, 'roc_auc')} | {_ci(r, 'pr_auc')} |")
+            out.append(
+                f"| baseline: {b} | {_ci(r, 'accuracy')} | {_ci(r, 'f1')} | "
+                f"{_ci(r, 'roc_auc')} | {_ci(r, 'pr_auc')} |"
+            )
         fv = q.get("lifts", {}).get("fusion_vs_best_branch", {})
         e = q["fusion"]["ensemble"]
-        out += ["", f"- fusion vs best branch ({fv.get('best_branch')}, by valid): "
-                f"Δ F1 {fv.get('delta_f1', float('nan')):+.4f}",
-                f"- fusion ensemble vs its best seed: Δ F1 {e['minus_best_seed_f1']:+.4f} "
-                f"[{e['minus_best_seed_f1_ci'][0]:+.4f}, {e['minus_best_seed_f1_ci'][1]:+.4f}]",
-                f"- goal: {q['goal']}", f"- what the models saw: "
-                f"{ {k: v for k, v in q['data'].items() if k != 'splits'} }"]
+        out += [
+            "",
+            f"- fusion vs best branch ({fv.get('best_branch')}, by valid): "
+            f"Δ F1 {fv.get('delta_f1', float('nan')):+.4f}",
+            f"- fusion ensemble vs its best seed: Δ F1 {e['minus_best_seed_f1']:+.4f} "
+            f"[{e['minus_best_seed_f1_ci'][0]:+.4f}, {e['minus_best_seed_f1_ci'][1]:+.4f}]",
+            f"- goal: {q['goal']}",
+            f"- what the models saw: { {k: v for k, v in q['data'].items() if k != 'splits'} }",
+        ]
         bl = q.get("by_length", {})
         if bl:
-            out += ["", "| test subset | n | positive rate | " + " | ".join(
-                f"{t} ROC-AUC" for t in TRACKS) + " |", "|---|---|---|" + "---|" * len(TRACKS)]
+            out += [
+                "",
+                "| test subset | n | positive rate | "
+                + " | ".join(f"{t} ROC-AUC" for t in TRACKS)
+                + " |",
+                "|---|---|---|" + "---|" * len(TRACKS),
+            ]
             for g, row in bl.items():
-                cells = " | ".join("n/a" if row[t]["roc_auc"] is None
-                                   else f"{row[t]['roc_auc']:.3f}" for t in TRACKS)
+                cells = " | ".join(
+                    "n/a" if row[t]["roc_auc"] is None else f"{row[t]['roc_auc']:.3f}"
+                    for t in TRACKS
+                )
                 out.append(f"| {g} | {row['n']} | {row['positive_rate']:.3f} | {cells} |")
     return out
 
@@ -262,7 +327,9 @@ def headline(r: dict[str, Any]) -> str:
         f"{sp}: fusion acc {fmt(dig(r, sp, 'fusion', 'ensemble', 'accuracy'))} "
         f"ROC {fmt(dig(r, sp, 'fusion', 'ensemble', 'roc_auc'))} vs tfidf acc "
         f"{fmt(dig(r, sp, 'baselines', 'tfidf_lr', 'accuracy'))} "
-        f"ROC {fmt(dig(r, sp, 'baselines', 'tfidf_lr', 'roc_auc'))}" for sp in r)
+        f"ROC {fmt(dig(r, sp, 'baselines', 'tfidf_lr', 'roc_auc'))}"
+        for sp in r
+    )
 
 
 def markdown(r: dict[str, Any]) -> list[str]:

@@ -13,25 +13,57 @@ from vulnfusion.io import atomic_path
 
 # (label, measured key path, target key path, higher is better)
 TARGETS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], bool], ...] = (
-    ("featurize functions/s", ("featurize", "functions_per_s"),
-     ("featurize", "target_functions_per_s"), True),
-    ("featurize peak RSS (MB)", ("featurize", "peak_rss_mb"), ("featurize", "target_peak_rss_mb"),
-     False),
-    ("padding overhead (bucketed)", ("train", "padding_overhead", "bucketed"),
-     ("train", "padding_overhead", "target"), False),
+    (
+        "featurize functions/s",
+        ("featurize", "functions_per_s"),
+        ("featurize", "target_functions_per_s"),
+        True,
+    ),
+    (
+        "featurize peak RSS (MB)",
+        ("featurize", "peak_rss_mb"),
+        ("featurize", "target_peak_rss_mb"),
+        False,
+    ),
+    (
+        "padding overhead (bucketed)",
+        ("train", "padding_overhead", "bucketed"),
+        ("train", "padding_overhead", "target"),
+        False,
+    ),
     ("fusion cached speedup", ("fusion", "cached_speedup"), ("fusion", "target"), True),
     ("scoring functions/s", ("scoring", "functions_per_s"), ("scoring", "target"), True),
     ("serving p50 (ms)", ("serving", "p50_ms"), ("serving", "target_p50_ms"), False),
-    ("devign pipeline wall (s)", ("pipeline", "devign_wall_s"), ("pipeline", "target_wall_s"),
-     False),
-    ("devign pipeline peak RSS (MB)", ("pipeline", "devign_peak_rss_mb"),
-     ("pipeline", "target_peak_rss_mb"), False),
-    ("demo generation, 2,000 functions (s)", ("timings", "demo_generation", "best_s"),
-     ("timings", "demo_generation", "target_s"), False),
-    ("bootstrap CI f1, 1,000 × 3,000 (s)", ("timings", "bootstrap_ci", "f1", "best_s"),
-     ("timings", "bootstrap_ci", "f1", "target_s"), False),
-    ("bootstrap CI roc_auc, 1,000 × 3,000 (s)", ("timings", "bootstrap_ci", "roc_auc", "best_s"),
-     ("timings", "bootstrap_ci", "roc_auc", "target_s"), False),
+    (
+        "devign pipeline wall (s)",
+        ("pipeline", "devign_wall_s"),
+        ("pipeline", "target_wall_s"),
+        False,
+    ),
+    (
+        "devign pipeline peak RSS (MB)",
+        ("pipeline", "devign_peak_rss_mb"),
+        ("pipeline", "target_peak_rss_mb"),
+        False,
+    ),
+    (
+        "demo generation, 2,000 functions (s)",
+        ("timings", "demo_generation", "best_s"),
+        ("timings", "demo_generation", "target_s"),
+        False,
+    ),
+    (
+        "bootstrap CI f1, 1,000 × 3,000 (s)",
+        ("timings", "bootstrap_ci", "f1", "best_s"),
+        ("timings", "bootstrap_ci", "f1", "target_s"),
+        False,
+    ),
+    (
+        "bootstrap CI roc_auc, 1,000 × 3,000 (s)",
+        ("timings", "bootstrap_ci", "roc_auc", "best_s"),
+        ("timings", "bootstrap_ci", "roc_auc", "target_s"),
+        False,
+    ),
 )
 
 # a section's own bench.md body (below its heading), when a key/value table is not enough
@@ -49,8 +81,9 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
-def merge_results(path: Path, results: dict[str, Any], meta: dict[str, Any],
-                  section_meta: dict[str, Any]) -> dict[str, Any]:
+def merge_results(
+    path: Path, results: dict[str, Any], meta: dict[str, Any], section_meta: dict[str, Any]
+) -> dict[str, Any]:
     """Existing JSON + this run: run sections replace theirs, meta is merged."""
     try:
         old = json.loads(path.read_text()) if path.exists() else {}
@@ -63,13 +96,16 @@ def merge_results(path: Path, results: dict[str, Any], meta: dict[str, Any],
 
 
 def _header(meta: dict[str, Any], source: str) -> list[str]:
-    return ["# vulnfusion benchmarks", "",
-            f"`{meta.get('command')}` — {meta.get('date')}, git `{meta.get('git_sha')}`, "
-            f"Python {meta.get('python')}, torch {meta.get('torch')}, {meta.get('cpu_count')} "
-            f"CPUs ({meta.get('torch_threads')} torch threads; "
-            f"setting: {meta.get('torch_threads_setting')}), "
-            f"quick={fmt(meta.get('quick'))}. The figures of `{source}`; "
-            "see the section modules in `benchmarks/bench/` for how each is measured."]
+    return [
+        "# vulnfusion benchmarks",
+        "",
+        f"`{meta.get('command')}` — {meta.get('date')}, git `{meta.get('git_sha')}`, "
+        f"Python {meta.get('python')}, torch {meta.get('torch')}, {meta.get('cpu_count')} "
+        f"CPUs ({meta.get('torch_threads')} torch threads; "
+        f"setting: {meta.get('torch_threads_setting')}), "
+        f"quick={fmt(meta.get('quick'))}. The figures of `{source}`; "
+        "see the section modules in `benchmarks/bench/` for how each is measured.",
+    ]
 
 
 def _targets(res: dict[str, Any]) -> list[str]:
@@ -77,8 +113,10 @@ def _targets(res: dict[str, Any]) -> list[str]:
     for label, got, want, higher in TARGETS:
         m, t = dig(res, *got), dig(res, *want)
         ok = "—" if m is None or t is None else ("yes" if (m >= t if higher else m <= t) else "no")
-        out.append(f"| {label} | {fmt(m) if m is not None else 'n/a'} | "
-                   f"{'≥' if higher else '≤'} {fmt(t) if t is not None else 'n/a'} | {ok} |")
+        out.append(
+            f"| {label} | {fmt(m) if m is not None else 'n/a'} | "
+            f"{'≥' if higher else '≤'} {fmt(t) if t is not None else 'n/a'} | {ok} |"
+        )
     return out
 
 
@@ -91,18 +129,25 @@ def _section(name: str, r: dict[str, Any], markdown: Markdown | None) -> list[st
 
 
 def _section_runs(meta: dict[str, Any]) -> list[str]:
-    out = ["", "## Sections: wall time and load average", "",
-           "| section | run at (UTC) | wall s | load before (1/5/15 min) | load after | quick |",
-           "|---|---|---:|---|---|:---:|"]
+    out = [
+        "",
+        "## Sections: wall time and load average",
+        "",
+        "| section | run at (UTC) | wall s | load before (1/5/15 min) | load after | quick |",
+        "|---|---|---:|---|---|:---:|",
+    ]
     for name, s in meta.get("sections", {}).items():
-        out.append(f"| {name} | {s.get('date')} | {fmt(s.get('wall_s'))} | "
-                   f"{fmt(s.get('load_avg_before'))} | {fmt(s.get('load_avg_after'))} | "
-                   f"{fmt(s.get('quick'))} |")
+        out.append(
+            f"| {name} | {s.get('date')} | {fmt(s.get('wall_s'))} | "
+            f"{fmt(s.get('load_avg_before'))} | {fmt(s.get('load_avg_after'))} | "
+            f"{fmt(s.get('quick'))} |"
+        )
     return out
 
 
-def render_md(res: dict[str, Any], sections: Mapping[str, Markdown | None],
-              source: str = "bench.json") -> str:
+def render_md(
+    res: dict[str, Any], sections: Mapping[str, Markdown | None], source: str = "bench.json"
+) -> str:
     """bench.md: the run line, the targets table, one table per section (in ``sections``
     order; a section with its own ``Markdown`` renders itself), then per-section wall times."""
     meta = res.get("meta", {})
@@ -114,10 +159,11 @@ def render_md(res: dict[str, Any], sections: Mapping[str, Markdown | None],
     return "\n".join(out) + "\n"
 
 
-def write_outputs(path: Path, res: dict[str, Any], sections: Mapping[str, Markdown | None]
-                  ) -> None:
+def write_outputs(path: Path, res: dict[str, Any], sections: Mapping[str, Markdown | None]) -> None:
     """``path`` (JSON) and ``path`` with ``.md``, each replaced atomically."""
-    for target, text in ((path, json.dumps(res, indent=2) + "\n"),
-                         (path.with_suffix(".md"), render_md(res, sections, path.name))):
+    for target, text in (
+        (path, json.dumps(res, indent=2) + "\n"),
+        (path.with_suffix(".md"), render_md(res, sections, path.name)),
+    ):
         with atomic_path(target) as tmp:
             tmp.write_text(text)

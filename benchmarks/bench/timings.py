@@ -40,8 +40,12 @@ def best_of(call: Callable[[], object], repeats: int) -> list[float]:
 
 def timed(runs: list[float], target_s: float) -> dict[str, Any]:
     best = min(runs)
-    return {"best_s": round(best, 4), "runs_s": [round(t, 4) for t in runs],
-            "target_s": target_s, "meets_target": best <= target_s}
+    return {
+        "best_s": round(best, 4),
+        "runs_s": [round(t, 4) for t in runs],
+        "target_s": target_s,
+        "meets_target": best <= target_s,
+    }
 
 
 def scored_sample(n: int, positive_rate: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -65,11 +69,16 @@ def bootstrap(repeats: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for metric in BOOT_METRICS:
         bootstrap_ci(y, prob, 0.5, metric, n_boot=50)  # warm-up
-        runs = best_of(lambda m=metric: bootstrap_ci(y, prob, 0.5, m, n_boot=BOOT_RESAMPLES),
-                       repeats)
+        runs = best_of(
+            lambda m=metric: bootstrap_ci(y, prob, 0.5, m, n_boot=BOOT_RESAMPLES), repeats
+        )
         out[metric] = timed(runs, BOOT_TARGET_S)
-    return {**out, "examples": BOOT_EXAMPLES, "n_boot": BOOT_RESAMPLES,
-            "positive_rate": BOOT_POSITIVE_RATE}
+    return {
+        **out,
+        "examples": BOOT_EXAMPLES,
+        "n_boot": BOOT_RESAMPLES,
+        "positive_rate": BOOT_POSITIVE_RATE,
+    }
 
 
 def run(ctx: Ctx) -> dict[str, Any]:
@@ -78,6 +87,8 @@ def run(ctx: Ctx) -> dict[str, Any]:
 
 
 def headline(r: dict[str, Any]) -> str:
-    return (f"demo generation {dig(r, 'demo_generation', 'best_s')} s, bootstrap CI "
-            f"f1 {dig(r, 'bootstrap_ci', 'f1', 'best_s')} s, "
-            f"roc_auc {dig(r, 'bootstrap_ci', 'roc_auc', 'best_s')} s")
+    return (
+        f"demo generation {dig(r, 'demo_generation', 'best_s')} s, bootstrap CI "
+        f"f1 {dig(r, 'bootstrap_ci', 'f1', 'best_s')} s, "
+        f"roc_auc {dig(r, 'bootstrap_ci', 'roc_auc', 'best_s')} s"
+    )

@@ -63,8 +63,9 @@ def subset_split(feats: SplitFeatures, rows: np.ndarray) -> SplitFeatures:
     return SplitFeatures([feats.ids[i] for i in rows], out)
 
 
-def run(params: str, features_dir: str, track: str, batches: int, seed: int,
-        repeats: int) -> dict[str, Any]:
+def run(
+    params: str, features_dir: str, track: str, batches: int, seed: int, repeats: int
+) -> dict[str, Any]:
     from vulnfusion.batching import BatchLayout
     from vulnfusion.config import load_config
     from vulnfusion.features import load_features
@@ -85,15 +86,21 @@ def run(params: str, features_dir: str, track: str, batches: int, seed: int,
     for _ in range(repeats):  # a fresh model and Trainer each time, same seed
         seed_everything(seed)
         model, arch = build_branch(cfg, track, feats)
-        trainer = Trainer(model, BatchLayout.for_track(track, arch.get("pad_id", 1)), tcfg, seed, train, valid)
+        trainer = Trainer(
+            model, BatchLayout.for_track(track, arch.get("pad_id", 1)), tcfg, seed, train, valid
+        )
         start = time.perf_counter()
         fit = trainer.fit()
         walls.append(time.perf_counter() - start)
         history.append(fit.history[0]["train/examples_per_s"])
     wall = statistics.median(walls)
     return {
-        "examples": n, "batches": -(-n // tcfg.batch_size), "batch_size": tcfg.batch_size,
-        "repeats": repeats, "fit_s": round(wall, 3), "examples_per_s": round(n / wall, 2),
+        "examples": n,
+        "batches": -(-n // tcfg.batch_size),
+        "batch_size": tcfg.batch_size,
+        "repeats": repeats,
+        "fit_s": round(wall, 3),
+        "examples_per_s": round(n / wall, 2),
         "runs_examples_per_s": [round(n / w, 2) for w in walls],
         "history_examples_per_s": round(statistics.median(history), 2),
         "mean_tokens": round(float(np.diff(train.arrays["tok_ptr"]).mean()), 1),
@@ -111,8 +118,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="median over this many fits")
     p.add_argument("--output", type=Path, required=True)
     args = p.parse_args()
-    result = run(args.params, args.features_dir, args.track, args.batches, args.seed,
-                 args.repeats)
+    result = run(args.params, args.features_dir, args.track, args.batches, args.seed, args.repeats)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
 
 

@@ -76,4 +76,3 @@ def run_baselines(prepared_dir: str | Path) -> dict[str, dict[str, Any]]:
     _, y_va = _split(prepared, "valid")
     _, y_te = _split(prepared, "test")
     return {"all_positive": all_positive(y_va, y_te), "tfidf_lr": tfidf_lr(prepared)}
-

@@ -168,4 +168,3 @@ def _token_stats(feats: SplitFeatures, cfg: Config) -> dict[str, Any]:
         "mean_tokens": round(float(lengths.mean()) if len(lengths) else 0.0, 1),
         "token_truncated_rate": round(float((lengths >= cfg.transformer.max_length).sum()) / n, 4),
     }
-

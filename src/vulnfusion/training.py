@@ -112,7 +112,6 @@ def seed_everything(seed: int) -> None:
 # --------------------------------------------------------------------------- the loop
 
 
-
 @dataclass
 class FitState:
     epoch: int = 0  # epochs completed

@@ -216,4 +216,3 @@ def test_identifier_vocabulary_shared_between_variants(
 def test_duplicates_are_rare(clean_2000: list[dict[str, object]]) -> None:
     unique = len({str(r["func"]) for r in clean_2000})
     assert (len(clean_2000) - unique) / len(clean_2000) < 0.02
-

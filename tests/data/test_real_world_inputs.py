@@ -85,9 +85,12 @@ def test_line_endings_give_identical_prepared_records(tmp_path: Path) -> None:
     """LF, CRLF, CR and BOM+CRLF copies of one corpus (the file itself CRLF+BOM for the last)."""
     outputs: dict[str, dict[str, bytes]] = {}
     for name, func in VARIANTS.items():
-        conv = {"lf": lambda s: s, "crlf": lambda s: s.replace("\n", "\r\n"),
-                "cr": lambda s: s.replace("\n", "\r"),
-                "bom_crlf": lambda s: "\ufeff" + s.replace("\n", "\r\n")}[name]
+        conv = {
+            "lf": lambda s: s,
+            "crlf": lambda s: s.replace("\n", "\r\n"),
+            "cr": lambda s: s.replace("\n", "\r"),
+            "bom_crlf": lambda s: "\ufeff" + s.replace("\n", "\r\n"),
+        }[name]
         rows = {
             "train": [{"func": func, "target": 1}, {"func": conv(FUNCS[0] + "\n"), "target": 0}],
             "valid": [{"func": conv("int v(void)\n{\n  return 0;\n}\n"), "target": 0}],
@@ -137,13 +140,18 @@ def test_label_siblings_that_stay_rejected(tmp_path: Path) -> None:
 
 
 def test_validation_is_the_valid_split(tmp_path: Path) -> None:
-    rows = {"train": [{"func": FUNCS[0], "target": 1, "idx": 0}],
-            "validation": [{"func": FUNCS[1], "target": 0, "idx": 1}],
-            "test": [{"func": FUNCS[2], "target": True, "idx": 2}]}
+    rows = {
+        "train": [{"func": FUNCS[0], "target": 1, "idx": 0}],
+        "validation": [{"func": FUNCS[1], "target": 0, "idx": 1}],
+        "test": [{"func": FUNCS[2], "target": True, "idx": 2}],
+    }
     root = _split_dir(tmp_path / "hf", rows)
     recs, _ = _read(root)
     assert [(r.orig_split, r.target, r.source_id) for r in recs] == [
-        ("train", 1, "idx:0"), ("valid", 0, "idx:1"), ("test", 1, "idx:2")]
+        ("train", 1, "idx:0"),
+        ("valid", 0, "idx:1"),
+        ("test", 1, "idx:2"),
+    ]
 
 
 def test_split_dir_errors(tmp_path: Path) -> None:
@@ -154,8 +162,10 @@ def test_split_dir_errors(tmp_path: Path) -> None:
     lacks = _split_dir(tmp_path / "lacks", {s: [] for s in ("train", "test")})
     with pytest.raises(DataError) as err:
         _read(lacks)
-    assert str(err.value) == (f"{lacks}: directory lacks valid.jsonl or validation.jsonl "
-                              "(CodeXGLUE layout: train, valid or validation, test)")
+    assert str(err.value) == (
+        f"{lacks}: directory lacks valid.jsonl or validation.jsonl "
+        "(CodeXGLUE layout: train, valid or validation, test)"
+    )
 
 
 def test_split_field_in_records(tmp_path: Path) -> None:
@@ -170,8 +180,15 @@ def test_split_field_in_records(tmp_path: Path) -> None:
 
 def test_skip_mode_all_rejected_writes_stats_then_fails(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    path.write_bytes(_jsonl([{"func": "int f(){}", "target": "true"}, {"target": 1},
-                             {"func": "int g(){}", "target": 2}]))
+    path.write_bytes(
+        _jsonl(
+            [
+                {"func": "int f(){}", "target": "true"},
+                {"target": 1},
+                {"func": "int g(){}", "target": 2},
+            ]
+        )
+    )
     out = tmp_path / "prepared"
     with pytest.raises(DataError) as err:
         _prepare(path, out)
@@ -185,8 +202,10 @@ def test_skip_mode_all_rejected_writes_stats_then_fails(tmp_path: Path) -> None:
     assert stats["records_rejected"] == {
         "total": 3,
         "by_reason": {"label is not 0 or 1": 2, "missing field 'func'": 1},
-        "examples": {"label is not 0 or 1": [f"{path}:1", f"{path}:3"],
-                     "missing field 'func'": [f"{path}:2"]},
+        "examples": {
+            "label is not 0 or 1": [f"{path}:1", f"{path}:3"],
+            "missing field 'func'": [f"{path}:2"],
+        },
     }
 
 
@@ -201,8 +220,10 @@ def test_prepare_cli_all_rejected_exit_2_with_stats(tmp_path: Path) -> None:
     res = run_script("prepare.py", "--output-dir", str(out), cwd=tmp_path)
     assert res.returncode == 2, res.stderr
     last = [ln for ln in res.stderr.splitlines() if ln.strip()][-1]
-    assert last == (f"error: {path}: no valid records (1 rejected: label is not 0 or 1: 1; "
-                    f"see {out / 'stats.json'})")
+    assert last == (
+        f"error: {path}: no valid records (1 rejected: label is not 0 or 1: 1; "
+        f"see {out / 'stats.json'})"
+    )
     by_reason = json.loads((out / "stats.json").read_text())["records_rejected"]["by_reason"]
     assert by_reason == {"label is not 0 or 1": 1}
 
@@ -270,12 +291,21 @@ def test_unsupported_file_type(tmp_path: Path) -> None:
 def _given_corpus(root: Path) -> Path:
     """11 records: a train-internal copy, a text in all three splits, a cross-split conflict."""
     a, b, c, x, y, v, t = (f"int {n}(int q) {{ return q * {i}; }}" for i, n in enumerate("abcxyvt"))
-    return _split_dir(root, {
-        "train": [{"func": a, "target": 1}, {"func": b, "target": 0}, {"func": c, "target": 1},
-                  {"func": x, "target": 0}, {"func": a, "target": 1}, {"func": y, "target": 1}],
-        "valid": [{"func": v, "target": 0}, {"func": x, "target": 0}],
-        "test": [{"func": t, "target": 1}, {"func": x, "target": 0}, {"func": y, "target": 0}],
-    })
+    return _split_dir(
+        root,
+        {
+            "train": [
+                {"func": a, "target": 1},
+                {"func": b, "target": 0},
+                {"func": c, "target": 1},
+                {"func": x, "target": 0},
+                {"func": a, "target": 1},
+                {"func": y, "target": 1},
+            ],
+            "valid": [{"func": v, "target": 0}, {"func": x, "target": 0}],
+            "test": [{"func": t, "target": 1}, {"func": x, "target": 0}, {"func": y, "target": 0}],
+        },
+    )
 
 
 def test_given_split_kept_and_cross_split_duplicates_counted(tmp_path: Path) -> None:
@@ -305,8 +335,9 @@ def test_explicit_given_equals_auto(tmp_path: Path) -> None:
 def test_stratified_resplits_a_split_directory(tmp_path: Path) -> None:
     funcs = [f"int g{i}(int x) {{ return x - {i}; }}" for i in range(40)]
     rows = [{"func": f, "target": i % 2} for i, f in enumerate(funcs)]
-    root = _split_dir(tmp_path / "cx", {"train": rows[:36], "valid": rows[36:38],
-                                        "test": rows[38:]})
+    root = _split_dir(
+        tmp_path / "cx", {"train": rows[:36], "valid": rows[36:38], "test": rows[38:]}
+    )
     stats = _prepare(root, tmp_path / "out", strategy="stratified")
     assert (stats["strategy"], stats["strategy_requested"]) == ("stratified", "stratified")
     assert "cross_split_duplicates_dropped" not in stats
@@ -315,8 +346,11 @@ def test_stratified_resplits_a_split_directory(tmp_path: Path) -> None:
 
 def test_auto_without_a_split_is_stratified_and_given_needs_one(tmp_path: Path) -> None:
     path = tmp_path / "flat.jsonl"
-    path.write_bytes(_jsonl([{"func": f"int f{i}(int x) {{ return x + {i}; }}", "target": i % 2}
-                             for i in range(40)]))
+    path.write_bytes(
+        _jsonl(
+            [{"func": f"int f{i}(int x) {{ return x + {i}; }}", "target": i % 2} for i in range(40)]
+        )
+    )
     stats = _prepare(path, tmp_path / "auto")
     assert (stats["strategy"], stats["strategy_requested"]) == ("stratified", "auto")
     assert [stats["splits"][s]["count"] for s in SPLITS] == [32, 4, 4]
@@ -364,7 +398,14 @@ def test_served_model_scores_the_normalised_text() -> None:
 
     from vulnfusion.serving import ServingSpec, validate_frame
 
-    spec = ServingSpec(threshold=0.5, max_length=64, max_nodes=100, max_chars_parse=1000,
-                       max_input_chars=1000, max_rows=10, seeds=[0])
+    spec = ServingSpec(
+        threshold=0.5,
+        max_length=64,
+        max_nodes=100,
+        max_chars_parse=1000,
+        max_input_chars=1000,
+        max_rows=10,
+        seeds=[0],
+    )
     frame = pd.DataFrame({"func": list(VARIANTS.values())})
     assert validate_frame(frame, spec) == [FUNC_LF] * 4

@@ -48,8 +48,10 @@ def test_skip_mode_counts_and_keeps_good(
     assert [r.func for r in recs] == [GOOD["func"]]
     assert rejects.counts == {case.reason: 1}
     assert rejects.examples[case.reason] == [f"{path}:2"]
-    reliability(f"bad record `{case.name}` (on_bad_record: skip)",
-                f"skipped, counted as '{case.reason}' at {path.name}:2; the good record kept")
+    reliability(
+        f"bad record `{case.name}` (on_bad_record: skip)",
+        f"skipped, counted as '{case.reason}' at {path.name}:2; the good record kept",
+    )
 
 
 def test_empty_file_fails_even_when_skipping(tmp_path: Path) -> None:
@@ -113,5 +115,7 @@ def test_prepare_cli_one_line_error_and_no_output(
     assert lines[-1].startswith("error: ") and case.error in lines[-1]
     assert "Traceback" not in res.stderr
     assert not out.exists()
-    reliability(f"bad record `{case.name}` (on_bad_record: error, prepare stage)",
-                f"exit 2, one line: {lines[-1].replace(str(tmp_path) + '/', '')}; no output")
+    reliability(
+        f"bad record `{case.name}` (on_bad_record: error, prepare stage)",
+        f"exit 2, one line: {lines[-1].replace(str(tmp_path) + '/', '')}; no output",
+    )

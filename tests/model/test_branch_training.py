@@ -107,7 +107,11 @@ def test_checkpoint_reloads_with_recorded_config(tiny_workspace: Path, tmp_path:
     assert meta["git_commit"] and meta["data_hash"] and meta["config"]["seeds"] == [0, 1]
     feats = load_features(feats_dir)
     logits = score_splits(
-        model, BatchLayout.for_track("transformer"), feats, cfg.transformer.train, torch.device("cpu")
+        model,
+        BatchLayout.for_track("transformer"),
+        feats,
+        cfg.transformer.train,
+        torch.device("cpu"),
     )
     saved = json.loads((tmp_path / "t/logits.json").read_text())["valid"]
     np.testing.assert_allclose(
@@ -217,8 +221,10 @@ def test_unreachable_tracking_server_fails_before_training(
     last = res.stderr.strip().splitlines()[-1]
     assert last.startswith("error: MLflow tracking store http://127.0.0.1:9 is not usable")
     assert "epoch 1/" not in res.stderr and not (tmp_path / "o" / "metrics.json").exists()
-    reliability("configured tracking server is down (MLFLOW_TRACKING_URI=http://127.0.0.1:9)",
-                f"exit 2 before the first epoch: {last}")
+    reliability(
+        "configured tracking server is down (MLFLOW_TRACKING_URI=http://127.0.0.1:9)",
+        f"exit 2 before the first epoch: {last}",
+    )
 
 
 @pytest.mark.reliability
@@ -240,5 +246,7 @@ def test_unwritable_output_dir_fails_before_any_work(
     assert res.returncode == 2
     assert "output directory is not writable" in res.stderr.strip().splitlines()[-1]
     assert "epoch" not in res.stderr
-    reliability("output directory cannot be written (a file in its path)",
-                f"exit 2 before any work: {res.stderr.strip().splitlines()[-1]}")
+    reliability(
+        "output directory cannot be written (a file in its path)",
+        f"exit 2 before any work: {res.stderr.strip().splitlines()[-1]}",
+    )

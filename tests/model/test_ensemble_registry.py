@@ -149,12 +149,19 @@ def test_alias_is_champion_exactly_when_both_targets_pass(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # a fresh store: version 1, this alias only
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
-    reg = register_ensemble(load_config(ws / "params.yaml"), ws / "outputs/fusion",
-                            ws / "data/features", tmp_path / "comparison.json",
-                            tmp_path / "registered.json", "test")
+    reg = register_ensemble(
+        load_config(ws / "params.yaml"),
+        ws / "outputs/fusion",
+        ws / "data/features",
+        tmp_path / "comparison.json",
+        tmp_path / "registered.json",
+        "test",
+    )
     ens = json.loads((ws / "outputs/fusion/ensemble_metrics.json").read_text())
     assert (reg["alias"], reg["version"], reg["registry_uri"]) == (
-        alias, "1", f"models:/vulnfusion-ensemble@{alias}"
+        alias,
+        "1",
+        f"models:/vulnfusion-ensemble@{alias}",
     )
     assert reg["threshold"] == ens["best_threshold_by_f1"]
     version = MlflowClient(uri, uri).get_model_version_by_alias("vulnfusion-ensemble", alias)
@@ -220,8 +227,9 @@ json.dump({{"ids": [r["id"] for r in rows], "p": out["probability"].tolist(),
     assert got["label"] == [int(p >= thr) for p in got["p"]]
 
 
-def test_scorer_threads_and_batches_do_not_change_scores(trained_workspace: Path,
-                                                         tmp_path: Path) -> None:
+def test_scorer_threads_and_batches_do_not_change_scores(
+    trained_workspace: Path, tmp_path: Path
+) -> None:
     """Batches scored on worker threads (single-threaded ops) = one thread, other batching."""
     from vulnfusion.config import load_config
     from vulnfusion.io import read_json, read_jsonl
@@ -229,10 +237,13 @@ def test_scorer_threads_and_batches_do_not_change_scores(trained_workspace: Path
     from vulnfusion.serving import EnsembleScorer
 
     ws = trained_workspace
-    bundle = build_bundle(load_config(ws / "params.yaml"), ws / "outputs/fusion",
-                          ws / "data/features",
-                          read_json(ws / "outputs/fusion/ensemble_metrics.json"),
-                          tmp_path / "bundle")
+    bundle = build_bundle(
+        load_config(ws / "params.yaml"),
+        ws / "outputs/fusion",
+        ws / "data/features",
+        read_json(ws / "outputs/fusion/ensemble_metrics.json"),
+        tmp_path / "bundle",
+    )
     funcs = [r["func"] for r in read_jsonl(ws / "data/prepared/test.jsonl")]
     serial = EnsembleScorer(bundle, batch_size=64, workers=1).logits(funcs)
     threaded = EnsembleScorer(bundle, batch_size=8, workers=2).logits(funcs)

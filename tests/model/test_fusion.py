@@ -135,8 +135,11 @@ def test_ema_evaluates_the_moving_average_of_the_trained_weights(
     over = ("fusion.train.epochs=4", "fusion.train.patience=0")
     plain = _run(trained_workspace, tmp_path / "plain", "fusion.train.ema=false", *over)
     ema = _run(
-        trained_workspace, tmp_path / "ema", "fusion.train.ema=true",
-        "fusion.train.ema_decay=0.9", *over,
+        trained_workspace,
+        tmp_path / "ema",
+        "fusion.train.ema=true",
+        "fusion.train.ema_decay=0.9",
+        *over,
     )
     assert len(steps) == 8  # 2 steps an epoch (see the scheduler test), 4 epochs
     assert _history(tmp_path / "ema", "train_loss") == _history(tmp_path / "plain", "train_loss")

@@ -32,7 +32,8 @@ PATHOLOGICAL = {
     "long_expression": "int f(){return " + "+".join(["a"] * 50_000) + ";}",
     "punctuation_soup": "}{)(][;;" * 10_000,
     "goto_ladder": "void f(){" + "".join(f"l{i}: goto l{i + 1};" for i in range(5_000)) + "}",
-    "huge_switch": "void f(int x){switch(x){" + "".join(f"case {i}:" for i in range(20_000))
+    "huge_switch": "void f(int x){switch(x){"
+    + "".join(f"case {i}:" for i in range(20_000))
     + "break;}}",
     "macro_storm": "#define A(x) x\n" * 5_000 + "int f(){return A(A(A(1)));}",
     "one_long_identifier": "int f(){return " + "a" * 99_000 + ";}",
@@ -46,10 +47,11 @@ def test_graph_builder_stays_under_the_time_cap(name: str, reliability: object) 
     took = time.perf_counter() - start
     assert took < PER_FUNCTION_CAP_S
     assert 1 <= g.num_nodes <= 2000
-    reliability(f"graph builder on pathological input `{name}` "
-                f"({len(PATHOLOGICAL[name]):,} chars)",
-                f"built in {took:.2f} s (cap {PER_FUNCTION_CAP_S:.0f} s), {g.num_nodes} nodes, "
-                f"parse error={g.has_error}, fallback={g.fallback}")
+    reliability(
+        f"graph builder on pathological input `{name}` ({len(PATHOLOGICAL[name]):,} chars)",
+        f"built in {took:.2f} s (cap {PER_FUNCTION_CAP_S:.0f} s), {g.num_nodes} nodes, "
+        f"parse error={g.has_error}, fallback={g.fallback}",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,10 +61,13 @@ def scorer(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) ->
     from vulnfusion.registry import build_bundle
 
     ws = trained_workspace
-    bundle = build_bundle(load_config(ws / "params.yaml"), ws / "outputs/fusion",
-                          ws / "data/features",
-                          read_json(ws / "outputs/fusion/ensemble_metrics.json"),
-                          tmp_path_factory.mktemp("fuzz") / "bundle")
+    bundle = build_bundle(
+        load_config(ws / "params.yaml"),
+        ws / "outputs/fusion",
+        ws / "data/features",
+        read_json(ws / "outputs/fusion/ensemble_metrics.json"),
+        tmp_path_factory.mktemp("fuzz") / "bundle",
+    )
     return EnsembleScorer(bundle)
 
 
@@ -95,30 +100,47 @@ def _check(scorer: EnsembleScorer, funcs: list[object]) -> None:
     assert (label == (prob >= scorer.spec.threshold)).all()
 
 
-@settings(max_examples=40, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(funcs=st.lists(functions, min_size=1, max_size=6))
 def test_scoring_path_on_arbitrary_text(
     scorer: EnsembleScorer, funcs: list[str], reliability: object
 ) -> None:
     _check(scorer, list(funcs))
-    reliability("hypothesis fuzz of the scoring path: C token soup, arbitrary unicode, NUL, "
-                "lone surrogates (40 generated requests)",
-                "each refused with a one-line InputError naming the row, or scored with finite "
-                "probabilities in [0, 1]; no crash, no NaN, no hang")
+    reliability(
+        "hypothesis fuzz of the scoring path: C token soup, arbitrary unicode, NUL, "
+        "lone surrogates (40 generated requests)",
+        "each refused with a one-line InputError naming the row, or scored with finite "
+        "probabilities in [0, 1]; no crash, no NaN, no hang",
+    )
 
 
-@settings(max_examples=15, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(values=st.lists(st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=8),
-                          functions), min_size=1, max_size=4))
+@settings(
+    max_examples=15,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    values=st.lists(
+        st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=8), functions),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_scoring_path_on_mixed_types(
     scorer: EnsembleScorer, values: list[object], reliability: object
 ) -> None:
     _check(scorer, values)
-    reliability("hypothesis fuzz of the scoring path: None/int/float/bytes cells mixed with "
-                "code (15 generated requests)",
-                "each refused with a one-line InputError naming the row, or scored")
+    reliability(
+        "hypothesis fuzz of the scoring path: None/int/float/bytes cells mixed with "
+        "code (15 generated requests)",
+        "each refused with a one-line InputError naming the row, or scored",
+    )
 
 
 @pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
@@ -127,5 +149,7 @@ def test_pathological_functions_are_scored_or_refused(
 ) -> None:
     start = time.perf_counter()
     _check(scorer, [PATHOLOGICAL[name]])
-    reliability(f"served model scoring pathological input `{name}`",
-                f"scored or refused cleanly in {time.perf_counter() - start:.2f} s")
+    reliability(
+        f"served model scoring pathological input `{name}`",
+        f"scored or refused cleanly in {time.perf_counter() - start:.2f} s",
+    )

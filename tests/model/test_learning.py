@@ -127,8 +127,11 @@ def test_vulnerable_twin_scores_higher_than_the_fixed_one(learned: Path, track: 
         atol=1e-4,
     )
     pairs = generate_demo_pairs(100, seed=0)
-    corpus = {r["func"] for s in ("train", "valid", "test")
-              for r in read_jsonl(learned / f"data/prepared/{s}.jsonl")}
+    corpus = {
+        r["func"]
+        for s in ("train", "valid", "test")
+        for r in read_jsonl(learned / f"data/prepared/{s}.jsonl")
+    }
     assert not corpus & {text for _, *texts in pairs for text in texts}
     logits = score_functions(run, feats, [v for _, v, _ in pairs] + [f for _, _, f in pairs])
     wins = int((logits[:100] > logits[100:]).sum())

@@ -25,8 +25,9 @@ N_GOOD = 160
 
 def _corpus(path: Path) -> None:
     """Good demo records with every bad case's bad record spliced in, spread through the file."""
-    lines = [json.dumps({**r, "idx": i}).encode()
-             for i, r in enumerate(generate_demo(N_GOOD, seed=5))]
+    lines = [
+        json.dumps({**r, "idx": i}).encode() for i, r in enumerate(generate_demo(N_GOOD, seed=5))
+    ]
     for k, case in enumerate(c for c in CASES if c.line == 2):
         bad = case.content.splitlines()[1]
         # own idx (no accidental duplicate) — except the case that is about a duplicate idx
@@ -51,8 +52,15 @@ def _bad_lines(path: Path) -> dict[int, str]:
 
 
 def _repo(root: Path, corpus: Path, mode: str) -> Path:
-    return dvc_project(root, data={"source": "devign", "path": str(corpus), "on_bad_record": mode,
-                                   "max_chars": MAX_CHARS_FOR_TESTS})
+    return dvc_project(
+        root,
+        data={
+            "source": "devign",
+            "path": str(corpus),
+            "on_bad_record": mode,
+            "max_chars": MAX_CHARS_FOR_TESTS,
+        },
+    )
 
 
 def test_skip_mode_end_to_end(tmp_path: Path, reliability: object) -> None:
@@ -75,28 +83,38 @@ def test_skip_mode_end_to_end(tmp_path: Path, reliability: object) -> None:
     assert kept + dropped + rejected["total"] == n_lines  # every line accounted for
 
     # the accepted-but-unparsable function is featurized (counted as a parse error) and scored
-    prepared = [json.loads(line) for s in ("train", "valid", "test")
-                for line in (root / f"data/prepared/{s}.jsonl").read_text().splitlines()]
+    prepared = [
+        json.loads(line)
+        for s in ("train", "valid", "test")
+        for line in (root / f"data/prepared/{s}.jsonl").read_text().splitlines()
+    ]
     assert any(r["func"].startswith("int f( {") for r in prepared)
     feats = json.loads((root / "data/features/stats.json").read_text())
     assert sum(s["functions"] for s in feats["splits"].values()) == kept
-    test_ids = [json.loads(x)["id"] for x in
-                (root / "data/prepared/test.jsonl").read_text().splitlines()]
+    test_ids = [
+        json.loads(x)["id"] for x in (root / "data/prepared/test.jsonl").read_text().splitlines()
+    ]
     scored = json.loads((root / "outputs/fusion/ensemble/logits.json").read_text())["test"]
     assert sorted(scored) == sorted(test_ids)  # the whole test split scored, nothing extra
     assert json.loads((root / "reports/registered_model.json").read_text())["version"]
 
     for reason, where in sorted(rejected["examples"].items()):
-        reliability(f"bad record in a {n_lines}-line corpus: {reason} (skip mode, dvc repro)",
-                    "skipped and counted in stats.json at "
-                    f"{', '.join(w.rsplit('/', 1)[-1] for w in where)}; pipeline finished and "
-                    "registered a model")
-    reliability("unparsable C (accepted input) through dvc repro",
-                f"kept, featurized with tree-sitter error recovery (parse-error rate "
-                f"{feats['splits']['train']['parse_error_rate']}), scored")
-    reliability(f"skip mode accounting ({n_lines} lines)",
-                f"{kept} kept + {dropped} duplicates dropped + {rejected['total']} rejected = "
-                f"{n_lines}; all {len(test_ids)} test functions scored")
+        reliability(
+            f"bad record in a {n_lines}-line corpus: {reason} (skip mode, dvc repro)",
+            "skipped and counted in stats.json at "
+            f"{', '.join(w.rsplit('/', 1)[-1] for w in where)}; pipeline finished and "
+            "registered a model",
+        )
+    reliability(
+        "unparsable C (accepted input) through dvc repro",
+        f"kept, featurized with tree-sitter error recovery (parse-error rate "
+        f"{feats['splits']['train']['parse_error_rate']}), scored",
+    )
+    reliability(
+        f"skip mode accounting ({n_lines} lines)",
+        f"{kept} kept + {dropped} duplicates dropped + {rejected['total']} rejected = "
+        f"{n_lines}; all {len(test_ids)} test functions scored",
+    )
 
 
 def test_error_mode_stops_at_the_first_bad_line(tmp_path: Path, reliability: object) -> None:
@@ -104,13 +122,20 @@ def test_error_mode_stops_at_the_first_bad_line(tmp_path: Path, reliability: obj
     _corpus(corpus)
     first_bad = min(_bad_lines(corpus))
     root = _repo(tmp_path / "proj", corpus, "error")
-    res = subprocess.run(["dvc", "repro", "prepare"], cwd=root, env=dvc_env(),
-                         capture_output=True, text=True, timeout=600)
+    res = subprocess.run(
+        ["dvc", "repro", "prepare"],
+        cwd=root,
+        env=dvc_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert res.returncode != 0
     errors = [ln for ln in (res.stdout + res.stderr).splitlines() if ln.startswith("error: ")]
     assert len(errors) == 1 and f"{corpus}:{first_bad}:" in errors[0], res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     assert not (root / "data/prepared/stats.json").exists()
-    reliability("bad record in the corpus, on_bad_record: error (dvc repro)",
-                f"one line: {errors[0].replace(str(corpus), 'corpus.jsonl')}; no data/prepared "
-                "written")
+    reliability(
+        "bad record in the corpus, on_bad_record: error (dvc repro)",
+        f"one line: {errors[0].replace(str(corpus), 'corpus.jsonl')}; no data/prepared written",
+    )

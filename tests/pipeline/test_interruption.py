@@ -37,9 +37,7 @@ def _kill_when(root: Path, stage: str, ready: Path, timeout: float = 600) -> Non
 
 
 @pytest.mark.reliability
-def test_killed_training_resumes_to_identical_outputs(
-    tmp_path: Path, reliability: object
-) -> None:
+def test_killed_training_resumes_to_identical_outputs(tmp_path: Path, reliability: object) -> None:
     params = {"gnn": {"train": {"epochs": 4, "patience": 0}}}
     ref = dvc_project(tmp_path / "ref", **params)
     sh(["dvc", "repro", "train_gnn@0"], ref)
@@ -58,9 +56,11 @@ def test_killed_training_resumes_to_identical_outputs(
         run / "outputs/gnn/seed_0/logits.json"
     ).read_text()
     assert not resume.exists()
-    reliability("SIGKILL of `dvc repro train_gnn@0` mid-epoch (after epoch 1 of 4)",
-                "`dvc repro` resumed from the last epoch; metrics.json and logits.json "
-                "byte-identical to an uninterrupted run; resume file removed")
+    reliability(
+        "SIGKILL of `dvc repro train_gnn@0` mid-epoch (after epoch 1 of 4)",
+        "`dvc repro` resumed from the last epoch; metrics.json and logits.json "
+        "byte-identical to an uninterrupted run; resume file removed",
+    )
 
 
 @pytest.mark.reliability
@@ -91,6 +91,8 @@ def test_killed_featurize_leaves_no_complete_looking_output(
     sh(["dvc", "repro", "featurize"], root)
     assert (data / "features/stats.json").exists()
     assert not any(p.name.startswith(".features.") for p in data.iterdir())  # stale temp swept
-    reliability("SIGKILL of `dvc repro featurize` while writing",
-                "no data/features left (only a hidden temp dir); `dvc status` says changed; the "
-                "next `dvc repro` rebuilt it and swept the stale temp dir")
+    reliability(
+        "SIGKILL of `dvc repro featurize` while writing",
+        "no data/features left (only a hidden temp dir); `dvc status` says changed; the "
+        "next `dvc repro` rebuilt it and swept the stale temp dir",
+    )

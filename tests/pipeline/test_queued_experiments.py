@@ -31,8 +31,21 @@ def _repo(root: Path) -> Path:
 
 def _queue_seeds(root: Path, extra: tuple[str, ...] = ()) -> str:
     for seed in SEEDS:
-        sh(["dvc", "exp", "run", "--queue", "-n", f"seed{seed}", "-S", f"seeds=[{seed}]",
-             *extra, "train_gnn"], root)
+        sh(
+            [
+                "dvc",
+                "exp",
+                "run",
+                "--queue",
+                "-n",
+                f"seed{seed}",
+                "-S",
+                f"seeds=[{seed}]",
+                *extra,
+                "train_gnn",
+            ],
+            root,
+        )
     sh(["dvc", "queue", "start", "-j", "2"], root)
     deadline = time.monotonic() + 900
     while True:
@@ -82,8 +95,9 @@ def _runs_json(uri: str) -> list[dict]:
         "rs = c.search_runs([e.experiment_id])\n"
         "print(json.dumps([r.to_dictionary() for r in rs]))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, uri], capture_output=True, text=True,
-                         check=True, timeout=120).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code, uri], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
     return json.loads(out)
 
 
@@ -94,9 +108,11 @@ def test_queued_seeds_into_the_default_sqlite_store(tmp_path: Path, reliability:
     uri = f"sqlite:///{root / 'mlflow.db'}"  # the main checkout's store, not the exp temp dirs
     _check_runs(_runs_json(uri), _logs(root))
     _all_steps_recorded(uri)
-    reliability("3 seeds as queued DVC experiments, `dvc queue start -j 2`, default sqlite store",
-                f"3/3 experiments Success; 3 runs FINISHED with all {EPOCHS} epochs of every "
-                "metric; no 'database is locked'")
+    reliability(
+        "3 seeds as queued DVC experiments, `dvc queue start -j 2`, default sqlite store",
+        f"3/3 experiments Success; 3 runs FINISHED with all {EPOCHS} epochs of every "
+        "metric; no 'database is locked'",
+    )
 
 
 def test_queued_seeds_into_a_real_tracking_server(
@@ -108,6 +124,8 @@ def test_queued_seeds_into_a_real_tracking_server(
     _check_runs(_runs_json(mlflow_server), _logs(root))
     _all_steps_recorded(mlflow_server)
     assert not (root / "mlflow.db").exists()  # nothing went to a local store instead
-    reliability("3 seeds as queued DVC experiments, `dvc queue start -j 2`, real `mlflow server`",
-                f"3/3 experiments Success; 3 runs FINISHED on the server with all {EPOCHS} "
-                "epochs of every metric; nothing written to a local store")
+    reliability(
+        "3 seeds as queued DVC experiments, `dvc queue start -j 2`, real `mlflow server`",
+        f"3/3 experiments Success; 3 runs FINISHED on the server with all {EPOCHS} "
+        "epochs of every metric; nothing written to a local store",
+    )

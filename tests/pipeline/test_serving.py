@@ -175,8 +175,11 @@ def test_malformed_corpus_through_rest(server: str, case: BadCase, reliability: 
         assert 0.0 <= json.loads(text)["predictions"][0]["probability"] <= 1.0
     else:
         assert 400 <= status < 500 and REST_CASES[case.name] in json.loads(text)["message"]
-    outcome = (f"HTTP {status}: scored (valid input)" if status == 200
-               else f"HTTP {status}: {json.loads(text)['message'][:160]}")
+    outcome = (
+        f"HTTP {status}: scored (valid input)"
+        if status == 200
+        else f"HTTP {status}: {json.loads(text)['message'][:160]}"
+    )
     reliability(f"bad-input corpus `{case.name}` via REST /invocations", outcome)
 
 

@@ -54,8 +54,10 @@ def test_parallel_first_use_of_a_sqlite_store(tmp_path: Path, reliability: objec
         n_metrics = con.execute("select count(*) from metrics").fetchone()[0]
     assert names == ["gnn-seed0", "gnn-seed1", "gnn-seed2"]
     assert n_metrics == 3 * 20
-    reliability("3 processes open one fresh sqlite store at once",
-                "3 runs, 60 metric points recorded; no schema race, no 'database is locked'")
+    reliability(
+        "3 processes open one fresh sqlite store at once",
+        "3 runs, 60 metric points recorded; no schema race, no 'database is locked'",
+    )
 
 
 @pytest.mark.reliability
@@ -71,7 +73,10 @@ def test_parallel_first_use_of_a_tracking_server(
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", CODE, str(ROOT / "params.yaml"), str(seed), str(go)],
-            env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+            env=env,
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for seed in range(4)
     ]
@@ -89,8 +94,10 @@ def test_parallel_first_use_of_a_tracking_server(
         for e in client.search_experiments()
     }
     assert placed == {"vulnfusion": [f"gnn-seed{s}" for s in range(4)], "Default": []}, placed
-    reliability("4 processes create the experiment on a fresh `mlflow server` at once",
-                "4 runs, all in experiment 'vulnfusion', none in 'Default'")
+    reliability(
+        "4 processes create the experiment on a fresh `mlflow server` at once",
+        "4 runs, all in experiment 'vulnfusion', none in 'Default'",
+    )
 
 
 def test_lost_experiment_creation_race_uses_the_winners(

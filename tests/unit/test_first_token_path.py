@@ -64,17 +64,23 @@ def test_classifier_uses_it_in_eval_only_and_keeps_its_parameters(
     model = TransformerClassifier(enc, 32, 0.1)
     names = [n for n, _ in model.named_parameters()]
     ids, mask = padded_batch(3)
-    batch = Batch(index=torch.arange(len(ids)), labels=torch.zeros(len(ids)),
-                  input_ids=ids, attention_mask=mask)
+    batch = Batch(
+        index=torch.arange(len(ids)),
+        labels=torch.zeros(len(ids)),
+        input_ids=ids,
+        attention_mask=mask,
+    )
     model.eval()
     with torch.no_grad():
         fast = model(batch)
-        full = model.out(torch.tanh(model.dense(
-            enc(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]))).squeeze(-1)
+        full = model.out(
+            torch.tanh(model.dense(enc(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0]))
+        ).squeeze(-1)
     torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-5)
     # the view that skips the last layer is never registered: same parameters, same state
     assert [n for n, _ in model.named_parameters()] == names
     assert len(enc.encoder.layer) == 2
+
     # training keeps the full forward (dropout on every position): the fast path must not run
     def no_fast_path(*args: object) -> torch.Tensor:
         raise AssertionError("first_token_output ran in training")

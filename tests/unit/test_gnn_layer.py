@@ -47,8 +47,9 @@ def _shared_endpoint_graph(seed: int, n: int = 50, e: int = 400, r: int = 8) -> 
     """Random edges over few nodes: most relations share sources and targets, so the
     deduplicated inference path takes both of its sides."""
     g = torch.Generator().manual_seed(seed)
-    return RelationIndex(torch.randint(0, n, (2, e), generator=g),
-                         torch.randint(0, r - 2, (e,), generator=g), n, r)
+    return RelationIndex(
+        torch.randint(0, n, (2, e), generator=g), torch.randint(0, r - 2, (e,), generator=g), n, r
+    )
 
 
 def test_inference_path_equals_the_training_path() -> None:
@@ -90,8 +91,9 @@ def test_inference_path_matches_pyg(seed: int) -> None:
         ref.bias.copy_(ours.root.bias)
         edge_index = torch.stack([idx.src, idx.dst])
         edge_type = torch.repeat_interleave(torch.arange(8), torch.tensor(idx.sizes))
-        torch.testing.assert_close(ours(x, idx), ref(x, edge_index, edge_type),
-                                   rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            ours(x, idx), ref(x, edge_index, edge_type), rtol=1e-5, atol=1e-5
+        )
 
 
 FUNCS = [
@@ -128,9 +130,15 @@ def test_inference_layouts_equal_the_per_edge_model_on_real_graphs(pooling: str)
 
 def test_inference_layouts_on_a_batch_without_edges() -> None:
     none = torch.zeros(0, dtype=torch.long)
-    batch = Batch(index=torch.arange(2), labels=torch.zeros(2), node_type=torch.tensor([3, 3, 5]),
-                  node_token=torch.tensor([0, 0, 2]), edge_index=none.view(2, 0),
-                  edge_type=none, graph_index=torch.tensor([0, 0, 1]))
+    batch = Batch(
+        index=torch.arange(2),
+        labels=torch.zeros(2),
+        node_type=torch.tensor([3, 3, 5]),
+        node_token=torch.tensor([0, 0, 2]),
+        edge_index=none.view(2, 0),
+        edge_type=none,
+        graph_index=torch.tensor([0, 0, 1]),
+    )
     model = GNNClassifier(8, 4, 4, 16, 8, 2, 0.0, "attention").eval()
     ref = model.embed(batch)
     with torch.inference_mode():

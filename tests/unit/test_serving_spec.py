@@ -94,8 +94,7 @@ def test_an_over_limit_request_is_refused_before_any_row_is_read() -> None:
     with pytest.raises(InputError) as err:
         validate_frame(frame, SPEC)
     assert str(err.value) == (
-        "2001 rows exceed the limit of 2000 rows per request (register.max_rows); "
-        "split the request"
+        "2001 rows exceed the limit of 2000 rows per request (register.max_rows); split the request"
     )
     at_limit = validate_frame(frame.iloc[1:], SPEC)
     assert len(at_limit) == SPEC.max_rows

@@ -206,9 +206,10 @@ def _old_style_list(inner: list[_Tok]) -> bool:
     """``a, b, c``: a K&R identifier list (not empty)."""
     if not inner:
         return False
-    return all(
-        (t.kind == "id") if k % 2 == 0 else (t.text == b",") for k, t in enumerate(inner)
-    ) and len(inner) % 2 == 1
+    return (
+        all((t.kind == "id") if k % 2 == 0 else (t.text == b",") for k, t in enumerate(inner))
+        and len(inner) % 2 == 1
+    )
 
 
 def _split_else(data: bytes, brace: int) -> tuple[list[PPGroup], list[tuple[int, int]]]:

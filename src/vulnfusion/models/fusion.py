@@ -79,7 +79,6 @@ class FusionClassifier(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.head(self.embed(batch)).squeeze(-1)
 
-
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> FusionClassifier:
         """Rebuild an untrained fusion model (both encoders included) from its recorded spec."""

@@ -157,7 +157,10 @@ class PairPlan:
     """
 
     def __init__(
-        self, idx: RelationIndex, node_type: torch.Tensor, node_token: torch.Tensor,
+        self,
+        idx: RelationIndex,
+        node_type: torch.Tensor,
+        node_token: torch.Tensor,
         num_tokens: int,
     ) -> None:
         key = node_type.long() * num_tokens + node_token.long()
@@ -319,9 +322,7 @@ class GNNClassifier(nn.Module):
             h = x.index_select(0, first.inverse)
             h = norm(h + self.dropout(torch.relu(conv.forward_pairs(x, first))))
         else:
-            h = self.type_emb(batch.node_type) + self.token_proj(
-                self.token_emb(batch.node_token)
-            )
+            h = self.type_emb(batch.node_type) + self.token_proj(self.token_emb(batch.node_token))
         for conv, norm in layers:
             h = norm(h + self.dropout(torch.relu(conv(h, idx))))
         size = batch.size

@@ -77,9 +77,7 @@ def _off_by_one(rng: random.Random, nm: Names, vul: bool) -> Core:
         rhs = rng.choice((f"{src}[{i}]", f"{src}[{i}] ^ {rng.randint(1, 255)}", "0"))
         body = [f"for ({i} = 0; {i} {cmp} {rng.choice(bounds)}; {i}++)", f"    {buf}[{i}] = {rhs};"]
         decls = [f"{elem} {buf}[{nm.size}];", f"{rng.choice(('int', 'size_t', 'unsigned'))} {i};"]
-        return Core(
-            ret, fail, [src_param(rng, nm, elem)], decls, body, consume(rng, nm, buf, fail)
-        )
+        return Core(ret, fail, [src_param(rng, nm, elem)], decls, body, consume(rng, nm, buf, fail))
     if kind == 1:
         ctx, acc = nm.v["ctx"], nm.v["acc"]
         items = f"{ctx}->{nm.f['f_items']}[{i}]"

@@ -158,4 +158,3 @@ def consume(rng: random.Random, nm: Names, arg: str, fail: str) -> list[str]:
     if choice == 1:
         return [f"return {nm.helper}({nm.v['ctx']}, {arg});"]
     return [f"if ({nm.helper}({arg}) < 0)", f"    return {fail};", "return 0;"]
-
