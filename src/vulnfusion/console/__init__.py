@@ -1,0 +1,55 @@
+"""The ``vulnfusion`` console command (``[project.scripts]``): the top layer, like ``cli``.
+
+Subcommands live in sibling modules (``console.scan``, …) and register on ``main`` below.
+Conventions, as in Semgrep and CodeQL: exit 0 = ran cleanly, 1 = findings (only when the
+user asked with ``--fail-on-findings``), 2 = usage or input error, printed as one line
+``vulnfusion: error: …`` on stderr (never a traceback for an expected failure). Built on
+click: it gives ``--help`` on every subcommand and exit code 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from vulnfusion import __version__
+from vulnfusion.errors import VulnfusionError
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+class _Group(click.Group):
+    """A click group that turns expected failures into one line and exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (VulnfusionError, OSError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            click.echo(f"vulnfusion: error: {message}", err=True)
+            sys.exit(EXIT_USAGE)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="vulnfusion")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+def main(verbose: bool) -> None:
+    """Function-level C vulnerability detection with the registered vulnfusion model."""
+    level = "DEBUG" if verbose else os.environ.get("VULNFUSION_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    """Attach the subcommands (imported here so ``console`` alone stays import-light)."""
+    from vulnfusion.console import scan
+
+    main.add_command(scan.scan)
+
+
+_register()
