@@ -155,13 +155,9 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
             raise InputError(f"row {i}: 'func' must be a string, got {type(v).__name__}")
         if not v.strip():
             raise InputError(f"row {i}: 'func' is empty")
-        if len(v) > spec.max_input_chars:
-            raise InputError(
-                f"row {i}: function has {len(v)} characters, above the limit of "
-                f"{spec.max_input_chars}"
-            )
         try:  # the same checks as `prepare`: what training would reject is not scored
-            v = check_function_text(v, f"row {i}")  # normalised: CRLF scores as LF
+            # normalised (CRLF scores as LF), and the length limit applies to that text
+            v = check_function_text(v, f"row {i}", spec.max_input_chars)
         except DataError as exc:
             raise InputError(str(exc)) from None
         funcs.append(v)

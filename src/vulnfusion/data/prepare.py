@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from vulnfusion.config import Config
 from vulnfusion.data.sources import (
@@ -209,42 +209,33 @@ def prepare(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
     """Run the whole stage; returns the stats written to ``stats.json``.
 
     Raises:
-        DataError: bad input, or an empty split. When skip mode rejected every record,
-            ``stats.json`` (alone) is written first, with the per-reason counts.
+        DataError: bad input, or an empty split. Any failure after the input was read (every
+            record rejected in skip mode, an empty split, a split strategy that does not fit)
+            first writes ``stats.json`` alone, with the per-reason reject counts, what was
+            computed so far and ``error``; the one-line error repeats the reject counts.
     """
     out = Path(out_dir)
     rejects = RejectLog()
-    try:
-        records, data_hash = load_records(cfg, rejects)
-    except NoValidRecordsError as exc:
-        _write_rejects_only(cfg, out, rejects)
-        by_reason = ", ".join(f"{k}: {n}" for k, n in sorted(rejects.counts.items()))
-        raise DataError(
-            f"{exc} ({sum(rejects.counts.values())} rejected: {by_reason}; "
-            f"see {out / 'stats.json'})"
-        ) from None
-    strategy = resolve_strategy(cfg.split.strategy, records)
-    dd = deduplicate(records, keep_given_split=strategy == "given")
-    splits = split_records(dd.records, cfg, strategy)
-    for name in SPLITS:
-        if not splits[name]:
-            raise DataError(f"split: the {name} split is empty ({len(dd.records)} records)")
-        if len({r.target for r in splits[name]}) < 2:
-            log.warning("the %s split has a single class", name)
-    given = strategy == "given"
-    cross_split = {"cross_split_duplicates_dropped": dd.cross_split_dropped} if given else {}
-    stats = {
+    stats: dict[str, Any] = {
         "source": cfg.data.source,
-        "data_hash": data_hash,
-        "strategy": strategy,
+        "data_hash": None,
+        "strategy": None,
         "strategy_requested": cfg.split.strategy,
-        "records_read": len(records) + sum(rejects.counts.values()),
-        "records_rejected": rejects.as_dict(),
-        "duplicates_dropped": dd.duplicates_dropped,
-        "conflicting_duplicates_dropped": dd.conflicting_dropped,
-        **cross_split,
-        "splits": {name: split_stats(splits[name]) for name in SPLITS},
     }
+    try:
+        records, stats["data_hash"] = load_records(cfg, rejects)
+    except NoValidRecordsError as exc:
+        assert cfg.data.path is not None  # the demo source has no bad records
+        stats["data_hash"] = _data_hash(resolve_data_path(cfg.data.path))
+        stats["records_read"] = sum(rejects.counts.values())
+        stats["records_rejected"] = rejects.as_dict()
+        _fail(out, stats, rejects, str(exc))
+    stats["records_read"] = len(records) + sum(rejects.counts.values())
+    stats["records_rejected"] = rejects.as_dict()
+    try:
+        splits = _split(cfg, records, stats)
+    except DataError as exc:
+        _fail(out, stats, rejects, str(exc))
     # Everything lands in a temp dir renamed into place at the end: no partial output.
     with atomic_dir(out) as tmp:
         for name in SPLITS:
@@ -254,17 +245,33 @@ def prepare(cfg: Config, out_dir: str | Path) -> dict[str, Any]:
     return stats
 
 
-def _write_rejects_only(cfg: Config, out: Path, rejects: RejectLog) -> None:
-    """``stats.json`` alone (no split files) for a run whose every record was rejected."""
-    assert cfg.data.path is not None  # the demo source has no bad records
-    stats = {
-        "source": cfg.data.source,
-        "data_hash": _data_hash(resolve_data_path(cfg.data.path)),
-        "strategy": None,
-        "strategy_requested": cfg.split.strategy,
-        "records_read": sum(rejects.counts.values()),
-        "records_rejected": rejects.as_dict(),
-        "error": "no valid records",
-    }
+def _split(cfg: Config, records: list[Record], stats: dict[str, Any]) -> dict[str, list[Record]]:
+    """Deduplicate and split ``records``, filling ``stats`` as each step ends (so a failure
+    leaves what was computed); raises ``DataError`` for an empty split."""
+    strategy = stats["strategy"] = resolve_strategy(cfg.split.strategy, records)
+    dd = deduplicate(records, keep_given_split=strategy == "given")
+    stats["duplicates_dropped"] = dd.duplicates_dropped
+    stats["conflicting_duplicates_dropped"] = dd.conflicting_dropped
+    if strategy == "given":
+        stats["cross_split_duplicates_dropped"] = dd.cross_split_dropped
+    splits = split_records(dd.records, cfg, strategy)
+    stats["splits"] = {name: split_stats(splits[name]) for name in SPLITS}
+    for name in SPLITS:
+        if not splits[name]:
+            raise DataError(
+                f"split: the {name} split is empty ({len(dd.records)} records kept in all)"
+            )
+        if len({r.target for r in splits[name]}) < 2:
+            log.warning("the %s split has a single class", name)
+    return splits
+
+
+def _fail(out: Path, stats: dict[str, Any], rejects: RejectLog, error: str) -> NoReturn:
+    """Write ``stats.json`` alone (no split files) with ``error``, then raise ``DataError``
+    naming the error, the reject counts and where the stats are."""
     with atomic_dir(out) as tmp:
-        write_json(tmp / "stats.json", stats)
+        write_json(tmp / "stats.json", {**stats, "error": error})
+    total = sum(rejects.counts.values())
+    by_reason = "".join(f", {k}: {n}" for k, n in sorted(rejects.counts.items()))
+    by_reason = f": {by_reason[2:]}" if by_reason else ""
+    raise DataError(f"{error} ({total} rejected{by_reason}; see {out / 'stats.json'})")

@@ -173,24 +173,34 @@ def _first_char(path: Path) -> bytes:
     """The first byte after a BOM and whitespace; raises ``DataError`` for an empty file."""
     try:
         with _open_bytes(path) as fh:
-            head = fh.read(_PEEK_BYTES).removeprefix(codecs.BOM_UTF8).lstrip()
+            head = _strip_boms(fh.read(_PEEK_BYTES))
             while not head:
                 chunk = fh.read(_PEEK_BYTES)
                 if not chunk:
                     raise DataError(f"{path}: empty file")
-                head = chunk.lstrip()
+                head = _strip_boms(chunk)
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
     return bytes(head[:1])
+
+
+def _strip_boms(data: bytes) -> bytes:
+    """``data`` without leading whitespace and BOMs (a BOM may follow a blank line)."""
+    data = data.lstrip()
+    while data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :].lstrip()
+    return data
 
 
 def _iter_jsonl(path: Path) -> Iterator[_Raw]:
     empty = True
     try:
         with _open_bytes(path) as fh:
-            for lineno, line in enumerate(fh, 1):
-                if lineno == 1:  # a BOM would otherwise cost the first record
-                    line = line.removeprefix(codecs.BOM_UTF8)
+            for lineno, line in enumerate(_lines(fh), 1):
+                # A BOM opens the file, or every part of files joined with `cat`: either
+                # would otherwise cost the record on its line.
+                while line.startswith(codecs.BOM_UTF8):
+                    line = line[len(codecs.BOM_UTF8) :]
                 if not line.strip():
                     continue
                 empty = False
@@ -199,6 +209,22 @@ def _iter_jsonl(path: Path) -> Iterator[_Raw]:
         raise DataError(f"{path}: cannot read ({exc})") from None
     if empty:
         raise DataError(f"{path}: empty file")
+
+
+def _lines(fh: Any) -> Iterator[bytes]:
+    """The lines of a binary file, without their ends; LF, CRLF and a lone CR each end one.
+
+    JSON escapes CR and LF inside strings, so a raw CR is always a line end (old Mac and some
+    Windows tools write CR alone); counting it as one keeps the line numbers in errors right.
+    """
+    for chunk in fh:  # split at LF by the file object; CRs are handled here
+        line = chunk[:-1] if chunk.endswith(b"\n") else chunk
+        if line.endswith(b"\r") and len(line) < len(chunk):
+            line = line[:-1]  # CRLF: one line end
+        if b"\r" in line:
+            yield from line.split(b"\r")
+        else:
+            yield line
 
 
 def _parse_line(line: bytes) -> Any:
@@ -215,9 +241,11 @@ def _parse_line(line: bytes) -> Any:
 def _iter_json_array(path: Path) -> Iterator[_Raw]:
     try:
         with _open_bytes(path) as fh:
-            raw = fh.read().removeprefix(codecs.BOM_UTF8)
+            raw = fh.read()
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
+    while raw.startswith(codecs.BOM_UTF8):  # not lstrip(): error line numbers stay right
+        raw = raw[len(codecs.BOM_UTF8) :]
     if not raw.strip():
         raise DataError(f"{path}: empty file")
     try:
@@ -314,20 +342,32 @@ def _position(where: str) -> str:
     return where[where.rindex("[") + 1 : -1] if where.endswith("]") else where.rsplit(":", 1)[1]
 
 
-def check_function_text(func: str, where: str) -> str:
+def check_function_text(func: str, where: str, max_chars: int | None = None) -> str:
     """The normalised text of one function (:func:`~vulnfusion.data.text.normalize_code`).
 
     The same checks ``prepare`` applies to every record, for callers that take code from
     elsewhere (the served model, per request row): score what this returns, so LF and CRLF
-    versions of a function get the same score.
+    versions of a function get the same score. ``max_chars`` (if given) limits the length of
+    the normalised text, as ``data.max_chars`` does in ``prepare``: a CRLF copy of a function
+    is accepted exactly when its LF twin is.
 
     Raises:
-        DataError: ``<where>: <reason>`` for binary content, a lone surrogate, or text with
-            no function body.
+        DataError: ``<where>: <reason>`` for text over ``max_chars`` once normalised, binary
+            content, a lone surrogate, or text with no function body.
     """
     text = normalize_code(func)
+    check_length(text, where, max_chars)
     _check_text(text, where)
     return text
+
+
+def check_length(text: str, where: str, max_chars: int | None) -> None:
+    """Raise ``DataError`` when normalised ``text`` is longer than ``max_chars`` characters."""
+    if max_chars is not None and len(text) > max_chars:
+        raise DataError(
+            f"{where}: function has {len(text)} characters once line endings are normalised, "
+            f"above the limit of {max_chars}"
+        )
 
 
 def _check_text(func: str, where: str) -> None:

@@ -9,17 +9,24 @@ and hashed differently from its LF twin. Every reader of code (``prepare`` throu
 
 from __future__ import annotations
 
+import re
+
 BOM = "\ufeff"
+# BOMs at the start of a line: files saved with a BOM and joined with `cat` carry one at the
+# start of every part, i.e. at a line start once line endings are normalised.
+_LINE_START_BOMS = re.compile("^" + BOM + "+", re.MULTILINE)
 
 
 def normalize_code(text: str) -> str:
-    """``text`` with its leading UTF-8 BOM(s) removed and CRLF / lone CR turned into LF.
+    """``text`` with CRLF / lone CR turned into LF and every BOM at a line start removed.
 
-    Only line endings and leading BOMs change (a file re-saved with a BOM can carry two): tabs,
-    trailing spaces and a BOM anywhere but at the start are kept, so text that is already
-    normalised comes back unchanged (``normalize_code(normalize_code(t)) == normalize_code(t)``).
+    Only line endings and line-start BOMs (U+FEFF; a file re-saved with a BOM can carry two,
+    files joined with ``cat`` one per part) change: tabs, trailing spaces and a U+FEFF inside
+    a line (say, in a string literal) are kept, so text that is already normalised comes back
+    unchanged (``normalize_code(normalize_code(t)) == normalize_code(t)``).
     """
-    text = text.lstrip(BOM)
     if "\r" in text:  # the common case (LF only) costs one scan
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if BOM in text:
+        text = _LINE_START_BOMS.sub("", text)
     return text
