@@ -539,6 +539,24 @@ def test_cr_only_bad_line_keeps_its_line_number(tmp_path: Path, reliability: Any
     )
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"])
+def test_json_array_error_line_counts_any_line_end(
+    tmp_path: Path, eol: str, reliability: Any
+) -> None:
+    path = tmp_path / "function.json"
+    text = json.dumps(ROWS, indent=1).replace("\n", eol).replace('"target": 0', '"target": 0,')
+    path.write_bytes(codecs.BOM_UTF8 + text.encode())
+    with pytest.raises(DataError) as err:
+        _read(path, skip=True)
+    assert str(err.value) == (
+        f"{path}:9: invalid JSON (Expecting property name enclosed in double quotes)"
+    )
+    reliability(
+        f"function.json (one JSON array) with {eol!r} line ends and a trailing comma on line 8",
+        "one-line error at line 9, the line an editor shows",
+    )
+
+
 def test_files_joined_with_cat_keep_every_record(tmp_path: Path, reliability: Any) -> None:
     """Each part saved with a BOM; `cat a b c > all.jsonl` puts BOMs at line starts."""
     parts = [codecs.BOM_UTF8 + _jsonl([{"func": FUNCS[i], "target": i % 2}]) for i in range(3)]

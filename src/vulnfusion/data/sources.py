@@ -249,11 +249,15 @@ def _iter_json_array(path: Path) -> Iterator[_Raw]:
     if not raw.strip():
         raise DataError(f"{path}: empty file")
     try:
-        data = json.loads(raw.decode("utf-8"))
+        doc = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from None
+    try:
+        data = json.loads(doc)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        # json counts LF only; a CR-only or mixed file numbers its lines as an editor does
+        before = doc[: exc.pos].replace("\r\n", "\n").replace("\r", "\n")
+        raise DataError(f"{path}:{before.count(chr(10)) + 1}: invalid JSON ({exc.msg})") from None
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON array of records (function.json)")
     for i, obj in enumerate(data):
