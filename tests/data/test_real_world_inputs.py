@@ -154,7 +154,7 @@ def test_label_siblings_that_stay_rejected(tmp_path: Path, reliability: Any) -> 
         _read(path)
     assert str(err.value) == f"{path}:2: label is not 0 or 1 (target='true')"
     reliability(
-        "target \"true\", \"false\", 1.0, null, Python's True (skip, then error mode)",
+        'target "true", "false", 1.0, null, Python\'s True (skip, then error mode)',
         f"skip: 1 kept, rejects {dict(rejects.counts)}; error mode: "
         + str(err.value).replace(f"{tmp_path}/", ""),
         lost="nothing (rejects counted with file:line)",
@@ -487,7 +487,7 @@ def test_given_split_with_every_valid_record_rejected(tmp_path: Path, reliabilit
     ]
     assert [stats["splits"][s]["count"] for s in SPLITS] == [4, 0, 1]
     reliability(
-        "given split whose every valid record is rejected (target \"yes\", skip mode)",
+        'given split whose every valid record is rejected (target "yes", skip mode)',
         "stats.json alone with per-reason counts and split sizes 4/0/1, then: "
         "split: the valid split is empty (...) (4 rejected: label is not 0 or 1: 3, ...)",
         lost="nothing (rejects counted with file:line)",
@@ -529,9 +529,7 @@ def test_cr_only_bad_line_keeps_its_line_number(tmp_path: Path, reliability: Any
     assert rejects.examples == {"invalid JSON": [f"{path}:2"]}
     with pytest.raises(DataError) as err:
         _read(path)
-    assert str(err.value) == (
-        f"{path}:2: invalid JSON (Expecting ',' delimiter at column 34)"
-    )
+    assert str(err.value) == (f"{path}:2: invalid JSON (Expecting ',' delimiter at column 34)")
     reliability(
         "CR-only JSON Lines file with a broken line 2",
         f"skip: 2 kept (lines 1, 4), reject at :2; error mode: {path.name}:2: invalid JSON",
@@ -578,7 +576,7 @@ def test_files_joined_with_cat_keep_every_record(tmp_path: Path, reliability: An
 
 
 def test_a_record_text_keeps_no_line_start_bom(tmp_path: Path, reliability: Any) -> None:
-    func = "\ufeffint f(void)\r\n\ufeff{\r\n  return \"\ufeff\";\r\n}\r\n"
+    func = '\ufeffint f(void)\r\n\ufeff{\r\n  return "\ufeff";\r\n}\r\n'
     path = tmp_path / "bom_text.jsonl"
     path.write_bytes(_jsonl([{"func": func, "target": 1}]))
     recs, _ = _read(path)
