@@ -11,6 +11,7 @@ needs no tracking store — what CI uses.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "models:/vulnfusion-ensemble@champion"
 FALLBACK_MODEL = "models:/vulnfusion-ensemble@candidate"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # two letters at least: not "C:\\"
 
 
 class ModelLoadError(VulnfusionError, RuntimeError):
@@ -93,10 +95,11 @@ def _load(uri: str) -> ScanModel:
     import mlflow.pyfunc  # heavy: only when a scan runs
     from mlflow.exceptions import MlflowException
 
-    local = Path(uri)
-    target = str(local.resolve()) if "://" not in uri and local.exists() else uri
-    if "://" not in uri and not local.exists():
-        raise ModelLoadError(f"model '{uri}': no such directory and not a model URI")
+    target = uri
+    if not _SCHEME.match(uri):  # a plain path: models:/, runs:/, file:// … have a scheme
+        if not Path(uri).is_dir():
+            raise ModelLoadError(f"model '{uri}': no such directory and not a model URI")
+        target = str(Path(uri).resolve())
     try:
         pyfunc = mlflow.pyfunc.load_model(target)
     except (MlflowException, OSError) as exc:
