@@ -91,8 +91,9 @@ def test_scan_scores_equal_pyfunc_predict(scan_model: Any, tmp_path: Path) -> No
 def test_sarif_fields_github_reads(registered_model: RegisteredModel, tmp_path: Path) -> None:
     root = _tree(tmp_path / "t")
     out = tmp_path / "scan.sarif"
-    res = _cli("scan", str(root), "--model", str(registered_model.local_dir), "--format",
-               "sarif", "-o", str(out), "--threshold", "0")  # fmt: skip
+    model = str(registered_model.local_dir)
+    args = ["--model", model, "--format", "sarif", "-o", str(out), "--threshold", "0"]
+    res = _cli("scan", str(root), *args)
     assert res.exit_code == 0, res.output
     log = json.loads(out.read_text())
     assert log["$schema"] == "https://json.schemastore.org/sarif-2.1.0.json"
@@ -215,8 +216,8 @@ def test_cli_baseline_only_new_and_sarif_diff(
         ("sum", "updated"),
     ]
     only = tmp_path / "only.json"
-    res = _cli("scan", str(root), "--model", model, "--threshold", "0", "--format", "json",
-               "-o", str(only), "--baseline", str(old), "--only-new", "--fail-on-findings")  # fmt: skip
+    flags = ["--baseline", str(old), "--only-new", "--fail-on-findings"]
+    res = _cli("scan", str(root), *common[:4], "--format", "json", "-o", str(only), *flags)
     assert res.exit_code == 1
     doc = json.loads(only.read_text())
     assert [(f["function"], f["baseline_state"]) for f in doc["findings"]] == [("added", "new")]
@@ -250,8 +251,9 @@ def test_hostile_tree_finishes_with_notifications(
     root = _hostile(tmp_path / "h")
     assert (root / "huge.c").stat().st_size >= 20_000_000
     out = tmp_path / "h.sarif"
-    res = _cli("scan", str(root), "--model", str(registered_model.local_dir), "--format",
-               "sarif", "-o", str(out), "--threshold", "0")  # fmt: skip
+    model = str(registered_model.local_dir)
+    args = ["--model", model, "--format", "sarif", "-o", str(out), "--threshold", "0"]
+    res = _cli("scan", str(root), *args)
     assert res.exit_code == 0, res.output
     run = json.loads(out.read_text())["runs"][0]
     notes = run["invocations"][0]["toolExecutionNotifications"]
@@ -291,8 +293,8 @@ def test_text_format_and_exit_codes(registered_model: RegisteredModel, tmp_path:
     probs = [float(line.split()[-2]) for line in lines[1:12]]
     assert probs == sorted(probs, reverse=True) and len(lines) == 14
     assert lines[13].startswith("11 finding(s) at threshold 0.000 · 11 functions scored in 2 files")
-    assert _cli("scan", str(root), "--model", model, "--threshold", "0",
-                "--fail-on-findings").exit_code == 1  # fmt: skip
+    findings = _cli("scan", str(root), "--model", model, "--threshold", "0", "--fail-on-findings")
+    assert findings.exit_code == 1
     clean = _cli("scan", str(root), "--model", model, "--threshold", "1", "--fail-on-findings")
     assert clean.exit_code == 0
     assert clean.stdout.startswith("no function at or above the threshold")

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,8 +63,39 @@ class ScanModel:
         """The probabilities of ``funcs`` from the pyfunc's ``predict`` (input order)."""
         import pandas as pd
 
-        out = self.pyfunc.predict(pd.DataFrame({"func": funcs}))
+        with quiet_mlflow():
+            out = self.pyfunc.predict(pd.DataFrame({"func": funcs}))
         return [float(p) for p in out["probability"].tolist()]
+
+
+# advice for model authors, not for someone scanning code (the second is torch's, per call)
+_HINTS = (r"Add type hints to the `predict` method", r"Sparse CSR tensor support is in beta")
+
+
+@contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow's INFO lines and advice warnings off while loading and predicting.
+
+    A terminal command's stderr carries the progress bar, notices and errors; MLflow's
+    per-call hints ("Unsupported type hint", "Add type hints to predict") say nothing to a
+    user of ``scan``. Warnings and errors from MLflow still show.
+    """
+    logger = logging.getLogger("mlflow")
+    before = logger.level
+    logger.setLevel(max(before, logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            show = warnings.showwarning
+
+            # a filter is not enough: MLflow installs its own "always" filter around this one
+            def drop_hints(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+                if not any(re.search(h, str(message)) for h in _HINTS):
+                    show(message, category, *args, **kwargs)
+
+            warnings.showwarning = drop_hints
+            yield
+    finally:
+        logger.setLevel(before)
 
 
 def load_scan_model(uri: str | None, jobs: int | None = None) -> ScanModel:
@@ -101,7 +135,8 @@ def _load(uri: str) -> ScanModel:
             raise ModelLoadError(f"model '{uri}': no such directory and not a model URI")
         target = str(Path(uri).resolve())
     try:
-        pyfunc = mlflow.pyfunc.load_model(target)
+        with quiet_mlflow():
+            pyfunc = mlflow.pyfunc.load_model(target)
     except (MlflowException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelLoadError(f"cannot load model '{uri}': {first}") from None
