@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from vulnfusion.scan.engine import scan_root
 from vulnfusion.scan.extract import FileSkip, extract_functions, read_source
-from vulnfusion.scan.walk import Candidate, Skipped, walk_tree
+from vulnfusion.scan.walk import Candidate, ScanInputError, Skipped, walk_tree
 
 # every case the issue names, one per function; columns are 1-based, end exclusive
 CASES = """\
@@ -192,3 +193,18 @@ def test_special_files_are_skipped_not_opened(tmp_path: Path) -> None:
     found, skipped = _walk(tmp_path)
     assert found == ["dir.c/inner.c"]
     assert skipped == [("pipe.c", "not-regular")]
+
+
+def test_a_vanished_file_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    with pytest.raises(FileSkip) as info:  # deleted between the walk and the read
+        read_source(tmp_path / "gone.c")
+    assert info.value.reason == "unreadable"
+    assert str(info.value) == "cannot read: No such file or directory"
+
+
+def test_uris_are_relative_to_the_common_root(tmp_path: Path) -> None:
+    _touch(tmp_path, "a/x/one.c", "a/y/two.c")
+    assert scan_root([tmp_path / "a/x", tmp_path / "a/y/two.c"]) == tmp_path.resolve() / "a"
+    assert scan_root([tmp_path / "a/x"]) == tmp_path.resolve() / "a/x"
+    with pytest.raises(ScanInputError, match=r"nope: no such file or directory"):
+        scan_root([tmp_path / "nope"])
