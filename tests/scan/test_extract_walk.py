@@ -208,3 +208,33 @@ def test_uris_are_relative_to_the_common_root(tmp_path: Path) -> None:
     assert scan_root([tmp_path / "a/x"]) == tmp_path.resolve() / "a/x"
     with pytest.raises(ScanInputError, match=r"nope: no such file or directory"):
         scan_root([tmp_path / "nope"])
+
+
+# tree-sitter gives up the function_definition node for f (each #if branch opens a brace):
+# its extent comes back by brace matching over the first branch; the macro block inside f is
+# not mistaken for a macro-wrapped function
+RECOVERED = """\
+static int f(int *a)
+{
+    int x = 0;
+    LIST_FOREACH(a, next) {
+        x++;
+    }
+#if A
+    if (x) { /* { */
+#else
+    if (!x) {
+#endif
+        x--; s = "}";
+    }
+    return x;
+}
+
+int g(void) { return 1; }
+"""
+
+
+def test_definitions_recovered_from_a_broken_parse() -> None:
+    assert _spans(RECOVERED) == [("f", 1, 1, 15, 2), ("g", 17, 1, 17, 26)]
+    # f never closes: not reported (g still is)
+    assert _spans(RECOVERED.replace("\n}\n\nint g", "\n\nint g")) == [("g", 16, 1, 16, 26)]

@@ -18,6 +18,7 @@ SARIF regions are. Columns count Unicode code points (SARIF ``columnKind``
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,24 @@ _CONTAINERS = frozenset(
         "preproc_elifdef",
         "linkage_specification",
         "declaration_list",
+        "ERROR",  # recovery may wrap whole definitions in an ERROR node
+    }
+)
+# what may precede a declarator in a definition: return type, storage class, attributes
+_SPECIFIERS = frozenset(
+    {
+        "storage_class_specifier",
+        "type_qualifier",
+        "primitive_type",
+        "sized_type_specifier",
+        "type_identifier",
+        "struct_specifier",
+        "union_specifier",
+        "enum_specifier",
+        "attribute_specifier",
+        "attribute_declaration",
+        "ms_declspec_modifier",
+        "macro_type_specifier",
     }
 )
 _DECLARATOR_WRAPPERS = frozenset(
@@ -128,33 +147,129 @@ def extract_functions(text: str) -> list[Function]:
     lines = _LineIndex(data)
     out = []
     for start, end, name in _definitions(tree.root_node, data):
-        (sl, sc), (el, ec) = lines.position(*start), lines.position(*end)
-        body = normalize_code(data[start[2] : end[2]].decode("utf-8"))
+        (sl, sc), (el, ec) = lines.position(start), lines.position(end)
+        body = normalize_code(data[start:end].decode("utf-8"))
         out.append(Function(name, sl, sc, el, ec, body))
     return out
 
 
-def _definitions(node: Any, data: bytes) -> Iterator[tuple[tuple, tuple, str]]:
-    """``((row, byte_col, byte), (row, byte_col, byte), name)`` per definition under ``node``."""
+def _definitions(node: Any, data: bytes) -> Iterator[tuple[int, int, str]]:
+    """``(start_byte, end_byte, name)`` per definition under ``node``, in file order."""
     children = node.children
+    resume = -1  # children inside a recovered function (below) are its body, not definitions
     for i, child in enumerate(children):
         kind = child.type
+        if child.start_byte < resume:
+            continue
         if kind == "function_definition":
-            yield _span_start(child), _span_end(child), _name(child, data)
-        elif kind == "compound_statement" and i > 0:
+            yield child.start_byte, child.end_byte, _name(child, data)
+        elif (  # not inside ERROR: there a bare block is more often a statement of a body
+            kind == "compound_statement"
+            and i > 0
+            and node.type != "ERROR"
+            and _is_macro_head(children[i - 1])
+        ):
             head = children[i - 1]
-            if _is_macro_head(head):
-                yield _span_start(head), _span_end(child), _macro_name(head, data)
+            yield head.start_byte, child.end_byte, _macro_name(head, data)
+        elif _is_flattened_head(children, i):
+            start = children[_first_specifier(children, i)].start_byte
+            end = _matching_brace(data, children[i + 1].start_byte)
+            if end is not None:
+                resume = end
+                yield start, end, _declarator_name(child, data)
         elif kind in _CONTAINERS:
             yield from _definitions(child, data)
 
 
-def _span_start(node: Any) -> tuple[int, int, int]:
-    return node.start_point[0], node.start_point[1], node.start_byte
+def _is_flattened_head(children: list[Any], i: int) -> bool:
+    """A declarator then a bare ``{``: a definition tree-sitter's error recovery took apart.
+
+    When a body holds something tree-sitter cannot parse (a macro used as a statement, an
+    unbalanced ``#if``), it may give up the ``function_definition`` node and leave its pieces
+    (specifiers, declarator, ``{``, statements, ``}``) as siblings. 3% of Devign functions
+    parse this way; their extent is recovered from the bytes by brace matching.
+    """
+    if i + 1 >= len(children) or children[i + 1].type != "{":
+        return False
+    node = children[i]
+    while node.type in ("pointer_declarator", "attributed_declarator") and node.named_children:
+        node = node.child_by_field_name("declarator") or node.named_children[-1]
+    return bool(node.type == "function_declarator")
 
 
-def _span_end(node: Any) -> tuple[int, int, int]:
-    return node.end_point[0], node.end_point[1], node.end_byte
+def _first_specifier(children: list[Any], i: int) -> int:
+    """Index of the first of the return type / storage class / attribute nodes before ``i``."""
+    j = i
+    while j > 0 and children[j - 1].type in _SPECIFIERS and children[j - 1].end_point[0] >= (
+        children[j].start_point[0] - 2
+    ):
+        j -= 1
+    return j
+
+
+def _matching_brace(data: bytes, open_at: int) -> int | None:
+    """Byte just past the ``}`` closing the ``{`` at ``open_at``, or ``None`` if none does.
+
+    Skips string and character literals, comments, and the ``#else``/``#elif`` branches of
+    conditional blocks (only the first branch is counted, as when each branch opens its own
+    ``if (…) {``); other directive lines are skipped whole.
+    """
+    depth, i, n = 0, open_at, len(data)
+    while i < n:
+        c = data[i]
+        if c == 0x7B:  # {
+            depth += 1
+        elif c == 0x7D:  # }
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif c in (0x22, 0x27):  # a string or character literal, escapes included
+            i += 1
+            while i < n and data[i] != c and data[i] != 0x0A:
+                i += 2 if data[i] == 0x5C else 1
+        elif data.startswith(b"//", i):
+            i = _line_end(data, i) - 1
+        elif data.startswith(b"/*", i):
+            i = data.find(b"*/", i + 2)
+            i = n if i == -1 else i + 1
+        elif c == 0x23 and not data[data.rfind(b"\n", 0, i) + 1 : i].strip():  # a directive
+            word = data[i + 1 : i + 40].lstrip().split(maxsplit=1)
+            if word and word[0].startswith(b"el"):  # #else / #elif*: skip to its #endif
+                i = _skip_to_endif(data, i)
+            i = _line_end(data, i) - 1
+        i += 1
+    return None
+
+
+def _line_end(data: bytes, i: int) -> int:
+    """Offset of the newline ending the (backslash-continued) line holding ``i``, or the end."""
+    while True:
+        j = data.find(b"\n", i)
+        if j == -1:
+            return len(data)
+        k = j - 1 if j > 0 and data[j - 1] == 0x0D else j  # before a CR of CRLF
+        if k > 0 and data[k - 1] == 0x5C:  # a backslash: the line goes on
+            i = j + 1
+            continue
+        return j
+
+
+def _skip_to_endif(data: bytes, i: int) -> int:
+    """Offset of the ``#endif`` closing the conditional whose ``#else``/``#elif`` is at ``i``."""
+    level = 0
+    pos = _line_end(data, i) + 1
+    while pos < len(data):
+        line = data[pos : _line_end(data, pos)].strip()
+        if line.startswith(b"#"):
+            word = line[1:].lstrip()
+            if word.startswith(b"if"):
+                level += 1
+            elif word.startswith(b"endif"):
+                if level == 0:
+                    return pos
+                level -= 1
+        pos = _line_end(data, pos) + 1
+    return len(data)
 
 
 def _is_macro_head(node: Any) -> bool:
@@ -179,8 +294,12 @@ def _macro_name(head: Any, data: bytes) -> str:
 
 
 def _name(definition: Any, data: bytes) -> str:
-    """The declared name: through pointer/parenthesised/attributed declarators to the identifier."""
-    node = definition.child_by_field_name("declarator")
+    """The declared name of a ``function_definition`` node."""
+    return _declarator_name(definition.child_by_field_name("declarator"), data)
+
+
+def _declarator_name(node: Any, data: bytes) -> str:
+    """Through pointer/parenthesised/attributed declarators to the identifier."""
     while node is not None and node.type in _DECLARATOR_WRAPPERS:
         node = node.child_by_field_name("declarator") or (
             node.named_children[0] if node.named_children else None
@@ -195,7 +314,7 @@ def _text(node: Any, data: bytes) -> str:
 
 
 class _LineIndex:
-    """Maps tree-sitter's (row, byte column) to 1-based (line, code-point column)."""
+    """Maps a byte offset to a 1-based (line, code-point column)."""
 
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -205,7 +324,8 @@ class _LineIndex:
             self.starts.append(pos + 1)
             pos = data.find(b"\n", pos + 1)
 
-    def position(self, row: int, byte_col: int, _: int = 0) -> tuple[int, int]:
+    def position(self, offset: int) -> tuple[int, int]:
+        row = bisect.bisect_right(self.starts, offset) - 1
         start = self.starts[row]
-        chars = len(self.data[start : start + byte_col].decode("utf-8", "replace"))
+        chars = len(self.data[start:offset].decode("utf-8", "replace"))
         return row + 1, chars + 1
