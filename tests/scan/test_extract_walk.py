@@ -152,6 +152,7 @@ def test_gitignore_at_every_level_and_excludes(tmp_path: Path) -> None:
         "lib/deep/b.c",
         "vendor/z.c",
         "tool.cpp",
+        "legacy.C",
         "notes.txt",
         ".git/x.c",
     )
@@ -160,7 +161,7 @@ def test_gitignore_at_every_level_and_excludes(tmp_path: Path) -> None:
     (tmp_path / "lib" / "deep" / ".gitignore").write_text("*.h\n")
     found, skipped = _walk(tmp_path)
     assert found == ["lib/a.c", "lib/deep/b.c", "lib/keep_test.c", "main.c", "vendor/z.c"]
-    assert skipped == [("tool.cpp", "cpp")]
+    assert skipped == [("legacy.C", "cpp"), ("tool.cpp", "cpp")]
     found, _ = _walk(tmp_path, ("vendor/", "lib/deep/*.c", "keep_test.c"))
     assert found == ["lib/a.c", "main.c"]
 

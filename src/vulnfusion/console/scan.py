@@ -15,7 +15,7 @@ import click
 
 from vulnfusion.io import write_text
 from vulnfusion.scan.baseline import apply_baseline, read_baseline
-from vulnfusion.scan.engine import ScanOptions, run_scan
+from vulnfusion.scan.engine import ScanOptions, run_scan, scan_root
 from vulnfusion.scan.extract import DEFAULT_MAX_FILE_BYTES
 from vulnfusion.scan.formats import to_json, to_text
 from vulnfusion.scan.model import DEFAULT_MODEL, load_scan_model
@@ -90,6 +90,7 @@ def scan(
     """
     if only_new and baseline is None:
         raise click.UsageError("--only-new needs --baseline")
+    scan_root(paths)  # a missing path fails before the model is loaded (seconds)
     old = read_baseline(baseline) if baseline is not None else None
     model = load_scan_model(model_uri, jobs)
     if model.notice:

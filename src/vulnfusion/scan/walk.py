@@ -149,6 +149,8 @@ def _walk_dir(
 def _classify(path: Path, rel: str, root_real: str) -> Iterator[Candidate | Skipped]:
     """What one non-directory entry is: a C file to read, something skipped, or nothing."""
     suffix = path.suffix.lower()
+    if path.suffix == ".C":  # upper-case .C is C++ (gcc, git's linguist)
+        suffix = ".cc"
     if path.is_symlink():
         if suffix not in C_SUFFIXES and not path.is_dir():
             return  # a link to a README or a binary is no more interesting than the file
