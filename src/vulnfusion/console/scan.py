@@ -1,12 +1,136 @@
-"""``vulnfusion scan``: score every C function of a tree (issue 15; being built)."""
+"""``vulnfusion scan``: score every C function of a tree and report SARIF, JSON or a table.
+
+Only flag parsing and output here; the work is :mod:`vulnfusion.scan`. Exit codes: 0 ran
+cleanly, 1 findings and ``--fail-on-findings`` (with ``--only-new``: new findings only),
+2 usage or input error (one line, from the group in ``console/__init__``).
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import click
+
+from vulnfusion.io import write_text
+from vulnfusion.scan.baseline import apply_baseline, read_baseline
+from vulnfusion.scan.engine import ScanOptions, run_scan, scan_root
+from vulnfusion.scan.extract import DEFAULT_MAX_FILE_BYTES
+from vulnfusion.scan.formats import to_json, to_text
+from vulnfusion.scan.model import DEFAULT_MODEL, load_scan_model
+from vulnfusion.scan.sarif import build_sarif
+
+# console.EXIT_OK / EXIT_FINDINGS, restated: importing the package from here would be a cycle
+EXIT_OK, EXIT_FINDINGS = 0, 1
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def scan(paths: tuple[str, ...]) -> None:
-    """Scan C sources under PATHS."""
-    raise click.UsageError("scan is not available yet in this build")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--model",
+    "model_uri",
+    metavar="URI",
+    help=f"models:/name@alias, runs:/<id>/model or a local model directory "
+    f"[default: {DEFAULT_MODEL}, else @candidate with a notice]",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["sarif", "json", "text"]),
+    default="text",
+    show_default=True,
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (atomically).")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    help="Report functions at or above this probability [default: the model's threshold].",
+)
+@click.option(
+    "--top-lines",
+    type=click.IntRange(0),
+    default=5,
+    show_default=True,
+    help="Suspicious lines per finding (none are reported until localisation lands).",
+)
+@click.option("--baseline", type=click.Path(path_type=Path), help="A previous scan's SARIF.")
+@click.option("--only-new", is_flag=True, help="Keep only findings new since --baseline.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="gitignore-style; repeatable.")
+@click.option("--jobs", type=click.IntRange(1), help="Scoring threads [default: one per core].")
+@click.option(
+    "--max-file-bytes",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_FILE_BYTES,
+    show_default=True,
+    help="Larger files are skipped with a notification.",
+)
+@click.option("--fail-on-findings", is_flag=True, help="Exit 1 when anything is reported.")
+@click.option("--progress/--no-progress", default=None, help="[default: when stderr is a TTY]")
+def scan(
+    paths: tuple[Path, ...],
+    model_uri: str | None,
+    fmt: str,
+    output: Path | None,
+    threshold: float | None,
+    top_lines: int,
+    baseline: Path | None,
+    only_new: bool,
+    exclude: tuple[str, ...],
+    jobs: int | None,
+    max_file_bytes: int,
+    fail_on_findings: bool,
+    progress: bool | None,
+) -> None:
+    """Score every C function under PATHS (files or directories) with the registered model.
+
+    Honours .gitignore files and --exclude globs, never follows symlinks. Functions at or above
+    the threshold are findings; files and functions that cannot be scored become
+    notifications (SARIF toolExecutionNotifications) and counts in the summary.
+    """
+    if only_new and baseline is None:
+        raise click.UsageError("--only-new needs --baseline")
+    scan_root(paths)  # a missing path fails before the model is loaded (seconds)
+    old = read_baseline(baseline) if baseline is not None else None
+    model = load_scan_model(model_uri, jobs)
+    if model.notice:
+        click.echo(f"vulnfusion: notice: {model.notice}", err=True)
+    options = ScanOptions(
+        threshold=model.spec.threshold if threshold is None else threshold,
+        excludes=exclude,
+        top_lines=top_lines,
+        max_file_bytes=max_file_bytes,
+        progress=progress,
+    )
+    result = run_scan(paths, model, options)
+    absent = apply_baseline(result.findings, old) if old is not None else None
+    if only_new:
+        result.findings = [f for f in result.findings if f.baseline_state == "new"]
+        absent = []
+    code = EXIT_FINDINGS if fail_on_findings and result.findings else EXIT_OK
+    ident = {"uri": model.uri, "name": model.name, "version": model.version}
+    _emit(fmt, output, result, ident, code, absent)
+    click.get_current_context().exit(code)
+
+
+def _emit(
+    fmt: str,
+    output: Path | None,
+    result: Any,
+    model: dict[str, str],
+    code: int,
+    absent: list[dict[str, Any]] | None,
+) -> None:
+    if fmt == "text":
+        text = to_text(result, model, len(absent or []))
+    elif fmt == "json":
+        text = json.dumps(to_json(result, model, absent), indent=2) + "\n"
+    else:
+        text = json.dumps(build_sarif(result, model, code, absent), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_text(output, text)
+        click.echo(
+            f"vulnfusion: {len(result.findings)} finding(s); wrote {output}", err=True
+        )

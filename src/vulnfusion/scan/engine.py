@@ -1,0 +1,293 @@
+"""``scan`` end to end, without the CLI: walk → read → extract → score in batches → findings.
+
+Memory stays flat whatever the tree size: files stream from the walker one at a time, at most
+one batch of function texts is held, and only findings (positions, probability, fingerprints;
+never the text) are kept after their batch is scored. Every file or function not scored
+becomes a :class:`Notification` and a count in :class:`Summary`; nothing in the tree can
+crash a scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from vulnfusion.scan.extract import (
+    DEFAULT_MAX_FILE_BYTES,
+    FileSkip,
+    Function,
+    extract_functions,
+    read_source,
+)
+from vulnfusion.scan.localize import LineScore, suspicious_lines
+from vulnfusion.scan.walk import Candidate, ScanInputError, Skipped, walk_tree
+
+FINGERPRINT_KEY = "vulnfusionFunctionHash/v1"  # path + name + normalised text
+IDENTITY_KEY = "vulnfusionFunctionName/v1"  # path + name: the same function, perhaps edited
+
+
+class Scorer(Protocol):
+    """What the engine needs from a model (``model.ScanModel`` in real use)."""
+
+    @property
+    def max_rows(self) -> int: ...
+
+    def check(self, func: str) -> str | None: ...
+
+    def predict(self, funcs: list[str]) -> list[float]: ...
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Something the user should know that is not a finding (SARIF toolExecutionNotification).
+
+    ``level`` is SARIF's (``warning`` when code was not scanned, ``note`` otherwise); ``rule``
+    a stable id per reason (``VFN-too-large``…); ``line`` 1-based or ``None``.
+    """
+
+    level: str
+    rule: str
+    message: str
+    uri: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class Finding:
+    """A function scored at or above the threshold."""
+
+    uri: str  # POSIX path relative to the scanned root
+    name: str
+    start_line: int
+    start_col: int
+    end_line: int
+    end_col: int
+    probability: float
+    fingerprints: dict[str, str]
+    top_lines: list[LineScore] = field(default_factory=list)
+    baseline_state: str | None = None  # set by ``baseline.apply_baseline``
+
+
+@dataclass
+class Summary:
+    """Counts for the run (also written into the SARIF run's ``properties``)."""
+
+    files_scanned: int = 0
+    functions_found: int = 0
+    functions_scored: int = 0
+    findings: int = 0
+    files_skipped: Counter = field(default_factory=Counter)  # reason -> count
+    functions_skipped: Counter = field(default_factory=Counter)  # reason -> count
+    files_decoded_latin1: int = 0
+
+    def as_dict(self) -> dict:
+        """Plain JSON-able dict (counters sorted by reason)."""
+        return {
+            "files_scanned": self.files_scanned,
+            "files_skipped": dict(sorted(self.files_skipped.items())),
+            "files_decoded_latin1": self.files_decoded_latin1,
+            "functions_found": self.functions_found,
+            "functions_scored": self.functions_scored,
+            "functions_skipped": dict(sorted(self.functions_skipped.items())),
+            "findings": self.findings,
+        }
+
+
+@dataclass
+class ScanResult:
+    """Everything a report needs: the root, findings, notifications and counts."""
+
+    root: Path
+    threshold: float
+    findings: list[Finding]
+    notifications: list[Notification]
+    summary: Summary
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Knobs of one scan (CLI flags, with the library defaults)."""
+
+    threshold: float
+    excludes: tuple[str, ...] = ()
+    top_lines: int = 5
+    batch_size: int = 64
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    progress: bool | None = None  # None: a bar only when stderr is a terminal
+
+
+def scan_root(paths: Sequence[Path]) -> Path:
+    """The directory every result URI is relative to: the common parent of ``paths``.
+
+    Raises:
+        ScanInputError: a path does not exist.
+    """
+    if not paths:
+        raise ScanInputError("no path to scan")
+    dirs = []
+    for p in paths:
+        if not os.path.lexists(p):
+            raise ScanInputError(f"{p}: no such file or directory")
+        real = Path(os.path.realpath(p))
+        dirs.append(real if real.is_dir() else real.parent)
+    return Path(os.path.commonpath([str(d) for d in dirs]))
+
+
+def fingerprints(uri: str, name: str, ordinal: int, text: str) -> dict[str, str]:
+    """SARIF ``partialFingerprints`` of a function: no line numbers, so moving code keeps them.
+
+    ``FINGERPRINT_KEY`` hashes the file path, the name, the ordinal among same-named
+    definitions of the file (``#if``/``#else`` twins) and the text with whitespace collapsed
+    (re-indenting is not a change); ``IDENTITY_KEY`` leaves the text out, so a baseline can
+    tell an edited function (``updated``) from a new one. SHA-256, first 32 hex digits.
+    """
+    ident = f"{uri}\0{name}\0{ordinal}"
+    body = " ".join(text.split())
+    return {
+        FINGERPRINT_KEY: hashlib.sha256(f"{ident}\0{body}".encode()).hexdigest()[:32],
+        IDENTITY_KEY: hashlib.sha256(ident.encode()).hexdigest()[:32],
+    }
+
+
+def run_scan(paths: Sequence[Path], scorer: Scorer, options: ScanOptions) -> ScanResult:
+    """Scan ``paths`` (files or directories) and score every C function found.
+
+    Raises:
+        ScanInputError: a path does not exist. Nothing inside the tree raises.
+    """
+    from tqdm import tqdm  # the bar is the only user of tqdm here
+
+    root = scan_root(paths)
+    result = ScanResult(root, options.threshold, [], [], Summary())
+    batch: list[tuple[str, Function, int]] = []
+    size = max(1, min(options.batch_size, scorer.max_rows))
+    bar = tqdm(
+        _entries(paths, root, options.excludes),
+        desc="scan",
+        unit=" files",
+        file=sys.stderr,
+        disable=None if options.progress is None else not options.progress,
+    )
+    for entry in bar:
+        if isinstance(entry, Skipped):
+            _skip_file(result, entry.rel, entry.reason, entry.detail)
+            continue
+        for item in _functions(entry, scorer, options, result):
+            batch.append(item)
+            if len(batch) >= size:
+                _score(batch, scorer, options, result)
+                batch = []
+    if batch:
+        _score(batch, scorer, options, result)
+    bar.close()
+    result.findings.sort(key=lambda f: (f.uri, f.start_line, f.start_col))
+    result.summary.findings = len(result.findings)
+    return result
+
+
+def _entries(
+    paths: Sequence[Path], root: Path, excludes: tuple[str, ...]
+) -> Iterator[Candidate | Skipped]:
+    """Walk each path once; their relative paths re-based onto the common ``root``."""
+    done: set[str] = set()
+    for p in paths:
+        real = os.path.realpath(p)
+        if real in done:
+            continue
+        done.add(real)
+        base = Path(real) if Path(real).is_dir() else Path(real).parent
+        prefix = os.path.relpath(base, root).replace(os.sep, "/")
+        prefix = "" if prefix == "." else prefix + "/"
+        for e in walk_tree(Path(real), excludes):
+            rel = prefix + e.rel
+            yield Candidate(e.path, rel) if isinstance(e, Candidate) else Skipped(
+                rel, e.reason, e.detail
+            )
+
+
+def _skip_file(result: ScanResult, uri: str, reason: str, detail: str) -> None:
+    result.summary.files_skipped[reason] += 1
+    level = "note" if reason in ("cpp", "symlink", "empty") else "warning"
+    result.notifications.append(Notification(level, f"VFN-{reason}", f"{uri}: {detail}", uri))
+
+
+def _functions(
+    entry: Candidate, scorer: Scorer, options: ScanOptions, result: ScanResult
+) -> Iterator[tuple[str, Function, int]]:
+    """The scoreable functions of one file; every other outcome is noted in ``result``."""
+    try:
+        source = read_source(entry.path, options.max_file_bytes)
+    except FileSkip as skip:
+        _skip_file(result, entry.rel, skip.reason, str(skip))
+        return
+    summary = result.summary
+    summary.files_scanned += 1
+    if source.encoding != "utf-8":
+        summary.files_decoded_latin1 += 1
+        result.notifications.append(
+            Notification(
+                "note",
+                "VFN-decoded-latin1",
+                f"{entry.rel}: not valid UTF-8; decoded as Latin-1 (positions are still exact)",
+                entry.rel,
+            )
+        )
+    seen: Counter = Counter()
+    for fn in extract_functions(source.text):
+        summary.functions_found += 1
+        ordinal = seen[fn.name]
+        seen[fn.name] += 1
+        reason = scorer.check(fn.text)
+        if reason is not None:
+            summary.functions_skipped[_reason_key(reason)] += 1
+            result.notifications.append(
+                Notification(
+                    "note",
+                    "VFN-function-skipped",
+                    f"{entry.rel}:{fn.start_line}: function {fn.name} not scored: {reason}",
+                    entry.rel,
+                    fn.start_line,
+                )
+            )
+            continue
+        yield entry.rel, fn, ordinal
+
+
+def _reason_key(reason: str) -> str:
+    if "characters, above the limit" in reason:
+        return "too-long"
+    if "binary" in reason:
+        return "binary"
+    return "refused"
+
+
+def _score(
+    batch: list[tuple[str, Function, int]],
+    scorer: Scorer,
+    options: ScanOptions,
+    result: ScanResult,
+) -> None:
+    probs = scorer.predict([fn.text for _, fn, _ in batch])
+    result.summary.functions_scored += len(batch)
+    for (uri, fn, ordinal), p in zip(batch, probs, strict=True):
+        if p < options.threshold:
+            continue
+        result.findings.append(
+            Finding(
+                uri,
+                fn.name,
+                fn.start_line,
+                fn.start_col,
+                fn.end_line,
+                fn.end_col,
+                p,
+                fingerprints(uri, fn.name, ordinal, fn.text),
+                suspicious_lines(fn, options.top_lines) if options.top_lines > 0 else [],
+            )
+        )

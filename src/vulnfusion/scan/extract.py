@@ -1,0 +1,331 @@
+"""Read one C file and cut out every function definition, with exact positions.
+
+Parsing uses the package's tree-sitter-c parser (:mod:`vulnfusion.graphs.parser`), on the
+file's text as it is on disk (CRLF kept), so line and column numbers are those an editor
+shows. The text handed to the model is the function's slice through
+:func:`vulnfusion.data.text.normalize_code` (CRLF → LF), as the served model does per row.
+
+Found: top-level definitions, those inside ``#if``/``#ifdef``/``#else`` blocks and
+``extern "C"`` blocks, static/inline ones, K&R parameter lists, and macro-wrapped signatures
+such as ``SYSCALL_DEFINE3(read, …) { … }`` — tree-sitter reads these as an expression
+statement missing its ``;`` followed by a bare block, which this module joins back into one
+function named after the macro and its first argument.
+
+Positions are 1-based; ``end_col`` is exclusive (the column just after the closing brace), as
+SARIF regions are. Columns count Unicode code points (SARIF ``columnKind``
+``unicodeCodePoints``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vulnfusion.data.text import normalize_code
+from vulnfusion.graphs.parser import lang_for_process
+
+DEFAULT_MAX_FILE_BYTES = 4_000_000  # larger files are generated tables, not hand-written code
+BINARY_PROBE_BYTES = 8192  # as git: a NUL byte in the first 8 KiB means binary
+
+# node kinds whose children can hold function definitions (preprocessor blocks, extern "C")
+_CONTAINERS = frozenset(
+    {
+        "translation_unit",
+        "preproc_if",
+        "preproc_ifdef",
+        "preproc_else",
+        "preproc_elif",
+        "preproc_elifdef",
+        "linkage_specification",
+        "declaration_list",
+        "ERROR",  # recovery may wrap whole definitions in an ERROR node
+    }
+)
+# what may precede a declarator in a definition: return type, storage class, attributes
+_SPECIFIERS = frozenset(
+    {
+        "storage_class_specifier",
+        "type_qualifier",
+        "primitive_type",
+        "sized_type_specifier",
+        "type_identifier",
+        "struct_specifier",
+        "union_specifier",
+        "enum_specifier",
+        "attribute_specifier",
+        "attribute_declaration",
+        "ms_declspec_modifier",
+        "macro_type_specifier",
+    }
+)
+_DECLARATOR_WRAPPERS = frozenset(
+    {
+        "function_declarator",
+        "pointer_declarator",
+        "parenthesized_declarator",
+        "attributed_declarator",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Function:
+    """One function definition of a file.
+
+    ``text`` is the normalised source (LF line endings) scored by the model; the positions
+    refer to the file as it is on disk.
+    """
+
+    name: str
+    start_line: int
+    start_col: int
+    end_line: int
+    end_col: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A decoded file: its text and, when UTF-8 decoding failed, the fallback that was used."""
+
+    text: str
+    encoding: str  # "utf-8" or "latin-1"
+
+
+class FileSkip(Exception):  # a control-flow signal inside scan, never shown as an error
+    """The file is not scanned: ``reason`` is a short key, ``str()`` the human line."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def read_source(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> SourceFile:
+    """The decoded text of ``path``.
+
+    UTF-8 first (a leading BOM dropped); a file that is not valid UTF-8 is decoded as
+    Latin-1, which cannot fail, and says so through ``encoding``.
+
+    Raises:
+        FileSkip: ``too-large`` above ``max_bytes``, ``empty`` for a 0-byte file,
+            ``binary`` when a NUL byte is in the first 8 KiB, ``unreadable`` on an OS error.
+    """
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise FileSkip(
+                "too-large", f"{size:,} bytes, above the size cap of {max_bytes:,} bytes"
+            )
+        if size == 0:
+            raise FileSkip("empty", "empty file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FileSkip("unreadable", f"cannot read: {exc.strerror or exc}") from None
+    if b"\x00" in data[:BINARY_PROBE_BYTES]:
+        raise FileSkip("binary", "binary content (NUL byte), not C source")
+    try:
+        return SourceFile(data.decode("utf-8-sig"), "utf-8")
+    except UnicodeDecodeError:
+        return SourceFile(data.decode("latin-1"), "latin-1")
+
+
+def extract_functions(text: str) -> list[Function]:
+    """Every function definition of the C source ``text``, in file order.
+
+    Args:
+        text: the whole file, as decoded (line endings as on disk).
+
+    Returns:
+        ``Function`` records; a file with syntax errors still yields the definitions
+        tree-sitter recovers (it never raises on bad C).
+    """
+    data = text.encode("utf-8")
+    tree = lang_for_process().parser.parse(data)
+    lines = _LineIndex(data)
+    out = []
+    for start, end, name in _definitions(tree.root_node, data):
+        (sl, sc), (el, ec) = lines.position(start), lines.position(end)
+        body = normalize_code(data[start:end].decode("utf-8"))
+        out.append(Function(name, sl, sc, el, ec, body))
+    return out
+
+
+def _definitions(node: Any, data: bytes) -> Iterator[tuple[int, int, str]]:
+    """``(start_byte, end_byte, name)`` per definition under ``node``, in file order."""
+    children = node.children
+    resume = -1  # children inside a recovered function (below) are its body, not definitions
+    for i, child in enumerate(children):
+        kind = child.type
+        if child.start_byte < resume:
+            continue
+        if kind == "function_definition":
+            yield child.start_byte, child.end_byte, _name(child, data)
+        elif (  # not inside ERROR: there a bare block is more often a statement of a body
+            kind == "compound_statement"
+            and i > 0
+            and node.type != "ERROR"
+            and _is_macro_head(children[i - 1])
+        ):
+            head = children[i - 1]
+            yield head.start_byte, child.end_byte, _macro_name(head, data)
+        elif _is_flattened_head(children, i):
+            start = children[_first_specifier(children, i)].start_byte
+            end = _matching_brace(data, children[i + 1].start_byte)
+            if end is not None:
+                resume = end
+                yield start, end, _declarator_name(child, data)
+        elif kind in _CONTAINERS:
+            yield from _definitions(child, data)
+
+
+def _is_flattened_head(children: list[Any], i: int) -> bool:
+    """A declarator then a bare ``{``: a definition tree-sitter's error recovery took apart.
+
+    When a body holds something tree-sitter cannot parse (a macro used as a statement, an
+    unbalanced ``#if``), it may give up the ``function_definition`` node and leave its pieces
+    (specifiers, declarator, ``{``, statements, ``}``) as siblings. 3% of Devign functions
+    parse this way; their extent is recovered from the bytes by brace matching.
+    """
+    if i + 1 >= len(children) or children[i + 1].type != "{":
+        return False
+    node = children[i]
+    while node.type in ("pointer_declarator", "attributed_declarator") and node.named_children:
+        node = node.child_by_field_name("declarator") or node.named_children[-1]
+    return bool(node.type == "function_declarator")
+
+
+def _first_specifier(children: list[Any], i: int) -> int:
+    """Index of the first of the return type / storage class / attribute nodes before ``i``."""
+    j = i
+    while j > 0 and children[j - 1].type in _SPECIFIERS and children[j - 1].end_point[0] >= (
+        children[j].start_point[0] - 2
+    ):
+        j -= 1
+    return j
+
+
+def _matching_brace(data: bytes, open_at: int) -> int | None:
+    """Byte just past the ``}`` closing the ``{`` at ``open_at``, or ``None`` if none does.
+
+    Skips string and character literals, comments, and the ``#else``/``#elif`` branches of
+    conditional blocks (only the first branch is counted, as when each branch opens its own
+    ``if (…) {``); other directive lines are skipped whole.
+    """
+    depth, i, n = 0, open_at, len(data)
+    while i < n:
+        c = data[i]
+        if c == 0x7B:  # {
+            depth += 1
+        elif c == 0x7D:  # }
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif c in (0x22, 0x27):  # a string or character literal, escapes included
+            i += 1
+            while i < n and data[i] != c and data[i] != 0x0A:
+                i += 2 if data[i] == 0x5C else 1
+        elif data.startswith(b"//", i):
+            i = _line_end(data, i) - 1
+        elif data.startswith(b"/*", i):
+            i = data.find(b"*/", i + 2)
+            i = n if i == -1 else i + 1
+        elif c == 0x23 and not data[data.rfind(b"\n", 0, i) + 1 : i].strip():  # a directive
+            word = data[i + 1 : i + 40].lstrip().split(maxsplit=1)
+            if word and word[0].startswith(b"el"):  # #else / #elif*: skip to its #endif
+                i = _skip_to_endif(data, i)
+            i = _line_end(data, i) - 1
+        i += 1
+    return None
+
+
+def _line_end(data: bytes, i: int) -> int:
+    """Offset of the newline ending the (backslash-continued) line holding ``i``, or the end."""
+    while True:
+        j = data.find(b"\n", i)
+        if j == -1:
+            return len(data)
+        k = j - 1 if j > 0 and data[j - 1] == 0x0D else j  # before a CR of CRLF
+        if k > 0 and data[k - 1] == 0x5C:  # a backslash: the line goes on
+            i = j + 1
+            continue
+        return j
+
+
+def _skip_to_endif(data: bytes, i: int) -> int:
+    """Offset of the ``#endif`` closing the conditional whose ``#else``/``#elif`` is at ``i``."""
+    level = 0
+    pos = _line_end(data, i) + 1
+    while pos < len(data):
+        line = data[pos : _line_end(data, pos)].strip()
+        if line.startswith(b"#"):
+            word = line[1:].lstrip()
+            if word.startswith(b"if"):
+                level += 1
+            elif word.startswith(b"endif"):
+                if level == 0:
+                    return pos
+                level -= 1
+        pos = _line_end(data, pos) + 1
+    return len(data)
+
+
+def _is_macro_head(node: Any) -> bool:
+    """``MACRO(args)`` with no ``;``: how tree-sitter reads a macro-wrapped signature."""
+    if node.type != "expression_statement" or node.named_child_count != 1:
+        return False
+    last = node.children[-1]
+    return node.named_children[0].type == "call_expression" and last.is_missing
+
+
+def _macro_name(head: Any, data: bytes) -> str:
+    """``SYSCALL_DEFINE3(read, …)``: the innermost macro and its first argument."""
+    call = head.named_children[0]
+    while call.child_by_field_name("function").type == "call_expression":
+        call = call.child_by_field_name("function")
+    macro = _text(call.child_by_field_name("function"), data)
+    args = call.child_by_field_name("arguments").named_children
+    if not args:
+        return f"{macro}()"
+    more = ", …" if len(args) > 1 else ""
+    return f"{macro}({_text(args[0], data)}{more})"
+
+
+def _name(definition: Any, data: bytes) -> str:
+    """The declared name of a ``function_definition`` node."""
+    return _declarator_name(definition.child_by_field_name("declarator"), data)
+
+
+def _declarator_name(node: Any, data: bytes) -> str:
+    """Through pointer/parenthesised/attributed declarators to the identifier."""
+    while node is not None and node.type in _DECLARATOR_WRAPPERS:
+        node = node.child_by_field_name("declarator") or (
+            node.named_children[0] if node.named_children else None
+        )
+    if node is not None and node.type in ("identifier", "field_identifier"):
+        return _text(node, data)
+    return "<unnamed>"
+
+
+def _text(node: Any, data: bytes) -> str:
+    return " ".join(data[node.start_byte : node.end_byte].decode("utf-8", "replace").split())
+
+
+class _LineIndex:
+    """Maps a byte offset to a 1-based (line, code-point column)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.starts = [0]
+        pos = data.find(b"\n")
+        while pos != -1:
+            self.starts.append(pos + 1)
+            pos = data.find(b"\n", pos + 1)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        row = bisect.bisect_right(self.starts, offset) - 1
+        start = self.starts[row]
+        chars = len(self.data[start:offset].decode("utf-8", "replace"))
+        return row + 1, chars + 1

@@ -1,0 +1,167 @@
+"""The model ``scan`` scores with: the registered pyfunc, loaded exactly as a server loads it.
+
+``mlflow.pyfunc.load_model`` runs the same ``serving_entry`` → ``serving.make_pyfunc`` code as
+``mlflow models serve``, and every batch goes through its ``predict`` (request validation,
+normalisation, graphs, tokens, the seed ensemble): a function scores the same in ``scan`` as in
+a REST request. URIs accepted: ``models:/name@alias``, ``models:/name/version``,
+``runs:/<run_id>/model``, or a local directory (``mlflow artifacts download`` output), which
+needs no tracking store — what CI uses.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vulnfusion.errors import VulnfusionError
+from vulnfusion.serving import InputError, ServingSpec, validate_frame
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "models:/vulnfusion-ensemble@champion"
+FALLBACK_MODEL = "models:/vulnfusion-ensemble@candidate"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")  # two letters at least: not "C:\\"
+
+
+class ModelLoadError(VulnfusionError, RuntimeError):
+    """The model URI cannot be resolved or loaded (one line, naming the URI)."""
+
+
+@dataclass
+class ScanModel:
+    """A loaded pyfunc and what the SARIF records about it."""
+
+    pyfunc: Any
+    uri: str
+    name: str
+    version: str
+    spec: ServingSpec
+    notice: str | None = None  # e.g. "champion not found, using candidate"
+
+    @property
+    def max_rows(self) -> int:
+        """Rows per ``predict`` call the model accepts (``register.max_rows``)."""
+        return self.spec.max_rows
+
+    def check(self, func: str) -> str | None:
+        """Why the served model would refuse ``func`` (its own per-row checks), or ``None``."""
+        import pandas as pd  # heavy; only loaded once a model is
+
+        try:
+            validate_frame(pd.DataFrame({"func": [func]}), self.spec)
+        except InputError as exc:
+            return str(exc).removeprefix("row 0: ")
+        return None
+
+    def predict(self, funcs: list[str]) -> list[float]:
+        """The probabilities of ``funcs`` from the pyfunc's ``predict`` (input order)."""
+        import pandas as pd
+
+        with quiet_mlflow():
+            out = self.pyfunc.predict(pd.DataFrame({"func": funcs}))
+        return [float(p) for p in out["probability"].tolist()]
+
+
+# advice for model authors, not for someone scanning code (the second is torch's, per call)
+_HINTS = (r"Add type hints to the `predict` method", r"Sparse CSR tensor support is in beta")
+
+
+@contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow's INFO lines and advice warnings off while loading and predicting.
+
+    A terminal command's stderr carries the progress bar, notices and errors; MLflow's
+    per-call hints ("Unsupported type hint", "Add type hints to predict") say nothing to a
+    user of ``scan``. Warnings and errors from MLflow still show.
+    """
+    logger = logging.getLogger("mlflow")
+    before = logger.level
+    logger.setLevel(max(before, logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            show = warnings.showwarning
+
+            # a filter is not enough: MLflow installs its own "always" filter around this one
+            def drop_hints(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+                if not any(re.search(h, str(message)) for h in _HINTS):
+                    show(message, category, *args, **kwargs)
+
+            warnings.showwarning = drop_hints
+            yield
+    finally:
+        logger.setLevel(before)
+
+
+def load_scan_model(uri: str | None, jobs: int | None = None) -> ScanModel:
+    """Load ``uri`` (``None``: the champion, else the candidate with a notice).
+
+    Args:
+        uri: a model URI or a local model directory.
+        jobs: scoring threads for the ensemble (``None``: the scorer's default, one per core).
+
+    Raises:
+        ModelLoadError: the URI does not resolve, or is not a vulnfusion pyfunc.
+    """
+    if uri is not None:
+        model = _load(uri)
+    else:
+        try:
+            model = _load(DEFAULT_MODEL)
+        except ModelLoadError as first:
+            log.info("%s", first)
+            model = _load(FALLBACK_MODEL)
+            model.notice = (
+                f"{DEFAULT_MODEL} is not registered; using {FALLBACK_MODEL} "
+                "(a model that did not pass every target)"
+            )
+    if jobs is not None:
+        model.pyfunc.unwrap_python_model().scorer.workers = max(1, jobs)
+    return model
+
+
+def _load(uri: str) -> ScanModel:
+    import mlflow.pyfunc  # heavy: only when a scan runs
+    from mlflow.exceptions import MlflowException
+
+    target = uri
+    if not _SCHEME.match(uri):  # a plain path: models:/, runs:/, file:// … have a scheme
+        if not Path(uri).is_dir():
+            raise ModelLoadError(f"model '{uri}': no such directory and not a model URI")
+        target = str(Path(uri).resolve())
+    try:
+        with quiet_mlflow():
+            pyfunc = mlflow.pyfunc.load_model(target)
+    except (MlflowException, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(f"cannot load model '{uri}': {first}") from None
+    scorer = getattr(pyfunc.unwrap_python_model(), "scorer", None)
+    if scorer is None or not isinstance(getattr(scorer, "spec", None), ServingSpec):
+        raise ModelLoadError(f"model '{uri}' is not a vulnfusion ensemble pyfunc")
+    name, version = _identity(uri, pyfunc)
+    return ScanModel(pyfunc, uri, name, version, scorer.spec)
+
+
+def _identity(uri: str, pyfunc: Any) -> tuple[str, str]:
+    """(registered name, version) for a ``models:/`` URI; else the run or directory."""
+    if uri.startswith("models:/"):
+        from mlflow import MlflowClient
+
+        ref = uri.removeprefix("models:/")
+        name, _, rest = ref.partition("@") if "@" in ref else ref.partition("/")
+        try:
+            client = MlflowClient()
+            if "@" in ref:
+                return name, str(client.get_model_version_by_alias(name, rest).version)
+            return name, rest
+        except Exception:  # the model loaded; a missing version label must not stop a scan
+            return name, "unknown"
+    run_id = getattr(pyfunc.metadata, "run_id", None)
+    if uri.startswith("runs:/"):
+        return "vulnfusion-ensemble", f"run {run_id or uri.split('/')[1]}"
+    return Path(uri).resolve().name, f"local{f' (run {run_id})' if run_id else ''}"

@@ -1,0 +1,176 @@
+"""Find the C sources of a tree: ``.gitignore`` files at every level, ``--exclude`` globs, no
+symlink ever followed.
+
+Ignore rules use git's own semantics through the maintained ``pathspec`` library
+(``GitIgnoreSpec``): a ``.gitignore`` applies to paths below its directory, a deeper file's
+rules (negations included) override a shallower one's, and an ignored directory is not entered
+(git cannot re-include a file inside it either). ``--exclude`` globs are gitignore patterns
+anchored at the scanned root.
+
+Symlinks are reported, never followed — as git stores them: a link inside the tree points at a
+file the walk reaches directly anyway, one pointing outside the tree must not be read, and not
+following any also means no loop can be walked round. Directories are visited at most once by
+``(st_dev, st_ino)`` too, so even a bind-mount loop ends.
+
+The walk is a generator: memory is the stack of open directories, whatever the tree size.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from vulnfusion.errors import VulnfusionError
+
+C_SUFFIXES = frozenset({".c", ".h"})
+# counted as skipped: the model was trained on C functions only
+CPP_SUFFIXES = frozenset({".cc", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".h++", ".ipp"})
+
+
+class ScanInputError(VulnfusionError, ValueError):
+    """A path or option given to ``scan`` cannot be used (one line, naming it)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A regular C file to read: its absolute path and its POSIX path relative to the root."""
+
+    path: Path
+    rel: str
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A path the walk did not read, and why (``reason`` is a short key, ``detail`` a line)."""
+
+    rel: str
+    reason: str  # "cpp", "symlink", "symlink-outside", "not-regular", "unreadable-dir"
+    detail: str
+
+
+def _spec(lines: Iterable[str]) -> pathspec.GitIgnoreSpec:
+    return pathspec.GitIgnoreSpec.from_lines(list(lines))
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """One ``.gitignore`` (or the ``--exclude`` list): its patterns, relative to ``base``."""
+
+    base: str  # POSIX path of its directory relative to the root ("" for the root)
+    spec: pathspec.GitIgnoreSpec
+
+
+def _ignored(rules: list[_Rules], rel: str, is_dir: bool) -> bool:
+    """git's verdict for ``rel``: the last rule that matches, deepest file last, decides."""
+    verdict: bool | None = None
+    for r in rules:
+        sub = rel if not r.base else rel[len(r.base) + 1 :]
+        result = r.spec.check_file(sub + "/" if is_dir else sub)
+        if result.include is not None:
+            verdict = result.include
+    return bool(verdict)
+
+
+def _read_gitignore(directory: Path, base: str) -> _Rules | None:
+    try:
+        text = (directory / ".gitignore").read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:  # an unreadable .gitignore ignores nothing, as in git
+        return None
+    return _Rules(base, _spec(text.splitlines()))
+
+
+def walk_tree(root: Path, excludes: Iterable[str] = ()) -> Iterator[Candidate | Skipped]:
+    """Yield every C file under ``root`` (sorted, depth first) and every path skipped on the way.
+
+    Args:
+        root: a directory (resolved by the caller); a file is yielded alone, if it is C.
+        excludes: gitignore-style patterns relative to ``root`` (``--exclude``).
+
+    Yields:
+        ``Candidate`` for a regular ``.c``/``.h`` file, ``Skipped`` for a C++ file, a symlink,
+        a special file (FIFO, socket, device) with a C suffix, or a directory that could not be
+        listed. Ignored paths (``.gitignore``, ``--exclude``, ``.git``) yield nothing.
+    """
+    root = Path(root)
+    extra = [_Rules("", _spec(excludes))] if excludes else []
+    if not root.is_dir():
+        yield from _classify(root, root.name, os.path.realpath(root.parent))
+        return
+    seen: set[tuple[int, int]] = set()
+    base_rules = [r for r in [_read_gitignore(root, "")] if r] + extra
+    yield from _walk_dir(root, "", base_rules, extra, (os.path.realpath(root), seen))
+
+
+def _walk_dir(
+    directory: Path,
+    rel: str,
+    rules: list[_Rules],
+    extra: list[_Rules],
+    state: tuple[str, set[tuple[int, int]]],
+) -> Iterator[Candidate | Skipped]:
+    root_real, seen = state
+    try:
+        st = directory.stat()
+        if (st.st_dev, st.st_ino) in seen:
+            return
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        yield Skipped(rel or ".", "unreadable-dir", f"cannot list directory: {exc.strerror}")
+        return
+    for entry in entries:
+        child = f"{rel}/{entry.name}" if rel else entry.name
+        if entry.name == ".git":
+            continue
+        try:
+            is_link = entry.is_symlink()
+            is_dir = not is_link and entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_link, is_dir = False, False
+        if _ignored(rules, child, is_dir):
+            continue
+        if is_dir:
+            sub = _read_gitignore(Path(entry.path), child)
+            # the --exclude rules stay last: they override any .gitignore negation
+            deeper = rules[: len(rules) - len(extra)] + ([sub] if sub else []) + extra
+            yield from _walk_dir(Path(entry.path), child, deeper, extra, state)
+        else:
+            yield from _classify(Path(entry.path), child, root_real)
+
+
+def _classify(path: Path, rel: str, root_real: str) -> Iterator[Candidate | Skipped]:
+    """What one non-directory entry is: a C file to read, something skipped, or nothing."""
+    suffix = path.suffix.lower()
+    if path.suffix == ".C":  # upper-case .C is C++ (gcc, git's linguist)
+        suffix = ".cc"
+    if path.is_symlink():
+        if suffix not in C_SUFFIXES and not path.is_dir():
+            return  # a link to a README or a binary is no more interesting than the file
+        target = os.path.realpath(path)
+        if os.path.commonpath([root_real, target]) != root_real:
+            yield Skipped(rel, "symlink-outside", "symlink out of the scanned tree not followed")
+        else:
+            yield Skipped(rel, "symlink", "symlink not followed (its target is scanned directly)")
+        return
+    if suffix in CPP_SUFFIXES:
+        yield Skipped(rel, "cpp", "C++ file skipped (the model scores C functions)")
+        return
+    if suffix not in C_SUFFIXES:
+        return
+    try:
+        mode = path.lstat().st_mode
+    except OSError as exc:
+        yield Skipped(rel, "unreadable", f"cannot stat: {exc.strerror}")
+        return
+    if not stat.S_ISREG(mode):  # a FIFO would block a read forever; a device is not source
+        yield Skipped(rel, "not-regular", "not a regular file (FIFO, socket or device)")
+        return
+    yield Candidate(path, rel)

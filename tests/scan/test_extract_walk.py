@@ -1,0 +1,241 @@
+"""Function extraction (real tree-sitter) and the tree walker, on real files in tmp_path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vulnfusion.scan.engine import scan_root
+from vulnfusion.scan.extract import FileSkip, extract_functions, read_source
+from vulnfusion.scan.walk import Candidate, ScanInputError, Skipped, walk_tree
+
+# every case the issue names, one per function; columns are 1-based, end exclusive
+CASES = """\
+#include <stdio.h>
+
+static int add(int a, int b)
+{
+    return a + b;
+}
+
+static inline unsigned sq(unsigned x) { return x * x; }
+
+int kr_style(a, p)
+int a;
+char *p;
+{
+    return p[a];
+}
+
+#ifdef CONFIG_FAST
+int fast_path(void) { return 1; }
+#else
+int slow_path(void)
+{
+    return 0;
+}
+#endif
+
+SYSCALL_DEFINE3(read, unsigned int, fd, char __user *, buf, size_t, count)
+{
+\treturn ksys_read(fd, buf, count);
+}
+
+int __attribute__((noinline)) attr_fn(int q) { return q; }
+
+static int (*get_handler(int k))(int) { return 0; }
+
+  int indented(char *s) { char *t = "é→"; return s[0]; }
+"""
+
+EXPECTED = [  # name, start line, start col, end line, end col
+    ("add", 3, 1, 6, 2),
+    ("sq", 8, 1, 8, 56),
+    ("kr_style", 10, 1, 15, 2),
+    ("fast_path", 18, 1, 18, 34),
+    ("slow_path", 20, 1, 23, 2),
+    ("SYSCALL_DEFINE3(read, …)", 26, 1, 29, 2),
+    ("attr_fn", 31, 1, 31, 59),
+    ("get_handler", 33, 1, 33, 52),
+    ("indented", 35, 3, 35, 57),
+]
+
+
+def _spans(text: str) -> list[tuple[str, int, int, int, int]]:
+    return [
+        (f.name, f.start_line, f.start_col, f.end_line, f.end_col) for f in extract_functions(text)
+    ]
+
+
+def test_exact_function_boundaries(tmp_path: Path) -> None:
+    path = tmp_path / "cases.c"
+    path.write_text(CASES, encoding="utf-8")
+    funcs = extract_functions(read_source(path).text)
+    assert _spans(CASES) == EXPECTED
+    lines = CASES.splitlines()
+    for f in funcs:  # each span cuts exactly the function: first and last characters
+        assert lines[f.start_line - 1][f.start_col - 1 :].startswith(f.text.split("\n")[0])
+        assert lines[f.end_line - 1][f.end_col - 2] == "}"
+    assert funcs[2].text == "int kr_style(a, p)\nint a;\nchar *p;\n{\n    return p[a];\n}"
+    # code points, not bytes: "é→" before the end is 5 UTF-8 bytes but 2 columns
+    assert funcs[-1].end_col == len(lines[34]) + 1
+
+
+def test_crlf_keeps_positions_and_scores_lf_text(tmp_path: Path) -> None:
+    path = tmp_path / "crlf.c"
+    path.write_bytes(CASES.replace("\n", "\r\n").encode("utf-8"))
+    funcs = extract_functions(read_source(path).text)
+    assert [(f.name, f.start_line, f.start_col, f.end_line, f.end_col) for f in funcs] == EXPECTED
+    assert all("\r" not in f.text for f in funcs)
+    assert [f.text for f in funcs] == [f.text for f in extract_functions(CASES)]
+
+
+def test_latin1_file_is_decoded_with_a_fallback(tmp_path: Path) -> None:
+    path = tmp_path / "legacy.c"
+    path.write_bytes("/* auteur: José */\nint f(void) { return 'é'; }\n".encode("latin-1"))
+    src = read_source(path)
+    assert src.encoding == "latin-1"
+    assert _spans(src.text) == [("f", 2, 1, 2, 28)]
+    bom = tmp_path / "bom.c"
+    bom.write_bytes(b"\xef\xbb\xbfint g(void) { return 0; }\n")
+    assert read_source(bom).encoding == "utf-8"
+    assert _spans(read_source(bom).text) == [("g", 1, 1, 1, 26)]
+
+
+@pytest.mark.parametrize(
+    ("content", "cap", "reason"),
+    [
+        (b"", 100, "empty"),
+        (b"\x7fELF\x00\x00\x01int f(){}", 100, "binary"),
+        (b"int f(void) { return 0; }\n" * 10, 100, "too-large"),
+    ],
+)
+def test_unscannable_files_raise_fileskip(
+    tmp_path: Path, content: bytes, cap: int, reason: str
+) -> None:
+    path = tmp_path / "x.c"
+    path.write_bytes(content)
+    with pytest.raises(FileSkip) as info:
+        read_source(path, cap)
+    assert info.value.reason == reason
+
+
+def _walk(root: Path, excludes: tuple[str, ...] = ()) -> tuple[list[str], list[tuple[str, str]]]:
+    found, skipped = [], []
+    for e in walk_tree(root, excludes):
+        if isinstance(e, Candidate):
+            found.append(e.rel)
+        else:
+            assert isinstance(e, Skipped)
+            skipped.append((e.rel, e.reason))
+    return found, skipped
+
+
+def _touch(root: Path, *rels: str) -> None:
+    for rel in rels:
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("int f(void) { return 0; }\n")
+
+
+def test_gitignore_at_every_level_and_excludes(tmp_path: Path) -> None:
+    _touch(
+        tmp_path,
+        "main.c",
+        "gen/table.c",
+        "lib/a.c",
+        "lib/a_test.c",
+        "lib/keep_test.c",
+        "lib/deep/b.h",
+        "lib/deep/b.c",
+        "vendor/z.c",
+        "tool.cpp",
+        "legacy.C",
+        "notes.txt",
+        ".git/x.c",
+    )
+    (tmp_path / ".gitignore").write_text("gen/\n*_test.c\n")
+    (tmp_path / "lib" / ".gitignore").write_text("!keep_test.c\n")
+    (tmp_path / "lib" / "deep" / ".gitignore").write_text("*.h\n")
+    found, skipped = _walk(tmp_path)
+    assert found == ["lib/a.c", "lib/deep/b.c", "lib/keep_test.c", "main.c", "vendor/z.c"]
+    assert skipped == [("legacy.C", "cpp"), ("tool.cpp", "cpp")]
+    found, _ = _walk(tmp_path, ("vendor/", "lib/deep/*.c", "keep_test.c"))
+    assert found == ["lib/a.c", "main.c"]
+
+
+def test_symlinks_are_never_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    _touch(outside, "secret.c")
+    root = tmp_path / "root"
+    _touch(root, "src/a.c")
+    os.symlink(root, root / "src" / "loop")  # a loop back to the root
+    os.symlink(outside / "secret.c", root / "stolen.c")
+    os.symlink(outside, root / "ext")
+    os.symlink(root / "src" / "a.c", root / "alias.c")
+    os.symlink(root / "missing.c", root / "dangling.c")
+    found, skipped = _walk(root)
+    assert found == ["src/a.c"]
+    assert skipped == [
+        ("alias.c", "symlink"),
+        ("dangling.c", "symlink"),
+        ("ext", "symlink-outside"),
+        ("src/loop", "symlink"),
+        ("stolen.c", "symlink-outside"),
+    ]
+
+
+def test_special_files_are_skipped_not_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.c")  # opening it would block the scan forever
+    (tmp_path / "dir.c").mkdir()  # a directory with a C name is walked, not read
+    _touch(tmp_path, "dir.c/inner.c")
+    found, skipped = _walk(tmp_path)
+    assert found == ["dir.c/inner.c"]
+    assert skipped == [("pipe.c", "not-regular")]
+
+
+def test_a_vanished_file_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    with pytest.raises(FileSkip) as info:  # deleted between the walk and the read
+        read_source(tmp_path / "gone.c")
+    assert info.value.reason == "unreadable"
+    assert str(info.value) == "cannot read: No such file or directory"
+
+
+def test_uris_are_relative_to_the_common_root(tmp_path: Path) -> None:
+    _touch(tmp_path, "a/x/one.c", "a/y/two.c")
+    assert scan_root([tmp_path / "a/x", tmp_path / "a/y/two.c"]) == tmp_path.resolve() / "a"
+    assert scan_root([tmp_path / "a/x"]) == tmp_path.resolve() / "a/x"
+    with pytest.raises(ScanInputError, match=r"nope: no such file or directory"):
+        scan_root([tmp_path / "nope"])
+
+
+# tree-sitter gives up the function_definition node for f (each #if branch opens a brace):
+# its extent comes back by brace matching over the first branch; the macro block inside f is
+# not mistaken for a macro-wrapped function
+RECOVERED = """\
+static int f(int *a)
+{
+    int x = 0;
+    LIST_FOREACH(a, next) {
+        x++;
+    }
+#if A
+    if (x) { /* { */
+#else
+    if (!x) {
+#endif
+        x--; s = "}";
+    }
+    return x;
+}
+
+int g(void) { return 1; }
+"""
+
+
+def test_definitions_recovered_from_a_broken_parse() -> None:
+    assert _spans(RECOVERED) == [("f", 1, 1, 15, 2), ("g", 17, 1, 17, 26)]
+    # f never closes: not reported (g still is)
+    assert _spans(RECOVERED.replace("\n}\n\nint g", "\n\nint g")) == [("g", 16, 1, 16, 26)]
