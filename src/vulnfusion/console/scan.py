@@ -131,6 +131,4 @@ def _emit(
         click.echo(text, nl=False)
     else:
         write_text(output, text)
-        click.echo(
-            f"vulnfusion: {len(result.findings)} finding(s); wrote {output}", err=True
-        )
+        click.echo(f"vulnfusion: {len(result.findings)} finding(s); wrote {output}", err=True)

@@ -206,8 +206,10 @@ def _entries(
         prefix = "" if prefix == "." else prefix + "/"
         for e in walk_tree(Path(real), excludes):
             rel = prefix + e.rel
-            yield Candidate(e.path, rel) if isinstance(e, Candidate) else Skipped(
-                rel, e.reason, e.detail
+            yield (
+                Candidate(e.path, rel)
+                if isinstance(e, Candidate)
+                else Skipped(rel, e.reason, e.detail)
             )
 
 

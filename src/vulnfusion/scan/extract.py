@@ -200,8 +200,10 @@ def _is_flattened_head(children: list[Any], i: int) -> bool:
 def _first_specifier(children: list[Any], i: int) -> int:
     """Index of the first of the return type / storage class / attribute nodes before ``i``."""
     j = i
-    while j > 0 and children[j - 1].type in _SPECIFIERS and children[j - 1].end_point[0] >= (
-        children[j].start_point[0] - 2
+    while (
+        j > 0
+        and children[j - 1].type in _SPECIFIERS
+        and children[j - 1].end_point[0] >= (children[j].start_point[0] - 2)
     ):
         j -= 1
     return j
