@@ -24,16 +24,40 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
 
+def _fail(message: str) -> None:
+    """Print ``vulnfusion: error: <first line>`` on stderr and exit 2."""
+    text = message.strip()
+    click.echo(f"vulnfusion: error: {text.splitlines()[0] if text else 'unknown error'}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
 class _Group(click.Group):
-    """A click group that turns expected failures into one line and exit code 2."""
+    """A click group whose failures are one line and exit code 2: expected errors of the
+    package and click's own usage errors (bad flag, missing path), the latter with a pointer
+    to ``--help`` instead of click's multi-line usage block."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (VulnfusionError, OSError) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            click.echo(f"vulnfusion: error: {message}", err=True)
+            _fail(str(exc) or repr(exc))
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            kwargs["standalone_mode"] = False  # errors come here, not to click's printer
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            _fail("aborted")
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.format_message(), err=True)  # bare `vulnfusion`: the help
             sys.exit(EXIT_USAGE)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "vulnfusion"
+            _fail(f"{exc.format_message()} (see '{where} --help')")
+        except click.ClickException as exc:
+            _fail(exc.format_message())
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
