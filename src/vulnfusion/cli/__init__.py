@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -65,8 +66,14 @@ def load(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Confi
 def run_stage(
     main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None
 ) -> None:
-    """Run ``main`` and turn expected failures into one line + exit code 2."""
+    """Run ``main`` and turn expected failures into one line + an exit code.
+
+    Exit 2: a package error, an OS error, or an MLflow error (the store refused a call; its
+    own message, first line). Exit 130 on Ctrl-C, 143 on SIGTERM: both unwind through the
+    stage's MLflow run, which then ends as KILLED (``vulnfusion.tracking.start_run``).
+    """
     setup_logging()
+    signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         main(argv)
     except KeyboardInterrupt:
@@ -75,6 +82,18 @@ def run_stage(
     except EXPECTED_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("mlflow."):
+            raise  # a bug: the traceback is what its fixer needs
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"error: MLflow: {first[:300]}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    # SystemExit unwinds like Ctrl-C: `finally` blocks and the MLflow run's KILLED status run
+    print("terminated", file=sys.stderr)
+    sys.exit(128 + signum)
 
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
