@@ -229,8 +229,7 @@ def start_run(
     looks up), ``host`` and ``pid``; before it starts, RUNNING runs of this experiment whose
     process on this host is gone are closed as KILLED (:func:`close_stale_runs`). The run
     ends FAILED on an error and KILLED on Ctrl-C or SIGTERM (the stage CLI turns it into
-    ``SystemExit``); a
-    reopened run keeps the status it had.
+    ``SystemExit``); a reopened run keeps the status it had.
     """
     import mlflow
 
@@ -245,9 +244,9 @@ def start_run(
         close_stale_runs(cfg.mlflow.experiment)
     own = {**tags, RUN_KEY_TAG: run_key, "host": socket.gethostname(), "pid": str(os.getpid())}
     with mlflow.start_run(run_id=launched, tags=own) as run:
-        mlflow.set_tag("mlflow.runName", display_name(run_key, run.info.run_id))
-        _log_config(cfg, launched)
         try:
+            mlflow.set_tag("mlflow.runName", display_name(run_key, run.info.run_id))
+            _log_config(cfg, launched)
             yield RunLogger(run.info.run_id)
         except (KeyboardInterrupt, SystemExit):  # Ctrl-C; SIGTERM via the CLI's handler
             mlflow.end_run("KILLED")
