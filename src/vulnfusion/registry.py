@@ -155,8 +155,8 @@ def description(
         f"{demo}vulnfusion fusion ensemble of seeds {ensemble['seeds']} (logits averaged). "
         f"Training data: source {prov['data_source']}, path {prov['data_path']}, hash "
         f"{prov['data_hash']}, preset {prov['preset']} (fusion {prov['fusion_preset']}), split "
-        f"{prov['split_strategy']}. Threshold {h.threshold:.2f} chosen on valid. Evaluated on "
-        f"the test split of the same data: F1 {h.test_f1:.4f}, accuracy@0.5 "
+        f"{prov['split_strategy']}; decision threshold {h.threshold:.2f} chosen on valid. "
+        f"Evaluated on the test split of the same data: F1 {h.test_f1:.4f}, accuracy@0.5 "
         f"{h.test_accuracy_at_0_5:.4f}, ROC-AUC {h.test_roc_auc}. Targets: {targets} → alias "
         f"'{alias}'. Input: DataFrame column 'func' (C source); output: probability, label."
     )

@@ -190,9 +190,8 @@ def test_alias_is_champion_exactly_when_both_targets_pass(
     )
     assert again["version"] == "1"
     client = MlflowClient(uri, uri)
-    assert [v.version for v in client.search_model_versions("name = 'vulnfusion-ensemble'")] == [
-        "1"
-    ]
+    versions = client.search_model_versions("name = 'vulnfusion-ensemble'")
+    assert [str(v.version) for v in versions] == ["1"]
 
 
 def test_bundle_spec_holds_the_threshold_and_limits(
