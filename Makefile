@@ -48,8 +48,10 @@ bench: $(STAMP)
 reliability: $(STAMP)
 	VULNFUSION_RELIABILITY_REPORT=reports/reliability.md $(BIN)/python -m pytest -q -m reliability
 
+# `make ui PORT=5001` for another port
+PORT ?= 5000
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri "$(TRACKING_URI)" --host 127.0.0.1 --port 5000
+	$(BIN)/mlflow ui --backend-store-uri "$(TRACKING_URI)" --host 127.0.0.1 --port $(PORT)
 
 clean:
 	rm -rf data outputs reports/bench.* reports/comparison.* reports/plots

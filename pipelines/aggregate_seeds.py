@@ -22,10 +22,12 @@ def _flag(text: str) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = base_parser(__doc__ or "")
-    p.add_argument("--track", required=True, choices=["transformer", "gnn", "fusion"])
+    p.add_argument(
+        "--track", required=True, choices=["transformer", "gnn", "fusion"], help="which track"
+    )
     p.add_argument("--input-dir", default=None, help="default: outputs/<track>")
     p.add_argument("--output", default=None, help="default: <input-dir>/ensemble_metrics.json")
-    p.add_argument("--features-dir", default="data/features")
+    p.add_argument("--features-dir", default="data/features", help="the featurize stage's output")
     p.add_argument(
         "--recompute",
         nargs="?",

@@ -14,10 +14,24 @@ log = logging.getLogger("vulnfusion.register")
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = base_parser(__doc__ or "")
-    p.add_argument("--fusion-dir", type=Path, default=Path("outputs/fusion"))
-    p.add_argument("--features-dir", type=Path, default=Path("data/features"))
-    p.add_argument("--comparison", type=Path, default=Path("reports/comparison.json"))
-    p.add_argument("--output", type=Path, default=Path("reports/registered_model.json"))
+    p.add_argument(
+        "--fusion-dir", type=Path, default=Path("outputs/fusion"), help="the fusion seeds"
+    )
+    p.add_argument(
+        "--features-dir", type=Path, default=Path("data/features"), help="tokenizer and vocab"
+    )
+    p.add_argument(
+        "--comparison",
+        type=Path,
+        default=Path("reports/comparison.json"),
+        help="the compare stage's verdict (decides the alias)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path("reports/registered_model.json"),
+        help="where the name, version and alias are written",
+    )
     args = p.parse_args(argv)
     cfg = load(args)
     r = register_ensemble(

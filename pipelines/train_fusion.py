@@ -18,6 +18,7 @@ from vulnfusion.cli import (
     base_parser,
     load,
     log_summary,
+    params_defaults,
     run_stage,
     train_overrides,
 )
@@ -27,9 +28,18 @@ from vulnfusion.runs.fusion import default_branch_dir, train_fusion
 
 def parser() -> argparse.ArgumentParser:
     p = base_parser(__doc__ or "")
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.add_argument("--seed", type=int, default=None, help="default: the first of params seeds")
-    p.add_argument("--preset", default=None, help="fusion preset (fusion.preset in params.yaml)")
+    cfg = params_defaults()
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help=f"default: {cfg.seeds[0]} (the first of params.yaml seeds {list(cfg.seeds)})",
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        help=f"fusion preset; default: {cfg.fusion.preset} (fusion.preset in params.yaml)",
+    )
     p.add_argument(
         "--transformer-checkpoint",
         type=Path,
@@ -41,11 +51,24 @@ def parser() -> argparse.ArgumentParser:
         "--model-name",
         default=None,
         help="codebert | graphcodebert | unixcoder | scratch | a local dir; "
-        "must match the transformer checkpoint",
+        f"must match the transformer checkpoint; default: {cfg.transformer.model_name} "
+        "(transformer.model_name in params.yaml)",
     )
-    p.add_argument("--freeze-transformer", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--freeze-gnn", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--features-dir", default="data/features")
+    p.add_argument(
+        "--freeze-transformer",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"keep the transformer branch frozen; default: {cfg.fusion.freeze_transformer} "
+        "(fusion.freeze_transformer in params.yaml)",
+    )
+    p.add_argument(
+        "--freeze-gnn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"keep the GNN branch frozen; default: {cfg.fusion.freeze_gnn} "
+        "(fusion.freeze_gnn in params.yaml)",
+    )
+    p.add_argument("--features-dir", default="data/features", help="the featurize stage's output")
     p.add_argument(
         "--outputs-root",
         type=Path,
@@ -64,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
         help="recompute frozen branch features every epoch (slow; for checks)",
     )
     p.add_argument("--output-dir", default=None, help="default: outputs/fusion/seed_<seed>")
-    add_train_flags(p)
+    add_train_flags(p, "fusion")
     return p
 
 

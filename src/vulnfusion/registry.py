@@ -1,11 +1,17 @@
 """The ``register`` stage: log the fusion seed ensemble as a pyfunc and register it.
 
 Alias ``champion`` when both acceptance targets of the comparison pass, else ``candidate``.
-The version carries its test metrics as tags and a description saying how it was made.
+The version carries its provenance (training data: source, path or ``demo``, content hash,
+preset, split strategy), the evaluation it passed and its test metrics as tags, and a
+description saying the same in words. The model is logged into the aggregate stage's
+``fusion-ensemble`` run without touching that run's tags. A bundle whose content digest
+equals the latest version's (``bundle_digest`` tag) is not registered again: that version
+gets the alias instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -13,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vulnfusion.config import Config
-from vulnfusion.io import read_json, write_json
+from vulnfusion.io import read_json, sha256_file, write_json
 from vulnfusion.metrics import Headline
 from vulnfusion.serving import SPEC_FILE, ServingSpec
 
@@ -83,10 +89,38 @@ def requirements() -> list[str]:
     return out
 
 
-def version_tags(ensemble: dict[str, Any], comparison: dict[str, Any]) -> dict[str, str]:
-    """The model version's tags: headline test metrics, threshold, seeds, target verdict."""
+def provenance(cfg: Config, features_dir: Path) -> dict[str, str]:
+    """What the model was trained on: ``data_source``, ``data_path`` (``demo`` for the
+    generated corpus), ``data_hash`` (content hash of the raw data, from ``prepare``'s
+    ``stats.json`` beside the features), ``preset``, ``fusion_preset``, ``split_strategy``
+    (the one ``prepare`` used, ``auto`` resolved), the DVC experiment and the commit."""
+    from vulnfusion import tracking
+
+    stats_path = features_dir.parent / "prepared" / "stats.json"
+    stats = read_json(stats_path) if stats_path.exists() else {}
+    source = str(stats.get("source") or cfg.data.source)
+    tags = tracking.run_tags(cfg, "fusion", None, "register", str(stats.get("data_hash")))
+    return {
+        "data_source": source,
+        "data_path": "demo" if source == "demo" else str(cfg.data.path),
+        "data_hash": str(stats.get("data_hash", "unknown")),
+        "preset": cfg.preset,
+        "fusion_preset": cfg.fusion.preset,
+        "split_strategy": str(stats.get("strategy") or cfg.split.strategy),
+        "dvc_exp_name": tags["dvc_exp_name"],
+        "git_commit": tags["git_commit"],
+    }
+
+
+def version_tags(
+    ensemble: dict[str, Any], comparison: dict[str, Any], prov: dict[str, str], digest: str
+) -> dict[str, str]:
+    """The model version's tags: provenance, the evaluation (each acceptance target and the
+    verdict), headline test metrics, threshold, seeds, and the bundle's content digest."""
     h = Headline.from_report(ensemble)
-    tags = {
+    tags: dict[str, Any] = {
+        **prov,
+        "evaluation": f"test split of {prov['data_path']} ({prov['split_strategy']})",
         "test_f1": h.test_f1,
         "test_accuracy_at_0_5": h.test_accuracy_at_0_5,
         "test_roc_auc": h.test_roc_auc,
@@ -95,23 +129,57 @@ def version_tags(ensemble: dict[str, Any], comparison: dict[str, Any]) -> dict[s
         "seeds": ensemble["seeds"],
         "all_targets_pass": comparison["all_targets_pass"],
         "degraded": ensemble.get("degraded"),
+        "bundle_digest": digest,
     }
+    for k, v in comparison["targets"].items():
+        tags[f"target/{k}"] = "pass" if v["pass"] else "fail"
     return {k: str(v) for k, v in tags.items()}
 
 
-def description(ensemble: dict[str, Any], comparison: dict[str, Any], alias: str) -> str:
-    """The model version's description: how it was made, its test figures, why this alias."""
+def description(
+    ensemble: dict[str, Any], comparison: dict[str, Any], alias: str, prov: dict[str, str]
+) -> str:
+    """The model version's description: what it was trained and evaluated on, its test
+    figures, why this alias. A model trained on the generated corpus says so first."""
     h = Headline.from_report(ensemble)
     targets = ", ".join(
         f"{k}={'pass' if v['pass'] else 'fail'}" for k, v in comparison["targets"].items()
     )
-    return (
-        f"vulnfusion fusion ensemble of seeds {ensemble['seeds']} (logits averaged); threshold "
-        f"{h.threshold:.2f} chosen on valid. Test: F1 "
-        f"{h.test_f1:.4f}, accuracy@0.5 {h.test_accuracy_at_0_5:.4f}, "
-        f"ROC-AUC {h.test_roc_auc}. Targets: {targets} → alias '{alias}'. "
-        "Input: DataFrame column 'func' (C source); output: probability, label."
+    demo = (
+        "DEMO MODEL — trained on the synthetic demo corpus, not on real code; its figures say "
+        "nothing about real vulnerabilities. "
+        if prov["data_source"] == "demo"
+        else ""
     )
+    return (
+        f"{demo}vulnfusion fusion ensemble of seeds {ensemble['seeds']} (logits averaged). "
+        f"Training data: source {prov['data_source']}, path {prov['data_path']}, hash "
+        f"{prov['data_hash']}, preset {prov['preset']} (fusion {prov['fusion_preset']}), split "
+        f"{prov['split_strategy']}; decision threshold {h.threshold:.2f} chosen on valid. "
+        f"Evaluated on the test split of the same data: F1 {h.test_f1:.4f}, accuracy@0.5 "
+        f"{h.test_accuracy_at_0_5:.4f}, ROC-AUC {h.test_roc_auc}. Targets: {targets} → alias "
+        f"'{alias}'. Input: DataFrame column 'func' (C source); output: probability, label."
+    )
+
+
+def bundle_digest(bundle: Path) -> str:
+    """SHA-256 over every file of the bundle (relative path + content, sorted by path): equal
+    digests mean byte-identical weights, tokenizer, vocabulary and serving spec."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in bundle.rglob("*") if p.is_file()):
+        h.update(f.relative_to(bundle).as_posix().encode() + b"\0")
+        h.update(sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def latest_version(name: str) -> Any | None:
+    """The newest version of registered model ``name`` (``None`` when there is none)."""
+    from mlflow import MlflowClient
+
+    versions = MlflowClient().search_model_versions(
+        f"name = '{name}'", order_by=["version_number DESC"], max_results=1
+    )
+    return versions[0] if versions else None
 
 
 def ensemble_run_id(cfg: Config, fusion_dir: Path) -> str | None:
@@ -134,8 +202,9 @@ def register_ensemble(
     output: Path,
     stage: str,
 ) -> dict[str, Any]:
-    """Log + register the model; write ``output`` (name, version, alias, URIs)."""
-    import mlflow
+    """Log + register the model (unless the latest version has the same bundle digest); tag
+    it with provenance and evaluation, point ``alias`` at it; write ``output`` (name, version,
+    alias, URIs). ``stage`` tags a run made here when the aggregate run cannot be found."""
     import pandas as pd
     from mlflow.models import infer_signature
 
@@ -147,20 +216,50 @@ def register_ensemble(
     name = cfg.register.model_name
     example = pd.DataFrame({"func": EXAMPLE})
     signature = infer_signature(example, pd.DataFrame({"probability": [0.5, 0.5], "label": [1, 0]}))
-    tags = tracking.run_tags(
-        cfg,
-        "fusion",
-        None,
-        stage,
-        ensemble.get("data_hash", "unknown"),
-        bool(ensemble.get("degraded")),
-    )
-    run_id = ensemble_run_id(cfg, fusion_dir)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        tracking.start_run(cfg, "fusion-ensemble", tags, run_id),
-    ):
+    prov = provenance(cfg, features_dir)
+    with tempfile.TemporaryDirectory() as tmp:
         bundle = build_bundle(cfg, fusion_dir, features_dir, ensemble, Path(tmp) / "bundle")
+        digest = bundle_digest(bundle)
+        tracking.connect(cfg)
+        latest = latest_version(name)
+        if latest is not None and latest.tags.get("bundle_digest") == digest:
+            log.info("weights unchanged since version %s: no new version", latest.version)
+            version, model_uri = str(latest.version), f"models:/{name}/{latest.version}"
+        else:
+            io = (example, signature)
+            version, model_uri = _log_model(cfg, fusion_dir, bundle, name, io, stage)
+    tracking.set_alias(
+        name,
+        version,
+        alias,
+        version_tags(ensemble, comparison, prov, digest),
+        description(ensemble, comparison, alias, prov),
+    )
+    result = {
+        "name": name,
+        "version": version,
+        "alias": alias,
+        "model_uri": model_uri,
+        "registry_uri": f"models:/{name}@{alias}",
+        "threshold": Headline.from_report(ensemble).threshold,
+    }
+    write_json(output, result)
+    return result
+
+
+def _log_model(
+    cfg: Config, fusion_dir: Path, bundle: Path, name: str, io: tuple[Any, Any], stage: str
+) -> tuple[str, str]:
+    """Log ``bundle`` as a pyfunc into the aggregate stage's run (reopened: its tags stay) and
+    register it; returns (version, model URI)."""
+    import mlflow
+
+    from vulnfusion import tracking
+
+    run_id = ensemble_run_id(cfg, fusion_dir)
+    example, signature = io
+    tags = {} if run_id else {"track": "fusion", "seed": "ensemble", "dvc_stage": stage}
+    with tracking.start_run(cfg, "fusion-ensemble", tags, run_id):
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(ENTRY),
@@ -171,21 +270,4 @@ def register_ensemble(
             pip_requirements=requirements(),
             registered_model_name=name,
         )
-    version = str(info.registered_model_version)
-    tracking.set_alias(
-        name,
-        version,
-        alias,
-        version_tags(ensemble, comparison),
-        description(ensemble, comparison, alias),
-    )
-    result = {
-        "name": name,
-        "version": version,
-        "alias": alias,
-        "model_uri": info.model_uri,
-        "registry_uri": f"models:/{name}@{alias}",
-        "threshold": Headline.from_report(ensemble).threshold,
-    }
-    write_json(output, result)
-    return result
+    return str(info.registered_model_version), str(info.model_uri)

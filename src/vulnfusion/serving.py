@@ -132,11 +132,17 @@ def _seeds(data: dict[str, Any]) -> tuple[int, ...]:
     return tuple(value)
 
 
-def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
-    """The ``func`` strings of a request, or ``InputError`` naming what is wrong."""
-    import pandas as pd
+MAX_LISTED_ROWS = 10  # bad rows named in one error message; the rest are counted
 
-    from vulnfusion.data.sources import DataError, check_function_text
+
+def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
+    """The normalised ``func`` strings of a request, or ``InputError`` naming what is wrong.
+
+    A request is all or nothing: every row is checked, and one message lists each bad row
+    (``row <i>: <reason>``, the first :data:`MAX_LISTED_ROWS`, then how many more), so a
+    client fixes a batch in one round trip.
+    """
+    import pandas as pd
 
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a DataFrame with a 'func' column, got {type(df).__name__}")
@@ -149,19 +155,38 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
             f"{len(df)} rows exceed the limit of {spec.max_rows} rows per request "
             "(register.max_rows); split the request"
         )
-    funcs = []
+    funcs, bad = [], []
     for i, v in enumerate(df["func"].tolist()):
-        if not isinstance(v, str):
-            raise InputError(f"row {i}: 'func' must be a string, got {type(v).__name__}")
-        if not v.strip():
-            raise InputError(f"row {i}: 'func' is empty")
-        try:  # the same checks as `prepare`: what training would reject is not scored
-            # normalised (CRLF scores as LF), and the length limit applies to that text
-            v = check_function_text(v, f"row {i}", spec.max_input_chars)
-        except DataError as exc:
-            raise InputError(str(exc)) from None
-        funcs.append(v)
+        try:
+            funcs.append(_check_row(i, v, spec))
+        except InputError as exc:
+            bad.append(str(exc))
+    if bad:
+        raise InputError(_bad_rows_message(bad, len(df)))
     return funcs
+
+
+def _check_row(i: int, v: Any, spec: ServingSpec) -> str:
+    """Row ``i``'s function, normalised (CRLF scores as LF); ``InputError`` naming the row."""
+    from vulnfusion.data.sources import DataError, check_function_text
+
+    if not isinstance(v, str):
+        raise InputError(f"row {i}: 'func' must be a string, got {type(v).__name__}")
+    if not v.strip():
+        raise InputError(f"row {i}: 'func' is empty")
+    try:  # the same checks as `prepare`: what training would reject is not scored;
+        # normalised (CRLF scores as LF), and the length limit applies to that text
+        return check_function_text(v, f"row {i}", spec.max_input_chars)
+    except DataError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _bad_rows_message(bad: list[str], n_rows: int) -> str:
+    """``2 of 50 rows rejected, nothing scored: row 3: …; row 7: …`` (capped list)."""
+    shown = "; ".join(bad[:MAX_LISTED_ROWS])
+    more = f"; and {len(bad) - MAX_LISTED_ROWS} more" if len(bad) > MAX_LISTED_ROWS else ""
+    head = "1 row" if len(bad) == 1 and n_rows == 1 else f"{len(bad)} of {n_rows} rows"
+    return f"{head} rejected, nothing scored: {shown}{more}"
 
 
 class _SingleThreadedTorch:
@@ -295,6 +320,26 @@ def make_pyfunc() -> Any:
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
+    class RequestError(MlflowException):
+        """HTTP 400 (INVALID_PARAMETER_VALUE) whose body is our one-line message alone.
+
+        MLflow's scoring server rewrites ``message`` of any ``MlflowException`` raised by
+        ``predict`` to ``Failed to predict data '<the whole request>'. Error: <message>``;
+        this class keeps only the part after ``Error:``, so a 50-row request no longer
+        answers with 3 KB of DataFrame before the row that is wrong.
+        """
+
+        def __init__(self, message: str) -> None:
+            super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+        @property
+        def message(self) -> str:
+            return self._message
+
+        @message.setter
+        def message(self, value: str) -> None:
+            self._message = str(value).rsplit("\nError: ", 1)[-1]
+
     class VulnfusionEnsemble(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
         def load_context(self, context: Any) -> None:
             self.scorer = EnsembleScorer(Path(context.artifacts["bundle"]))
@@ -305,8 +350,7 @@ def make_pyfunc() -> Any:
             try:
                 funcs = validate_frame(model_input, self.scorer.spec)
             except InputError as exc:
-                # INVALID_PARAMETER_VALUE → HTTP 400 from `mlflow models serve`
-                raise MlflowException(str(exc), error_code=INVALID_PARAMETER_VALUE) from None
+                raise RequestError(str(exc)) from None
             prob, label = self.scorer.score(funcs)
             return pd.DataFrame({"probability": prob, "label": label})
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,12 @@ SCALAR_KEYS = (
     "balanced_accuracy_at_best_threshold",
 )
 TEST_KEYS = ("accuracy", "precision", "recall", "f1", "balanced_accuracy")
+# MLflow 3's experiment kind: the UI opens a "custom_model_development" experiment on its
+# training runs, not on the GenAI traces overview (the UI's own enum of kinds).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+# Which run a stage wants back (the display name also carries the DVC experiment or a short id).
+RUN_KEY_TAG = "run_key"
 
 
 class TrackingError(VulnfusionError, RuntimeError):
@@ -95,10 +102,10 @@ def _sqlite_init_lock(uri: str) -> Iterator[None]:
 
 
 def _ensure_experiment(name: str, uri: str) -> str:
-    """The id of experiment ``name``, created if missing. Parallel stages (``dvc queue start
-    -j N``) may race to create it: the loser reads the winner's. With a local sqlite store,
-    artifacts stay beside the database (not in the cwd, which is a throwaway directory for
-    queued DVC experiments)."""
+    """The id of experiment ``name``, created if missing, tagged with its kind. Parallel stages
+    (``dvc queue start -j N``) may race to create it: the loser reads the winner's. With a
+    local sqlite store, artifacts stay beside the database (not in the cwd, which is a
+    throwaway directory for queued DVC experiments)."""
     import mlflow
 
     found = mlflow.get_experiment_by_name(name)
@@ -107,30 +114,56 @@ def _ensure_experiment(name: str, uri: str) -> str:
         if uri.startswith("sqlite:///"):
             location = (Path(uri[len("sqlite:///") :]).parent / "mlruns").as_uri()
         try:
-            return str(mlflow.create_experiment(name, artifact_location=location))
+            return str(
+                mlflow.create_experiment(
+                    name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+                )
+            )
         except mlflow.exceptions.MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
             found = mlflow.get_experiment_by_name(name)
             if found is None:
                 raise
+    if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before the kind was set
+        mlflow.MlflowClient().set_experiment_tag(
+            found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+        )
     return str(found.experiment_id)
 
 
 def run_tags(
     cfg: Config, track: str, seed: int | None, stage: str, data_hash: str, degraded: bool = False
 ) -> dict[str, str]:
-    """The tags every run of a stage carries (track, seed, preset, stage, commit, data)."""
+    """The tags every run of a stage carries: track, seed, preset, stage, data, and where it
+    ran — the DVC experiment (``dvc_exp_name``, ``workspace`` outside ``dvc exp run``) and
+    the commit it started from (``dvc_exp_baseline_rev``; the experiment's own commit is
+    made by DVC only after every stage ran)."""
+    commit = git_commit(project_root())
+    exp = dvc_experiment()
     return {
         "track": track,
         "seed": "ensemble" if seed is None else str(seed),
         "preset": cfg.preset,
         "fusion_preset": cfg.fusion.preset,
         "dvc_stage": stage,
-        "git_commit": git_commit(project_root()),
+        "git_commit": commit,
         "data_hash": data_hash,
         "degraded": str(degraded).lower(),
+        "dvc_exp_name": exp or "workspace",
+        "dvc_exp_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV") or commit,
     }
+
+
+def dvc_experiment() -> str | None:
+    """The DVC experiment this process runs in (``DVC_EXP_NAME``, set by ``dvc exp run``)."""
+    return os.environ.get("DVC_EXP_NAME") or None
+
+
+def display_name(run_key: str, run_id: str) -> str:
+    """``gnn-seed0@<dvc experiment>``, or ``gnn-seed0@<run id[:8]>`` outside an experiment:
+    names the UI can tell apart across experiments and repeated ``dvc repro``."""
+    return f"{run_key}@{dvc_experiment() or run_id[:8]}"
 
 
 class RunLogger:
@@ -186,42 +219,123 @@ def parity_scalars(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 @contextlib.contextmanager
 def start_run(
-    cfg: Config, run_name: str, tags: Mapping[str, str], run_id: str | None = None
+    cfg: Config, run_key: str, tags: Mapping[str, str], run_id: str | None = None
 ) -> Iterator[RunLogger]:
-    """One MLflow run per stage execution (or reopen ``run_id``), with the resolved config."""
+    """One MLflow run per stage execution, with the resolved config as params; or reopen
+    ``run_id`` to add artifacts to it, leaving its tags and params untouched.
+
+    A new run is named :func:`display_name` and tagged ``run_key`` (what :func:`find_run_id`
+    looks up), ``host`` and ``pid``; before it starts, RUNNING runs of this experiment whose
+    process on this host is gone are closed as KILLED (:func:`close_stale_runs`). The run
+    ends FAILED on an error and KILLED on Ctrl-C or SIGTERM (the stage CLI turns it into
+    ``SystemExit``); a reopened run keeps the status it had.
+    """
     import mlflow
 
     connect(cfg)
     # Launched by `mlflow run`: log into the run MLflow made for this execution.
     launched = os.environ.get("MLFLOW_RUN_ID") if run_id is None else None
-    with mlflow.start_run(
-        run_id=run_id or launched,
-        run_name=None if run_id or launched else run_name,
-        tags=dict(tags),
-    ) as run:
-        if launched:
-            mlflow.set_tag("mlflow.runName", run_name)
-        if run_id:
+    if run_id:
+        with _reopened(run_id) as run:
             yield RunLogger(run.info.run_id)
-            return
-        params = {
-            k: _param_value(v)
-            for k, v in flatten(to_dict(cfg)).items()
-            if not k.startswith(("presets.", "fusion.presets."))
-        }
-        items = sorted(params.items())
-        for i in range(0, len(items), 100):  # MLflow caps params per batch call
-            mlflow.log_params(dict(items[i : i + 100]))
-        yield RunLogger(run.info.run_id)
+        return
+    if not launched:
+        close_stale_runs(cfg.mlflow.experiment)
+    own = {**tags, RUN_KEY_TAG: run_key, "host": socket.gethostname(), "pid": str(os.getpid())}
+    with mlflow.start_run(run_id=launched, tags=own) as run:
+        try:
+            mlflow.set_tag("mlflow.runName", display_name(run_key, run.info.run_id))
+            _log_config(cfg, launched)
+            yield RunLogger(run.info.run_id)
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C; SIGTERM via the CLI's handler
+            mlflow.end_run("KILLED")
+            raise
 
 
-def find_run_id(cfg: Config, run_name: str) -> str | None:
-    """The newest finished run with this name (e.g. the aggregate stage's ``fusion-ensemble``)."""
+@contextlib.contextmanager
+def _reopened(run_id: str) -> Iterator[Any]:
+    """Reopen a finished run without touching its tags; restore its status however we leave."""
+    import mlflow
+
+    status = mlflow.MlflowClient().get_run(run_id).info.status
+    with mlflow.start_run(run_id=run_id) as run:
+        try:
+            yield run
+        finally:
+            mlflow.end_run(status)
+
+
+def _log_config(cfg: Config, launched: str | None) -> None:
+    """The resolved config as params (presets themselves left out). Under ``mlflow run`` the
+    entry point's own parameters are already logged: a key already there is not logged again
+    (MLflow refuses to change a param's value)."""
+    import mlflow
+
+    params = {
+        k: _param_value(v)
+        for k, v in flatten(to_dict(cfg)).items()
+        if not k.startswith(("presets.", "fusion.presets."))
+    }
+    if launched:
+        existing = mlflow.MlflowClient().get_run(launched).data.params
+        params = {k: v for k, v in params.items() if k not in existing}
+    items = sorted(params.items())
+    for i in range(0, len(items), 100):  # MLflow caps params per batch call
+        mlflow.log_params(dict(items[i : i + 100]))
+
+
+def close_stale_runs(experiment: str) -> list[str]:
+    """End as KILLED the RUNNING runs of ``experiment`` whose process (tags ``host``, ``pid``)
+    no longer exists on this host — what a SIGKILLed stage leaves. Returns their ids."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    host = socket.gethostname().replace("'", "")
+    runs = client.search_runs(
+        [exp.experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.host = '{host}'",
+        max_results=500,
+    )
+    closed = []
+    for r in runs:
+        pid = r.data.tags.get("pid", "")
+        if pid.isdigit() and not _alive(int(pid)):
+            client.set_terminated(r.info.run_id, "KILLED")
+            closed.append(r.info.run_id)
+            log.warning(
+                "closed stale run %s (%s): its process %s is gone",
+                r.info.run_id,
+                r.data.tags.get("mlflow.runName", "?"),
+                pid,
+            )
+    return closed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def find_run_id(cfg: Config, run_key: str) -> str | None:
+    """The newest finished run started with this key (e.g. the aggregate stage's
+    ``fusion-ensemble``), in this DVC experiment when there is one."""
     import mlflow
 
     connect(cfg)
+    where = f"tags.{RUN_KEY_TAG} = '{run_key}' and attributes.status = 'FINISHED'"
+    exp = dvc_experiment()
+    if exp:
+        where += f" and tags.dvc_exp_name = '{exp}'"
     runs = mlflow.search_runs(
-        filter_string=f"attributes.run_name = '{run_name}'",
+        filter_string=where,
         order_by=["attributes.start_time DESC"],
         max_results=1,
         output_format="list",

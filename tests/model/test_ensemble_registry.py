@@ -170,6 +170,28 @@ def test_alias_is_champion_exactly_when_both_targets_pass(
     assert version.tags["test_f1"] == str(ens["test"]["at_valid_threshold"]["f1"])
     assert version.tags["test_roc_auc"] == str(ens["test"]["roc_auc"])
     assert f"→ alias '{alias}'" in (version.description or "")
+    stats = json.loads((ws / "data/prepared/stats.json").read_text())
+    assert {k: version.tags[k] for k in ("data_source", "data_path", "data_hash")} == {
+        "data_source": "demo",
+        "data_path": "demo",
+        "data_hash": stats["data_hash"],
+    }
+    assert version.tags["split_strategy"] == stats["strategy"]
+    assert version.tags["preset"] == "demo"
+    assert (version.description or "").startswith("DEMO MODEL — trained on the synthetic")
+    # the same weights again: no new version, the alias stays on version 1
+    again = register_ensemble(
+        load_config(ws / "params.yaml"),
+        ws / "outputs/fusion",
+        ws / "data/features",
+        tmp_path / "comparison.json",
+        tmp_path / "again.json",
+        "test",
+    )
+    assert again["version"] == "1"
+    client = MlflowClient(uri, uri)
+    versions = client.search_model_versions("name = 'vulnfusion-ensemble'")
+    assert [str(v.version) for v in versions] == ["1"]
 
 
 def test_bundle_spec_holds_the_threshold_and_limits(
@@ -299,10 +321,26 @@ def test_mlflow_runs_hold_params_tags_metrics_and_figures(trained_workspace: Pat
     uri = f"sqlite:///{trained_workspace / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     exp = client.get_experiment_by_name("vulnfusion")
-    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    found = client.search_runs([exp.experiment_id])
+    runs = {r.data.tags["run_key"]: r for r in found}
     assert {"transformer-seed0", "gnn-seed1", "fusion-seed0", "fusion-ensemble"} <= set(runs)
+    for r in found:  # outside a DVC experiment: the run's short id tells runs apart
+        assert r.info.run_name == f"{r.data.tags['run_key']}@{r.info.run_id[:8]}"
+        assert r.data.tags["dvc_exp_name"] == "workspace"
+        assert r.info.status == "FINISHED"
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
     run = runs["gnn-seed0"]
-    for tag in ("track", "seed", "preset", "dvc_stage", "git_commit", "data_hash", "degraded"):
+    for tag in (
+        "track",
+        "seed",
+        "preset",
+        "dvc_stage",
+        "git_commit",
+        "data_hash",
+        "degraded",
+        "dvc_exp_name",
+        "dvc_exp_baseline_rev",
+    ):
         assert tag in run.data.tags
     assert run.data.params["gnn.train.epochs"] == "2"
     for key in ("f1_at_best_threshold", "test/roc_auc", "test/at_valid_threshold/f1"):

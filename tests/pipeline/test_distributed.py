@@ -53,6 +53,6 @@ def test_torchrun_two_cpu_processes(tiny_workspace: Path, tmp_path: Path, track:
     assert len(m["threshold_sweep"]) == 41 and (m["valid"]["n"], m["test"]["n"]) == (16, 16)
     assert (out / "model.safetensors").exists()
     with sqlite3.connect(db) as con:
-        runs = [r[0] for r in con.execute("select name from runs")]
+        runs = [r[0] for r in con.execute("select value from tags where key = 'run_key'")]
     assert runs == [f"{track}-seed0"]  # one run: rank 1 logged nothing
     assert res.stderr.count("valid/f1") == 2  # one summary line per epoch, from rank 0 only

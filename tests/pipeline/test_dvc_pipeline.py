@@ -40,7 +40,7 @@ def test_full_pipeline_and_mlflow_runs(dvc_repo: Path) -> None:
     assert "f1_at_best_threshold" in metrics
     # The default store: sqlite at the project root, one run per stage execution.
     with sqlite3.connect(dvc_repo / "mlflow.db") as db:
-        names = {r[0] for r in db.execute("select name from runs")}
+        names = {r[0] for r in db.execute("select value from tags where key = 'run_key'")}
         aliases = db.execute("select name, alias, version from registered_model_aliases").fetchall()
     expected = {f"{t}-seed{s}" for t in ("transformer", "gnn", "fusion") for s in (0, 1)}
     assert expected | {"transformer-ensemble", "gnn-ensemble", "fusion-ensemble"} <= names

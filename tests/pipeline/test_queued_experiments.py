@@ -62,7 +62,10 @@ def _logs(root: Path) -> str:
 
 def _check_runs(runs: list[dict], logs: str) -> None:
     by_name = {r["info"]["run_name"]: r for r in runs}
-    assert sorted(by_name) == [f"gnn-seed{s}" for s in SEEDS], sorted(by_name)
+    # named and tagged with their DVC experiment (`-n seed<s>`), so they can be told apart
+    assert sorted(by_name) == [f"gnn-seed{s}@seed{s}" for s in SEEDS], sorted(by_name)
+    for s in SEEDS:
+        assert by_name[f"gnn-seed{s}@seed{s}"]["data"]["tags"]["dvc_exp_name"] == f"seed{s}"
     for name, run in by_name.items():
         assert run["info"]["status"] == "FINISHED", name
         metrics = set(run["data"].get("metrics", {}))

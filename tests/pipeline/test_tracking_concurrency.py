@@ -50,7 +50,7 @@ def test_parallel_first_use_of_a_sqlite_store(tmp_path: Path, reliability: objec
     assert all(p.returncode == 0 for p in procs), errors
     assert not any("database is locked" in e for e in errors)
     with sqlite3.connect(db) as con:
-        names = sorted(r[0] for r in con.execute("select name from runs"))
+        names = sorted(r[0] for r in con.execute("select value from tags where key = 'run_key'"))
         n_metrics = con.execute("select count(*) from metrics").fetchone()[0]
     assert names == ["gnn-seed0", "gnn-seed1", "gnn-seed2"]
     assert n_metrics == 3 * 20
@@ -90,7 +90,7 @@ def test_parallel_first_use_of_a_tracking_server(
     assert all(p.returncode == 0 for p in procs), errors
     client = mlflow.MlflowClient(mlflow_server)
     placed = {
-        e.name: sorted(r.info.run_name for r in client.search_runs([e.experiment_id]))
+        e.name: sorted(r.data.tags["run_key"] for r in client.search_runs([e.experiment_id]))
         for e in client.search_experiments()
     }
     assert placed == {"vulnfusion": [f"gnn-seed{s}" for s in range(4)], "Default": []}, placed

@@ -132,3 +132,50 @@ def test_overlapping_single_threaded_blocks_restore_the_thread_count() -> None:
         t.join(20)
     assert seen == [1]
     assert torch.get_num_threads() == before
+
+
+def _spec() -> ServingSpec:
+    return ServingSpec(
+        threshold=0.5,
+        max_length=64,
+        max_nodes=100,
+        max_chars_parse=1000,
+        max_input_chars=100,
+        max_rows=100,
+        seeds=(0,),
+    )
+
+
+def test_every_bad_row_is_named_and_the_list_is_capped() -> None:
+    import pandas as pd
+
+    from vulnfusion.serving import InputError, validate_frame
+
+    funcs = ["int f(void) { return 0; }"] * 20
+    funcs[2] = ""
+    funcs[5] = 7  # type: ignore[call-overload]
+    funcs[6] = "x" * 101
+    funcs[8] = "int f(void) return 0;"
+    funcs[9] = "{ return 0; }"
+    with pytest.raises(InputError) as err:
+        validate_frame(pd.DataFrame({"func": funcs}), _spec())
+    assert str(err.value) == (
+        "5 of 20 rows rejected, nothing scored: row 2: 'func' is empty; "
+        "row 5: 'func' must be a string, got int; "
+        "row 6: function has 101 characters, above the limit of 100; "
+        "row 8: no function body (no '{' found); row 9: no function body (no '(' found)"
+    )
+    many = [""] * 13
+    with pytest.raises(InputError) as err:
+        validate_frame(pd.DataFrame({"func": many}), _spec())
+    assert str(err.value).endswith("row 9: 'func' is empty; and 3 more")
+    assert str(err.value).startswith("13 of 13 rows rejected, nothing scored: row 0:")
+
+
+def test_good_rows_come_back_normalised() -> None:
+    import pandas as pd
+
+    from vulnfusion.serving import validate_frame
+
+    out = validate_frame(pd.DataFrame({"func": ["int f(void)\r\n{ return 0; }"]}), _spec())
+    assert out == ["int f(void)\n{ return 0; }"]

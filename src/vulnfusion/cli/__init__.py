@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import typing
 from collections.abc import Callable, Sequence
@@ -32,9 +33,31 @@ EXIT_USAGE = 2
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (VulnfusionError, OSError)
 
 
+class StageHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the stage docstring's layout and ends every flag's help with its default, unless
+    the help already says it (the train flags name their params.yaml value)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, [], argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class StageParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose optional flags always show in ``--help``: a flag added
+    without help text gets ``default: <value>``."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if action.help is None and action.option_strings and action.default is not None:
+            action.help = "default: %(default)s"
+        return action
+
+
 def base_parser(description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=description)
-    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    p = StageParser(description=description, formatter_class=StageHelpFormatter)
+    p.add_argument("--params", default="params.yaml", help="params file")
     p.add_argument(
         "--set",
         dest="overrides",
@@ -44,6 +67,16 @@ def base_parser(description: str) -> argparse.ArgumentParser:
         help="override a param, e.g. --set transformer.train.epochs=2 (repeatable)",
     )
     return p
+
+
+def params_defaults(path: str = "params.yaml") -> Config:
+    """The config ``--help`` shows defaults from: ``path`` resolved, or the built-in defaults
+    when it is missing or invalid (help must work anywhere; the stage itself still fails
+    on a bad file)."""
+    try:
+        return load_config(path)
+    except EXPECTED_ERRORS:
+        return Config()
 
 
 def setup_logging() -> None:
@@ -65,8 +98,14 @@ def load(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> Confi
 def run_stage(
     main: Callable[[Sequence[str] | None], Any], argv: Sequence[str] | None = None
 ) -> None:
-    """Run ``main`` and turn expected failures into one line + exit code 2."""
+    """Run ``main`` and turn expected failures into one line + an exit code.
+
+    Exit 2: a package error, an OS error, or an MLflow error (the store refused a call; its
+    own message, first line). Exit 130 on Ctrl-C, 143 on SIGTERM: both unwind through the
+    stage's MLflow run, which then ends as KILLED (``vulnfusion.tracking.start_run``).
+    """
     setup_logging()
+    signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         main(argv)
     except KeyboardInterrupt:
@@ -75,27 +114,82 @@ def run_stage(
     except EXPECTED_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+    except Exception as exc:
+        if not type(exc).__module__.startswith("mlflow."):
+            raise  # a bug: the traceback is what its fixer needs
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"error: MLflow: {first[:300]}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
-def add_train_flags(p: argparse.ArgumentParser) -> None:
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    # SystemExit unwinds like Ctrl-C: `finally` blocks and the MLflow run's KILLED status run
+    print("terminated", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
+# One line of help per TrainConfig field (the flag's params.yaml value is appended).
+TRAIN_HELP = {
+    "epochs": "training epochs",
+    "batch_size": "examples per optimiser step",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "scheduler": "learning-rate schedule after warm-up",
+    "warmup_ratio": "fraction of steps with linear warm-up",
+    "amp_dtype": "mixed precision (bf16/fp16 on an accelerator)",
+    "grad_clip_norm": "clip the gradient norm to this (0: off)",
+    "ema": "evaluate an exponential moving average of the weights",
+    "ema_decay": "EMA decay per step",
+    "pad_to_multiple_of": "pad token sequences to a multiple of this",
+    "bucket_by_length": "batch functions of similar length together",
+    "num_workers": "data-loader worker processes",
+    "prefetch_factor": "batches each worker loads ahead",
+    "loss": "cross-entropy or focal loss",
+    "focal_gamma": "focal loss gamma",
+    "focal_alpha": "focal loss alpha (weight of the positive class)",
+    "class_weight": "weight the loss by inverse class frequency",
+    "patience": "stop after this many epochs without a better valid F1 (0: never)",
+    "device": "cpu, cuda, or auto (cuda when available)",
+}
+
+
+def add_train_flags(p: argparse.ArgumentParser, section: str | None = None) -> None:
     """One optional flag per ``TrainConfig`` field (``--grad-clip-norm``, ``--ema/--no-ema``…).
 
     Generated from the dataclass so flags and params can never drift apart; every flag
-    defaults to ``None`` = "use params.yaml".
+    defaults to ``None`` = "use params.yaml", and its help shows the value params.yaml gives
+    ``<section>.train.<field>`` (presets resolved).
     """
     hints = typing.get_type_hints(TrainConfig)
-    g = p.add_argument_group("training loop (override <section>.train.* in params.yaml)")
+    current = getattr(params_defaults(), section).train if section else TrainConfig()
+    where = f"{section}.train" if section else "<track>.train"
+    g = p.add_argument_group(f"training loop (override {where}.* in params.yaml)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         tp = hints[f.name]
+        value = getattr(current, f.name)
+        text = f"{TRAIN_HELP.get(f.name, f.name)}; default: {value} (params.yaml)"
         if tp is bool:
             g.add_argument(
-                flag, dest=f"train_{f.name}", action=argparse.BooleanOptionalAction, default=None
+                flag,
+                dest=f"train_{f.name}",
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=text,
             )
         elif typing.get_origin(tp) is typing.Literal:
-            g.add_argument(flag, dest=f"train_{f.name}", choices=typing.get_args(tp), default=None)
+            g.add_argument(
+                flag, dest=f"train_{f.name}", choices=typing.get_args(tp), default=None, help=text
+            )
         else:
-            g.add_argument(flag, dest=f"train_{f.name}", type=tp, default=None)
+            g.add_argument(
+                flag,
+                dest=f"train_{f.name}",
+                type=tp,
+                default=None,
+                help=text,
+                metavar=f.name.upper(),
+            )
 
 
 def train_overrides(args: argparse.Namespace, section: str) -> dict[str, Any]:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from vulnfusion.cli import add_train_flags, base_parser, load, log_summary, train_overrides
+from vulnfusion.cli import (
+    add_train_flags,
+    base_parser,
+    load,
+    log_summary,
+    params_defaults,
+    train_overrides,
+)
 from vulnfusion.io import ensure_writable_dir
 from vulnfusion.runs.branch import train_branch
 
@@ -12,10 +19,13 @@ from vulnfusion.runs.branch import train_branch
 def branch_stage_main(track: str, doc: str, argv: Sequence[str] | None = None) -> None:
     """``pipelines/train_{transformer,gnn}.py``: one branch, one seed, flags from TrainConfig."""
     p = base_parser(doc)
-    p.add_argument("--seed", type=int, required=True)
-    p.add_argument("--features-dir", default="data/features")
+    seeds = list(params_defaults().seeds)
+    p.add_argument(
+        "--seed", type=int, required=True, help=f"the seed to train (params.yaml seeds: {seeds})"
+    )
+    p.add_argument("--features-dir", default="data/features", help="the featurize stage's output")
     p.add_argument("--output-dir", required=True, help=f"e.g. outputs/{track}/seed_0")
-    add_train_flags(p)
+    add_train_flags(p, track)
     args = p.parse_args(argv)
     cfg = load(args, train_overrides(args, track))
     ensure_writable_dir(args.output_dir)

@@ -383,5 +383,6 @@ def _check_text(func: str, where: str) -> None:
         func.encode("utf-8")
     except UnicodeEncodeError:
         raise DataError(f"{where}: text has invalid unicode (lone surrogate)") from None
-    if "{" not in func or "(" not in func:
-        raise DataError(f"{where}: no function body (no '(' or '{{' found)")
+    missing = " or ".join(f"'{c}'" for c in "({" if c not in func)
+    if missing:
+        raise DataError(f"{where}: no function body (no {missing} found)")
