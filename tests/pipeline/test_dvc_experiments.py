@@ -96,7 +96,8 @@ def test_metrics_diff_between_the_two_experiments(two_exps: Path) -> None:
     rows = _exp_rows(two_exps)
     files = {n: json.loads(_committed(two_exps, r["rev"], "metrics.json")) for n, r in rows.items()}
     out = sh(
-        ["dvc", "metrics", "diff", "base", "recall", "--all", "--json", "--targets", "metrics.json"],
+        ["dvc", "metrics", "diff", "base", "recall", "--all", "--json"]
+        + ["--targets", "metrics.json"],
         two_exps,
     ).stdout
     diff = json.loads(out)["metrics.json"]
