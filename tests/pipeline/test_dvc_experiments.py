@@ -95,11 +95,8 @@ def test_exp_show_leads_with_the_committed_headline(two_exps: Path) -> None:
 def test_metrics_diff_between_the_two_experiments(two_exps: Path) -> None:
     rows = _exp_rows(two_exps)
     files = {n: json.loads(_committed(two_exps, r["rev"], "metrics.json")) for n, r in rows.items()}
-    out = sh(
-        ["dvc", "metrics", "diff", "base", "recall", "--all", "--json"]
-        + ["--targets", "metrics.json"],
-        two_exps,
-    ).stdout
+    cmd = ["dvc", "metrics", "diff", "base", "recall", "--all", "--json"]
+    out = sh([*cmd, "--targets", "metrics.json"], two_exps).stdout
     diff = json.loads(out)["metrics.json"]
     expected = {f"{t}.{k}" for t in TRACKS for k in TRACK_KEYS} | {
         "targets_passed",
