@@ -63,3 +63,19 @@ def test_interval_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VULNFUSION_PROGRESS_S", "soon")
     with pytest.raises(ProgressConfigError, match="VULNFUSION_PROGRESS_S='soon'"):
         interval_from_env()
+
+
+def test_featurize_graphs_log_progress(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.helpers import tiny_params
+    from vulnfusion.config import resolve
+    from vulnfusion.featurize import build_graphs
+
+    monkeypatch.setenv("VULNFUSION_PROGRESS_S", "0")
+    with caplog.at_level(logging.INFO, logger="vulnfusion.featurize"):
+        graphs = build_graphs(["int f(int a) { return a + 1; }"] * 3, resolve(tiny_params()), "g")
+    assert len(graphs) == 3
+    steps = [m.split("  ")[0] for m in caplog.messages if m.startswith("featurize g:")]
+    assert steps == ["featurize g: step 1/3 (33%)", "featurize g: step 2/3 (67%)",
+                     "featurize g: step 3/3 (100%)"]  # fmt: skip
