@@ -1,4 +1,5 @@
-"""Stage `compare`: ensembles of every track → reports/comparison.{md,json} + plots."""
+"""Stage `compare`: ensembles of every track → reports/comparison.{md,json}, per-track
+histories and plots, and the headline metrics.json that `dvc exp show` leads with."""
 
 from __future__ import annotations
 
@@ -16,8 +17,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = base_parser(__doc__ or "")
     p.add_argument("--outputs-dir", type=Path, default=Path("outputs"))
     p.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    p.add_argument(
+        "--summary",
+        type=Path,
+        default=Path("metrics.json"),
+        help="the compact headline metrics file (default: metrics.json)",
+    )
     args = p.parse_args(argv)
-    c = write_comparison(args.outputs_dir, args.reports_dir)
+    c = write_comparison(args.outputs_dir, args.reports_dir, args.summary)
     for name, t in c["targets"].items():
         log.info("target %s: %+.4f → %s", name, t["measured"], "PASS" if t["pass"] else "FAIL")
 

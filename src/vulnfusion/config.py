@@ -295,7 +295,10 @@ def _preset_body(
         default = Config.preset if key == "preset" else FusionConfig.preset
         if name == default:
             return {}  # the default may stay undefined: "this file as written"
-        raise ConfigError(f"{key}: unknown preset {name!r} (known: {', '.join(sorted(presets))})")
+        raise ConfigError(
+            f"{key}: unknown preset {name!r} (known: {', '.join(sorted(presets))}); if "
+            "`dvc exp run -S` wrote it into params.yaml, `git checkout params.yaml` undoes it"
+        )
     body = presets[name]
     if not isinstance(body, Mapping):
         raise ConfigError(f"{defs}.{name}: expected a mapping (use {{}} for none), got {body!r}")

@@ -13,10 +13,11 @@ Output directory layout (all loadable without executing code — no pickles):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from vulnfusion.features import SplitFeatures, save_split
 from vulnfusion.graphs import EDGE_TYPES, CodeGraph, GraphVocab, build_graph
 from vulnfusion.io import atomic_dir, read_jsonl, write_json, write_text
 from vulnfusion.paths import SPLITS
+from vulnfusion.progress import ProgressLog
 from vulnfusion.tokenization import encode, load_hub_tokenizer, train_bpe
 
 log = logging.getLogger(__name__)
@@ -39,17 +41,19 @@ def build_graphs(funcs: Sequence[str], cfg: Config, desc: str = "graphs") -> lis
     f = cfg.featurize
     build = partial(build_graph, max_nodes=f.max_nodes, max_chars=f.max_chars)
     bar = tqdm(total=len(funcs), desc=desc, unit="fn", mininterval=1.0, leave=False, disable=None)
+    progress = ProgressLog(f"featurize {desc}", len(funcs), "fn", log)  # also off a terminal
     out: list[CodeGraph] = []
-    if f.num_workers <= 1 or len(funcs) < 4 * f.chunk_size:
-        for code in funcs:
-            out.append(build(code))
+    with contextlib.ExitStack() as stack:
+        if f.num_workers <= 1 or len(funcs) < 4 * f.chunk_size:
+            graphs: Iterator[CodeGraph] = (build(code) for code in funcs)
+        else:
+            # fork shares the already-imported parser module; chunks amortise IPC per function
+            pool = stack.enter_context(mp.get_context("fork").Pool(f.num_workers))
+            graphs = pool.imap(build, funcs, chunksize=f.chunk_size)
+        for g in graphs:
+            out.append(g)
             bar.update()
-    else:
-        # fork shares the already-imported parser module; chunks amortise IPC per function.
-        with mp.get_context("fork").Pool(f.num_workers) as pool:
-            for g in pool.imap(build, funcs, chunksize=f.chunk_size):
-                out.append(g)
-                bar.update()
+            progress.update(len(out), len(out))
     bar.close()
     return out
 

@@ -6,13 +6,26 @@ Targets:
   (the best branch picked by valid F1);
 * ensemble lift — the fusion ensemble's test F1 is at least the best single seed's
   (picked by valid F1) + 0.5 F1 points.
+
+Files (all under the reports directory unless said):
+* ``metrics.json`` at the **project root** (``summary_path``) — the compact headline DVC's
+  ``dvc exp show`` and ``dvc metrics diff`` lead with: per track the ensemble's test F1,
+  ROC-AUC, PR-AUC, accuracy (at the valid-chosen threshold) and threshold, then the targets;
+* ``comparison.json`` / ``comparison.md`` — the full comparison;
+* ``history/<track>.csv`` — every seed's per-epoch history in long form (``epoch, seed,
+  valid_f1, train_loss, valid_loss``), one DVC plot per track with the seeds overlaid;
+* ``plots/*.png`` — the comparison figures (DVC image plots).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 from pathlib import Path
 from typing import Any
 
+from vulnfusion.errors import VulnfusionError
 from vulnfusion.io import read_json, write_json, write_text
 from vulnfusion.metrics import Headline
 
@@ -27,12 +40,20 @@ DELTA_KEYS = {  # report key → track_row key
 }
 
 
+HISTORY_COLUMNS = ("epoch", "seed", "valid_f1", "train_loss", "valid_loss")
+
+
+class ReportError(VulnfusionError):
+    """An input of the comparison is missing or malformed (the message names the file)."""
+
+
 def load_ensembles(outputs: Path) -> dict[str, dict[str, Any]]:
+    """Each track's ``ensemble_metrics.json``; :class:`ReportError` names a missing one."""
     out = {}
     for t in TRACKS:
         p = outputs / t / "ensemble_metrics.json"
         if not p.exists():
-            raise FileNotFoundError(f"{p}: missing (run aggregate@{t} first)")
+            raise ReportError(f"{p}: missing (run aggregate@{t} first)")
         out[t] = read_json(p)
     return out
 
@@ -47,6 +68,7 @@ def track_row(m: dict[str, Any]) -> dict[str, Any]:
         "seed_f1_std": m["per_seed_std_f1"],
         "ensemble_f1": h.test_f1,
         "ensemble_threshold": h.threshold,
+        "ensemble_accuracy": h.test_accuracy,
         "ensemble_accuracy_at_0_5": h.test_accuracy_at_0_5,
         "ensemble_roc_auc": h.test_roc_auc,
         "ensemble_pr_auc": h.test_pr_auc,
@@ -160,11 +182,75 @@ def to_markdown(c: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_comparison(outputs: Path, reports: Path) -> dict[str, Any]:
-    """Write ``comparison.{md,json}`` and the plots; return the comparison dict."""
+def summary(c: dict[str, Any]) -> dict[str, Any]:
+    """The compact headline of a comparison (``metrics.json``): per track the ensemble's test
+    ``f1``, ``roc_auc``, ``pr_auc``, ``accuracy`` (at the valid-chosen ``threshold``), then
+    ``targets_passed`` / ``targets_total`` and each target as 0/1. AUCs undefined on a
+    one-class split are left out (DVC shows ``-``), never written as NaN."""
+    out: dict[str, Any] = {}
+    for t, r in c["tracks"].items():
+        row = {
+            "f1": r["ensemble_f1"],
+            "roc_auc": r["ensemble_roc_auc"],
+            "pr_auc": r["ensemble_pr_auc"],
+            "accuracy": r["ensemble_accuracy"],
+            "threshold": r["ensemble_threshold"],
+        }
+        out[t] = {k: round(float(v), 6) for k, v in row.items() if _finite(v)}
+    targets = c["targets"]
+    out["targets_passed"] = sum(bool(t["pass"]) for t in targets.values())
+    out["targets_total"] = len(targets)
+    out["targets"] = {name: int(bool(t["pass"])) for name, t in targets.items()}
+    return out
+
+
+def _finite(v: float | None) -> bool:
+    return v is not None and math.isfinite(float(v))
+
+
+def history_rows(outputs: Path, track: str, seeds: list[int]) -> list[dict[str, Any]]:
+    """Every seed's ``history.csv`` of ``track`` as long-form rows (:data:`HISTORY_COLUMNS`);
+    a seed without history (e.g. zero epochs) contributes none. :class:`ReportError` names
+    a history file that lacks a column."""
+    rows: list[dict[str, Any]] = []
+    for seed in seeds:
+        path = outputs / track / f"seed_{seed}" / "history.csv"
+        if not path.exists():
+            continue
+        with path.open(newline="") as fh:
+            for line, rec in enumerate(csv.DictReader(fh), start=2):
+                try:
+                    rows.append(
+                        {
+                            "epoch": int(float(rec["epoch"])),
+                            "seed": seed,
+                            **{k: float(rec[k]) for k in HISTORY_COLUMNS[2:]},
+                        }
+                    )
+                except (KeyError, TypeError, ValueError) as e:
+                    raise ReportError(f"{path}:{line}: bad or missing column ({e})") from None
+    return rows
+
+
+def write_history(reports: Path, outputs: Path, seeds: dict[str, list[int]]) -> None:
+    """``reports/history/<track>.csv`` for every track (see :func:`history_rows`)."""
+    for t in TRACKS:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(history_rows(outputs, t, seeds[t]))
+        write_text(reports / "history" / f"{t}.csv", buf.getvalue())
+
+
+def write_comparison(
+    outputs: Path, reports: Path, summary_path: Path | None = None
+) -> dict[str, Any]:
+    """Write ``comparison.{md,json}``, the per-track histories, the plots and (when
+    ``summary_path`` is given) the headline ``metrics.json``; return the comparison dict."""
     from vulnfusion.plots import plot_fusion_vs_branches, plot_seed_vs_ensemble
 
     c = compare(load_ensembles(outputs))
+    write_history(reports, outputs, {t: list(c["tracks"][t]["seeds"]) for t in TRACKS})
     plots = reports / "plots"
     plots.mkdir(parents=True, exist_ok=True)
     plot_seed_vs_ensemble(
@@ -182,6 +268,8 @@ def write_comparison(outputs: Path, reports: Path) -> dict[str, Any]:
     )
     write_json(reports / "comparison.json", c)
     write_text(reports / "comparison.md", to_markdown(c))
+    if summary_path is not None:
+        write_json(summary_path, summary(c))
     return c
 
 

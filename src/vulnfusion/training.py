@@ -33,10 +33,14 @@ from vulnfusion.devices import init_distributed
 from vulnfusion.features import SplitFeatures
 from vulnfusion.io import atomic_path
 from vulnfusion.metrics import best_threshold, sigmoid, threshold_sweep
+from vulnfusion.progress import ProgressLog
 
 log = logging.getLogger(__name__)
 
 EpochLogger = Callable[[dict[str, float], int], None]
+# Step-level metrics (``train/step_loss``, ``train/step_examples_per_s``) go to the step logger
+# every this many optimizer steps: long epochs get a curve, the store stays bounded.
+STEP_METRICS_EVERY = 50
 
 
 # --------------------------------------------------------------------------- pieces
@@ -145,13 +149,16 @@ class Trainer:
         epoch_logger: EpochLogger | None = None,
         param_groups: list[dict[str, Any]] | None = None,
         cached: dict[str, dict[str, np.ndarray]] | None = None,
+        step_logger: EpochLogger | None = None,
     ) -> None:
+        """``epoch_logger(row, epoch)`` receives each epoch's metrics; ``step_logger(row,
+        global_step)`` every :data:`STEP_METRICS_EVERY` optimizer steps (rank 0 only)."""
         self.dist, self.device = init_distributed(cfg.device)
         self.cfg, self.spec, self.seed = cfg, spec, seed
         self.model = model.to(self.device)
         self.train_feats, self.valid_feats = train, valid
         self.resume_path, self.resume_key = resume_path, resume_key
-        self.epoch_logger = epoch_logger
+        self.epoch_logger, self.step_logger = epoch_logger, step_logger
         cached = cached or {}
         self.train_loader = self._loader(train, shuffle=True, cached=cached.get("train"))
         self.valid_loader = self._loader(valid, shuffle=False, cached=cached.get("valid"))
@@ -276,20 +283,35 @@ class Trainer:
     def _train_epoch(self, state: FitState) -> tuple[float, int]:
         self.ddp_model.train()
         total, n = 0.0, 0
+        desc = f"epoch {state.epoch + 1}/{self.cfg.epochs}"
         bar = tqdm(
             self.train_loader,
-            desc=f"epoch {state.epoch + 1}/{self.cfg.epochs}",
+            desc=desc,
             leave=False,
             disable=None if self.dist.is_main else True,
             mininterval=1.0,
         )
-        for batch in bar:
+        # tqdm is silent off a terminal; these lines are not (rank 0 only)
+        progress = ProgressLog(f"train {desc}", len(self.train_loader), "ex", log)
+        for i, batch in enumerate(bar, start=1):
             loss = self._step(batch.to(self.device))
             state.step += 1
             total += loss * batch.size
             n += batch.size
             bar.set_postfix(loss=f"{total / max(n, 1):.4f}", refresh=False)
+            if self.dist.is_main:
+                progress.update(i, n * self.dist.world, loss=total / max(n, 1))
+                elapsed = progress.clock() - progress.start
+                self._log_step(state.step, loss, n * self.dist.world, elapsed)
         return total / max(n, 1), n * self.dist.world
+
+    def _log_step(self, step: int, loss: float, seen: int, elapsed: float) -> None:
+        """Step-level metrics every STEP_METRICS_EVERY global steps: the batch loss and the
+        epoch's examples/s so far (all ranks' examples)."""
+        if self.step_logger is None or step % STEP_METRICS_EVERY:
+            return
+        rate = seen / elapsed if elapsed > 0 else 0.0
+        self.step_logger({"train/step_loss": loss, "train/step_examples_per_s": rate}, step)
 
     def _step(self, batch: Batch) -> float:
         with amp_context(self.device, self.cfg.amp_dtype):

@@ -88,6 +88,7 @@ def train_seed(
             epoch_logger=run.log_epoch if run else None,
             param_groups=sm.param_groups,
             cached=sm.cached,
+            step_logger=run.log_epoch if run else None,
         )
         fit = trainer.fit()
         if not trainer.dist.is_main:
