@@ -146,7 +146,7 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     import torch
 
     from vulnfusion.batching import BatchLayout
-    from vulnfusion.checkpoints import load_model
+    from vulnfusion.models.build import load_model
     from vulnfusion.features import SplitFeatures
     from vulnfusion.featurize import pack_graphs, pack_tokens
     from vulnfusion.graphs import GraphVocab, build_graph
