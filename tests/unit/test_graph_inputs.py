@@ -382,3 +382,121 @@ def test_comment_between_directive_and_else_still_splits_if_else() -> None:
     cfg, dfg = flow(code)
     assert cfg == [(3, 4), (4, 5), (4, 10), (4, 13), (5, 13), (10, 13)]
     assert dfg == [(1, 4), (1, 10), (3, 13), (5, 13), (10, 13)]
+
+
+# ------------------------------------------- #if branches that each hold an else (review)
+
+PICK_TWO = PICK_SIZE.replace("#endif\n", "#else\n  else {\n    sz = 32;\n  }\n#endif\n")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [PICK_TWO, PICK_TWO.replace("#ifdef ALLOW_SMALL", "#if A").replace("#else", "#elif B")],
+)
+def test_if_branches_each_holding_an_else_are_alternatives(code: str) -> None:
+    cfg, dfg = flow(code)
+    # then-body (5) and the two elses (9, 13) are alternatives; each reaches the return
+    if "#elif" in code:  # no #else: some configuration has no else at all
+        assert cfg == [(3, 4), (4, 5), (4, 9), (4, 13), (4, 16), (5, 16), (9, 16), (13, 16)]
+        assert dfg == [(1, 4), (1, 9), (3, 16), (5, 16), (9, 16), (13, 16)]
+    else:
+        assert cfg == [(3, 4), (4, 5), (4, 9), (4, 13), (5, 16), (9, 16), (13, 16)]
+        assert dfg == [(1, 4), (1, 9), (5, 16), (9, 16), (13, 16)]
+
+
+def test_if_elif_else_each_holding_an_else() -> None:
+    code = PICK_TWO.replace("#ifdef ALLOW_SMALL", "#if A").replace(
+        "#else\n  else {\n    sz = 32;\n  }\n",
+        "#elif B\n  else {\n    sz = 32;\n  }\n#else\n  else {\n    sz = 1;\n  }\n",
+    )
+    cfg, dfg = flow(code)
+    assert cfg == [(3, 4), (4, 5), (4, 9), (4, 13), (4, 17), (5, 20), (9, 20), (13, 20), (17, 20)]
+    assert dfg == [(1, 4), (1, 9), (5, 20), (9, 20), (13, 20), (17, 20)]
+
+
+TOGGLED_ELSE_IF = """\
+int f(int a, int b)
+{
+  int x = 0;
+  if (a) {
+    x = 1;
+  } else
+#ifdef X
+  if (b) {
+    x = 2;
+  } else
+#endif
+  {
+    x = 3;
+  }
+  return x;
+}
+"""
+
+
+def test_ifdef_toggling_an_else_if_gives_both_configurations() -> None:
+    cfg, dfg = flow(TOGGLED_ELSE_IF)
+    # X: if(a) -> 5 | if(b) -> 9 | 13;  not X: if(a) -> 5 | 13.  Never 5 -> 8 or 5 -> 13.
+    assert cfg == [(3, 4), (4, 5), (4, 8), (4, 13), (5, 15), (8, 9), (8, 13), (9, 15), (13, 15)]
+    assert dfg == [(1, 4), (1, 8), (5, 15), (9, 15), (13, 15)]
+
+
+def test_ifndef_toggling_an_else_if_without_braces() -> None:
+    code = """\
+int f(int a, int b)
+{
+  int x = 0;
+  if (a)
+    x = 1;
+  else
+#ifndef X
+  if (b)
+    x = 2;
+  else
+#endif
+    x = 3;
+  return x;
+}
+"""
+    cfg, dfg = flow(code)
+    assert cfg == [(3, 4), (4, 5), (4, 8), (4, 12), (5, 13), (8, 9), (8, 12), (9, 13), (12, 13)]
+    assert dfg == [(1, 4), (1, 8), (5, 13), (9, 13), (12, 13)]
+
+
+@pytest.mark.parametrize(
+    "directive",
+    [
+        "#if defined(ALLOW_SMALL) && \\\n    !defined(NO_SMALL)",
+        "#ifdef ALLOW_SMALL /* small sizes\n   are allowed */",
+    ],
+)
+def test_directive_over_two_lines_before_else(directive: str) -> None:
+    code = PICK_SIZE.replace("#ifdef ALLOW_SMALL", directive)
+    assert suspect(code.encode())
+    cfg, dfg = flow(code)
+    assert (5, 10) not in cfg
+    assert cfg == [(3, 4), (4, 5), (4, 10), (4, 13), (5, 13), (10, 13)]
+    assert dfg == [(1, 4), (1, 10), (3, 13), (5, 13), (10, 13)]
+
+
+@pytest.mark.parametrize(
+    ("then", "mine", "other"),
+    [
+        ("  if (a) {\n    x = 1;\n  }\n", "  else {\n    x = 2;\n  }\n", "  x = 3;\n"),
+        ("  if (a)\n    x = 1;\n", "  else\n    x = 2;\n", "  else\n    x = 3;\n"),
+    ],
+)
+def test_else_branch_holding_a_plain_statement_or_a_braceless_else(
+    then: str, mine: str, other: str
+) -> None:
+    head = "int f(int a)\n{\n  int x = 0;\n"
+    code = f"{head}{then}#ifdef A\n{mine}#else\n{other}#endif\n  return x;\n}}\n"
+    cfg, dfg = flow(code)
+    if "{" in then:  # lines: if 4, x=1 5, x=2 9, x=3 12, return 14
+        # A: if -> 5 | 9 -> return;  not A: if -> 5, then x = 3 (no else) -> return
+        assert cfg == [(3, 4), (4, 5), (4, 9), (4, 12), (5, 12), (5, 14), (9, 14), (12, 14)]
+        assert dfg == [(1, 4), (5, 14), (9, 14), (12, 14)]
+    else:  # lines: if 4, x=1 5, x=2 8, x=3 11, return 13; every configuration has an else
+        assert cfg == [(3, 4), (4, 5), (4, 8), (4, 11), (5, 13), (8, 13), (11, 13)]
+        assert dfg == [(1, 4), (5, 13), (8, 13), (11, 13)]
+    assert (9, 12) not in cfg and (8, 11) not in cfg

@@ -13,6 +13,7 @@ from vulnfusion.graphs.locate import Target, locate
 from vulnfusion.graphs.parser import Lang, lang_for_process
 from vulnfusion.graphs.repair import PPGroup, plan, suspect
 from vulnfusion.graphs.schema import DEPTH_LIMIT, CodeGraph
+from vulnfusion.graphs.variants import variant_flow
 from vulnfusion.graphs.walk import Walk, walk_tree
 
 
@@ -92,7 +93,8 @@ def _repaired(
     if t2 is None or not t2.clean:
         return None
     header_fixed = target is None or not target.clean
-    if root2.has_error and not header_fixed:
+    # split if/else: the flow comes from each configuration's own parse (``variants``)
+    if root2.has_error and not header_fixed and not fix.groups:
         return None
     return fix.data, root2, t2, fix.groups
 
@@ -125,7 +127,12 @@ def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> C
     has_error = bool(root.has_error)
     if target is None:
         return fallback_graph(data.decode("utf-8", "replace"), max_nodes, has_error, truncated)
-    w = Walk(target.body, target.params, data, code if data.isascii() else None, groups=groups)
+    text = code if data.isascii() else None
+    w = Walk(target.body, target.params, data, text, spans=[] if groups else None)
     walk_tree(root, lg, w)
     cfg, dfg = _flow(w, lg, max_nodes)
+    if groups:  # #if lines split an if/else: flow of each configuration (see variants)
+        v_cfg, v_dfg = variant_flow(lg, w, groups)
+        if v_cfg or v_dfg:
+            cfg, dfg = v_cfg, [e for e in v_dfg if max(e) < max_nodes]
     return _assemble(w, cfg, dfg, (has_error, truncated), max_nodes)

@@ -54,14 +54,24 @@ _SPECIFIER_KEYWORDS = frozenset(
     }
 )  # fmt: skip
 _CONDITIONAL = rb"^[ \t]*\#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b"
-# a conditional directive line (with its continuation lines)
-_DIRECTIVE = re.compile(_CONDITIONAL + rb"(?:[^\n\\]|\\[\s\S])*", re.MULTILINE)
-# ... right before an ``else`` (comments between allowed): the cheap test of :func:`suspect`.
-# A comment is spelled so that it cannot contain "*/": a lazy ``/\*.*?\*/`` under the
-# outer ``*`` could span several comments and backtrack exponentially.
-_ELSE_AFTER = re.compile(
-    _CONDITIONAL + rb"[^\n]*\n(?:\s|//[^\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*else\b", re.MULTILINE
-)
+# the rest of a directive line: continuation lines and block comments that run onto later
+# lines are part of it.  The alternatives start with different characters, so the ``*``
+# cannot backtrack exponentially; an unterminated ``/*`` ends the line.
+_REST = rb"(?:[^\n\\/]|\\[\s\S]|/\*(?:[^*]|\*+[^*/])*\*+/|/(?!\*))*"
+# a conditional directive line (with its continuation lines and comments)
+_DIRECTIVE = re.compile(_CONDITIONAL + _REST, re.MULTILINE)
+# whitespace and comments.  A comment is spelled so that it cannot contain "*/": a lazy
+# ``/\*.*?\*/`` under the outer ``*`` could span several comments and backtrack
+# exponentially.
+_GAP = rb"(?:\s|//[^\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*"
+# an ``else`` right after or right before a conditional directive line: the cheap test of
+# :func:`suspect` (``if (a) {..} else`` ``#ifdef X`` ``if (b) {..} else`` ``#endif`` toggles
+# an ``else if``; ``#ifdef X`` ``else {..}`` ``#endif`` toggles an else)
+_ELSE_NEAR = re.compile(
+    rb"(?:" + _CONDITIONAL + _REST + _GAP + rb"else\b)|(?:\belse" + _GAP + rb"\n" + _CONDITIONAL
+    + rb")",
+    re.MULTILINE,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -93,9 +103,10 @@ class _Tok:
 
 
 def suspect(data: bytes) -> bool:
-    """Cheap test: does a conditional directive line come right before an ``else``?
-    (tree-sitter may parse that without error: ``else x = 2;`` reads as a declaration.)"""
-    return b"#" in data and _ELSE_AFTER.search(data) is not None
+    """Cheap test: does a conditional directive line come right before or after an
+    ``else``?  (tree-sitter may parse that without error: ``else x = 2;`` reads as a
+    declaration.)"""
+    return b"#" in data and b"else" in data and _ELSE_NEAR.search(data) is not None
 
 
 def plan(data: bytes) -> Repair | None:
@@ -213,7 +224,7 @@ def _old_style_list(inner: list[_Tok]) -> bool:
 
 
 def _split_else(data: bytes, brace: int) -> tuple[list[PPGroup], list[tuple[int, int]]]:
-    """Conditionals in the body with a directive line right before an ``else``: their
+    """Conditionals in the body with a directive line right before or after an ``else``: their
     directive lines (spans) and their branches."""
     if data.find(b"#", brace) < 0:
         return [], []
@@ -221,7 +232,7 @@ def _split_else(data: bytes, brace: int) -> tuple[list[PPGroup], list[tuple[int,
     lines = [(m.group(1), m.start(), m.end()) for m in _DIRECTIVE.finditer(data, brace)]
     groups, spans = [], []
     for group in _nest(lines):
-        if any(_else_follows(data, end) for _, _, end in group):
+        if any(_else_follows(data, end) or _else_before(data, a) for _, a, end in group):
             spans += [(a, b) for _, a, b in group]
             bounds = [b for _, _, b in group[:-1]]
             starts = [a for _, a, _ in group[1:]]
@@ -251,3 +262,13 @@ def _else_follows(data: bytes, end: int) -> bool:
     while m is not None and m.lastgroup in ("c", "pp"):
         m = _TOKEN.search(data, m.end())
     return m is not None and m.group() == b"else"
+
+
+def _else_before(data: bytes, start: int) -> bool:
+    """The token before a directive line (comments skipped) is the keyword ``else``."""
+    m = _ELSE_TAIL.search(data, max(0, start - 512), start)
+    return m is not None
+
+
+# ``else`` then only whitespace/comments up to the end of the searched window
+_ELSE_TAIL = re.compile(rb"(?<![\w])else" + _GAP + rb"\Z")
