@@ -500,3 +500,9 @@ def test_else_branch_holding_a_plain_statement_or_a_braceless_else(
         assert cfg == [(3, 4), (4, 5), (4, 8), (4, 11), (5, 13), (8, 13), (11, 13)]
         assert dfg == [(1, 4), (5, 13), (8, 13), (11, 13)]
     assert (9, 12) not in cfg and (8, 11) not in cfg
+
+
+def test_the_word_of_an_else_directive_is_not_an_else_keyword() -> None:
+    assert suspect(b"#else\n// c\n#if Y\nx = 1;\n#endif\n#endif\n") is False
+    assert suspect(b"#  else\n#if Y\n#endif\n") is False
+    assert suspect(b"} else\n\n#endif\n{\n") is True

@@ -67,8 +67,10 @@ _GAP = rb"(?:\s|//[^\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*"
 # an ``else`` right after or right before a conditional directive line: the cheap test of
 # :func:`suspect` (``if (a) {..} else`` ``#ifdef X`` ``if (b) {..} else`` ``#endif`` toggles
 # an ``else if``; ``#ifdef X`` ``else {..}`` ``#endif`` toggles an else)
+# the keyword ``else``, not the word of an ``#else`` (or ``# else``) directive
+_ELSE_WORD = rb"(?<![\w#])(?<!\#[ \t])(?<!\#[ \t][ \t])else\b"
 _ELSE_NEAR = re.compile(
-    rb"(?:" + _CONDITIONAL + _REST + _GAP + rb"else\b)|(?:\belse" + _GAP + rb"\n" + _CONDITIONAL
+    rb"(?:" + _CONDITIONAL + _REST + _GAP + rb"else\b)|(?:" + _ELSE_WORD + _GAP + rb"\n" + _CONDITIONAL
     + rb")",
     re.MULTILINE,
 )  # fmt: skip
@@ -271,4 +273,4 @@ def _else_before(data: bytes, start: int) -> bool:
 
 
 # ``else`` then only whitespace/comments up to the end of the searched window
-_ELSE_TAIL = re.compile(rb"(?<![\w])else" + _GAP + rb"\Z")
+_ELSE_TAIL = re.compile(_ELSE_WORD + _GAP + rb"\Z")
