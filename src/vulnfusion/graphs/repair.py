@@ -70,8 +70,8 @@ _GAP = rb"(?:\s|//[^\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*"
 # the keyword ``else``, not the word of an ``#else`` (or ``# else``) directive
 _ELSE_WORD = rb"(?<![\w#])(?<!\#[ \t])(?<!\#[ \t][ \t])else\b"
 _ELSE_NEAR = re.compile(
-    rb"(?:" + _CONDITIONAL + _REST + _GAP + rb"else\b)|(?:" + _ELSE_WORD + _GAP + rb"\n" + _CONDITIONAL
-    + rb")",
+    rb"(?:" + _CONDITIONAL + _REST + _GAP + rb"else\b)"
+    rb"|(?:" + _ELSE_WORD + _GAP + rb"\n" + _CONDITIONAL + rb")",
     re.MULTILINE,
 )  # fmt: skip
 
