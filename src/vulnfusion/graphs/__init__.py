@@ -74,7 +74,8 @@ Several top-level items, broken parses
     or none without ``#else``; at most 32), each parsed with the other branches
     blanked and mapped back onto the graph's nodes (``variants``): never a path
     through two branches of one conditional or both branches of one ``if``.  The
-    repaired parse is kept only when its header parses cleanly (or a conditional was split: its flow comes from the variants).
+    repaired parse is kept only when its header parses cleanly (or a conditional
+    was split: its flow comes from the variants).
     Otherwise, when error recovery dissolved the definition, its remains are
     used: a header followed by a ``compound_statement`` or by a loose ``{`` and
     statements, or a broken declaration that swallowed the header followed by
