@@ -506,3 +506,28 @@ def test_the_word_of_an_else_directive_is_not_an_else_keyword() -> None:
     assert suspect(b"#else\n// c\n#if Y\nx = 1;\n#endif\n#endif\n") is False
     assert suspect(b"#  else\n#if Y\n#endif\n") is False
     assert suspect(b"} else\n\n#endif\n{\n") is True
+
+
+# ----------------------------------------- macros after the parameter list, inside it (review)
+
+_PUT = "put_msg(struct outbuf *ob, const char *fmt, ...)"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"static __must_check int {_PUT} __releases(lock)\n",
+        f"static int {_PUT} __releases(lock)\n",
+        f"static __must_check int {_PUT} __acquires(ob->lock)\n",
+        f"static int {_PUT} __printf(2, 3)\n",
+        f"static FMT_CHECK(2, 3) int {_PUT} __must_hold(&ob->lock)\n",
+        "static int put_msg(struct outbuf __rcu *ob, const char __user *fmt, ...)\n",
+        "static __must_check int put_msg(struct outbuf *ob, const char __user *fmt, ...)"
+        " __releases(lock)\n",
+    ],
+)
+def test_annotation_after_or_inside_the_parameter_list_is_blanked(header: str) -> None:
+    assert_same_graph(build_graph(header + PUT_MSG_BODY), build_graph(PLAIN + PUT_MSG_BODY))
+    cfg, dfg = flow(header + PUT_MSG_BODY)
+    assert cfg == [(3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9)]
+    assert len(dfg) == 12 and dfg.count((1, 6)) == 5

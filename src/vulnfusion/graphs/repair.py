@@ -45,6 +45,14 @@ _TYPE_KEYWORDS = frozenset(
     }
 )  # fmt: skip
 _TAGS = frozenset({b"struct", b"union", b"enum"})
+# sparse/kernel annotations that expand to nothing (or an attribute) in a parameter list
+_ANNOTATIONS = frozenset(
+    {
+        b"__user", b"__kernel", b"__iomem", b"__rcu", b"__percpu", b"__force", b"__nocast",
+        b"__bitwise", b"__safe", b"__private", b"__maybe_unused", b"__always_unused",
+        b"__unused",
+    }
+)  # fmt: skip
 _HEADER_MAX = 16384  # bytes searched for the body's ``{`` (headers are far shorter)
 _SPECIFIER_KEYWORDS = frozenset(
     {
@@ -174,26 +182,46 @@ def _header_spans(toks: list[_Tok]) -> list[tuple[int, int]]:
     """Byte spans of the attribute macros (and K&R return-type stars) in a header.
 
     The declarator is the last ``name(...)`` before the first top-level ``;`` (K&R
-    declarations follow it); every earlier ``M(...)`` is an attribute macro.  Bare
-    identifiers before the name are macros when they follow a ``*`` or when the
+    declarations follow it) whose parentheses read as a parameter list (a type word,
+    ``*``, ``...``, two names in a row, or nothing); with none such, the last
+    ``name(...)``.  Every other ``M(...)`` is an attribute macro, before the name
+    (``FMT_CHECK(2, 3) int f(..)``) or after the list (``f(..) __releases(lock)``).
+    Bare identifiers before the name are macros when they follow a ``*`` or when the
     specifiers already hold a type keyword or tag (``static __must_check int``);
     with two bare type-like names and no keyword the type is unknown and both stay.
+    Inside the list, the sparse annotations of :data:`_ANNOTATIONS` are blanked.
     """
     semi = next((i for i, t in enumerate(toks) if t.text == b";" and t.depth == 0), len(toks))
     seg = toks[:semi]
-    groups = _groups(seg)
+    groups = [g for g in _groups(seg) if seg[g[0]].text not in _PAREN_KEYWORDS]
     if not groups:
         return []
-    name, close = groups[-1]
-    spans = [
-        (seg[a].start, seg[b].end) for a, b in groups[:-1] if seg[a].text not in _PAREN_KEYWORDS
-    ]
-    macro_toks = {k for a, b in groups[:-1] for k in range(a, b + 1)}
+    listish = [g for g in groups if _parameter_like(seg[g[0] + 2 : g[1]])]
+    name, close = (listish or groups)[-1]
+    spans = [(seg[a].start, seg[b].end) for a, b in groups if a != name]
+    macro_toks = {k for a, b in groups if a != name for k in range(a, b + 1)}
     before = [i for i in range(name) if i not in macro_toks and seg[i].depth == 0]
     spans += _bare_macros(seg, before)
+    spans += [(t.start, t.end) for t in seg[name + 2 : close] if t.text in _ANNOTATIONS]
     if semi < len(toks) and _old_style_list(seg[name + 2 : close]):
         spans += [(seg[i].start, seg[i].end) for i in before if seg[i].text == b"*"]
     return spans
+
+
+def _parameter_like(inner: list[_Tok]) -> bool:
+    """Could ``inner`` (the tokens inside ``name( )``) be a parameter list rather than a
+    macro's arguments (``2, 3``, ``lock``, ``ob->lock``)?"""
+    if not inner:
+        return True
+    prev_id = False
+    for t in inner:
+        if t.text in _TYPE_KEYWORDS or t.text in _TAGS or t.text in (b"*", b"."):
+            return True
+        is_id = t.kind == "id"
+        if is_id and prev_id:
+            return True
+        prev_id = is_id
+    return False
 
 
 def _bare_macros(seg: list[_Tok], before: list[int]) -> list[tuple[int, int]]:
