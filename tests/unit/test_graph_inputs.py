@@ -21,12 +21,15 @@ LITERALS = {"string_literal", "char_literal", "number_literal"}
 _PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_c.language()))
 
 
-def _kept(data: bytes) -> list[tuple[str, int]]:
-    """(type, 1-based line) of every node the graph contract keeps, in pre-order."""
+def _kept(data: bytes, inserted: int = -1) -> list[tuple[str, int]]:
+    """(type, 1-based line) of every node the graph contract keeps, in pre-order; with
+    ``inserted``, the ``int`` inserted there for an implicit-int header is left out."""
     out, stack = [], [_PARSER.parse(data).root_node]
     while stack:
         node = stack.pop()
         if node.type == "comment" or (not node.is_named and node.type in PUNCT):
+            continue
+        if (node.start_byte, node.type) == (inserted, "primitive_type"):
             continue
         out.append((node.type, node.start_point[0] + 1))
         if node.type not in LITERALS:
@@ -39,11 +42,14 @@ def node_lines(code: str, g: CodeGraph) -> list[int]:
     keeps lines), whichever parse has exactly the graph's node types."""
     data = code.encode()
     fix = plan(data)
-    for text in (data, None if fix is None else fix.data):
-        if text is not None:
-            kept = _kept(text)
-            if [t for t, _ in kept] == g.node_type:
-                return [line for _, line in kept]
+    texts = [(data, -1)]
+    if fix is not None:
+        at = fix.implicit_int
+        texts.append((fix.data, -1) if at < 0 else (fix.data[:at] + b"int " + fix.data[at:], at))
+    for text, at in texts:
+        kept = _kept(text, at)
+        if [t for t, _ in kept] == g.node_type:
+            return [line for _, line in kept]
     raise AssertionError("graph nodes match no parse of the text")
 
 
@@ -531,3 +537,36 @@ def test_annotation_after_or_inside_the_parameter_list_is_blanked(header: str) -
     cfg, dfg = flow(header + PUT_MSG_BODY)
     assert cfg == [(3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9)]
     assert len(dfg) == 12 and dfg.count((1, 6)) == 5
+
+
+# ------------------------------------------------- implicit int: no return type (review)
+
+MAX_KR = "max(a, b)\nint a, b;\n{\n  int m = a;\n  if (b > m)\n    m = b;\n  return m;\n}\n"
+MAX_ANSI = "max(int a, int b)\n\n{\n  int m = a;\n  if (b > m)\n    m = b;\n  return m;\n}\n"
+CMP_KR = "static\ncmp(a, b)\nchar *a, *b;\n{\n  int d = *a - *b;\n  return d;\n}\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "typed", "cfg", "dfg"),
+    [
+        (
+            MAX_KR, "int " + MAX_KR, [(4, 5), (5, 6), (5, 7), (6, 7)],
+            [(2, 4), (2, 5), (2, 6), (4, 5), (4, 7), (6, 7)],
+        ),
+        (
+            MAX_ANSI, "int " + MAX_ANSI, [(4, 5), (5, 6), (5, 7), (6, 7)],
+            [(1, 4), (1, 5), (1, 6), (4, 5), (4, 7), (6, 7)],
+        ),
+        (CMP_KR, CMP_KR.replace("static\n", "static int\n"), [(5, 6)], [(3, 5), (3, 5), (5, 6)]),
+    ],
+)  # fmt: skip
+def test_header_without_return_type_is_implicit_int(
+    code: str, typed: str, cfg: list[tuple[int, int]], dfg: list[tuple[int, int]]
+) -> None:
+    g, want = build_graph(code), build_graph(typed)
+    assert not g.has_error and not g.fallback
+    # the typed graph less its one ``int`` return-type node (the first primitive_type)
+    r = want.node_type.index("primitive_type")
+    assert g.node_type == want.node_type[:r] + want.node_type[r + 1 :]
+    assert g.node_token == want.node_token[:r] + want.node_token[r + 1 :]
+    assert flow(code) == (cfg, dfg) == flow(typed)

@@ -65,8 +65,13 @@ Several top-level items, broken parses
     again (``repair``): attribute macros in the header (``static FMT_CHECK(2, 3)
     int f(..)``, ``int __printf(1, 2) f(..)``, ``static __must_check int f(..)``,
     ``av_cold void f(..)``), so that the graph equals the one without the macro;
-    the return type's ``*`` of a K&R definition (``char *f(s) char *s; {``), which
-    then has no ``*`` node; and the directive lines of a conditional next to an
+    macros after the parameter list (``f(..) __releases(lock)``) and sparse
+    annotations inside it (``const char __user *p``); the return type's ``*`` of a
+    K&R definition (``char *f(s) char *s; {``), which then has no ``*`` node; a
+    header without a return type (implicit ``int``: ``max(a, b) int a, b; {``,
+    ``static cmp(a, b)``, ``max(int a, int b)``, common in Devign, whose functions
+    often lack it), parsed with ``int`` inserted before the name and that one node
+    dropped, so the graph is the typed one less its ``int`` node; and the directive lines of a conditional next to an
     ``else`` (``if (c) {..}`` ``#ifdef X`` ``else {..}`` ``#else`` ``else {..}``
     ``#endif``, or ``} else`` ``#ifdef X`` ``if (b) {..} else`` ``#endif`` ``{..}``;
     continuation lines and comments belong to the directive line).  There the cfg

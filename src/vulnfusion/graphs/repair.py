@@ -96,11 +96,13 @@ class PPGroup:
 @dataclass(frozen=True)
 class Repair:
     """The text to parse instead (same length as the original), the blanked byte spans
-    and the blanked conditionals."""
+    and the blanked conditionals; for a header without a return type (``max(a, b)``,
+    ``static cmp(a, b)``: implicit ``int``), where the caller inserts ``int ``."""
 
     data: bytes
     spans: tuple[tuple[int, int], ...]
     groups: tuple[PPGroup, ...]
+    implicit_int: int = -1  # offset of a header's name that has no type (K&R implicit int)
 
 
 @dataclass(frozen=True)
@@ -125,15 +127,15 @@ def plan(data: bytes) -> Repair | None:
     if head is None:
         return None
     toks, brace = head
-    spans = _header_spans(toks)
+    spans, implicit = _header_spans(toks)
     groups, pp_spans = _split_else(data, brace)
     spans += pp_spans
-    if not spans:
+    if not spans and implicit < 0:
         return None
     out = bytearray(data)
     for a, b in spans:
         out[a:b] = re.sub(rb"[^\n]", b" ", data[a:b])
-    return Repair(bytes(out), tuple(spans), tuple(groups))
+    return Repair(bytes(out), tuple(spans), tuple(groups), implicit)
 
 
 def _header(data: bytes) -> tuple[list[_Tok], int] | None:
@@ -178,7 +180,7 @@ def _groups(seg: list[_Tok]) -> list[tuple[int, int]]:
     return out
 
 
-def _header_spans(toks: list[_Tok]) -> list[tuple[int, int]]:
+def _header_spans(toks: list[_Tok]) -> tuple[list[tuple[int, int]], int]:
     """Byte spans of the attribute macros (and K&R return-type stars) in a header.
 
     The declarator is the last ``name(...)`` before the first top-level ``;`` (K&R
@@ -190,12 +192,14 @@ def _header_spans(toks: list[_Tok]) -> list[tuple[int, int]]:
     specifiers already hold a type keyword or tag (``static __must_check int``);
     with two bare type-like names and no keyword the type is unknown and both stay.
     Inside the list, the sparse annotations of :data:`_ANNOTATIONS` are blanked.
+    Also returns the name's offset when nothing but storage-class words and ``*``
+    precede it (implicit ``int``), else -1.
     """
     semi = next((i for i, t in enumerate(toks) if t.text == b";" and t.depth == 0), len(toks))
     seg = toks[:semi]
     groups = [g for g in _groups(seg) if seg[g[0]].text not in _PAREN_KEYWORDS]
     if not groups:
-        return []
+        return [], -1
     listish = [g for g in groups if _parameter_like(seg[g[0] + 2 : g[1]])]
     name, close = (listish or groups)[-1]
     spans = [(seg[a].start, seg[b].end) for a, b in groups if a != name]
@@ -205,7 +209,9 @@ def _header_spans(toks: list[_Tok]) -> list[tuple[int, int]]:
     spans += [(t.start, t.end) for t in seg[name + 2 : close] if t.text in _ANNOTATIONS]
     if semi < len(toks) and _old_style_list(seg[name + 2 : close]):
         spans += [(seg[i].start, seg[i].end) for i in before if seg[i].text == b"*"]
-    return spans
+    typeless = all(seg[i].text in _SPECIFIER_KEYWORDS or seg[i].text == b"*" for i in before)
+    shaped = bool(listish) or _old_style_list(seg[name + 2 : close])
+    return spans, (seg[name].start if typeless and shaped else -1)
 
 
 def _parameter_like(inner: list[_Tok]) -> bool:
