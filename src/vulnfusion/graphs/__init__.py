@@ -73,7 +73,8 @@ Several top-level items, broken parses
     often lack it), parsed with ``int`` inserted before the name and that one node
     dropped, so the graph is the typed one less its ``int`` node; and the
     directive lines of a conditional next to an ``else`` (``if (c) {..}``
-    ``#ifdef X`` ``else {..}`` ``#else`` ``else {..}`` ``#endif``, or ``} else`` ``#ifdef X`` ``if (b) {..} else`` ``#endif`` ``{..}``;
+    ``#ifdef X`` ``else {..}`` ``#else`` ``else {..}`` ``#endif``, or ``} else``
+    ``#ifdef X`` ``if (b) {..} else`` ``#endif`` ``{..}``;
     continuation lines and comments belong to the directive line).  There the cfg
     and dfg are the union over configurations (one branch of each such conditional,
     or none without ``#else``; at most 32), each parsed with the other branches
