@@ -570,3 +570,35 @@ def test_header_without_return_type_is_implicit_int(
     assert g.node_type == want.node_type[:r] + want.node_type[r + 1 :]
     assert g.node_token == want.node_token[:r] + want.node_token[r + 1 :]
     assert flow(code) == (cfg, dfg) == flow(typed)
+
+
+# ------------------------------------- #if among K&R parameter declarations (review)
+
+KR_IFDEF = """\
+char *
+find(s, c)
+char *s;
+#ifdef WIDE
+long c;
+#else
+int c;
+#endif
+{
+  while (*s && *s != c)
+    s++;
+  return s;
+}
+"""
+
+
+@pytest.mark.parametrize("code", [KR_IFDEF, KR_IFDEF.replace("char *\n", "int\n")])
+def test_kr_declarations_in_ifdef_branches_are_alternative_definitions(code: str) -> None:
+    g = build_graph(code)
+    assert not g.has_error and not g.fallback
+    cfg, dfg = flow(code)
+    assert cfg == [(10, 11), (10, 12), (11, 10)]
+    # both declarations of c (lines 5 and 7) reach its use: one per configuration
+    assert dfg == [
+        (3, 10), (3, 10), (3, 11), (3, 12), (5, 10), (7, 10), (11, 10), (11, 10), (11, 11),
+        (11, 12),
+    ]  # fmt: skip

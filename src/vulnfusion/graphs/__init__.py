@@ -74,7 +74,8 @@ Several top-level items, broken parses
     dropped, so the graph is the typed one less its ``int`` node; and the
     directive lines of a conditional next to an ``else`` (``if (c) {..}``
     ``#ifdef X`` ``else {..}`` ``#else`` ``else {..}`` ``#endif``, or ``} else``
-    ``#ifdef X`` ``if (b) {..} else`` ``#endif`` ``{..}``;
+    ``#ifdef X`` ``if (b) {..} else`` ``#endif`` ``{..}``, or a conditional among K&R
+    parameter declarations, ``#ifdef W`` ``long c;`` ``#else`` ``int c;`` ``#endif``;
     continuation lines and comments belong to the directive line).  There the cfg
     and dfg are the union over configurations (one branch of each such conditional,
     or none without ``#else``; at most 32), each parsed with the other branches

@@ -127,8 +127,8 @@ def plan(data: bytes) -> Repair | None:
     if head is None:
         return None
     toks, brace = head
-    spans, implicit = _header_spans(toks)
-    groups, pp_spans = _split_else(data, brace)
+    spans, implicit, kr = _header_spans(toks)
+    groups, pp_spans = _split_else(data, brace, kr)
     spans += pp_spans
     if not spans and implicit < 0:
         return None
@@ -180,7 +180,7 @@ def _groups(seg: list[_Tok]) -> list[tuple[int, int]]:
     return out
 
 
-def _header_spans(toks: list[_Tok]) -> tuple[list[tuple[int, int]], int]:
+def _header_spans(toks: list[_Tok]) -> tuple[list[tuple[int, int]], int, int]:
     """Byte spans of the attribute macros (and K&R return-type stars) in a header.
 
     The declarator is the last ``name(...)`` before the first top-level ``;`` (K&R
@@ -193,13 +193,14 @@ def _header_spans(toks: list[_Tok]) -> tuple[list[tuple[int, int]], int]:
     with two bare type-like names and no keyword the type is unknown and both stay.
     Inside the list, the sparse annotations of :data:`_ANNOTATIONS` are blanked.
     Also returns the name's offset when nothing but storage-class words and ``*``
-    precede it (implicit ``int``), else -1.
+    precede it (implicit ``int``), else -1; and the end of the parameter list when K&R
+    declarations follow it, else -1.
     """
     semi = next((i for i, t in enumerate(toks) if t.text == b";" and t.depth == 0), len(toks))
     seg = toks[:semi]
     groups = [g for g in _groups(seg) if seg[g[0]].text not in _PAREN_KEYWORDS]
     if not groups:
-        return [], -1
+        return [], -1, -1
     listish = [g for g in groups if _parameter_like(seg[g[0] + 2 : g[1]])]
     name, close = (listish or groups)[-1]
     spans = [(seg[a].start, seg[b].end) for a, b in groups if a != name]
@@ -211,7 +212,8 @@ def _header_spans(toks: list[_Tok]) -> tuple[list[tuple[int, int]], int]:
         spans += [(seg[i].start, seg[i].end) for i in before if seg[i].text == b"*"]
     typeless = all(seg[i].text in _SPECIFIER_KEYWORDS or seg[i].text == b"*" for i in before)
     shaped = bool(listish) or _old_style_list(seg[name + 2 : close])
-    return spans, (seg[name].start if typeless and shaped else -1)
+    kr = seg[close].end if semi < len(toks) else -1
+    return spans, (seg[name].start if typeless and shaped else -1), kr
 
 
 def _parameter_like(inner: list[_Tok]) -> bool:
@@ -259,16 +261,22 @@ def _old_style_list(inner: list[_Tok]) -> bool:
     )
 
 
-def _split_else(data: bytes, brace: int) -> tuple[list[PPGroup], list[tuple[int, int]]]:
-    """Conditionals in the body with a directive line right before or after an ``else``: their
-    directive lines (spans) and their branches."""
-    if data.find(b"#", brace) < 0:
+def _split_else(
+    data: bytes, brace: int, kr: int = -1
+) -> tuple[list[PPGroup], list[tuple[int, int]]]:
+    """Conditionals in the body with a directive line right before or after an ``else``,
+    and conditionals among K&R parameter declarations (from ``kr`` to the body's
+    ``brace``; ``#ifdef W`` ``long c;`` ``#else`` ``int c;`` ``#endif``): their directive
+    lines (spans) and their branches."""
+    start = brace if kr < 0 else kr
+    if data.find(b"#", start) < 0:
         return [], []
     # (directive, start, end incl. continuations); a directive inside a comment is read too
-    lines = [(m.group(1), m.start(), m.end()) for m in _DIRECTIVE.finditer(data, brace)]
+    lines = [(m.group(1), m.start(), m.end()) for m in _DIRECTIVE.finditer(data, start)]
     groups, spans = [], []
     for group in _nest(lines):
-        if any(_else_follows(data, end) or _else_before(data, a) for _, a, end in group):
+        in_header = group[-1][2] <= brace
+        if in_header or any(_else_follows(data, e) or _else_before(data, a) for _, a, e in group):
             spans += [(a, b) for _, a, b in group]
             bounds = [b for _, _, b in group[:-1]]
             starts = [a for _, a, _ in group[1:]]
