@@ -70,7 +70,8 @@ Several top-level items, broken parses
     K&R definition (``char *f(s) char *s; {``), which then has no ``*`` node; a
     header without a return type (implicit ``int``: ``max(a, b) int a, b; {``,
     ``static cmp(a, b)``, ``max(int a, int b)``, common in Devign, whose functions
-    often lack it), parsed with ``int`` inserted before the name and that one node
+    often lack it; also Linux's ``SYSCALL_DEFINE2(f, T1, a1, T2, a2)``, rewritten in
+    place to ``f( T1  a1, T2  a2)``), parsed with ``int`` inserted before the name and that one node
     dropped, so the graph is the typed one less its ``int`` node; and the
     directive lines of a conditional next to an ``else`` (``if (c) {..}``
     ``#ifdef X`` ``else {..}`` ``#else`` ``else {..}`` ``#endif``, or ``} else``
@@ -88,6 +89,12 @@ Several top-level items, broken parses
     statements, or a broken declaration that swallowed the header followed by
     loose statements.  ``has_error`` reports any error in the parse the graph
     comes from.
+
+Known limits
+    Other whole-header macros (``PHP_FUNCTION(f)``, ``DEF_HELPER(f, ..)``) hide the
+    parameters: the body's flow is kept, without parameter definitions.  A K&R list
+    with no declarations at all (``int f(a, b) {``) reads as types: no parameter
+    definitions.  Conditionals split into at most 32 configurations.
 
 Caps and fallback
     Text beyond ``max_chars`` is not parsed; nodes beyond ``max_nodes`` (a

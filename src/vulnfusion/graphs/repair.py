@@ -123,6 +123,12 @@ def suspect(data: bytes) -> bool:
 
 def plan(data: bytes) -> Repair | None:
     """Blank what keeps the first definition in ``data`` from parsing; None if nothing."""
+    subs = _syscall_header(data)
+    if subs:
+        buf = bytearray(data)
+        for at, text in subs:
+            buf[at : at + len(text)] = text
+        data = bytes(buf)
     head = _header(data)
     if head is None:
         return None
@@ -130,12 +136,47 @@ def plan(data: bytes) -> Repair | None:
     spans, implicit, kr = _header_spans(toks)
     groups, pp_spans = _split_else(data, brace, kr)
     spans += pp_spans
-    if not spans and implicit < 0:
+    if not spans and implicit < 0 and not subs:
         return None
     out = bytearray(data)
     for a, b in spans:
         out[a:b] = re.sub(rb"[^\n]", b" ", data[a:b])
-    return Repair(bytes(out), tuple(spans), tuple(groups), implicit)
+    edits = [*spans, *((at, at + len(text)) for at, text in subs)]
+    return Repair(bytes(out), tuple(edits), tuple(groups), implicit)
+
+
+_SYSCALL = re.compile(rb"(?:COMPAT_)?SYSCALL(?:32)?_DEFINE[1-6]")
+
+
+def _syscall_header(data: bytes) -> list[tuple[int, bytes]]:
+    """``SYSCALL_DEFINE2(name, T1, a1, T2, a2)`` (Linux's whole-header macro) rewritten in
+    place, same length, to ``name( T1  a1, T2  a2)``: the macro and its ``(`` blanked, the
+    comma after the name turned into ``(``, the type-name commas blanked.  Returns the
+    substitutions ``(offset, bytes)``; none for any other header.  (The result has no
+    return type: it is then read as implicit ``int``.)"""
+    if b"_DEFINE" not in data:
+        return []
+    head = _header(data)
+    if head is None:
+        return []
+    toks = head[0]
+    k = next((i for i, t in enumerate(toks) if t.kind == "id" and t.depth == 0), -1)
+    if k < 0 or k + 1 >= len(toks) or toks[k + 1].text != b"(":
+        return []
+    if not _SYSCALL.fullmatch(toks[k].text):
+        return []
+    commas = []
+    for t in toks[k + 2 :]:
+        if t.depth == 0:
+            break
+        if t.text == b"," and t.depth == 1:
+            commas.append(t)
+    if len(commas) < 2 or len(commas) % 2:
+        return []
+    subs = [(toks[k].start, b" " * (toks[k].end - toks[k].start)), (toks[k + 1].start, b" ")]
+    subs.append((commas[0].start, b"("))
+    subs += [(c.start, b" ") for c in commas[1::2]]
+    return subs
 
 
 def _header(data: bytes) -> tuple[list[_Tok], int] | None:
