@@ -161,11 +161,13 @@ def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> C
     spans: list[tuple[int, int]] | None = [] if groups or inserted >= 0 else None
     w = Walk(target.body, target.params, data, text, spans=spans)
     walk_tree(root, lg, w)
-    cfg, dfg = _flow(w, lg, max_nodes)
+    cfg: _Edges = []
+    dfg: _Edges = []
     if groups:  # #if lines split an if/else: flow of each configuration (see variants)
-        v_cfg, v_dfg = variant_flow(lg, w, groups)
-        if v_cfg or v_dfg:
-            cfg, dfg = v_cfg, [e for e in v_dfg if max(e) < max_nodes]
+        cfg, dfg = variant_flow(lg, w, groups, max_nodes)
+        dfg = [e for e in dfg if max(e) < max_nodes]
+    if not (cfg or dfg):
+        cfg, dfg = _flow(w, lg, max_nodes)
     if inserted >= 0:
         cfg, dfg = _drop_node(w, inserted, [cfg, dfg])
     return _assemble(w, cfg, dfg, (has_error, truncated), max_nodes)

@@ -17,6 +17,7 @@ no path runs through two branches of one conditional.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from itertools import islice, product
 from typing import Any
 
@@ -29,18 +30,22 @@ from vulnfusion.graphs.schema import DEPTH_LIMIT, STATEMENTS
 from vulnfusion.graphs.walk import Walk, walk_tree
 
 MAX_CONFIGURATIONS = 32  # beyond this many, the first ones (in product order) are used
+# bytes parsed and walked over all configurations: a long function gets fewer (at least 1)
+BYTE_BUDGET = 256_000
 _Edges = list[tuple[int, int]]
 
 
 def configurations(data: bytes, groups: tuple[PPGroup, ...]) -> list[bytes]:
     """``data`` with, per conditional, every branch but the chosen one blanked (at most
-    :data:`MAX_CONFIGURATIONS` distinct texts, in product order)."""
+    :data:`MAX_CONFIGURATIONS` distinct texts, fewer for a long text (:data:`BYTE_BUDGET`),
+    in product order)."""
+    limit = max(1, min(MAX_CONFIGURATIONS, BYTE_BUDGET // max(1, len(data))))
     choices = [
         [*range(len(g.branches)), *([] if g.has_else else [-1])] for g in groups
     ]
     out: list[bytes] = []
     seen: set[bytes] = set()
-    for combo in islice(product(*choices), MAX_CONFIGURATIONS * 4):
+    for combo in islice(product(*choices), limit * 4):
         buf = bytearray(data)
         for g, pick in zip(groups, combo, strict=True):
             for b, (a, e) in enumerate(g.branches):
@@ -50,7 +55,7 @@ def configurations(data: bytes, groups: tuple[PPGroup, ...]) -> list[bytes]:
         if text not in seen:
             seen.add(text)
             out.append(text)
-            if len(out) == MAX_CONFIGURATIONS:
+            if len(out) == limit:
                 break
     return out
 
@@ -83,16 +88,21 @@ class _NodeMap:
         return best
 
 
-def variant_flow(lg: Lang, main: Walk, groups: tuple[PPGroup, ...]) -> tuple[_Edges, _Edges]:
+def variant_flow(
+    lg: Lang, main: Walk, groups: tuple[PPGroup, ...], cap: int
+) -> tuple[_Edges, _Edges]:
     """Union of the cfg and dfg edges of every configuration, as main-graph node pairs.
 
-    ``main`` must have been walked with ``spans`` recorded.  Empty when no configuration
-    parses to a function."""
+    ``main`` must have been walked with ``spans`` recorded; dfg edges are only computed
+    for configuration nodes that start before the main graph's node ``cap`` ends (node
+    order follows start bytes).  Empty when no configuration parses to a function."""
     nodes = _NodeMap(main)
+    spans_main = main.spans or []
+    limit = spans_main[cap][0] if cap < len(spans_main) else len(main.data)
     cfg: set[tuple[int, int]] = set()
     dfg: set[tuple[int, int]] = set()
     for text in configurations(main.data, groups):
-        flow = _one(lg, text)
+        flow = _one(lg, text, limit)
         if flow is None:
             continue
         w, c, d = flow
@@ -109,7 +119,7 @@ def variant_flow(lg: Lang, main: Walk, groups: tuple[PPGroup, ...]) -> tuple[_Ed
     return sorted(cfg), sorted(dfg)
 
 
-def _one(lg: Lang, text: bytes) -> tuple[Walk, _Edges, _Edges] | None:
+def _one(lg: Lang, text: bytes, limit: int) -> tuple[Walk, _Edges, _Edges] | None:
     """Walk, cfg and dfg edges of one configuration's parse (None: no function found)."""
     root: Any = lg.parser.parse(text).root_node
     target = locate(root)
@@ -123,4 +133,6 @@ def _one(lg: Lang, text: bytes) -> tuple[Walk, _Edges, _Edges] | None:
         edges = CfgBuilder(w, lg.f_init, lg.f_update).run()
     except RecursionError:
         return None
-    return w, emit_cfg(edges, w.owner), dfg_edges(w, edges, len(w.types))
+    spans = w.spans or []
+    cap = bisect_right([a for a, _ in spans], limit)  # node order follows start bytes
+    return w, emit_cfg(edges, w.owner), dfg_edges(w, edges, cap)
