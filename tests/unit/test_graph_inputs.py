@@ -8,6 +8,8 @@ header, and preprocessor lines inside an if/else.  Edges are compared by source 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 import tree_sitter
@@ -399,7 +401,8 @@ PICK_TWO = PICK_SIZE.replace("#endif\n", "#else\n  else {\n    sz = 32;\n  }\n#e
     "code",
     [PICK_TWO, PICK_TWO.replace("#ifdef ALLOW_SMALL", "#if A").replace("#else", "#elif B")],
 )
-def test_if_branches_each_holding_an_else_are_alternatives(code: str) -> None:
+@pytest.mark.reliability
+def test_if_branches_each_holding_an_else_are_alternatives(code: str, reliability: Any) -> None:
     cfg, dfg = flow(code)
     # then-body (5) and the two elses (9, 13) are alternatives; each reaches the return
     if "#elif" in code:  # no #else: some configuration has no else at all
@@ -408,9 +411,16 @@ def test_if_branches_each_holding_an_else_are_alternatives(code: str) -> None:
     else:
         assert cfg == [(3, 4), (4, 5), (4, 9), (4, 13), (5, 16), (9, 16), (13, 16)]
         assert dfg == [(1, 4), (1, 9), (5, 16), (9, 16), (13, 16)]
+    reliability(
+        "graph input: `#if`/`#else` (or `#if`/`#elif`) branches that each hold an `else` "
+        "of one `if`",
+        "cfg/dfg by line exact: then-body and both elses are alternatives, then-body "
+        "reaches the return",
+    )
 
 
-def test_if_elif_else_each_holding_an_else() -> None:
+@pytest.mark.reliability
+def test_if_elif_else_each_holding_an_else(reliability: Any) -> None:
     code = PICK_TWO.replace("#ifdef ALLOW_SMALL", "#if A").replace(
         "#else\n  else {\n    sz = 32;\n  }\n",
         "#elif B\n  else {\n    sz = 32;\n  }\n#else\n  else {\n    sz = 1;\n  }\n",
@@ -418,6 +428,10 @@ def test_if_elif_else_each_holding_an_else() -> None:
     cfg, dfg = flow(code)
     assert cfg == [(3, 4), (4, 5), (4, 9), (4, 13), (4, 17), (5, 20), (9, 20), (13, 20), (17, 20)]
     assert dfg == [(1, 4), (1, 9), (5, 20), (9, 20), (13, 20), (17, 20)]
+    reliability(
+        "graph input: `#if`/`#elif`/`#else`, each branch an `else` of one `if`",
+        "three alternative elses, each reaching the return; exact cfg/dfg",
+    )
 
 
 TOGGLED_ELSE_IF = """\
@@ -440,14 +454,22 @@ int f(int a, int b)
 """
 
 
-def test_ifdef_toggling_an_else_if_gives_both_configurations() -> None:
+@pytest.mark.reliability
+def test_ifdef_toggling_an_else_if_gives_both_configurations(reliability: Any) -> None:
     cfg, dfg = flow(TOGGLED_ELSE_IF)
     # X: if(a) -> 5 | if(b) -> 9 | 13;  not X: if(a) -> 5 | 13.  Never 5 -> 8 or 5 -> 13.
     assert cfg == [(3, 4), (4, 5), (4, 8), (4, 13), (5, 15), (8, 9), (8, 13), (9, 15), (13, 15)]
     assert dfg == [(1, 4), (1, 8), (5, 15), (9, 15), (13, 15)]
+    reliability(
+        "graph input: `} else` `#ifdef X` `if (b) {..} else` `#endif` `{..}` (toggled "
+        "else-if)",
+        "flow of both configurations, never through both branches of one if; exact "
+        "cfg/dfg",
+    )
 
 
-def test_ifndef_toggling_an_else_if_without_braces() -> None:
+@pytest.mark.reliability
+def test_ifndef_toggling_an_else_if_without_braces(reliability: Any) -> None:
     code = """\
 int f(int a, int b)
 {
@@ -467,6 +489,10 @@ int f(int a, int b)
     cfg, dfg = flow(code)
     assert cfg == [(3, 4), (4, 5), (4, 8), (4, 12), (5, 13), (8, 9), (8, 12), (9, 13), (12, 13)]
     assert dfg == [(1, 4), (1, 8), (5, 13), (9, 13), (12, 13)]
+    reliability(
+        "graph input: toggled else-if without braces under `#ifndef`",
+        "flow of both configurations; exact cfg/dfg",
+    )
 
 
 @pytest.mark.parametrize(
@@ -476,13 +502,19 @@ int f(int a, int b)
         "#ifdef ALLOW_SMALL /* small sizes\n   are allowed */",
     ],
 )
-def test_directive_over_two_lines_before_else(directive: str) -> None:
+@pytest.mark.reliability
+def test_directive_over_two_lines_before_else(directive: str, reliability: Any) -> None:
     code = PICK_SIZE.replace("#ifdef ALLOW_SMALL", directive)
     assert suspect(code.encode())
     cfg, dfg = flow(code)
     assert (5, 10) not in cfg
     assert cfg == [(3, 4), (4, 5), (4, 10), (4, 13), (5, 13), (10, 13)]
     assert dfg == [(1, 4), (1, 10), (3, 13), (5, 13), (10, 13)]
+    reliability(
+        "graph input: directive before `else` over two lines (continuation or block "
+        "comment)",
+        "split if/else found; no then-body -> else-body edge; exact cfg/dfg",
+    )
 
 
 @pytest.mark.parametrize(
@@ -492,9 +524,10 @@ def test_directive_over_two_lines_before_else(directive: str) -> None:
         ("  if (a)\n    x = 1;\n", "  else\n    x = 2;\n", "  else\n    x = 3;\n"),
     ],
 )
+@pytest.mark.reliability
 def test_else_branch_holding_a_plain_statement_or_a_braceless_else(
     then: str, mine: str, other: str
-) -> None:
+, reliability: Any) -> None:
     head = "int f(int a)\n{\n  int x = 0;\n"
     code = f"{head}{then}#ifdef A\n{mine}#else\n{other}#endif\n  return x;\n}}\n"
     cfg, dfg = flow(code)
@@ -506,6 +539,11 @@ def test_else_branch_holding_a_plain_statement_or_a_braceless_else(
         assert cfg == [(3, 4), (4, 5), (4, 8), (4, 11), (5, 13), (8, 13), (11, 13)]
         assert dfg == [(1, 4), (5, 13), (8, 13), (11, 13)]
     assert (9, 12) not in cfg and (8, 11) not in cfg
+    reliability(
+        "graph input: `#else` branch holding a plain statement, or braceless elses in "
+        "both branches",
+        "alternatives per configuration; exact cfg/dfg",
+    )
 
 
 def test_the_word_of_an_else_directive_is_not_an_else_keyword() -> None:
@@ -532,11 +570,19 @@ _PUT = "put_msg(struct outbuf *ob, const char *fmt, ...)"
         " __releases(lock)\n",
     ],
 )
-def test_annotation_after_or_inside_the_parameter_list_is_blanked(header: str) -> None:
+@pytest.mark.reliability
+def test_annotation_after_or_inside_the_parameter_list_is_blanked(
+    header: str, reliability: Any
+) -> None:
     assert_same_graph(build_graph(header + PUT_MSG_BODY), build_graph(PLAIN + PUT_MSG_BODY))
     cfg, dfg = flow(header + PUT_MSG_BODY)
     assert cfg == [(3, 4), (4, 5), (5, 6), (6, 7), (7, 8), (8, 9)]
     assert len(dfg) == 12 and dfg.count((1, 6)) == 5
+    reliability(
+        "graph input: sparse annotation after/inside the parameter list "
+        "(`__releases(lock)`, `__user`)",
+        "graph identical to the annotation-free function",
+    )
 
 
 # ------------------------------------------------- implicit int: no return type (review)
@@ -560,9 +606,10 @@ CMP_KR = "static\ncmp(a, b)\nchar *a, *b;\n{\n  int d = *a - *b;\n  return d;\n}
         (CMP_KR, CMP_KR.replace("static\n", "static int\n"), [(5, 6)], [(3, 5), (3, 5), (5, 6)]),
     ],
 )  # fmt: skip
+@pytest.mark.reliability
 def test_header_without_return_type_is_implicit_int(
     code: str, typed: str, cfg: list[tuple[int, int]], dfg: list[tuple[int, int]]
-) -> None:
+, reliability: Any) -> None:
     g, want = build_graph(code), build_graph(typed)
     assert not g.has_error and not g.fallback
     # the typed graph less its one ``int`` return-type node (the first primitive_type)
@@ -570,6 +617,10 @@ def test_header_without_return_type_is_implicit_int(
     assert g.node_type == want.node_type[:r] + want.node_type[r + 1 :]
     assert g.node_token == want.node_token[:r] + want.node_token[r + 1 :]
     assert flow(code) == (cfg, dfg) == flow(typed)
+    reliability(
+        "graph input: header without return type (K&R or ANSI implicit int)",
+        "parameters defined at entry; graph = typed graph less its `int` node",
+    )
 
 
 # ------------------------------------- #if among K&R parameter declarations (review)
@@ -592,7 +643,10 @@ int c;
 
 
 @pytest.mark.parametrize("code", [KR_IFDEF, KR_IFDEF.replace("char *\n", "int\n")])
-def test_kr_declarations_in_ifdef_branches_are_alternative_definitions(code: str) -> None:
+@pytest.mark.reliability
+def test_kr_declarations_in_ifdef_branches_are_alternative_definitions(
+    code: str, reliability: Any
+) -> None:
     g = build_graph(code)
     assert not g.has_error and not g.fallback
     cfg, dfg = flow(code)
@@ -602,6 +656,10 @@ def test_kr_declarations_in_ifdef_branches_are_alternative_definitions(code: str
         (3, 10), (3, 10), (3, 11), (3, 12), (5, 10), (7, 10), (11, 10), (11, 10), (11, 11),
         (11, 12),
     ]  # fmt: skip
+    reliability(
+        "graph input: K&R parameter declarations inside `#ifdef`/`#else`",
+        "both declarations reach the use; exact cfg/dfg",
+    )
 
 
 # ------------------------------------------- whole-header macros: SYSCALL_DEFINEn (review)
@@ -615,7 +673,8 @@ def test_kr_declarations_in_ifdef_branches_are_alternative_definitions(code: str
         " int, flags)\n",
     ],
 )
-def test_syscall_define_header_has_its_parameters(header: str) -> None:
+@pytest.mark.reliability
+def test_syscall_define_header_has_its_parameters(header: str, reliability: Any) -> None:
     ansi = "static int put_msg(struct outbuf *ob, const char *fmt, int flags)\n"
     g = build_graph(header + PUT_MSG_BODY)
     assert not g.has_error and not g.fallback
@@ -623,6 +682,10 @@ def test_syscall_define_header_has_its_parameters(header: str) -> None:
     # parameter names are identifiers defined at entry, as in the ANSI header
     assert flow(header + PUT_MSG_BODY) == flow(ansi + PUT_MSG_BODY)
     assert len(flow(header + PUT_MSG_BODY)[1]) == 12
+    reliability(
+        "graph input: `SYSCALL_DEFINE3(name, T, a, ...)` whole-header macro",
+        "same cfg/dfg as the ANSI header",
+    )
 
 
 def test_other_whole_header_macros_are_a_known_limit() -> None:
