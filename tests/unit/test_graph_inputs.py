@@ -526,8 +526,8 @@ def test_directive_over_two_lines_before_else(directive: str, reliability: Any) 
 )
 @pytest.mark.reliability
 def test_else_branch_holding_a_plain_statement_or_a_braceless_else(
-    then: str, mine: str, other: str
-, reliability: Any) -> None:
+    then: str, mine: str, other: str, reliability: Any
+) -> None:
     head = "int f(int a)\n{\n  int x = 0;\n"
     code = f"{head}{then}#ifdef A\n{mine}#else\n{other}#endif\n  return x;\n}}\n"
     cfg, dfg = flow(code)
@@ -608,8 +608,12 @@ CMP_KR = "static\ncmp(a, b)\nchar *a, *b;\n{\n  int d = *a - *b;\n  return d;\n}
 )  # fmt: skip
 @pytest.mark.reliability
 def test_header_without_return_type_is_implicit_int(
-    code: str, typed: str, cfg: list[tuple[int, int]], dfg: list[tuple[int, int]]
-, reliability: Any) -> None:
+    code: str,
+    typed: str,
+    cfg: list[tuple[int, int]],
+    dfg: list[tuple[int, int]],
+    reliability: Any,
+) -> None:
     g, want = build_graph(code), build_graph(typed)
     assert not g.has_error and not g.fallback
     # the typed graph less its one ``int`` return-type node (the first primitive_type)

@@ -66,9 +66,8 @@ def locate(root: Any) -> Target | None:
             if body is not None:
                 decl = ch.child_by_field_name("declarator")
                 params = _params_of(decl, body.start_byte)
-                clean = (not root.has_error or _header_clean(ch, tops)) and not _macro_after(
-                    decl
-                )
+                clean = not root.has_error or _header_clean(ch, tops)
+                clean = clean and not _macro_after(decl)
                 return Target((body.start_byte, body.end_byte), params, clean)
     return _salvage(flat) or _swallowed_header(tops)
 

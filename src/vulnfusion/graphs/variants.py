@@ -40,9 +40,7 @@ def configurations(data: bytes, groups: tuple[PPGroup, ...]) -> list[bytes]:
     :data:`MAX_CONFIGURATIONS` distinct texts, fewer for a long text (:data:`BYTE_BUDGET`),
     in product order)."""
     limit = max(1, min(MAX_CONFIGURATIONS, BYTE_BUDGET // max(1, len(data))))
-    choices = [
-        [*range(len(g.branches)), *([] if g.has_else else [-1])] for g in groups
-    ]
+    choices = [[*range(len(g.branches)), *([] if g.has_else else [-1])] for g in groups]
     out: list[bytes] = []
     seen: set[bytes] = set()
     for combo in islice(product(*choices), limit * 4):
