@@ -631,12 +631,21 @@ int second(int b) {
 
 
 def test_dissolved_definition_is_salvaged() -> None:
-    # an unknown macro as return type makes tree-sitter dissolve the definition
+    # no return type (implicit int) makes tree-sitter dissolve the definition; it is
+    # parsed again with ``int`` inserted (issue 14 review), so the parameter takes part
     code = "sigterm_handler(int sig)\n{\n  int n = sig;\n  if (n > 3)\n    exit(n);\n}\n"
     g = build_graph(code)
-    assert g.has_error and not g.fallback
-    assert named_edges(code, "cfg") == {("int n = sig;", "if (n > 3)"), ("if (n > 3)", "exit(n);")}
-    assert ("n@3", "n@4") in named_edges(code, "dfg")
+    assert not g.has_error and not g.fallback
+    typed = "int " + code  # same graph less the ``int`` node (index 2), same flow
+    assert named_edges(typed, "cfg") == {
+        ("int n = sig;", "if (n > 3)"),
+        ("if (n > 3)", "exit(n);"),
+    }
+    assert named_edges(typed, "dfg") == {("sig@1", "sig@3"), ("n@3", "n@4"), ("n@3", "n@5")}
+    want = build_graph(typed)
+    assert g.node_type == want.node_type[:2] + want.node_type[3:]
+    for et in ("cfg", "dfg"):
+        assert edge_list(g, et) == [(a - (a > 2), b - (b > 2)) for a, b in edge_list(want, et)]
 
 
 # ----------------------------------------------------------------------------- caps and fallback

@@ -65,17 +65,36 @@ Several top-level items, broken parses
     again (``repair``): attribute macros in the header (``static FMT_CHECK(2, 3)
     int f(..)``, ``int __printf(1, 2) f(..)``, ``static __must_check int f(..)``,
     ``av_cold void f(..)``), so that the graph equals the one without the macro;
-    the return type's ``*`` of a K&R definition (``char *f(s) char *s; {``), which
-    then has no ``*`` node; and the directive lines of a conditional that splits
-    an if/else (``if (c) {..}`` ``#ifdef X`` ``else {..}`` ``#endif``): there an
-    else in a ``#if`` branch is one alternative of its ``if``, which also exits
-    straight on unless every branch of a conditional with ``#else`` holds one of
-    its elses.  The repaired parse is kept only when its header parses cleanly.
+    macros after the parameter list (``f(..) __releases(lock)``) and sparse
+    annotations inside it (``const char __user *p``); the return type's ``*`` of a
+    K&R definition (``char *f(s) char *s; {``), which then has no ``*`` node; a
+    header without a return type (implicit ``int``: ``max(a, b) int a, b; {``,
+    ``static cmp(a, b)``, ``max(int a, int b)``, common in Devign, whose functions
+    often lack it; also Linux's ``SYSCALL_DEFINE2(f, T1, a1, T2, a2)``, rewritten in
+    place to ``f( T1  a1, T2  a2)``), parsed with ``int`` inserted before the name and that one node
+    dropped, so the graph is the typed one less its ``int`` node; and the
+    directive lines of a conditional next to an ``else`` (``if (c) {..}``
+    ``#ifdef X`` ``else {..}`` ``#else`` ``else {..}`` ``#endif``, or ``} else``
+    ``#ifdef X`` ``if (b) {..} else`` ``#endif`` ``{..}``, or a conditional among K&R
+    parameter declarations, ``#ifdef W`` ``long c;`` ``#else`` ``int c;`` ``#endif``;
+    continuation lines and comments belong to the directive line).  There the cfg
+    and dfg are the union over configurations (one branch of each such conditional,
+    or none without ``#else``; at most 32), each parsed with the other branches
+    blanked and mapped back onto the graph's nodes (``variants``): never a path
+    through two branches of one conditional or both branches of one ``if``.  The
+    repaired parse is kept only when its header parses cleanly (or a conditional
+    was split: its flow comes from the variants).
     Otherwise, when error recovery dissolved the definition, its remains are
     used: a header followed by a ``compound_statement`` or by a loose ``{`` and
     statements, or a broken declaration that swallowed the header followed by
     loose statements.  ``has_error`` reports any error in the parse the graph
     comes from.
+
+Known limits
+    Other whole-header macros (``PHP_FUNCTION(f)``, ``DEF_HELPER(f, ..)``) hide the
+    parameters: the body's flow is kept, without parameter definitions.  A K&R list
+    with no declarations at all (``int f(a, b) {``) reads as types: no parameter
+    definitions.  Conditionals split into at most 32 configurations.
 
 Caps and fallback
     Text beyond ``max_chars`` is not parsed; nodes beyond ``max_nodes`` (a
@@ -89,7 +108,8 @@ Caps and fallback
 Modules, in the order ``build_graph`` uses them
     ``schema`` (edge types, :class:`CodeGraph`, node-kind tables), ``parser`` (the
     lazily created tree-sitter parser), ``locate`` (which bytes are the body and the
-    parameters), ``repair`` (blank and parse again), ``walk`` (pass 1: nodes,
+    parameters), ``repair`` (blank and parse again), ``variants`` (flow per
+    configuration), ``walk`` (pass 1: nodes,
     statement tree, definitions and uses), ``cfg`` (pass 2), ``dfg`` (pass 3),
     ``fallback`` (the lexer graph), ``build`` (assembly); ``vocab`` holds
     :class:`GraphVocab`.

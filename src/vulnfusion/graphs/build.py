@@ -13,6 +13,7 @@ from vulnfusion.graphs.locate import Target, locate
 from vulnfusion.graphs.parser import Lang, lang_for_process
 from vulnfusion.graphs.repair import PPGroup, plan, suspect
 from vulnfusion.graphs.schema import DEPTH_LIMIT, CodeGraph
+from vulnfusion.graphs.variants import variant_flow
 from vulnfusion.graphs.walk import Walk, walk_tree
 
 
@@ -73,7 +74,7 @@ def _point(data: bytes, pos: int) -> tuple[int, int]:
 
 def _repaired(
     lg: Lang, data: bytes, tree: Any, target: Target | None
-) -> tuple[bytes, Any, Target, tuple[PPGroup, ...]] | None:
+) -> tuple[bytes, Any, Target, tuple[PPGroup, ...], int] | None:
     """The parse of ``data`` with what tree-sitter cannot read blanked (see ``repair``),
     when its header is clean and it has no error that the original parse lacked.
 
@@ -87,14 +88,44 @@ def _repaired(
     for a, b in fix.spans:
         pa, pb = _point(data, a), _point(data, b)
         old.edit(a, b, b, pa, pb, pb)
-    root2 = lg.parser.parse(fix.data, old).root_node
+    new, groups, at = fix.data, fix.groups, fix.implicit_int
+    if at >= 0:  # no return type: parse with ``int `` inserted (its node is dropped later)
+        new = new[:at] + _INT + new[at:]
+        p = _point(data, at)
+        old.edit(at, at, at + len(_INT), p, p, (p[0], p[1] + len(_INT)))
+        groups = tuple(_shifted(g, at) for g in groups)
+    root2 = lg.parser.parse(new, old).root_node
     t2 = locate(root2)
     if t2 is None or not t2.clean:
         return None
     header_fixed = target is None or not target.clean
-    if root2.has_error and not header_fixed:
+    # split if/else: the flow comes from each configuration's own parse (``variants``)
+    if root2.has_error and not header_fixed and not fix.groups:
         return None
-    return fix.data, root2, t2, fix.groups
+    return new, root2, t2, groups, at
+
+
+_INT = b"int "
+
+
+def _shifted(g: PPGroup, at: int) -> PPGroup:
+    """``g`` after inserting ``int `` at ``at``."""
+    n = len(_INT)
+    branches = tuple((a + n * (a >= at), b + n * (b >= at)) for a, b in g.branches)
+    return PPGroup(branches, g.has_else)
+
+
+def _drop_node(w: Walk, at: int, edges: list[_Edges]) -> list[_Edges]:
+    """Remove the inserted ``int`` leaf (the node spanning ``at``..``at+3``) from the
+    walk and renumber ``edges``; unchanged when no such node exists."""
+    spans = w.spans or []
+    r = next((i for i, s in enumerate(spans) if s == (at, at + 3)), -1)
+    if r < 0 or w.types[r] != "primitive_type":
+        return edges
+    del w.types[r], w.toks[r], w.parent[r], spans[r]
+    w.parent = [p - (p > r) for p in w.parent]
+    w.leaves = [x - (x > r) for x in w.leaves if x != r]
+    return [[(a - (a > r), b - (b > r)) for a, b in es] for es in edges]
 
 
 def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> CodeGraph:
@@ -117,15 +148,26 @@ def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> C
     root = tree.root_node
     target = locate(root)
     groups: tuple[PPGroup, ...] = ()
+    inserted = -1
     if target is None or not target.clean or suspect(data):
         fixed = _repaired(lg, data, tree, target)
         if fixed is not None:
-            data, root, target, groups = fixed
+            data, root, target, groups, inserted = fixed
             code = data.decode("utf-8", "replace")
     has_error = bool(root.has_error)
     if target is None:
         return fallback_graph(data.decode("utf-8", "replace"), max_nodes, has_error, truncated)
-    w = Walk(target.body, target.params, data, code if data.isascii() else None, groups=groups)
+    text = code if data.isascii() else None
+    spans: list[tuple[int, int]] | None = [] if groups or inserted >= 0 else None
+    w = Walk(target.body, target.params, data, text, spans=spans)
     walk_tree(root, lg, w)
-    cfg, dfg = _flow(w, lg, max_nodes)
+    cfg: _Edges = []
+    dfg: _Edges = []
+    if groups:  # #if lines split an if/else: flow of each configuration (see variants)
+        cfg, dfg = variant_flow(lg, w, groups, max_nodes)
+        dfg = [e for e in dfg if max(e) < max_nodes]
+    if not (cfg or dfg):
+        cfg, dfg = _flow(w, lg, max_nodes)
+    if inserted >= 0:
+        cfg, dfg = _drop_node(w, inserted, [cfg, dfg])
     return _assemble(w, cfg, dfg, (has_error, truncated), max_nodes)

@@ -34,8 +34,6 @@ class CfgBuilder:
         self.edges.extend((s, dst) for s in srcs)
 
     def run(self) -> list[tuple[int, int]]:
-        if self.w.groups:
-            self._reattach_elses()
         self.seq(self.w.roots, [ENTRY])
         for u, label in self.gotos:
             if label in self.labels:
@@ -70,51 +68,7 @@ class CfgBuilder:
         # error recovery can add ERROR children: they run in sequence with the branch
         cons = [k for k in kids if self.types[k] != "else_clause"]
         alt = [k for k in kids if self.types[k] == "else_clause"]
-        if self.w.groups:
-            return self._if_conditional(u, cons, alt)
         return self.seq(cons, [u]) + self.seq(alt, [u])
-
-    def _if_conditional(self, u: int, cons: list[int], alt: list[int]) -> list[int]:
-        """An ``if`` whose else clauses may lie in blanked ``#if`` branches: each else is an
-        alternative, and the condition also exits when some configuration has no else."""
-        exits = self.seq(cons, [u])
-        for e in alt:
-            exits += self.seq([e], [u])
-        if not alt or self._else_optional(u, alt):
-            exits.append(u)
-        return exits
-
-    def _else_optional(self, u: int, alt: list[int]) -> bool:
-        """No else of ``u`` in its own configuration, and its elses do not fill every
-        branch of a conditional that has an ``#else``."""
-        mine = self.w.branch.get(u)
-        covered: set[int] = set()
-        group = -1
-        for e in alt:
-            tag = self.w.branch.get(e)
-            if tag is None or tag == mine:
-                return False
-            group = tag[0]
-            covered.add(tag[1])
-        pp = self.w.groups[group]
-        return not (pp.has_else and covered == set(range(len(pp.branches))))
-
-    def _reattach_elses(self) -> None:
-        """An else in another branch of the same conditional as its ``if`` (``#ifdef X``
-        ``else if (b) {..}`` ``#else`` ``else {..}``) never pairs with it: it is an
-        alternative else of the nearest enclosing ``if`` outside that conditional."""
-        parent, types, branch = self.w.parent, self.types, self.w.branch
-        for e, (g, b) in list(branch.items()):
-            s = parent[e]
-            mine = branch.get(s)
-            if types[e] != "else_clause" or mine is None or mine[0] != g or mine[1] == b:
-                continue
-            a = parent[s]
-            while a >= 0 and not (types[a] == "if_statement" and branch.get(a, (-1,))[0] != g):
-                a = parent[a]
-            if a >= 0:
-                self.kids[s].remove(e)
-                self.kids.setdefault(a, []).append(e)
 
     def _conditional(self, u: int, pending: list[int]) -> list[int]:
         """``#if``/``#ifdef``/``#elif`` parsed as such: its statements or its alternative

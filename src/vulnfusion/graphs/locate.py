@@ -15,7 +15,8 @@ class Target:
 
     ``params`` runs from the parameter list to the body, so that K&R parameter
     declarations (``f(a) char *a; {``) are parameters too.  ``clean`` says that the
-    target is a ``function_definition`` whose header parsed without error.
+    target is a ``function_definition`` whose header parsed without error (and without
+    a macro call after its parameter list).
     """
 
     body: tuple[int, int]
@@ -31,6 +32,15 @@ def _params_of(declarator: Any, body_start: int) -> tuple[int, int]:
         d = d.child_by_field_name("declarator")
     p = None if d is None else d.child_by_field_name("parameters")
     return (0, 0) if p is None else (p.start_byte, max(p.end_byte, body_start))
+
+
+def _macro_after(declarator: Any) -> bool:
+    """``f(..) __releases(lock)``: tree-sitter reads a macro after the parameter list as a
+    ``call_expression`` inside the function declarator (no error); ``repair`` blanks it."""
+    d = declarator
+    while d is not None and d.type != "function_declarator":
+        d = d.child_by_field_name("declarator")
+    return d is not None and any(c.type == "call_expression" for c in d.named_children)
 
 
 def _header_clean(definition: Any, tops: list[Any]) -> bool:
@@ -57,6 +67,7 @@ def locate(root: Any) -> Target | None:
                 decl = ch.child_by_field_name("declarator")
                 params = _params_of(decl, body.start_byte)
                 clean = not root.has_error or _header_clean(ch, tops)
+                clean = clean and not _macro_after(decl)
                 return Target((body.start_byte, body.end_byte), params, clean)
     return _salvage(flat) or _swallowed_header(tops)
 

@@ -45,6 +45,14 @@ _TYPE_KEYWORDS = frozenset(
     }
 )  # fmt: skip
 _TAGS = frozenset({b"struct", b"union", b"enum"})
+# sparse/kernel annotations that expand to nothing (or an attribute) in a parameter list
+_ANNOTATIONS = frozenset(
+    {
+        b"__user", b"__kernel", b"__iomem", b"__rcu", b"__percpu", b"__force", b"__nocast",
+        b"__bitwise", b"__safe", b"__private", b"__maybe_unused", b"__always_unused",
+        b"__unused",
+    }
+)  # fmt: skip
 _HEADER_MAX = 16384  # bytes searched for the body's ``{`` (headers are far shorter)
 _SPECIFIER_KEYWORDS = frozenset(
     {
@@ -54,14 +62,26 @@ _SPECIFIER_KEYWORDS = frozenset(
     }
 )  # fmt: skip
 _CONDITIONAL = rb"^[ \t]*\#[ \t]*(if|ifdef|ifndef|elif|elifdef|elifndef|else|endif)\b"
-# a conditional directive line (with its continuation lines)
-_DIRECTIVE = re.compile(_CONDITIONAL + rb"(?:[^\n\\]|\\[\s\S])*", re.MULTILINE)
-# ... right before an ``else`` (comments between allowed): the cheap test of :func:`suspect`.
-# A comment is spelled so that it cannot contain "*/": a lazy ``/\*.*?\*/`` under the
-# outer ``*`` could span several comments and backtrack exponentially.
-_ELSE_AFTER = re.compile(
-    _CONDITIONAL + rb"[^\n]*\n(?:\s|//[^\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*else\b", re.MULTILINE
-)
+# the rest of a directive line: continuation lines and block comments that run onto later
+# lines are part of it.  The alternatives start with different characters, so the ``*``
+# cannot backtrack exponentially; an unterminated ``/*`` ends the line.
+_REST = rb"(?:[^\n\\/]|\\[\s\S]|/\*(?:[^*]|\*+[^*/])*\*+/|/(?!\*))*"
+# a conditional directive line (with its continuation lines and comments)
+_DIRECTIVE = re.compile(_CONDITIONAL + _REST, re.MULTILINE)
+# whitespace and comments.  A comment is spelled so that it cannot contain "*/": a lazy
+# ``/\*.*?\*/`` under the outer ``*`` could span several comments and backtrack
+# exponentially.
+_GAP = rb"(?:\s|//[^\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*"
+# an ``else`` right after or right before a conditional directive line: the cheap test of
+# :func:`suspect` (``if (a) {..} else`` ``#ifdef X`` ``if (b) {..} else`` ``#endif`` toggles
+# an ``else if``; ``#ifdef X`` ``else {..}`` ``#endif`` toggles an else)
+# the keyword ``else``, not the word of an ``#else`` (or ``# else``) directive
+_ELSE_WORD = rb"(?<![\w#])(?<!\#[ \t])(?<!\#[ \t][ \t])else\b"
+_ELSE_NEAR = re.compile(
+    rb"(?:" + _CONDITIONAL + _REST + _GAP + rb"else\b)"
+    rb"|(?:" + _ELSE_WORD + _GAP + rb"\n" + _CONDITIONAL + rb")",
+    re.MULTILINE,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,11 +96,13 @@ class PPGroup:
 @dataclass(frozen=True)
 class Repair:
     """The text to parse instead (same length as the original), the blanked byte spans
-    and the blanked conditionals."""
+    and the blanked conditionals; for a header without a return type (``max(a, b)``,
+    ``static cmp(a, b)``: implicit ``int``), where the caller inserts ``int ``."""
 
     data: bytes
     spans: tuple[tuple[int, int], ...]
     groups: tuple[PPGroup, ...]
+    implicit_int: int = -1  # offset of a header's name that has no type (K&R implicit int)
 
 
 @dataclass(frozen=True)
@@ -93,26 +115,68 @@ class _Tok:
 
 
 def suspect(data: bytes) -> bool:
-    """Cheap test: does a conditional directive line come right before an ``else``?
-    (tree-sitter may parse that without error: ``else x = 2;`` reads as a declaration.)"""
-    return b"#" in data and _ELSE_AFTER.search(data) is not None
+    """Cheap test: does a conditional directive line come right before or after an
+    ``else``?  (tree-sitter may parse that without error: ``else x = 2;`` reads as a
+    declaration.)"""
+    return b"#" in data and b"else" in data and _ELSE_NEAR.search(data) is not None
 
 
 def plan(data: bytes) -> Repair | None:
     """Blank what keeps the first definition in ``data`` from parsing; None if nothing."""
+    subs = _syscall_header(data)
+    if subs:
+        buf = bytearray(data)
+        for at, text in subs:
+            buf[at : at + len(text)] = text
+        data = bytes(buf)
     head = _header(data)
     if head is None:
         return None
     toks, brace = head
-    spans = _header_spans(toks)
-    groups, pp_spans = _split_else(data, brace)
+    spans, implicit, kr = _header_spans(toks)
+    groups, pp_spans = _split_else(data, brace, kr)
     spans += pp_spans
-    if not spans:
+    if not spans and implicit < 0 and not subs:
         return None
     out = bytearray(data)
     for a, b in spans:
         out[a:b] = re.sub(rb"[^\n]", b" ", data[a:b])
-    return Repair(bytes(out), tuple(spans), tuple(groups))
+    edits = [*spans, *((at, at + len(text)) for at, text in subs)]
+    return Repair(bytes(out), tuple(edits), tuple(groups), implicit)
+
+
+_SYSCALL = re.compile(rb"(?:COMPAT_)?SYSCALL(?:32)?_DEFINE[1-6]")
+
+
+def _syscall_header(data: bytes) -> list[tuple[int, bytes]]:
+    """``SYSCALL_DEFINE2(name, T1, a1, T2, a2)`` (Linux's whole-header macro) rewritten in
+    place, same length, to ``name( T1  a1, T2  a2)``: the macro and its ``(`` blanked, the
+    comma after the name turned into ``(``, the type-name commas blanked.  Returns the
+    substitutions ``(offset, bytes)``; none for any other header.  (The result has no
+    return type: it is then read as implicit ``int``.)"""
+    if b"_DEFINE" not in data:
+        return []
+    head = _header(data)
+    if head is None:
+        return []
+    toks = head[0]
+    k = next((i for i, t in enumerate(toks) if t.kind == "id" and t.depth == 0), -1)
+    if k < 0 or k + 1 >= len(toks) or toks[k + 1].text != b"(":
+        return []
+    if not _SYSCALL.fullmatch(toks[k].text):
+        return []
+    commas = []
+    for t in toks[k + 2 :]:
+        if t.depth == 0:
+            break
+        if t.text == b"," and t.depth == 1:
+            commas.append(t)
+    if len(commas) < 2 or len(commas) % 2:
+        return []
+    subs = [(toks[k].start, b" " * (toks[k].end - toks[k].start)), (toks[k + 1].start, b" ")]
+    subs.append((commas[0].start, b"("))
+    subs += [(c.start, b" ") for c in commas[1::2]]
+    return subs
 
 
 def _header(data: bytes) -> tuple[list[_Tok], int] | None:
@@ -157,30 +221,56 @@ def _groups(seg: list[_Tok]) -> list[tuple[int, int]]:
     return out
 
 
-def _header_spans(toks: list[_Tok]) -> list[tuple[int, int]]:
+def _header_spans(toks: list[_Tok]) -> tuple[list[tuple[int, int]], int, int]:
     """Byte spans of the attribute macros (and K&R return-type stars) in a header.
 
     The declarator is the last ``name(...)`` before the first top-level ``;`` (K&R
-    declarations follow it); every earlier ``M(...)`` is an attribute macro.  Bare
-    identifiers before the name are macros when they follow a ``*`` or when the
+    declarations follow it) whose parentheses read as a parameter list (a type word,
+    ``*``, ``...``, two names in a row, or nothing); with none such, the last
+    ``name(...)``.  Every other ``M(...)`` is an attribute macro, before the name
+    (``FMT_CHECK(2, 3) int f(..)``) or after the list (``f(..) __releases(lock)``).
+    Bare identifiers before the name are macros when they follow a ``*`` or when the
     specifiers already hold a type keyword or tag (``static __must_check int``);
     with two bare type-like names and no keyword the type is unknown and both stay.
+    Inside the list, the sparse annotations of :data:`_ANNOTATIONS` are blanked.
+    Also returns the name's offset when nothing but storage-class words and ``*``
+    precede it (implicit ``int``), else -1; and the end of the parameter list when K&R
+    declarations follow it, else -1.
     """
     semi = next((i for i, t in enumerate(toks) if t.text == b";" and t.depth == 0), len(toks))
     seg = toks[:semi]
-    groups = _groups(seg)
+    groups = [g for g in _groups(seg) if seg[g[0]].text not in _PAREN_KEYWORDS]
     if not groups:
-        return []
-    name, close = groups[-1]
-    spans = [
-        (seg[a].start, seg[b].end) for a, b in groups[:-1] if seg[a].text not in _PAREN_KEYWORDS
-    ]
-    macro_toks = {k for a, b in groups[:-1] for k in range(a, b + 1)}
+        return [], -1, -1
+    listish = [g for g in groups if _parameter_like(seg[g[0] + 2 : g[1]])]
+    name, close = (listish or groups)[-1]
+    spans = [(seg[a].start, seg[b].end) for a, b in groups if a != name]
+    macro_toks = {k for a, b in groups if a != name for k in range(a, b + 1)}
     before = [i for i in range(name) if i not in macro_toks and seg[i].depth == 0]
     spans += _bare_macros(seg, before)
+    spans += [(t.start, t.end) for t in seg[name + 2 : close] if t.text in _ANNOTATIONS]
     if semi < len(toks) and _old_style_list(seg[name + 2 : close]):
         spans += [(seg[i].start, seg[i].end) for i in before if seg[i].text == b"*"]
-    return spans
+    typeless = all(seg[i].text in _SPECIFIER_KEYWORDS or seg[i].text == b"*" for i in before)
+    shaped = bool(listish) or _old_style_list(seg[name + 2 : close])
+    kr = seg[close].end if semi < len(toks) else -1
+    return spans, (seg[name].start if typeless and shaped else -1), kr
+
+
+def _parameter_like(inner: list[_Tok]) -> bool:
+    """Could ``inner`` (the tokens inside ``name( )``) be a parameter list rather than a
+    macro's arguments (``2, 3``, ``lock``, ``ob->lock``)?"""
+    if not inner:
+        return True
+    prev_id = False
+    for t in inner:
+        if t.text in _TYPE_KEYWORDS or t.text in _TAGS or t.text in (b"*", b"."):
+            return True
+        is_id = t.kind == "id"
+        if is_id and prev_id:
+            return True
+        prev_id = is_id
+    return False
 
 
 def _bare_macros(seg: list[_Tok], before: list[int]) -> list[tuple[int, int]]:
@@ -212,16 +302,22 @@ def _old_style_list(inner: list[_Tok]) -> bool:
     )
 
 
-def _split_else(data: bytes, brace: int) -> tuple[list[PPGroup], list[tuple[int, int]]]:
-    """Conditionals in the body with a directive line right before an ``else``: their
-    directive lines (spans) and their branches."""
-    if data.find(b"#", brace) < 0:
+def _split_else(
+    data: bytes, brace: int, kr: int = -1
+) -> tuple[list[PPGroup], list[tuple[int, int]]]:
+    """Conditionals in the body with a directive line right before or after an ``else``,
+    and conditionals among K&R parameter declarations (from ``kr`` to the body's
+    ``brace``; ``#ifdef W`` ``long c;`` ``#else`` ``int c;`` ``#endif``): their directive
+    lines (spans) and their branches."""
+    start = brace if kr < 0 else kr
+    if data.find(b"#", start) < 0:
         return [], []
     # (directive, start, end incl. continuations); a directive inside a comment is read too
-    lines = [(m.group(1), m.start(), m.end()) for m in _DIRECTIVE.finditer(data, brace)]
+    lines = [(m.group(1), m.start(), m.end()) for m in _DIRECTIVE.finditer(data, start)]
     groups, spans = [], []
     for group in _nest(lines):
-        if any(_else_follows(data, end) for _, _, end in group):
+        in_header = group[-1][2] <= brace
+        if in_header or any(_else_follows(data, e) or _else_before(data, a) for _, a, e in group):
             spans += [(a, b) for _, a, b in group]
             bounds = [b for _, _, b in group[:-1]]
             starts = [a for _, a, _ in group[1:]]
@@ -251,3 +347,13 @@ def _else_follows(data: bytes, end: int) -> bool:
     while m is not None and m.lastgroup in ("c", "pp"):
         m = _TOKEN.search(data, m.end())
     return m is not None and m.group() == b"else"
+
+
+def _else_before(data: bytes, start: int) -> bool:
+    """The token before a directive line (comments skipped) is the keyword ``else``."""
+    m = _ELSE_TAIL.search(data, max(0, start - 512), start)
+    return m is not None
+
+
+# ``else`` then only whitespace/comments up to the end of the searched window
+_ELSE_TAIL = re.compile(_ELSE_WORD + _GAP + rb"\Z")

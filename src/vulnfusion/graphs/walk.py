@@ -14,7 +14,6 @@ from vulnfusion.graphs.parser import (
     A_NAMED,
     Lang,
 )
-from vulnfusion.graphs.repair import PPGroup
 from vulnfusion.graphs.schema import ENTRY, TOKEN_MAX, clip
 
 _NO_UNIT = -1  # outside the analysed body (or in the parameter list)
@@ -55,8 +54,8 @@ class Walk:
     uses: list[tuple[int, str, int]] = field(default_factory=list)
     lhs: int = -1  # kept idx of the last plain-identifier assignment target
     depth: int = 0  # deepest statement/container seen (guards the recursive cfg pass)
-    groups: tuple[PPGroup, ...] = ()  # conditionals whose directive lines were blanked
-    branch: dict[int, tuple[int, int]] = field(default_factory=dict)  # stmt -> (group, branch)
+    # byte range per node, recorded only when asked (to match nodes of several parses)
+    spans: list[tuple[int, int]] | None = None
 
 
 def walk_tree(root: Any, lg: Lang, w: Walk) -> None:
@@ -69,6 +68,7 @@ def walk_tree(root: Any, lg: Lang, w: Walk) -> None:
     # bound methods: this loop runs ~750 times per function
     add_type, add_tok, add_parent = types.append, w.toks.append, w.parent.append
     add_leaf, add_use = w.leaves.append, w.uses.append
+    add_span = None if w.spans is None else w.spans.append
     cur = root.walk()
     pst, ust = [-1], [_NO_UNIT]  # per depth: kept parent, program point
     while True:
@@ -79,6 +79,8 @@ def walk_tree(root: Any, lg: Lang, w: Walk) -> None:
             add_type(name)
             par = pst[-1]
             add_parent(par)
+            if add_span is not None:
+                add_span((node.start_byte, node.end_byte))
             if act <= A_CASSIGN:  # operator/keyword leaf: its type is its text
                 add_tok(name)
                 if act == A_CASSIGN and w.lhs == idx - 1:
@@ -155,23 +157,9 @@ def _enter_stmt(w: Walk, node: Any, at: tuple[int, int], unit: int, act: int, de
         w.roots.append(idx)
     else:
         w.kids.setdefault(parent, []).append(idx)
-    if w.groups:
-        _tag_branch(w, idx, node.start_byte)
     if act == A_CONT:
         return _BODY if unit == _NO_UNIT else unit
     return _FOR_MARK - idx if act == A_FOR else idx
-
-
-def _tag_branch(w: Walk, idx: int, pos: int) -> None:
-    """Record the innermost blanked conditional branch that a statement starts in."""
-    best: tuple[int, int] | None = None
-    width = -1
-    for g, group in enumerate(w.groups):
-        for b, (a, e) in enumerate(group.branches):
-            if a <= pos < e and (width < 0 or e - a < width):
-                best, width = (g, b), e - a
-    if best is not None:
-        w.branch[idx] = best
 
 
 def _identifier(
