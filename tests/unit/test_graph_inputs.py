@@ -461,10 +461,8 @@ def test_ifdef_toggling_an_else_if_gives_both_configurations(reliability: Any) -
     assert cfg == [(3, 4), (4, 5), (4, 8), (4, 13), (5, 15), (8, 9), (8, 13), (9, 15), (13, 15)]
     assert dfg == [(1, 4), (1, 8), (5, 15), (9, 15), (13, 15)]
     reliability(
-        "graph input: `} else` `#ifdef X` `if (b) {..} else` `#endif` `{..}` (toggled "
-        "else-if)",
-        "flow of both configurations, never through both branches of one if; exact "
-        "cfg/dfg",
+        "graph input: `} else` `#ifdef X` `if (b) {..} else` `#endif` `{..}` (toggled else-if)",
+        "flow of both configurations, never through both branches of one if; exact cfg/dfg",
     )
 
 
@@ -511,8 +509,7 @@ def test_directive_over_two_lines_before_else(directive: str, reliability: Any) 
     assert cfg == [(3, 4), (4, 5), (4, 10), (4, 13), (5, 13), (10, 13)]
     assert dfg == [(1, 4), (1, 10), (3, 13), (5, 13), (10, 13)]
     reliability(
-        "graph input: directive before `else` over two lines (continuation or block "
-        "comment)",
+        "graph input: directive before `else` over two lines (continuation or block comment)",
         "split if/else found; no then-body -> else-body edge; exact cfg/dfg",
     )
 
