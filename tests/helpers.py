@@ -146,10 +146,10 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     import torch
 
     from vulnfusion.batching import BatchLayout
-    from vulnfusion.models.build import load_model
     from vulnfusion.features import SplitFeatures
     from vulnfusion.featurize import pack_graphs, pack_tokens
     from vulnfusion.graphs import GraphVocab, build_graph
+    from vulnfusion.models.build import load_model
     from vulnfusion.tokenization import encode, load_tokenizer_dir
     from vulnfusion.training import eval_loader, predict
 
