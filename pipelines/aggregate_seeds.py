@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from vulnfusion.cli import base_parser, load, run_stage
 from vulnfusion.ensemble import aggregate_track
+from vulnfusion.metrics import Headline
 
 log = logging.getLogger("vulnfusion.aggregate")
 
@@ -56,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "[%+.4f, %+.4f]",
         args.track,
         m["num_seeds"],
-        m["test"]["at_valid_threshold"]["f1"],
+        Headline.from_report(m).test_f1,
         m["per_seed_mean_f1"],
         m["per_seed_std_f1"],
         d["diff"],

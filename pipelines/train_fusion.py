@@ -17,13 +17,13 @@ from vulnfusion.cli import (
     add_train_flags,
     base_parser,
     load,
-    log_summary,
     params_defaults,
     run_stage,
     train_overrides,
 )
 from vulnfusion.io import ensure_writable_dir
 from vulnfusion.runs.fusion import default_branch_dir, train_fusion
+from vulnfusion.runs.outputs import log_summary
 
 
 def parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from vulnfusion import tracking
 from vulnfusion.errors import VulnfusionError
 from vulnfusion.features import SplitFeatures, load_features
 from vulnfusion.io import atomic_dir, read_json, write_json
-from vulnfusion.metrics import evaluation_report, paired_bootstrap_diff, sigmoid
+from vulnfusion.metrics import Headline, evaluation_report, paired_bootstrap_diff, sigmoid
 from vulnfusion.paths import EVAL_SPLITS
 from vulnfusion.plots import plot_seed_vs_ensemble
 from vulnfusion.runs.outputs import log_run_outputs, logits_by_id, write_run_outputs
@@ -87,16 +87,16 @@ def _seed_summary(y: dict[str, np.ndarray], seed_logits: list[SeedLogits]) -> li
     rows = []
     for s in seed_logits:
         m = evaluation_report(y["valid"], s.logits["valid"], y["test"], s.logits["test"])
-        t = m["test"]["at_valid_threshold"]
+        h = Headline.from_report(m)
         rows.append(
             {
                 "seed": s.seed,
                 "valid_f1": m["f1_at_best_threshold"],
-                "threshold": m["best_threshold_by_f1"],
-                "test_f1": t["f1"],
-                "test_accuracy_at_0_5": m["test"]["at_0_5"]["accuracy"],
-                "test_roc_auc": m["test"]["roc_auc"],
-                "test_pr_auc": m["test"]["pr_auc"],
+                "threshold": h.threshold,
+                "test_f1": h.test_f1,
+                "test_accuracy_at_0_5": h.test_accuracy_at_0_5,
+                "test_roc_auc": h.test_roc_auc,
+                "test_pr_auc": h.test_pr_auc,
             }
         )
     return rows
@@ -174,7 +174,7 @@ def aggregate_track(
             {
                 track: {
                     "seed_f1": metrics["per_seed_test_f1"],
-                    "ensemble_f1": metrics["test"]["at_valid_threshold"]["f1"],
+                    "ensemble_f1": Headline.from_report(metrics).test_f1,
                 }
             },
             tmp / "figures" / "seed_vs_ensemble.png",

@@ -200,19 +200,3 @@ def train_overrides(args: argparse.Namespace, section: str) -> dict[str, Any]:
         for k, v in vars(args).items()
         if k.startswith(prefix) and v is not None
     }
-
-
-def log_summary(track: str, seed: int, m: dict[str, Any]) -> None:
-    """The one line a finished per-seed stage prints."""
-    if not m:
-        return  # a non-zero torchrun rank: rank 0 reports
-    log.info(
-        "%s seed %d%s: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s",
-        track,
-        seed,
-        " (DEGRADED)" if m.get("degraded") else "",
-        m["f1_at_best_threshold"],
-        m["best_threshold_by_f1"],
-        m["test"]["at_valid_threshold"]["f1"],
-        m["test"]["roc_auc"],
-    )

@@ -8,12 +8,12 @@ from vulnfusion.cli import (
     add_train_flags,
     base_parser,
     load,
-    log_summary,
     params_defaults,
     train_overrides,
 )
 from vulnfusion.io import ensure_writable_dir
 from vulnfusion.runs.branch import train_branch
+from vulnfusion.runs.outputs import log_summary
 
 
 def branch_stage_main(track: str, doc: str, argv: Sequence[str] | None = None) -> None:

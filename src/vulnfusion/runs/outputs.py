@@ -10,6 +10,7 @@ The aggregate stage writes the same files for a seed ensemble.
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,12 @@ import numpy as np
 
 from vulnfusion.features import Features
 from vulnfusion.io import sha256_file, write_json, write_text
+from vulnfusion.metrics import Headline
 from vulnfusion.paths import EVAL_SPLITS, manifest_path
 from vulnfusion.plots import plot_confusion_matrix, plot_threshold_curve
 from vulnfusion.tracking import RunLogger
+
+log = logging.getLogger("vulnfusion")
 
 
 def logits_by_id(feats: Features, logits: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -103,3 +107,20 @@ def log_run_outputs(run: RunLogger, out_dir: Path, metrics: dict[str, Any]) -> N
         if (out_dir / name).exists():
             run.log_artifacts(out_dir / name)
     run.log_artifacts(out_dir / "figures", "figures")
+
+
+def log_summary(track: str, seed: int, m: dict[str, Any]) -> None:
+    """The one line a finished per-seed stage prints."""
+    if not m:
+        return  # a non-zero torchrun rank: rank 0 reports
+    headline = Headline.from_report(m)
+    log.info(
+        "%s seed %d%s: valid F1 %.4f @%.2f, test F1 %.4f, test ROC-AUC %s",
+        track,
+        seed,
+        " (DEGRADED)" if m.get("degraded") else "",
+        m["f1_at_best_threshold"],
+        m["best_threshold_by_f1"],
+        headline.test_f1,
+        headline.test_roc_auc,
+    )
