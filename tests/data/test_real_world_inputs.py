@@ -690,8 +690,8 @@ def test_served_length_limit_counts_normalised_characters(reliability: Any) -> N
     with pytest.raises(InputError) as err:
         validate_frame(pd.DataFrame({"func": [FUNC_95, crlf + "\r\n" * 6]}), _spec(100))
     assert str(err.value) == (
-        "1 of 2 rows rejected, nothing scored: row 1: function has 101 characters once line endings are normalised, "
-        "above the limit of 100"
+        "1 of 2 rows rejected, nothing scored: row 1: function has 101 characters "
+        "once line endings are normalised, above the limit of 100"
     )
     reliability(
         "scoring request: 95-char function as LF and as CRLF (108 chars), max_input_chars 100",
