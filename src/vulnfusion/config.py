@@ -163,6 +163,7 @@ class RegisterConfig:
     model_name: str = "vulnfusion-ensemble"
     max_chars: int = field(default=200_000, metadata=_rng(64))
     max_rows: int = field(default=1_000, metadata=_rng(1))
+    max_request_chars: int = field(default=2_000_000, metadata=_rng(64))
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,7 @@ def serving_spec(cfg: Config, ensemble: dict[str, Any]) -> ServingSpec:
         max_chars_parse=cfg.featurize.max_chars,
         max_input_chars=cfg.register.max_chars,
         max_rows=cfg.register.max_rows,
+        max_request_chars=cfg.register.max_request_chars,
         seeds=tuple(int(s) for s in ensemble["seeds"]),
         test=dict(ensemble["test"]),
     )

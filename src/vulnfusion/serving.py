@@ -37,6 +37,11 @@ SPEC_FILE = "serving.json"
 SPEC_VERSION = 1
 
 
+# 2 M characters: twice 1,000 median-length Devign functions; graph building parses ~600 k
+# characters/s per core (measured on Devign), so the text alone costs seconds, not minutes
+DEFAULT_MAX_REQUEST_CHARS = 2_000_000
+
+
 class ServingSpecError(VulnfusionError, ValueError):
     """A model directory's ``serving.json`` is missing, unreadable or has a bad key."""
 
@@ -57,6 +62,10 @@ class ServingSpec:
     max_input_chars: int  # a longer function is refused (register.max_chars)
     max_rows: int  # a request with more rows is refused at once (register.max_rows)
     seeds: tuple[int, ...]  # checkpoints under seeds/seed_<s>/, averaged in logit space
+    # characters per request, all rows together (register.max_request_chars): graph building
+    # and tokenization grow with the text, so many long functions can pass max_rows and still
+    # outlast the server's timeout
+    max_request_chars: int = DEFAULT_MAX_REQUEST_CHARS
     test: dict[str, Any] = field(default_factory=dict)  # the ensemble's test block (for people)
     format_version: int = SPEC_VERSION
 
@@ -95,6 +104,10 @@ class ServingSpec:
                 max_input_chars=_positive_int(data, "max_input_chars"),
                 max_rows=_positive_int(data, "max_rows"),
                 seeds=_seeds(data),
+                # a bundle written before this limit existed gets today's default
+                max_request_chars=_positive_int(
+                    {"max_request_chars": DEFAULT_MAX_REQUEST_CHARS, **data}, "max_request_chars"
+                ),
                 test=dict(data.get("test") or {}),
             )
         except ServingSpecError as exc:
@@ -154,6 +167,12 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
         raise InputError(
             f"{len(df)} rows exceed the limit of {spec.max_rows} rows per request "
             "(register.max_rows); split the request"
+        )
+    total = sum(len(v) for v in df["func"].tolist() if isinstance(v, str))
+    if total > spec.max_request_chars:  # also before per-row work: see ServingSpec
+        raise InputError(
+            f"{total} characters in {len(df)} rows exceed the limit of {spec.max_request_chars} "
+            "characters per request (register.max_request_chars); split the request"
         )
     funcs, bad = [], []
     for i, v in enumerate(df["func"].tolist()):

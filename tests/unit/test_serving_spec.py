@@ -3,13 +3,21 @@ stops with one line naming the file and the key."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vulnfusion.serving import SPEC_VERSION, ServingSpec, ServingSpecError
+from vulnfusion.serving import (
+    DEFAULT_MAX_REQUEST_CHARS,
+    SPEC_VERSION,
+    InputError,
+    ServingSpec,
+    ServingSpecError,
+    validate_frame,
+)
 
 SPEC = ServingSpec(
     threshold=0.43,
@@ -162,7 +170,8 @@ def test_every_bad_row_is_named_and_the_list_is_capped() -> None:
     assert str(err.value) == (
         "5 of 20 rows rejected, nothing scored: row 2: 'func' is empty; "
         "row 5: 'func' must be a string, got int; "
-        "row 6: function has 101 characters, above the limit of 100; "
+        "row 6: function has 101 characters once line endings are normalised, above the "
+        "limit of 100; "
         "row 8: no function body (no '{' found); row 9: no function body (no '(' found)"
     )
     many = [""] * 13
@@ -179,3 +188,29 @@ def test_good_rows_come_back_normalised() -> None:
 
     out = validate_frame(pd.DataFrame({"func": ["int f(void)\r\n{ return 0; }"]}), _spec())
     assert out == ["int f(void)\n{ return 0; }"]
+
+
+def test_a_request_over_the_character_budget_is_refused_before_any_row_check() -> None:
+    """max_rows alone lets 1,000 functions of max_chars each through, far past the server's
+    timeout; the request's total characters are capped too (register.max_request_chars)."""
+    import pandas as pd
+
+    spec = dataclasses.replace(_spec(), max_request_chars=250)
+    ok = "int f(void) { return 0; }"  # 25 characters
+    assert validate_frame(pd.DataFrame({"func": [ok] * 10}), spec) == [ok] * 10
+    with pytest.raises(InputError) as err:
+        # the bad first row is not reported: the budget check comes first and costs nothing
+        validate_frame(pd.DataFrame({"func": ["", *[ok] * 10, "x"]}), spec)
+    assert str(err.value) == (
+        "251 characters in 12 rows exceed the limit of 250 characters per request "
+        "(register.max_request_chars); split the request"
+    )
+
+
+def test_a_spec_written_before_the_character_budget_loads_with_the_default(tmp_path: Path) -> None:
+    path = SPEC.to_json(tmp_path / "serving.json")
+    data = json.loads(path.read_text())
+    del data["max_request_chars"]
+    path.write_text(json.dumps(data))
+    assert ServingSpec.from_json(path) == SPEC
+    assert SPEC.max_request_chars == DEFAULT_MAX_REQUEST_CHARS == 2_000_000
