@@ -5,19 +5,21 @@ The version carries its provenance (training data: source, path or ``demo``, con
 preset, split strategy), the evaluation it passed and its test metrics as tags, and a
 description saying the same in words. The model is logged into the aggregate stage's
 ``fusion-ensemble`` run without touching that run's tags. A bundle whose content digest
-equals the latest version's (``bundle_digest`` tag) is not registered again: that version
-gets the alias instead.
+(:func:`bundle_digest`) equals that of any version (``bundle_digest`` tag) is not registered
+again: that version gets the alias instead.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from vulnfusion.checkpoints import META, WEIGHTS
 from vulnfusion.config import Config
 from vulnfusion.io import read_json, sha256_file, write_json
 from vulnfusion.metrics import Headline
@@ -50,7 +52,6 @@ def build_bundle(
 ) -> Path:
     """Everything the pyfunc needs, in one directory ``dest``: the seed checkpoints, tokenizer,
     graph vocabulary and ``serving.json`` (:class:`~vulnfusion.serving.ServingSpec`)."""
-    from vulnfusion.checkpoints import META, WEIGHTS
 
     for s in ensemble["seeds"]:
         seed_out = dest / "seeds" / f"seed_{s}"
@@ -164,23 +165,33 @@ def description(
 
 
 def bundle_digest(bundle: Path) -> str:
-    """SHA-256 over every file of the bundle (relative path + content, sorted by path): equal
-    digests mean byte-identical weights, tokenizer, vocabulary and serving spec."""
+    """SHA-256 over what decides the served scores, file by file (relative path + content,
+    sorted by path): equal digests mean identical weights, model specs, tokenizer, vocabulary
+    and serving spec. A checkpoint's ``checkpoint.json`` counts by its ``track``, ``seed`` and
+    ``model`` spec only: its time stamp, commit and input hashes change on every re-run
+    without changing a single weight."""
     h = hashlib.sha256()
     for f in sorted(p for p in bundle.rglob("*") if p.is_file()):
         h.update(f.relative_to(bundle).as_posix().encode() + b"\0")
-        h.update(sha256_file(f).encode())
+        if f.name == META:
+            meta = read_json(f)
+            kept = {k: meta.get(k) for k in ("track", "seed", "model")}
+            h.update(hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest().encode())
+        else:
+            h.update(sha256_file(f).encode())
     return h.hexdigest()
 
 
-def latest_version(name: str) -> Any | None:
-    """The newest version of registered model ``name`` (``None`` when there is none)."""
+def version_with_digest(name: str, digest: str) -> Any | None:
+    """The newest version of registered model ``name`` whose ``bundle_digest`` tag is
+    ``digest`` (``None`` when there is none), so switching back to an earlier experiment's
+    weights reuses its version instead of registering a copy."""
     from mlflow import MlflowClient
 
     versions = MlflowClient().search_model_versions(
-        f"name = '{name}'", order_by=["version_number DESC"], max_results=1
+        f"name = '{name}'", order_by=["version_number DESC"], max_results=10_000
     )
-    return versions[0] if versions else None
+    return next((v for v in versions if v.tags.get("bundle_digest") == digest), None)
 
 
 def ensemble_run_id(cfg: Config, fusion_dir: Path) -> str | None:
@@ -203,7 +214,7 @@ def register_ensemble(
     output: Path,
     stage: str,
 ) -> dict[str, Any]:
-    """Log + register the model (unless the latest version has the same bundle digest); tag
+    """Log + register the model (unless a version has the same bundle digest); tag
     it with provenance and evaluation, point ``alias`` at it; write ``output`` (name, version,
     alias, URIs). ``stage`` tags a run made here when the aggregate run cannot be found."""
     import pandas as pd
@@ -222,10 +233,10 @@ def register_ensemble(
         bundle = build_bundle(cfg, fusion_dir, features_dir, ensemble, Path(tmp) / "bundle")
         digest = bundle_digest(bundle)
         tracking.connect(cfg)
-        latest = latest_version(name)
-        if latest is not None and latest.tags.get("bundle_digest") == digest:
-            log.info("weights unchanged since version %s: no new version", latest.version)
-            version, model_uri = str(latest.version), f"models:/{name}/{latest.version}"
+        same = version_with_digest(name, digest)
+        if same is not None:
+            log.info("same weights as version %s: no new version", same.version)
+            version, model_uri = str(same.version), f"models:/{name}/{same.version}"
         else:
             io = (example, signature)
             version, model_uri = _log_model(cfg, fusion_dir, bundle, name, io, stage)
