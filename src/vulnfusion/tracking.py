@@ -125,6 +125,12 @@ def _ensure_experiment(name: str, uri: str) -> str:
             found = mlflow.get_experiment_by_name(name)
             if found is None:
                 raise
+    if found.lifecycle_stage == "deleted":  # before tagging: a deleted one cannot be changed
+        raise TrackingError(
+            f"cannot use the deleted experiment '{name}' (id {found.experiment_id}): restore it "
+            f"(mlflow experiments restore --experiment-id {found.experiment_id}) or set "
+            "mlflow.experiment to another name"
+        )
     if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:  # made before the kind was set
         mlflow.MlflowClient().set_experiment_tag(
             found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,15 +28,10 @@ def registered_model(
     reg = json.loads((trained_workspace / "reports/registered_model.json").read_text())
     uri = f"sqlite:///{trained_workspace / 'mlflow.db'}"
     dst = tmp_path_factory.mktemp("model")
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    try:
-        local = mlflow.artifacts.download_artifacts(reg["registry_uri"], dst_path=str(dst))
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
+    # explicit URIs: an earlier test's mlflow.set_tracking_uri() would beat the env variable
+    local = mlflow.artifacts.download_artifacts(
+        reg["registry_uri"], dst_path=str(dst), tracking_uri=uri, registry_uri=uri
+    )
     return RegisteredModel(uri, reg["registry_uri"], reg["alias"], Path(local))
 
 

@@ -30,7 +30,9 @@ def readme_commands() -> list[list[str]]:
     for line in (ROOT / "README.md").read_text().splitlines():
         for cmd in re.findall(r"dvc exp run((?:\s+(?:--[a-z-]+|-S\s+[^\s`]+))+)", line):
             sets = re.findall(r"-S\s+([^\s`]+)", cmd)
-            if sets:
+            # the prose's placeholder (`-S key=value`) and its deliberate typo (`devgin`,
+            # shown to explain the one-line rejection) are not commands to run
+            if sets and not any(s in ("key=value", "preset=devgin") for s in sets):
                 out.append(sets)
     return out
 

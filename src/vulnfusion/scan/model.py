@@ -11,6 +11,7 @@ needs no tracking store — what CI uses.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -129,6 +130,11 @@ def _load(uri: str) -> ScanModel:
     import mlflow.pyfunc  # heavy: only when a scan runs
     from mlflow.exceptions import MlflowException
 
+    env_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if env_uri and uri.startswith(("models:/", "runs:/")):
+        # the store the user named wins over one set earlier in this process
+        mlflow.set_tracking_uri(env_uri)
+        mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", env_uri))
     target = uri
     if not _SCHEME.match(uri):  # a plain path: models:/, runs:/, file:// … have a scheme
         if not Path(uri).is_dir():
