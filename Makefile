@@ -31,7 +31,7 @@ run: $(STAMP)
 	@echo "Open the MLflow UI with: make ui"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
