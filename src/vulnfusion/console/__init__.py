@@ -45,7 +45,7 @@ class _Group(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
             kwargs["standalone_mode"] = False  # errors come here, not to click's printer
-            return super().main(*args, **kwargs)
+            code = super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.Abort:
@@ -58,6 +58,8 @@ class _Group(click.Group):
             _fail(f"{exc.format_message()} (see '{where} --help')")
         except click.ClickException as exc:
             _fail(exc.format_message())
+        # without standalone mode click returns ``ctx.exit(code)``'s code instead of exiting
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
