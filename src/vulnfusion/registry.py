@@ -21,7 +21,8 @@ from typing import Any
 
 from vulnfusion.checkpoints import META, WEIGHTS
 from vulnfusion.config import Config
-from vulnfusion.io import read_json, sha256_file, write_json
+from vulnfusion.data.fingerprint import TRAINING_HASHES_FILE, Fingerprints
+from vulnfusion.io import read_json, read_jsonl, sha256_file, write_json
 from vulnfusion.metrics import Headline
 from vulnfusion.serving import SPEC_FILE, ServingSpec
 
@@ -51,7 +52,8 @@ def build_bundle(
     cfg: Config, fusion_dir: Path, features_dir: Path, ensemble: dict[str, Any], dest: Path
 ) -> Path:
     """Everything the pyfunc needs, in one directory ``dest``: the seed checkpoints, tokenizer,
-    graph vocabulary and ``serving.json`` (:class:`~vulnfusion.serving.ServingSpec`)."""
+    graph vocabulary and ``serving.json`` (:class:`~vulnfusion.serving.ServingSpec`), and the
+    fingerprints of the training texts (``training_hashes.json``, read by ``evaluate``)."""
 
     for s in ensemble["seeds"]:
         seed_out = dest / "seeds" / f"seed_{s}"
@@ -61,6 +63,10 @@ def build_bundle(
     shutil.copytree(features_dir / "tokenizer", dest / "tokenizer")
     shutil.copy2(features_dir / "graph_vocab.json", dest / "graph_vocab.json")
     serving_spec(cfg, ensemble).to_json(dest / SPEC_FILE)
+    train = features_dir.parent / "prepared" / "train.jsonl"  # prepare's layout
+    if train.exists():
+        texts = (str(row["func"]) for row in read_jsonl(train))
+        Fingerprints.of(texts).write(dest / TRAINING_HASHES_FILE)
     return dest
 
 

@@ -73,9 +73,10 @@ def main(verbose: bool) -> None:
 
 def _register() -> None:
     """Attach the subcommands (imported here so ``console`` alone stays import-light)."""
-    from vulnfusion.console import scan
+    from vulnfusion.console import evaluate, scan
 
     main.add_command(scan.scan)
+    main.add_command(evaluate.evaluate)
 
 
 _register()

@@ -16,6 +16,11 @@ any other as JSON Lines; gzip is recognised by its magic bytes; a leading UTF-8 
 ignored. ``target`` is 0/1 or ``false``/``true``. Function text is normalised once here
 (:func:`vulnfusion.data.text.normalize_code`: LF line endings, no BOM).
 
+``vulnfusion evaluate`` also reads CSV (``.csv``, ``.csv.gz``; a header row naming ``func``
+and ``target``, optional ``pair_id``, ``project``, ``cwe``; RFC 4180 quoting, so a function's
+newlines sit inside a quoted field): :func:`read_labelled` with ``allow_csv``. ``prepare``
+does not (its error names the formats it takes).
+
 Every problem is reported as ``<file>:<line>: <reason>`` (``<file>[<n>]`` for records of a
 JSON array). With ``on_bad_record: error`` the first one stops the stage; with ``skip`` it is
 counted by reason and its location kept, so nothing disappears silently.
@@ -24,7 +29,9 @@ counted by reason and its location kept, so nothing disappears silently.
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
+import io
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -39,6 +46,8 @@ from vulnfusion.paths import SPLITS as CODEXGLUE_SPLITS
 # A split name as written in a file name or a record's ``split`` field → the one used here.
 SPLIT_NAMES = {"train": "train", "valid": "valid", "validation": "valid", "test": "test"}
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+CSV_SUFFIXES = (".csv", ".csv.gz")  # evaluate only (read_labelled)
+EXTRA_FIELDS = ("pair_id", "project", "cwe")  # optional per-record fields evaluate keeps
 GZIP_MAGIC = b"\x1f\x8b"
 _PEEK_BYTES = 4096
 MAX_REJECT_EXAMPLES = 20
@@ -122,17 +131,19 @@ def _reason_key(reason: str) -> str:
     return reason.split(" (")[0] if "(" in reason else reason
 
 
-def source_files(path: Path) -> list[tuple[str | None, Path]]:
+def source_files(path: Path, allow_csv: bool = False) -> list[tuple[str | None, Path]]:
     """The files ``read_source`` reads under ``path``, each with the split its name gives.
 
     A directory must hold one file per split — ``train``, ``valid`` or ``validation``, and
     ``test``, each ``.jsonl``, ``.jsonl.gz``, ``.json`` or ``.json.gz``; a single file has no
-    split (``None``).
+    split (``None``). ``allow_csv`` also takes a single ``.csv``/``.csv.gz`` file.
 
     Raises:
         DataError: a split file is missing or given twice, or the file type is unsupported.
     """
     if not path.is_dir():
+        if allow_csv and path.name.endswith(CSV_SUFFIXES):
+            return [(None, path)]
         if not path.name.endswith(DATA_SUFFIXES):
             raise DataError(
                 f"{path}: unsupported file type (want {', '.join(DATA_SUFFIXES)} or a directory)"
@@ -153,11 +164,14 @@ def source_files(path: Path) -> list[tuple[str | None, Path]]:
     return out
 
 
-def _iter_raw(path: Path) -> Iterator[_Raw]:
-    for split, f in source_files(path):
+def _iter_raw(path: Path, allow_csv: bool = False) -> Iterator[_Raw]:
+    for split, f in source_files(path, allow_csv):
         # JSON Lines or one JSON array, told apart by the first character, not the name:
         # DiverseVul ships JSON Lines as .json, and function.json is an array.
-        reader = _iter_json_array if _first_char(f) == b"[" else _iter_jsonl
+        if allow_csv and f.name.endswith(CSV_SUFFIXES):
+            reader = _iter_csv
+        else:
+            reader = _iter_json_array if _first_char(f) == b"[" else _iter_jsonl
         for raw in reader(f):
             yield _Raw(raw.where, (split, raw.obj))
 
@@ -262,6 +276,104 @@ def _iter_json_array(path: Path) -> Iterator[_Raw]:
         raise DataError(f"{path}: expected a JSON array of records (function.json)")
     for i, obj in enumerate(data):
         yield _Raw(f"{path}[{i}]", obj)
+
+
+def _iter_csv(path: Path) -> Iterator[_Raw]:
+    """CSV records as dicts (header row = field names); ``where`` is the record's first line.
+
+    ``target`` ``"0"``/``"1"``/``"true"``/``"false"`` becomes the JSON value it stands for
+    (anything else stays text and fails validation by name); empty cells are absent fields.
+    """
+    # a function is one field: lift csv's 128 KiB field limit (data.max_chars judges length)
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
+    try:
+        with _open_bytes(path) as fh:
+            text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+            reader = csv.DictReader(text, strict=True)
+            header = reader.fieldnames
+            if not header:
+                raise DataError(f"{path}: empty file")
+            if "func" not in header or "target" not in header:
+                raise DataError(f"{path}:1: CSV header lacks 'func' or 'target' ({header})")
+            start = reader.line_num + 1
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    raise DataError(f"{path}:{start}: invalid CSV ({exc})") from None
+                yield _Raw(f"{path}:{start}", _csv_record(row, f"{path}:{start}"))
+                start = reader.line_num + 1
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+
+
+def _csv_record(row: dict[str | None, Any], where: str) -> Any:
+    if None in row:  # more cells than header names
+        return DataError(f"x: {len(row) - 1 + len(row[None])} cells, header has {len(row) - 1}")
+    if any(v is None for v in row.values()):
+        return DataError("x: fewer cells than the header names")
+    out: dict[str, Any] = {str(k): v for k, v in row.items() if v != ""}
+    target = out.get("target")
+    if isinstance(target, str) and target.strip().lower() in ("0", "1", "true", "false"):
+        t = target.strip().lower()
+        out["target"] = t == "true" if t in ("true", "false") else int(t)
+    return out
+
+
+def read_labelled(
+    path: str | Path,
+    max_chars: int,
+    skip_bad: bool,
+    rejects: RejectLog,
+    allow_csv: bool = True,
+) -> list[tuple[Record, dict[str, str | None]]]:
+    """Like :func:`read_source`, plus CSV, with each record's :data:`EXTRA_FIELDS` and
+    ``where`` (its ``file:line`` or ``file[n]``, for later per-record errors).
+
+    ``pair_id`` is a string or an integer (kept as text), ``project`` and ``cwe`` strings
+    (a list of CWEs is joined with ``|``); absent or null fields are ``None``.
+
+    Raises:
+        DataError: as :func:`read_source`, and for an extra field of the wrong type.
+        NoValidRecordsError: as :func:`read_source`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    validator = _Validator(max_chars)
+    out: list[tuple[Record, dict[str, str | None]]] = []
+    for raw in _iter_raw(path, allow_csv):
+        try:
+            rec = validator.check(raw)
+            obj = raw.obj[1] if isinstance(raw.obj, tuple) else raw.obj
+            extras = {k: _extra(obj, k, raw.where) for k in EXTRA_FIELDS}
+            out.append((rec, {**extras, "where": raw.where}))
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            rejects.add(_reason_key(str(exc).split(": ", 1)[1]), raw.where)
+    if not out:
+        raise NoValidRecordsError(f"{path}: no valid records")
+    return out
+
+
+def _extra(obj: dict[str, Any], key: str, where: str) -> str | None:
+    value = obj.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, list)):
+        raise DataError(f"{where}: field '{key}' is not a string ({type(value).__name__})")
+    if isinstance(value, list):
+        if key != "cwe" or not all(isinstance(v, str) for v in value):
+            raise DataError(f"{where}: field '{key}' is not a string (list)")
+        return "|".join(value) or None
+    if isinstance(value, int) and key != "pair_id":
+        raise DataError(f"{where}: field '{key}' is not a string (int)")
+    return str(value)
 
 
 class _Validator:

@@ -1,0 +1,119 @@
+"""``vulnfusion evaluate``: the registered model's figures on any labelled set.
+
+Only flag parsing and output here; the work is :mod:`vulnfusion.evaluation`. Exit codes:
+0 done, 2 usage or input error (one line, from the group in ``console/__init__``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from vulnfusion.config import Config, load_config
+from vulnfusion.evaluation.figures import Options
+from vulnfusion.evaluation.measures import DEFAULT_TARGET_FPR
+from vulnfusion.evaluation.outputs import summary_text
+from vulnfusion.evaluation.run import Request
+from vulnfusion.evaluation.run import evaluate as run_evaluation
+from vulnfusion.scan.model import DEFAULT_MODEL
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _config(params: Path) -> Config:
+    """The project's config for the store and experiment (defaults outside a project)."""
+    return load_config(params) if params.exists() else Config()
+
+
+@click.command()
+@click.argument("data", type=click.Path(path_type=Path, exists=True))
+@click.option(
+    "--model",
+    "model_uri",
+    metavar="URI",
+    help=f"models:/name@alias, runs:/<id>/model or a local model directory "
+    f"[default: {DEFAULT_MODEL}, else @candidate with a notice]",
+)
+@click.option("--name", help="Names the MLflow run evaluate-NAME [default: DATA's file name].")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory for evaluation.json, predictions.jsonl, evaluation.md, figures/ "
+    "[default: reports/evaluations/NAME].",
+)
+@click.option("--split", type=click.Choice(["train", "valid", "test"]), help="Keep one split.")
+@click.option(
+    "--on-bad-record",
+    type=click.Choice(["error", "skip"]),
+    default="error",
+    show_default=True,
+    help="Stop at the first bad record, or count and skip bad records.",
+)
+@click.option(
+    "--target-fpr",
+    type=click.FloatRange(0, 1),
+    default=DEFAULT_TARGET_FPR,
+    show_default=True,
+    help="VD-S: the false-positive rate the threshold may not exceed.",
+)
+@click.option("--n-boot", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option(
+    "--params",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("params.yaml"),
+    show_default=True,
+    help="Project params (MLflow store and experiment); defaults when absent.",
+)
+@click.option("--mlflow/--no-mlflow", "log_mlflow", default=True, show_default=True)
+@click.option("--progress/--no-progress", default=None, help="[default: when stderr is a TTY]")
+def evaluate(
+    data: Path,
+    model_uri: str | None,
+    name: str | None,
+    output: Path | None,
+    split: str | None,
+    on_bad_record: str,
+    target_fpr: float,
+    n_boot: int,
+    seed: int,
+    params: Path,
+    log_mlflow: bool,
+    progress: bool | None,
+) -> None:
+    """Evaluate the model on DATA: a labelled file (.jsonl, .jsonl.gz, .json, function.json,
+    .csv) or a train/valid/test directory, with optional pair_id, project and cwe fields.
+
+    Reports ROC-AUC, PR-AUC and threshold metrics with bootstrap 95% intervals, VD-S,
+    pair-wise P-C/P-V/P-B/P-R, ECE and Brier, per-project/per-CWE figures and overlap with
+    the model's training data; logs the MLflow run evaluate-NAME.
+    """
+    name = name or _default_name(data)
+    if not _NAME.match(name):
+        hint = "letters, digits, '.', '_' and '-' only"
+        raise click.BadParameter(f"{name!r}: {hint}", param_hint="--name")
+    request = Request(
+        data=data,
+        output=output or Path("reports") / "evaluations" / name,
+        name=name,
+        model_uri=model_uri,
+        split=split,
+        skip_bad=on_bad_record == "skip",
+        options=Options(target_fpr=target_fpr, n_boot=n_boot, seed=seed),
+        progress=progress,
+        log_mlflow=log_mlflow,
+        config=_config(params),
+    )
+    result = run_evaluation(request)
+    if result.notice:
+        click.echo(f"vulnfusion: notice: {result.notice}", err=True)
+    click.echo(summary_text(result.report), nl=False)
+    click.echo(f"vulnfusion: wrote {request.output}", err=True)
+
+
+def _default_name(data: Path) -> str:
+    stem = data.resolve().name.split(".")[0] or "data"
+    return re.sub(r"[^A-Za-z0-9._-]", "-", stem)

@@ -1,0 +1,36 @@
+"""``vulnfusion evaluate``: the registered model on any labelled set (DESIGN §10).
+
+Modules: :mod:`~.dataset` (read), :mod:`~.scoring` (score in batches), :mod:`~.measures`
+(VD-S, pair-wise figures, pair-aware bootstrap), :mod:`~.figures` (one figure set, group
+breakdowns, training overlap), :mod:`~.plots`, :mod:`~.outputs`, :mod:`~.tracking` (the
+MLflow run) and :mod:`~.run` (end to end). ``mlflow.models.evaluate`` is not used: it
+computes none of VD-S, the pair-wise figures, pair-resampled intervals or equal-mass ECE,
+and would score the model a second time.
+
+``evaluation.json`` (``schema`` ``vulnfusion-evaluation/1``; keys are stable, new ones are
+only ever added):
+
+* ``name``, ``created`` (UTC, ISO 8601);
+* ``data``: ``path``, ``split`` (or null), ``digest`` (16 hex of SHA-256 over the input
+  files), ``n_read``, ``n_scored``, ``skipped`` (``total``, ``by_reason``, ``examples``);
+* ``model``: ``uri``, ``name``, ``version``, ``alias`` (null for a run or directory URI),
+  ``threshold`` (the model's own);
+* ``options``: ``target_fpr``, ``n_boot``, ``seed``, ``alpha``;
+* ``all``: the figure set of every scored function (:func:`.figures.figure_set`): ``n``,
+  ``n_positive``, ``threshold``, ``bootstrap_unit``; ``roc_auc``, ``pr_auc``, ``accuracy``,
+  ``precision``, ``recall``, ``f1``, ``balanced_accuracy`` each ``{value, low, high}``;
+  ``confusion`` ``{tp, fp, tn, fn}``; ``vd_s`` ``{vd_s, threshold, fpr, recall,
+  target_fpr}``; ``calibration`` ``{ece, brier, n_bins}``; ``pairs`` (null without
+  ``pair_id``) ``{n_pairs, malformed, p_c, p_v, p_b, p_r, vulnerable_scores_higher}``, the
+  last five each ``{value, low, high}``;
+* ``groups``: ``{"project"|"cwe": {value: {n, n_positive, accuracy, precision, recall, f1,
+  roc_auc, pr_auc, n_pairs, p_c}}}`` for the fields present;
+* ``leakage``: ``available``, ``n_exact``, ``n_normalized_only``, ``n_overlap``, ``share``,
+  ``warning`` (text or null);
+* ``without_overlap``: the figure set without functions found in the training data (and
+  their twins), null when there is no overlap;
+* ``mlflow``: ``run_id``, ``experiment_id``, ``tracking_uri`` (null with ``--no-mlflow``).
+
+``predictions.jsonl``: one line per scored function — ``row_id``, ``func_hash``, ``label``,
+``probability``, ``predicted``, ``pair_id``, ``project``, ``cwe``, ``overlap``.
+"""

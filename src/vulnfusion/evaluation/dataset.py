@@ -1,0 +1,89 @@
+"""The labelled set ``evaluate`` reads: every format ``prepare`` reads, plus CSV.
+
+Records are read and validated by :func:`vulnfusion.data.sources.read_labelled` (the same
+one-line ``<file>:<line>: <reason>`` errors as ``prepare``), keeping the optional
+``pair_id``, ``project`` and ``cwe`` of each record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vulnfusion.data.sources import (
+    DataError,
+    RejectLog,
+    read_labelled,
+    source_files,
+)
+from vulnfusion.io import hash_files
+from vulnfusion.paths import SPLITS
+
+DEFAULT_MAX_CHARS = 200_000  # data.max_chars's default; the model's own limit applies later
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One labelled function of the evaluation set."""
+
+    row_id: str  # the reader's source id: idx:<n>, <project>:<n>, row:<line>, <split>/…
+    func: str
+    label: int
+    where: str  # file:line or file[n], for per-record errors
+    pair_id: str | None = None
+    project: str | None = None
+    cwe: str | None = None
+
+
+@dataclass
+class EvalData:
+    """The rows kept, the records skipped (``--on-bad-record skip``) and the input's hash."""
+
+    path: Path
+    rows: list[EvalRow]
+    rejects: RejectLog
+    digest: str  # 16 hex digits of SHA-256 over the input files' contents
+    split: str | None = None
+
+
+def read_eval_data(
+    path: str | Path,
+    split: str | None = None,
+    skip_bad: bool = False,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> EvalData:
+    """Read and validate every record under ``path``.
+
+    Args:
+        path: a file (``.jsonl``, ``.jsonl.gz``, ``.json``, ``function.json``, ``.csv``,
+            ``.csv.gz``) or a CodeXGLUE directory (``train``/``valid``/``test``).
+        split: keep only this split (a directory's file, or a record's ``split`` field).
+        skip_bad: count and skip bad records instead of failing on the first.
+        max_chars: longer functions are bad records.
+
+    Raises:
+        DataError: the path or a record is unusable (one line naming file and line), or
+            ``split`` selects nothing.
+    """
+    path = Path(path)
+    if split is not None and split not in SPLITS:
+        raise DataError(f"split {split!r}: choose one of {', '.join(SPLITS)}")
+    rejects = RejectLog()
+    pairs = read_labelled(path, max_chars, skip_bad, rejects, allow_csv=True)
+    rows = [
+        EvalRow(
+            row_id=rec.source_id,
+            func=rec.func,
+            label=rec.target,
+            where=str(extra["where"]),
+            pair_id=extra["pair_id"],
+            project=extra["project"] if extra["project"] is not None else rec.project,
+            cwe=extra["cwe"],
+        )
+        for rec, extra in pairs
+        if split is None or rec.orig_split == split
+    ]
+    if not rows:
+        raise DataError(f"{path}: no records of split {split!r}")
+    digest = hash_files(f for _, f in source_files(path, allow_csv=True))
+    return EvalData(path, rows, rejects, digest, split)
