@@ -28,6 +28,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/dvc repro
 	@test ! -f reports/comparison.md || cat reports/comparison.md
+	$(BIN)/python -m vulnfusion.data.demo.heldout data/heldout/demo_pairs.jsonl
+	MLFLOW_TRACKING_URI="$(TRACKING_URI)" $(BIN)/vulnfusion evaluate data/heldout/demo_pairs.jsonl \
+	  --name demo-heldout --output reports/evaluations/demo-heldout --no-progress
 	@echo "Open the MLflow UI with: make ui"
 
 test: $(STAMP)

@@ -45,19 +45,26 @@ def strip_comments(code: str) -> str:
 
 
 def normalize_for_overlap(code: str) -> str:
-    """Comments removed, whitespace collapsed and dropped where no two word characters meet."""
-    parts = []
+    """Comments removed; outside string and character literals, whitespace collapsed and
+    dropped wherever it does not separate two word characters. Literals are kept verbatim."""
+    parts, pending = [], []
     last = 0
     for m in _TOKENS.finditer(code):
-        parts.append(_squash(code[last : m.start()]))
-        parts.append(m.group(0) if m.group(0)[0] in "\"'" else " ")
+        pending.append(code[last : m.start()])
         last = m.end()
-    parts.append(_squash(code[last:]))
-    return _USELESS_SPACE.sub("", _SPACE.sub(" ", "".join(parts))).strip()
+        if m.group(0)[0] in "\"'":
+            parts += [_squash("".join(pending)), m.group(0)]
+            pending = []
+        else:
+            pending.append(" ")  # a comment separates tokens like a space
+    pending.append(code[last:])
+    parts.append(_squash("".join(pending)))
+    return "".join(parts)
 
 
 def _squash(chunk: str) -> str:
-    return _SPACE.sub(" ", chunk)
+    """Code between literals: a quote (never a word character) borders it, so its edges go."""
+    return _USELESS_SPACE.sub("", _SPACE.sub(" ", chunk)).strip()
 
 
 def exact_hash(code: str) -> str:
