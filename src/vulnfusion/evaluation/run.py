@@ -64,6 +64,8 @@ def evaluate(req: Request) -> Result:
         TrackingError: the MLflow store is unusable.
     """
     data = read_eval_data(req.data, req.split, req.skip_bad)  # fail before loading a model
+    if req.model_uri is None or req.model_uri.startswith(("models:/", "runs:/")):
+        eval_tracking.connect(req.config)  # the project's store holds its registry
     model = load_scan_model(req.model_uri)
     rows = admissible(data.rows, model, req.skip_bad, data.rejects)
     scored = score_rows(rows, model, progress=req.progress)

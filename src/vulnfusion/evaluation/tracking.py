@@ -65,6 +65,11 @@ def model_tags(model: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def connect(cfg: Config) -> str:
+    """Point MLflow (tracking and registry) at the project's store; returns its URI."""
+    return tracking.connect(cfg)
+
+
 @contextlib.contextmanager
 def evaluation_run(cfg: Config, name: str, tags: Mapping[str, str]) -> Iterator[dict[str, str]]:
     """Open the run ``evaluate-<name>`` in the project's experiment; yields ``{run_id,
