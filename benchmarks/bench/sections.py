@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import featurize, fusion, pipeline, quality, scoring, serving, timings, train
+from bench import evaluation, featurize, fusion, pipeline, quality, scoring, serving, timings, train
 from bench.context import Ctx
 from bench.report import Markdown
 
@@ -26,6 +26,7 @@ SECTIONS: dict[str, Section] = {
     "serving": Section(serving.run, serving.headline),
     "pipeline": Section(pipeline.run, pipeline.headline),
     "quality": Section(quality.run, quality.headline, quality.markdown),
+    "evaluation": Section(evaluation.run, evaluation.headline),
     "timings": Section(timings.run, timings.headline),
 }
 

@@ -1,0 +1,76 @@
+"""Section ``evaluation``: ``vulnfusion evaluate`` of each ``pipeline`` workspace's registered
+model on that workspace's own test split — for ``cross_project`` the model trained on FFmpeg
+scored on qemu, the honest "new project" figure.
+
+  evaluation.<split>.{n, n_positive, roc_auc, pr_auc, accuracy, precision, recall, f1,
+  balanced_accuracy} (each with ``<metric>_ci``: [low, high], 1,000 bootstrap resamples),
+  .vd_s (FNR at FPR <= 0.5%), .ece (15 equal-mass bins), .brier, .overlap (functions that
+  duplicate training functions, exact or up to whitespace/comments), .model, .wall_s
+
+The command runs exactly as a user types it (a subprocess, the workspace's own code and
+sqlite store); its evaluation.json is summarised by the pure :func:`evaluation_summary`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.context import Ctx, dig
+from bench.pipeline import devign_pipelines
+from bench.processes import run_measured
+from bench.report import fmt
+from vulnfusion.io import read_json
+
+METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "balanced_accuracy")
+EVALUATE_TIMEOUT_S = 3600
+
+
+def evaluation_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The bench keys of one ``evaluation.json`` (module doc)."""
+    figs = report["all"]
+    out: dict[str, Any] = {"n": figs["n"], "n_positive": figs["n_positive"]}
+    for k in METRICS:
+        out[k] = figs[k]["value"]
+        out[f"{k}_ci"] = [figs[k]["low"], figs[k]["high"]]
+    out["threshold"] = figs["threshold"]
+    out["vd_s"] = figs["vd_s"]["vd_s"]
+    out["ece"] = figs["calibration"]["ece"]
+    out["brier"] = figs["calibration"]["brier"]
+    out["overlap"] = report["leakage"]["n_overlap"]
+    out["model"] = f"{report['model']['name']} {report['model']['version']}"
+    return out
+
+
+def evaluate_workspace(ctx: Ctx, ws: Path, split: str) -> dict[str, Any]:
+    """Run ``vulnfusion evaluate`` on ``ws``'s prepared test split with its registered model."""
+    registered = read_json(ws / "reports" / "registered_model.json")
+    out_dir = ctx.tmp / f"evaluation-{split}"
+    env = {
+        **ctx.env,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}",
+        "PYTHONPATH": str(ws / "src"),
+    }
+    cmd = [
+        sys.executable, "-m", "vulnfusion.console", "evaluate",
+        str(ws / "data" / "prepared" / "test.jsonl"), "--model", registered["registry_uri"],
+        "--name", f"bench-{split}", "--output", str(out_dir), "--no-progress",
+    ]  # fmt: skip
+    m = run_measured(ctx, cmd, f"evaluate-{split}", timeout=EVALUATE_TIMEOUT_S, cwd=ws, env=env)
+    return {**evaluation_summary(read_json(out_dir / "evaluation.json")), "wall_s": m.wall_s}
+
+
+def run(ctx: Ctx) -> dict[str, Any]:
+    spaces = devign_pipelines(ctx)  # dvc repro of both splits (run once, shared)
+    return {split: evaluate_workspace(ctx, ws, split) for split, (ws, _) in spaces.items()}
+
+
+def headline(r: dict[str, Any]) -> str:
+    parts = []
+    for split in ("stratified", "cross_project"):
+        parts.append(
+            f"{split}: F1 {fmt(dig(r, split, 'f1'))}, ROC-AUC {fmt(dig(r, split, 'roc_auc'))}, "
+            f"VD-S {fmt(dig(r, split, 'vd_s'))}, ECE {fmt(dig(r, split, 'ece'))}"
+        )
+    return "; ".join(parts)
