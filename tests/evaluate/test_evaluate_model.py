@@ -183,11 +183,18 @@ def test_cli_errors_are_one_line_with_exit_2(
     code, out, err = _cli("evaluate", str(tmp_path / "nope.csv"), "--model", model)
     assert (code, out) == (2, "") and err.count("\n") == 1 and "nope.csv" in err
 
-    code, out, err = _cli("evaluate", str(bad), "--model", str(tmp_path / "no-model"))
-    assert code == 2 and err.count("\n") == 1 and "no-model" in err
+    fine = tmp_path / "fine.jsonl"
+    fine.write_text(json.dumps(good) + "\n")
+    code, out, err = _cli("evaluate", str(fine), "--model", str(tmp_path / "no-model"))
+    assert (code, out) == (2, "")
+    missing = tmp_path / "no-model"
+    assert err == f"vulnfusion: error: model '{missing}': no such directory and not a model URI\n"
 
-    code, out, err = _cli("evaluate", str(bad), "--name", "a b", "--model", model)
-    assert code == 2 and err.count("\n") == 1 and "--name" in err
+    code, out, err = _cli("evaluate", str(fine), "--name", "a b", "--model", model)
+    assert (code, out) == (2, "") and err.count("\n") == 1 and "--name" in err
+
+    code, out, err = _cli("evaluate", str(fine), "--target-fpr", "2", "--model", model)
+    assert (code, out) == (2, "") and err.count("\n") == 1 and "--target-fpr" in err
 
     # skip: the bad record is counted, the rest is evaluated (one class: AUCs are None)
     code, out, err = _cli(
