@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.evaluate.conftest import RegisteredModel
+from tests.helpers import ROOT
 from vulnfusion.console import main
 from vulnfusion.data.demo.heldout import write_heldout
 from vulnfusion.evaluation.figures import Options
@@ -149,7 +150,7 @@ def test_planted_training_duplicates_are_counted_and_excluded(
 
 
 def test_heldout_demo_pairs_print_pairwise_figures(
-    registered_model: RegisteredModel, tmp_path: Path
+    registered_model: RegisteredModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     data = write_heldout(tmp_path / "pairs.jsonl", 20)
     out = tmp_path / "eval"
@@ -167,6 +168,15 @@ def test_heldout_demo_pairs_print_pairwise_figures(
     assert total == pytest.approx(1.0)
     assert len(report["groups"]["cwe"]) == 10
     assert all(g["n"] == 4 and g["n_pairs"] == 2 for g in report["groups"]["cwe"].values())
+
+    # `make bench`'s evaluation section reads the same file
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from bench.evaluation import evaluation_summary
+
+    bench = evaluation_summary(report)
+    assert bench["n"] == 40 and bench["f1"] == report["all"]["f1"]["value"]
+    assert bench["f1_ci"] == [report["all"]["f1"]["low"], report["all"]["f1"]["high"]]
+    assert bench["vd_s"] == report["all"]["vd_s"]["vd_s"] and bench["overlap"] == 0
 
 
 def test_cli_errors_are_one_line_with_exit_2(
