@@ -59,7 +59,13 @@ def _config(params: Path) -> Config:
     show_default=True,
     help="VD-S: the false-positive rate the threshold may not exceed.",
 )
-@click.option("--n-boot", type=click.IntRange(1), default=1000, show_default=True)
+@click.option(
+    "--n-boot",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="Bootstrap resamples for the 95% intervals (pairs resampled as units).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option(
     "--params",
@@ -68,7 +74,13 @@ def _config(params: Path) -> Config:
     show_default=True,
     help="Project params (MLflow store and experiment); defaults when absent.",
 )
-@click.option("--mlflow/--no-mlflow", "log_mlflow", default=True, show_default=True)
+@click.option(
+    "--mlflow/--no-mlflow",
+    "log_mlflow",
+    default=True,
+    show_default=True,
+    help="Log the run evaluate-NAME (metrics, files, dataset input, model tags).",
+)
 @click.option("--progress/--no-progress", default=None, help="[default: when stderr is a TTY]")
 def evaluate(
     data: Path,
