@@ -34,7 +34,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from vulnfusion.metrics import (
     BOOTSTRAP_METRICS,
-    RANKING_METRICS,
     _check_pair,
     _check_threshold,
     _rates,
@@ -264,4 +263,4 @@ def _weighted_metrics(
     defined = (p_tot > 0) & (n_tot > 0)
     out["roc_auc"] = np.where(defined, _safe_div(auc, p_tot * n_tot), np.nan)
     out["pr_auc"] = np.where(defined, _safe_div(ap, p_tot), np.nan)
-    return {m: out[m] for m in BOOTSTRAP_METRICS if m in out or m in RANKING_METRICS}
+    return {m: out[m] for m in BOOTSTRAP_METRICS}
