@@ -136,6 +136,31 @@ def dvc_project(root: Path, **extra: Any) -> Path:
     return root
 
 
+def cloned_project(root: Path, **extra: Any) -> Path:
+    """:func:`dvc_project` plus what a clone of the repository has and it leaves out: the
+    real ``.gitignore``, ``.dvc/config`` (autostage, the offline plots template) and
+    ``.dvc/plots``, committed."""
+    dvc_project(root, **extra)
+    shutil.copy2(ROOT / ".gitignore", root / ".gitignore")
+    shutil.copy2(ROOT / ".dvc/config", root / ".dvc/config")
+    shutil.copytree(ROOT / ".dvc/plots", root / ".dvc/plots")
+    sh(["git", "add", "-A"], root)
+    sh(["git", "commit", "-qm", "gitignore and plots"], root)
+    return root
+
+
+def mlflow_run(root: Path, entry: str, *params: str) -> subprocess.CompletedProcess[str]:
+    """``mlflow run . -e <entry> --env-manager local`` in ``root`` with ``-P`` ``params``
+    (experiment ``vulnfusion``, the environment of :func:`dvc_env`); not checked."""
+    cmd = ["mlflow", "run", ".", "-e", entry, "--env-manager", "local"]
+    cmd += ["--experiment-name", "vulnfusion"]
+    for p in params:
+        cmd += ["-P", p]
+    return subprocess.run(
+        cmd, cwd=root, env=dvc_env(), capture_output=True, text=True, timeout=1800
+    )
+
+
 def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any:
     """Logits (float32, input order) of one seed checkpoint of any track on raw C functions.
 

@@ -2,13 +2,17 @@
 
 Skip mode: every bad record is counted under its reason with its exact ``file:line``, every
 good record reaches the splits, the features and the scored test set (nothing lost), and the
-run ends with a registered model. Error mode: the first bad record stops ``prepare`` with one
-line naming it, and nothing that looks like prepared data is left behind.
+run ends with a registered model. The skip-mode run is also the suite's plain ``dvc repro``
+of the whole pipeline (outside a DVC experiment): one MLflow run per stage execution in the
+default store, one alias on version 1, nothing left stale. Error mode: the first bad record
+stops ``prepare`` with one line naming it, and nothing that looks like prepared data is left
+behind.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -96,7 +100,17 @@ def test_skip_mode_end_to_end(tmp_path: Path, reliability: object) -> None:
     ]
     scored = json.loads((root / "outputs/fusion/ensemble/logits.json").read_text())["test"]
     assert sorted(scored) == sorted(test_ids)  # the whole test split scored, nothing extra
-    assert json.loads((root / "reports/registered_model.json").read_text())["version"]
+    assert json.loads((root / "reports/registered_model.json").read_text())["version"] == "1"
+    # plain `dvc repro` (no DVC experiment): one run per stage execution in the default store
+    with sqlite3.connect(root / "mlflow.db") as db:
+        keys = sorted(r[0] for r in db.execute("select value from tags where key = 'run_key'"))
+        aliases = db.execute("select name, alias, version from registered_model_aliases").fetchall()
+    tracks = ("transformer", "gnn", "fusion")
+    expected = [f"{t}-seed{s}" for t in tracks for s in (0, 1)] + [f"{t}-ensemble" for t in tracks]
+    assert keys == sorted(expected)
+    passed = json.loads((root / "reports/comparison.json").read_text())["all_targets_pass"]
+    assert aliases == [("vulnfusion-ensemble", "champion" if passed else "candidate", 1)]
+    assert sh(["dvc", "status"], root).stdout.strip() == "Data and pipelines are up to date."
 
     for reason, where in sorted(rejected["examples"].items()):
         reliability(

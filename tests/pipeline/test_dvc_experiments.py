@@ -1,5 +1,9 @@
-"""DVC experiments compare, plots render offline, outputs restore: two real `dvc exp run`s of
-the tiny pipeline in a git + DVC repo in tmp_path (issue 13, items 1, 2 and 7)."""
+"""DVC experiments compare, plots render offline, outputs restore: two real experiments of
+the tiny pipeline in a git + DVC repo in tmp_path (issue 13, items 1, 2 and 7).
+
+The first experiment is the session's shared `mlflow run . -e main` (``main_experiment``, a
+`dvc exp run` with the default fusion preset), taken as a copy before any other test touched
+it; the second, ``recall``, is a `dvc exp run -S fusion.preset=fusion_high_recall` here."""
 
 from __future__ import annotations
 
@@ -8,38 +12,40 @@ import math
 import re
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT, dvc_project, sh
+from tests.helpers import sh
+from tests.pipeline.conftest import MainExperiment
 
 pytestmark = pytest.mark.slow
 
 TRACKS = ("transformer", "gnn", "fusion")
 TRACK_KEYS = {"f1", "roc_auc", "pr_auc", "accuracy", "threshold"}
 TOP_KEYS = {*TRACKS, "targets_passed", "targets_total", "targets"}
-EXPS = {"base": [], "recall": ["-S", "fusion.preset=fusion_high_recall"]}
+RECALL = ["-S", "fusion.preset=fusion_high_recall"]
 
 
-def _repo(root: Path) -> Path:
-    """The project copy with what dvc_project leaves out: .gitignore and .dvc/{config,plots}."""
-    dvc_project(root)
-    shutil.copy2(ROOT / ".gitignore", root / ".gitignore")
-    shutil.copy2(ROOT / ".dvc/config", root / ".dvc/config")
-    shutil.copytree(ROOT / ".dvc/plots", root / ".dvc/plots")
-    sh(["git", "add", "-A"], root)
-    sh(["git", "commit", "-qm", "gitignore and plots"], root)
-    return root
+@dataclass(frozen=True)
+class Exps:
+    root: Path
+    base: str  # the name DVC gave the `main` experiment
+    recall: str = "recall"
+
+    @property
+    def names(self) -> list[str]:
+        return [self.base, self.recall]
 
 
 @pytest.fixture(scope="module")
-def two_exps(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = _repo(tmp_path_factory.mktemp("exps") / "proj")
-    for name, extra in EXPS.items():
-        sh(["dvc", "exp", "run", "-n", name, *extra], root, timeout=1800)
-    return root
+def two_exps(main_experiment: MainExperiment) -> Exps:
+    (base,) = main_experiment.experiments
+    root = main_experiment.copy
+    sh(["dvc", "exp", "run", "-n", "recall", *RECALL], root, timeout=1800)
+    return Exps(root, base)
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -52,10 +58,10 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
             yield from _walk(v)
 
 
-def _exp_rows(root: Path) -> dict[str, dict[str, Any]]:
+def _exp_rows(exps: Exps) -> dict[str, dict[str, Any]]:
     """name → the ``dvc exp show --json`` record of that experiment (rev + data)."""
-    shown = json.loads(sh(["dvc", "exp", "show", "--json"], root).stdout)
-    return {n["name"]: n for n in _walk(shown) if n.get("name") in EXPS and "data" in n}
+    shown = json.loads(sh(["dvc", "exp", "show", "--json"], exps.root).stdout)
+    return {n["name"]: n for n in _walk(shown) if n.get("name") in exps.names and "data" in n}
 
 
 def _committed(root: Path, rev: str, path: str) -> str:
@@ -71,20 +77,20 @@ def _check_headline(m: dict[str, Any]) -> None:
     assert m["targets_total"] == 2 and m["targets_passed"] == sum(m["targets"].values())
 
 
-def test_exp_show_leads_with_the_committed_headline(two_exps: Path) -> None:
+def test_exp_show_leads_with_the_committed_headline(two_exps: Exps) -> None:
     rows = _exp_rows(two_exps)
-    assert sorted(rows) == ["base", "recall"]
+    assert sorted(rows) == sorted(two_exps.names)
     for row in rows.values():
         metrics = row["data"]["metrics"]
         assert next(iter(metrics)) == "metrics.json", list(metrics)  # the first columns
         shown = metrics["metrics.json"]["data"]
         _check_headline(shown)
         # the experiment's own commit holds exactly the figures exp show reports
-        assert json.loads(_committed(two_exps, row["rev"], "metrics.json")) == shown
+        assert json.loads(_committed(two_exps.root, row["rev"], "metrics.json")) == shown
         # per-seed detail is committed too (not `!`); DVC shows its numbers, not its lists
         seed0 = metrics["outputs/fusion/seed_0/metrics.json"]["data"]
         committed = json.loads(
-            _committed(two_exps, row["rev"], "outputs/fusion/seed_0/metrics.json")
+            _committed(two_exps.root, row["rev"], "outputs/fusion/seed_0/metrics.json")
         )
         for key in ("f1_at_0_5", "f1_at_best_threshold", "best_threshold_by_f1"):
             assert seed0[key] == committed[key], key
@@ -92,34 +98,36 @@ def test_exp_show_leads_with_the_committed_headline(two_exps: Path) -> None:
     params = {
         n: r["data"]["params"]["params.yaml"]["data"]["fusion"]["preset"] for n, r in rows.items()
     }
-    assert params["recall"] == "fusion_high_recall" and params["base"] != "fusion_high_recall"
+    assert params["recall"] == "fusion_high_recall"
+    assert params[two_exps.base] != "fusion_high_recall"
 
 
-def test_metrics_diff_between_the_two_experiments(two_exps: Path) -> None:
-    rows = _exp_rows(two_exps)
-    files = {n: json.loads(_committed(two_exps, r["rev"], "metrics.json")) for n, r in rows.items()}
-    cmd = ["dvc", "metrics", "diff", "base", "recall", "--all", "--json"]
-    out = sh([*cmd, "--targets", "metrics.json"], two_exps).stdout
+def test_metrics_diff_between_the_two_experiments(two_exps: Exps) -> None:
+    rows, root, base = _exp_rows(two_exps), two_exps.root, two_exps.base
+    files = {n: json.loads(_committed(root, r["rev"], "metrics.json")) for n, r in rows.items()}
+    cmd = ["dvc", "metrics", "diff", base, "recall", "--all", "--json"]
+    out = sh([*cmd, "--targets", "metrics.json"], root).stdout
     diff = json.loads(out)["metrics.json"]
     expected = {f"{t}.{k}" for t in TRACKS for k in TRACK_KEYS} | {
         "targets_passed",
         "targets_total",
-        *(f"targets.{k}" for k in files["base"]["targets"]),
+        *(f"targets.{k}" for k in files[base]["targets"]),
     }
     assert set(diff) == expected
     for key, d in diff.items():
-        old, new = files["base"], files["recall"]
+        old, new = files[base], files["recall"]
         for part in key.split("."):
             old, new = old[part], new[part]
         assert (d["old"], d["new"]) == (old, new), key
     # the human table names the fusion F1 row
-    table = sh(["dvc", "metrics", "diff", "base", "recall", "--all"], two_exps).stdout
+    table = sh(["dvc", "metrics", "diff", base, "recall", "--all"], root).stdout
     assert "fusion.f1" in table
 
 
-def test_plots_render_offline(two_exps: Path) -> None:
-    out = two_exps.parent / "plots_html"
-    sh(["dvc", "plots", "show", "-o", str(out)], two_exps)
+def test_plots_render_offline(two_exps: Exps) -> None:
+    root = two_exps.root
+    out = root.parent / "plots_html"
+    sh(["dvc", "plots", "show", "-o", str(out)], root)
     html = (out / "index.html").read_text()
     assert not re.search(r"<script[^>]+src\s*=\s*[\"']?https?://", html)
     assert "cdn.jsdelivr" not in html
@@ -130,18 +138,19 @@ def test_plots_render_offline(two_exps: Path) -> None:
             f"{t}/ensemble/figures/confusion_matrix_at_best_threshold.png" in html
         )
     assert "fusion_vs_branches" in html
-    diff_out = two_exps.parent / "plots_diff"
-    sh(["dvc", "plots", "diff", "base", "recall", "-o", str(diff_out)], two_exps)
+    diff_out = root.parent / "plots_diff"
+    sh(["dvc", "plots", "diff", two_exps.base, "recall", "-o", str(diff_out)], root)
     assert "cdn.jsdelivr" not in (diff_out / "index.html").read_text()
 
 
-def test_outputs_restore_after_deletion(two_exps: Path) -> None:
+def test_outputs_restore_after_deletion(two_exps: Exps) -> None:
     """Item 7: every output is restorable from the cache (no `cache: false` except metrics
     and plot data, which git holds)."""
-    gone = [two_exps / "outputs/gnn/manifests", two_exps / "reports/comparison.json"]
+    root = two_exps.root
+    gone = [root / "outputs/gnn/manifests", root / "reports/comparison.json"]
     shutil.rmtree(gone[0])
     gone[1].unlink()
-    sh(["dvc", "checkout"], two_exps)
+    sh(["dvc", "checkout"], root)
     assert all(p.exists() for p in gone)
-    status = sh(["dvc", "status"], two_exps).stdout
+    status = sh(["dvc", "status"], root).stdout
     assert status.strip() == "Data and pipelines are up to date.", status

@@ -1,6 +1,10 @@
 """Every MLproject entry point for real (`mlflow run . -e <entry> --env-manager local`) on a
 tiny git + DVC project, then the README's serve/query and Python API blocks as written
-against the state the pipeline left."""
+against the state the pipeline left.
+
+The `main` run is the session's shared :class:`~tests.pipeline.conftest.MainExperiment`
+(``test_dvc_experiments.py`` adds a second experiment to a copy of it); the other entry
+points run here, in order, on its workspace."""
 
 from __future__ import annotations
 
@@ -9,29 +13,21 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, dvc_env, dvc_project, sh
+from tests.helpers import ROOT, dvc_env, mlflow_run, sh
+from tests.pipeline.conftest import MainExperiment
 from vulnfusion.io import free_port
 
 pytestmark = pytest.mark.slow
 
 MODEL = "vulnfusion-ensemble"
-
-
-def _mlflow_run(root: Path, entry: str, *params: str) -> subprocess.CompletedProcess[str]:
-    cmd = ["mlflow", "run", ".", "-e", entry, "--env-manager", "local"]
-    cmd += ["--experiment-name", "vulnfusion"]
-    for p in params:
-        cmd += ["-P", p]
-    return subprocess.run(
-        cmd, cwd=root, env=dvc_env(), capture_output=True, text=True, timeout=1800
-    )
+TRACKS = ("transformer", "gnn", "fusion")
 
 
 def _client(root: Path):  # type: ignore[no-untyped-def]
@@ -48,15 +44,14 @@ def _runs(root: Path) -> list:  # type: ignore[type-arg]
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def project(main_experiment: MainExperiment) -> Path:
     """`mlflow run . -e main` (= `dvc exp run`) on a tiny committed project."""
-    root = dvc_project(tmp_path_factory.mktemp("mlproject") / "proj")
-    res = _mlflow_run(root, "main", "preset=demo")
-    assert res.returncode == 0, res.stderr[-3000:]
-    yield root
+    return main_experiment.root
 
 
-def test_main_runs_the_pipeline_as_a_dvc_experiment(project: Path) -> None:
+def test_main_runs_the_pipeline_as_a_dvc_experiment(
+    project: Path, main_experiment: MainExperiment
+) -> None:
     reg = json.loads((project / "reports/registered_model.json").read_text())
     assert reg["name"] == MODEL and reg["version"] == "1"
     exps = json.loads(sh(["dvc", "exp", "show", "--json"], project).stdout)
@@ -72,14 +67,39 @@ def test_main_runs_the_pipeline_as_a_dvc_experiment(project: Path) -> None:
     assert len(runs) == 2 * 3 + 3  # 2 seeds x 3 tracks + 3 ensembles (register adds no run)
     exp_names = {r.data.tags["dvc_exp_name"] for r in runs}
     assert len(exp_names) == 1 and exp_names <= names, (exp_names, names)
+    assert sorted(exp_names) == main_experiment.experiments  # the one experiment main made
     (exp_name,) = exp_names
     head = sh(["git", "rev-parse", "HEAD"], project).stdout.strip()
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.info.run_name == f"{r.data.tags['run_key']}@{exp_name}"
         assert r.data.tags["dvc_exp_baseline_rev"] == head
+    expected = {f"{t}-seed{s}" for t in TRACKS for s in (0, 1)}
+    expected |= {f"{t}-ensemble" for t in TRACKS}
+    assert {r.data.tags["run_key"] for r in runs} == expected
     kind = _client(project).get_experiment_by_name("vulnfusion").tags["mlflow.experimentKind"]
     assert kind == "custom_model_development"
+
+
+def test_main_leaves_every_output_and_an_up_to_date_workspace(
+    project: Path, main_experiment: MainExperiment
+) -> None:
+    """What the pipeline writes, checked on the workspace `main` left (status read right
+    after the run, before another entry point changed anything)."""
+    for track in TRACKS:
+        for seed in (0, 1):
+            m = json.loads((project / f"outputs/{track}/seed_{seed}/metrics.json").read_text())
+            assert len(m["threshold_sweep"]) == 41
+        assert (project / f"outputs/{track}/ensemble_metrics.json").exists()
+    assert "acceptance target" in (project / "reports/comparison.md").read_text()
+    metrics = sh(["dvc", "metrics", "show", "--json"], project).stdout
+    assert "f1_at_best_threshold" in metrics
+    # one alias on version 1, the one the comparison's acceptance targets decide
+    passed = json.loads((project / "reports/comparison.json").read_text())["all_targets_pass"]
+    with sqlite3.connect(project / "mlflow.db") as db:
+        aliases = db.execute("select name, alias, version from registered_model_aliases").fetchall()
+    assert aliases == [(MODEL, "champion" if passed else "candidate", 1)]
+    assert main_experiment.status == "Data and pipelines are up to date."
 
 
 def test_register_keeps_the_aggregate_runs_provenance(project: Path) -> None:
@@ -121,7 +141,7 @@ def test_registering_unchanged_weights_adds_no_version(project: Path) -> None:
 
 
 def test_fusion_train_entry_point(project: Path) -> None:
-    res = _mlflow_run(project, "fusion_train", "seed=1", "fusion_preset=fusion_high_recall")
+    res = mlflow_run(project, "fusion_train", "seed=1", "fusion_preset=fusion_high_recall")
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = [
         r for r in _runs(project) if r.data.tags.get("mlflow.project.entryPoint") == "fusion_train"
@@ -134,16 +154,17 @@ def test_fusion_train_entry_point(project: Path) -> None:
 
 
 def test_aggregate_entry_point(project: Path) -> None:
-    res = _mlflow_run(project, "aggregate", "track=gnn")
+    res = mlflow_run(project, "aggregate", "track=gnn")
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = [
         r for r in _runs(project) if r.data.tags.get("mlflow.project.entryPoint") == "aggregate"
     ]
-    assert run.info.status == "FINISHED" and "test/roc_auc" in run.data.metrics
+    assert run.info.status == "FINISHED"
+    assert {"f1_at_best_threshold", "test/roc_auc"} <= set(run.data.metrics)
 
 
 def test_a_failing_entry_point_prints_one_line(project: Path) -> None:
-    res = _mlflow_run(project, "fusion_train", "seed=0", "fusion_preset=nope")
+    res = mlflow_run(project, "fusion_train", "seed=0", "fusion_preset=nope")
     assert res.returncode != 0
     assert "Traceback" not in res.stderr
     ours = [line for line in res.stderr.splitlines() if line.startswith("error: ")]

@@ -1,6 +1,6 @@
 """`mlflow models serve` for real on 127.0.0.1, stopped by PID: good and malformed requests,
-the row limit against the server's timeout, 8 concurrent clients for a minute (0 errors,
-p50/p99, flat RSS) and clients that hang up mid-request."""
+the row limit against the server's timeout, 8 concurrent clients for half a minute (a minute
+under `make reliability`; 0 errors, p50/p99, flat RSS) and clients that hang up mid-request."""
 
 from __future__ import annotations
 
@@ -256,8 +256,11 @@ def test_a_request_at_the_row_limit_is_scored_and_one_more_row_is_refused_at_onc
 
 
 LOAD_CLIENTS = 8
-LOAD_S = 60.0
-WARMUP_S = 15.0  # RSS growth is measured from here to the end
+# `make reliability` (which sets VULNFUSION_RELIABILITY_REPORT) soaks for a minute; `make test`
+# for half of one: the same clients and checks, RSS growth measured over 20 s instead of 45 s.
+_SOAK = os.environ.get("VULNFUSION_RELIABILITY_REPORT")
+LOAD_S = 60.0 if _SOAK else 30.0
+WARMUP_S = 15.0 if _SOAK else 10.0  # RSS growth is measured from here to the end
 RSS_GROWTH_TOLERANCE = 0.15  # "flat": under 15% growth after warm-up
 REQUEST_SIZES = (1, 1, 1, 4, 16, 64)  # rows per request, drawn at random: mostly single
 MAX_REQUESTS_PER_CLIENT = 5_000  # a bound on the loop whatever the speed
@@ -292,7 +295,7 @@ def _client(url: str, pool: list[str], seed: int, t0: float, out: list[dict[str,
 
 
 @pytest.mark.reliability
-def test_eight_concurrent_clients_for_a_minute(
+def test_eight_concurrent_clients_under_sustained_load(
     server_process: tuple[str, int], trained_workspace: Path, reliability: object
 ) -> None:
     url, pid = server_process
