@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import featurize, fusion, pipeline, quality, scoring, serving, timings, train
+from bench import featurize, fusion, pipeline, quality, scan, scoring, serving, timings, train
 from bench.context import Ctx
 from bench.report import Markdown
 
@@ -27,6 +27,7 @@ SECTIONS: dict[str, Section] = {
     "pipeline": Section(pipeline.run, pipeline.headline),
     "quality": Section(quality.run, quality.headline, quality.markdown),
     "timings": Section(timings.run, timings.headline),
+    "scan": Section(scan.run, scan.headline),
 }
 
 
