@@ -18,6 +18,8 @@ in its own subprocess, so the figures include start-up and model loading:
   scan.trees.<name>.wall_s, .cpu_s             scan wall seconds; user+sys of the process tree
   scan.trees.<name>.files_per_s                files scanned / wall
   scan.trees.<name>.functions_per_s            functions scored / wall (end to end)
+  scan.trees.<name>.cpu_ms_per_function        cpu_s / functions scored: less sensitive to
+                                               other jobs on the machine than the wall figures
   scan.trees.<name>.peak_rss_mb                max over the run of the summed RSS of the scan
                                                process and its children (psutil, every 0.2 s)
   scan.trees.<name>.summary                    the SARIF run's properties.summary (functions
@@ -28,11 +30,17 @@ in its own subprocess, so the figures include start-up and model loading:
   scan.functions_per_s, .peak_rss_mb           the larger tree's rate; the max over both trees
   scan.rss_growth                              peak RSS large / small (flat memory: about 1)
   scan.target_functions_per_s (150), scan.target_peak_rss_mb (2048), scan.meets_target.*
+
+Two environment variables make a rerun cheaper: ``VULNFUSION_BENCH_SCAN_TREES=SMALL,LARGE``
+(subtrees of the kernel, instead of ``TREES``) and ``VULNFUSION_BENCH_SCAN_MODEL=URI_OR_DIR``
+(a model to reuse instead of building the subset ensemble: a local directory, ``mlflow
+artifacts download`` output, since the scan runs against the benchmark's own empty store).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections import Counter
@@ -137,6 +145,7 @@ def scan_tree(ctx: Ctx, name: str, tree: Path, model_uri: str) -> dict[str, Any]
         "cpu_s": m.cpu_s,
         "files_per_s": round(int(summary.get("files_scanned", 0)) / m.wall_s, 1),
         "functions_per_s": round(scored / m.wall_s, 1),
+        "cpu_ms_per_function": round(1000 * m.cpu_s / max(scored, 1), 2),
         "peak_rss_mb": m.peak_rss_mb,
         "peak_rss_mb_largest_process": m.maxrss_mb,
         "summary": summary,
@@ -146,6 +155,29 @@ def scan_tree(ctx: Ctx, name: str, tree: Path, model_uri: str) -> dict[str, Any]
         "flawfinder_cpu_s": ff.cpu_s,
         "flawfinder_results": len(json.loads(ff_out.read_text())["runs"][0]["results"]),
     }
+
+
+def chosen_trees(quick: bool) -> tuple[tuple[str, str], ...]:
+    """(name, subtree) pairs: ``VULNFUSION_BENCH_SCAN_TREES`` (two, comma-separated) or the
+    defaults (``QUICK_TREES`` under ``--quick``)."""
+    env = os.environ.get("VULNFUSION_BENCH_SCAN_TREES", "").strip()
+    if env:
+        subs = [x.strip().strip("/") for x in env.split(",") if x.strip()]
+        if len(subs) != 2:
+            raise ValueError(f"VULNFUSION_BENCH_SCAN_TREES={env!r}: give two subtrees, a,b")
+        return (("small", subs[0]), ("large", subs[1]))
+    return QUICK_TREES if quick else TREES
+
+
+def chosen_model(ctx: Ctx) -> tuple[str, str]:
+    """(model URI or directory, what it is): ``VULNFUSION_BENCH_SCAN_MODEL`` or the
+    registered subset ensemble that the ``scoring`` section also uses."""
+    env = os.environ.get("VULNFUSION_BENCH_SCAN_MODEL", "").strip()
+    if env:
+        return env, "given by VULNFUSION_BENCH_SCAN_MODEL"
+    reg = subset_registered(ctx)
+    uri: str = reg["registry_uri"]
+    return uri, "registered subset ensemble (default model sizes, seeds 0,1,2)"
 
 
 def flawfinder_version() -> str:
@@ -162,11 +194,11 @@ def run(ctx: Ctx) -> dict[str, Any]:
         tarball = kernel_tarball()
     except Skip as why:
         return {"skipped": str(why)}
-    trees = QUICK_TREES if ctx.quick else TREES
+    trees = chosen_trees(ctx.quick)
     src = ctx.tmp / "scan" / "src"
     extract(tarball, src, [sub for _, sub in trees])
-    reg = subset_registered(ctx)
-    per = {name: scan_tree(ctx, name, src / TOP / sub, reg["registry_uri"]) for name, sub in trees}
+    model_uri, model = chosen_model(ctx)
+    per = {name: scan_tree(ctx, name, src / TOP / sub, model_uri) for name, sub in trees}
     small, large = per["small"], per["large"]
     fps = large["functions_per_s"]
     peak = max(small["peak_rss_mb"], large["peak_rss_mb"])
@@ -178,8 +210,8 @@ def run(ctx: Ctx) -> dict[str, Any]:
         "size_growth": round(large["lines"] / max(small["lines"], 1), 2),
         "trees": per,
         "kernel": f"{PACKAGE} ({TARBALL.name})",
-        "model_uri": reg["registry_uri"],
-        "model": "registered subset ensemble (default model sizes, seeds 0,1,2)",
+        "model_uri": model_uri,
+        "model": model,
         "flawfinder": flawfinder_version(),
         "rss_method": "psutil: summed RSS of the process tree, sampled every 0.2 s",
         "target_functions_per_s": TARGET_FPS,
