@@ -147,7 +147,6 @@ def scan_tree(ctx: Ctx, name: str, tree: Path, model_uri: str) -> dict[str, Any]
         "functions_per_s": round(scored / m.wall_s, 1),
         "cpu_ms_per_function": round(1000 * m.cpu_s / max(scored, 1), 2),
         "peak_rss_mb": m.peak_rss_mb,
-        "peak_rss_mb_largest_process": m.maxrss_mb,
         "summary": summary,
         "notifications": notes,
         "results": results,
