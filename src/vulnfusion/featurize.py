@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing as mp
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from functools import partial
@@ -50,8 +51,24 @@ def graph_stream(funcs: Sequence[str], cfg: Config) -> Iterator[Iterator[CodeGra
         yield (build(code) for code in funcs)
         return
     # fork shares the already-imported parser module; chunks amortise IPC per function
-    with mp.get_context("fork").Pool(f.num_workers) as pool:
+    pool = mp.get_context("fork").Pool(f.num_workers, initializer=_default_sigterm)
+    try:
         yield pool.imap(build, funcs, chunksize=f.chunk_size)
+        pool.close()  # every result is in: let the workers finish on their own
+        pool.join()
+    finally:
+        pool.terminate()
+
+
+def _default_sigterm() -> None:
+    """Workers die on SIGTERM without running Python code.
+
+    The stage's own SIGTERM handler (``cli.run_stage``: print and ``sys.exit``) is inherited
+    through fork; in a worker that is blocked on the pool's queue lock, or that holds a lock
+    another thread of the parent held at fork time, running it can hang, and with it the
+    parent's ``terminate`` (seen once: a featurize run waiting for ever on its last worker).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def collect_graphs(graphs: Iterator[CodeGraph], total: int, desc: str) -> list[CodeGraph]:
