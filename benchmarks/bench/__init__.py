@@ -10,7 +10,8 @@ try/except and records ``{"error": "<one line>"}`` instead of stopping the bench
 
 One module per section, each documenting its keys (dots = nesting) in its docstring:
 ``featurize``, ``train`` (with ``train_worker``, its subprocess), ``fusion``, ``scoring``,
-``serving``, ``pipeline``, ``quality``, ``timings``. Shared pieces: ``context`` (sizes and the
+``serving``, ``pipeline``, ``quality``, ``timings``, ``scan`` (``vulnfusion scan`` on two
+Linux kernel subtrees beside ``flawfinder``). Shared pieces: ``context`` (sizes and the
 per-invocation state), ``processes`` (measured subprocesses), ``inputs`` (params files and the
 memoized data/feature/model builds the sections share), ``report`` (bench.json/bench.md),
 ``sections`` (the registry, in report order) and ``cli`` (the entry point that
@@ -43,5 +44,8 @@ gives steadier (not as-shipped) figures. Runs that only build inputs for a measu
 and subset prepare/featurize, the subset pipeline's stages) get OMP/MKL_NUM_THREADS=1 unless
 ``--torch-threads`` is given; measured runs keep the shipped default. ``--quick`` (~5 min)
 featurizes a Devign subset instead of the whole file and uses smaller sizes: a smoke test,
-not figures to quote.
+not figures to quote. ``scan`` installs ``linux-source-6.1`` (apt) when absent, reuses the
+subset pipeline's registered model and scans ``drivers/net/ethernet/intel`` (~8k functions)
+and ``fs`` (~4x the lines): 10-30 min on 2 cores; it needs ``flawfinder``
+(``pip install -e '.[bench]'``) and records ``skipped: <reason>`` without it or the package.
 """

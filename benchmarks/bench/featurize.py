@@ -9,6 +9,11 @@
   featurize.peak_rss_mb_largest_process   getrusage(RUSAGE_CHILDREN).ru_maxrss (cross-check)
   featurize.parse_error_rate, featurize.mean_nodes, featurize.mean_edges.{ast,next_token,cfg,dfg}
                                  from the features' stats.json, weighted over all splits
+  featurize.graph_functions_per_s_reported   stats.json's rate; since graphs are built while
+                                 the main process trains the tokenizer and encodes, it covers
+                                 graphs and token ids together (no longer graphs alone)
+  featurize.cpu_s                user+sys of the stage's process tree (median): steadier than
+                                 the wall figures when other jobs share the machine
   featurize.target_functions_per_s (1000), featurize.target_peak_rss_mb (4096),
   featurize.meets_target.{functions_per_s,peak_rss_mb}
 """

@@ -6,7 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import evaluation, featurize, fusion, pipeline, quality, scoring, serving, timings, train
+from bench import (
+    evaluation,
+    featurize,
+    fusion,
+    pipeline,
+    quality,
+    scan,
+    scoring,
+    serving,
+    timings,
+    train,
+)
 from bench.context import Ctx
 from bench.report import Markdown
 
@@ -28,6 +39,7 @@ SECTIONS: dict[str, Section] = {
     "quality": Section(quality.run, quality.headline, quality.markdown),
     "evaluation": Section(evaluation.run, evaluation.headline),
     "timings": Section(timings.run, timings.headline),
+    "scan": Section(scan.run, scan.headline),
 }
 
 

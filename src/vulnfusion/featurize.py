@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing as mp
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from functools import partial
@@ -36,26 +37,57 @@ from vulnfusion.tokenization import encode, load_hub_tokenizer, train_bpe
 log = logging.getLogger(__name__)
 
 
-def build_graphs(funcs: Sequence[str], cfg: Config, desc: str = "graphs") -> list[CodeGraph]:
-    """Code graphs for ``funcs`` in input order, on ``featurize.num_workers`` processes."""
+@contextlib.contextmanager
+def graph_stream(funcs: Sequence[str], cfg: Config) -> Iterator[Iterator[CodeGraph]]:
+    """Code graphs for ``funcs`` in input order, on ``featurize.num_workers`` processes.
+
+    The workers start on entry: the caller can do other work (tokenizing) in this process
+    before it iterates, and the graphs are then mostly waiting in the pool's result queue.
+    With one worker, or too few functions for a pool, graphs are built lazily as iterated.
+    """
     f = cfg.featurize
     build = partial(build_graph, max_nodes=f.max_nodes, max_chars=f.max_chars)
-    bar = tqdm(total=len(funcs), desc=desc, unit="fn", mininterval=1.0, leave=False, disable=None)
-    progress = ProgressLog(f"featurize {desc}", len(funcs), "fn", log)  # also off a terminal
+    if f.num_workers <= 1 or len(funcs) < 4 * f.chunk_size:
+        yield (build(code) for code in funcs)
+        return
+    # fork shares the already-imported parser module; chunks amortise IPC per function
+    pool = mp.get_context("fork").Pool(f.num_workers, initializer=_default_sigterm)
+    try:
+        yield pool.imap(build, funcs, chunksize=f.chunk_size)
+        pool.close()  # every result is in: let the workers finish on their own
+        pool.join()
+    finally:
+        pool.terminate()
+
+
+def _default_sigterm() -> None:
+    """Workers die on SIGTERM without running Python code.
+
+    The stage's own SIGTERM handler (``cli.run_stage``: print and ``sys.exit``) is inherited
+    through fork; in a worker that is blocked on the pool's queue lock, or that holds a lock
+    another thread of the parent held at fork time, running it can hang, and with it the
+    parent's ``terminate`` (seen once: a featurize run waiting for ever on its last worker).
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def collect_graphs(graphs: Iterator[CodeGraph], total: int, desc: str) -> list[CodeGraph]:
+    """Drain ``graphs`` into a list, with a progress bar and log lines."""
+    bar = tqdm(total=total, desc=desc, unit="fn", mininterval=1.0, leave=False, disable=None)
+    progress = ProgressLog(f"featurize {desc}", total, "fn", log)  # also off a terminal
     out: list[CodeGraph] = []
-    with contextlib.ExitStack() as stack:
-        if f.num_workers <= 1 or len(funcs) < 4 * f.chunk_size:
-            graphs: Iterator[CodeGraph] = (build(code) for code in funcs)
-        else:
-            # fork shares the already-imported parser module; chunks amortise IPC per function
-            pool = stack.enter_context(mp.get_context("fork").Pool(f.num_workers))
-            graphs = pool.imap(build, funcs, chunksize=f.chunk_size)
-        for g in graphs:
-            out.append(g)
-            bar.update()
-            progress.update(len(out), len(out))
+    for g in graphs:
+        out.append(g)
+        bar.update()
+        progress.update(len(out), len(out))
     bar.close()
     return out
+
+
+def build_graphs(funcs: Sequence[str], cfg: Config, desc: str = "graphs") -> list[CodeGraph]:
+    """Code graphs for ``funcs`` in input order, on ``featurize.num_workers`` processes."""
+    with graph_stream(funcs, cfg) as graphs:
+        return collect_graphs(graphs, len(funcs), desc)
 
 
 def pack_graphs(graphs: Sequence[CodeGraph], vocab: GraphVocab) -> dict[str, np.ndarray]:
@@ -123,21 +155,19 @@ def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dic
     prepared = Path(prepared_dir)
     rows = {s: read_jsonl(prepared / f"{s}.jsonl") for s in SPLITS}
     start = time.perf_counter()
-    graphs = {s: build_graphs([r["func"] for r in rows[s]], cfg, f"graphs:{s}") for s in SPLITS}
-    graph_s = time.perf_counter() - start
+    funcs = {s: [r["func"] for r in rows[s]] for s in SPLITS}
+    graphs, tokenizer, token_ids = _graphs_and_tokens(cfg, funcs)
+    graph_s = time.perf_counter() - start  # graphs overlap tokenizing: the two together
     vocab = GraphVocab.build(
         graphs["train"], cfg.featurize.min_token_freq, cfg.featurize.max_graph_tokens
     )
-    tokenizer = make_tokenizer(cfg, [r["func"] for r in rows["train"]])
     stats: dict[str, Any] = {
         "splits": {},
         "graph_vocab": {"num_types": vocab.num_types, "num_tokens": vocab.num_tokens},
     }
     with atomic_dir(out_dir) as tmp:
         for s in SPLITS:
-            feats = _split_features(
-                rows[s], graphs[s], vocab, tokenizer, cfg.transformer.max_length
-            )
+            feats = _split_features(rows[s], graphs[s], vocab, token_ids[s])
             save_split(tmp / f"{s}.safetensors", feats)
             stats["splits"][s] = {**graph_stats(graphs[s]), **_token_stats(feats, cfg)}
         write_text(tmp / "graph_vocab.json", vocab.to_json())
@@ -152,15 +182,34 @@ def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dic
     return stats
 
 
+def _graphs_and_tokens(
+    cfg: Config, funcs: dict[str, list[str]]
+) -> tuple[dict[str, list[CodeGraph]], Any, dict[str, list[list[int]]]]:
+    """Every split's graphs, the tokenizer and every split's token ids.
+
+    One worker pool builds the graphs of all splits (one start-up, no small serial splits)
+    while this process trains the tokenizer and encodes (the tokenizer needs only the texts):
+    on two cores the main process no longer waits for the workers, then the workers for it.
+    """
+    everything = [f for s in SPLITS for f in funcs[s]]
+    with graph_stream(everything, cfg) as stream:
+        tokenizer = make_tokenizer(cfg, funcs["train"])
+        token_ids = {s: encode(tokenizer, funcs[s], cfg.transformer.max_length) for s in SPLITS}
+        flat = collect_graphs(stream, len(everything), "graphs")
+    graphs, at = {}, 0
+    for s in SPLITS:
+        graphs[s], at = flat[at : at + len(funcs[s])], at + len(funcs[s])
+    return graphs, tokenizer, token_ids
+
+
 def _split_features(
     rows: Sequence[dict[str, Any]],
     graphs: Sequence[CodeGraph],
     vocab: GraphVocab,
-    tokenizer: Any,
-    max_length: int,
+    token_ids: Sequence[Sequence[int]],
 ) -> SplitFeatures:
     arrays = pack_graphs(graphs, vocab)
-    arrays.update(pack_tokens(encode(tokenizer, [r["func"] for r in rows], max_length)))
+    arrays.update(pack_tokens(token_ids))
     arrays["labels"] = np.asarray([r["target"] for r in rows], dtype=np.int64)
     return SplitFeatures([r["id"] for r in rows], arrays)
 

@@ -106,10 +106,16 @@ def _offline_hint(model_name: str, name: str, exc: Exception) -> str:
     )
 
 
-# Token ids are truncated to max_length, so only a function's head matters. Tokenizing the
-# head (max_length * HEAD_CHARS_PER_TOKEN characters) instead of the whole text is ~4x faster
-# on Devign; a head that yields too few tokens (e.g. long whitespace runs) is redone in full.
+# Token ids are truncated to max_length, so only a function's head matters. Tokenizing a head
+# instead of the whole text is ~4x faster on Devign; a head that yields too few tokens (e.g.
+# long whitespace runs) is redone in full. ``train_bpe`` trains on heads of
+# ``HEAD_CHARS_PER_TOKEN`` characters per kept token (the vocabulary depends on it: keep it);
+# ``encode`` first tries shorter heads of ``ENCODE_CHARS_PER_TOKEN`` (Devign averages ~3.2
+# characters per token, so 5 covers max_length + margin for almost every function and
+# tokenizes ~30% fewer characters than 6; measured: 1.14 s against 1.59 s CPU on 2,000
+# functions). Either way the ids equal those of the full text (see ``encode``).
 HEAD_CHARS_PER_TOKEN = 6
+ENCODE_CHARS_PER_TOKEN = 5
 HEAD_MARGIN_TOKENS = 64
 
 
@@ -123,24 +129,49 @@ def encode(
     """Token ids per text, truncated to ``max_length`` (special tokens included).
 
     Equal to encoding the full texts whenever the cut falls past the last kept token plus a
-    margin of ``HEAD_MARGIN_TOKENS`` (one pre-tokenized word is all a cut can change).
+    margin of ``HEAD_MARGIN_TOKENS`` (one pre-tokenized word is all a cut can change); a
+    head that yields fewer tokens than that is encoded again in full.
     """
+    run = _batch_encoder(tokenizer)
+    cut = max_length * ENCODE_CHARS_PER_TOKEN
     out: list[list[int]] = []
     for i in range(0, len(texts), batch):
         chunk = list(texts[i : i + batch])
-        heads = [head(t, max_length) for t in chunk]
-        enc = tokenizer(heads, truncation=False, verbose=False)["input_ids"]
+        heads = [t[:cut] for t in chunk]
+        enc = run(heads)
         redo = [
             j
             for j, (t, h, ids) in enumerate(zip(chunk, heads, enc, strict=True))
             if len(h) < len(t) and len(ids) < max_length + HEAD_MARGIN_TOKENS
         ]
         if redo:
-            full = tokenizer([chunk[j] for j in redo], truncation=False, verbose=False)["input_ids"]
-            for j, ids in zip(redo, full, strict=True):
+            for j, ids in zip(redo, run([chunk[j] for j in redo]), strict=True):
                 enc[j] = ids
         out.extend(_truncate(ids, max_length) for ids in enc)
     return out
+
+
+def _batch_encoder(tokenizer: Any) -> Any:
+    """``texts -> ids`` with special tokens and no truncation or padding.
+
+    A fast tokenizer's Rust backend is called directly (``encode_batch``: the same ids as
+    ``tokenizer(texts)``, without building a ``BatchEncoding`` of Python lists for the
+    attention masks); only when the backend itself carries no truncation or padding
+    setting, else (and for slow tokenizers) through ``tokenizer(...)``.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.truncation is None and backend.padding is None:
+
+        def fast(texts: list[str]) -> list[list[int]]:
+            return [e.ids for e in backend.encode_batch(texts, add_special_tokens=True)]
+
+        return fast
+
+    def slow(texts: list[str]) -> list[list[int]]:
+        ids: list[list[int]] = tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+        return ids
+
+    return slow
 
 
 def _truncate(ids: list[int], max_length: int) -> list[int]:
