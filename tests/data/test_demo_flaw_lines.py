@@ -58,7 +58,7 @@ def test_every_sample_has_exactly_one_annotation(corpus: list[dict[str, object]]
         lines = row[key]
         assert isinstance(lines, list) and lines, row
         n = str(row["func"]).count("\n")
-        assert lines == sorted(set(lines)) and 1 <= lines[0] and lines[-1] <= n, row
+        assert lines == sorted(set(lines)) and lines[0] >= 1 and lines[-1] <= n, row
         # never the signature or a blank line
         assert all(s.strip() for s in _lines(row, key)), row
         assert 1 not in lines, row
@@ -96,7 +96,8 @@ def test_exact_lines_of_known_samples() -> None:
         ("CWE-190", [15, 20], None),
         ("CWE-416", [10, 11], None),
     ]
-    texts = [[s.strip() for s in _lines(r, FLAW_LINES if FLAW_LINES in r else FIX_LINES)] for r in rows]
+    keys = [FLAW_LINES if FLAW_LINES in r else FIX_LINES for r in rows]
+    texts = [[s.strip() for s in _lines(r, k)] for r, k in zip(rows, keys, strict=True)]
     assert texts[0] == ['snprintf(tag, sizeof(tag), "%s/%s", "cfg", src);']
     assert texts[2] == ["error = vec[sel];"]
     assert texts[3] == [
@@ -105,7 +106,10 @@ def test_exact_lines_of_known_samples() -> None:
         "return NULL;",
         "}",
     ]
-    assert texts[4] == ["dup = kmalloc(rows * (int)sizeof(int16_t), GFP_KERNEL);", "dup[i] = p_in[i];"]
+    assert texts[4] == [
+        "dup = kmalloc(rows * (int)sizeof(int16_t), GFP_KERNEL);",
+        "dup[i] = p_in[i];",
+    ]
     assert texts[5] == ["kfree(item);", "s->num -= item->data_len;"]
 
 
@@ -136,9 +140,9 @@ def test_prepare_writes_the_lines(tmp_path: Path) -> None:
 
     cfg = resolve(tiny_params())
     prepare(cfg, tmp_path / "prepared")
+    demo = cfg.data.demo
     by_text = {
-        str(r["func"]): r
-        for r in generate_demo(cfg.data.demo.n_functions, cfg.data.demo.seed, cfg.data.demo.label_noise)
+        str(r["func"]): r for r in generate_demo(demo.n_functions, demo.seed, demo.label_noise)
     }
     n = 0
     for split in ("train", "valid", "test"):
