@@ -6,7 +6,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import featurize, fusion, pipeline, quality, scoring, serving, timings, train
+from bench import (
+    featurize,
+    fusion,
+    localize,
+    pipeline,
+    quality,
+    scoring,
+    serving,
+    timings,
+    train,
+)
 from bench.context import Ctx
 from bench.report import Markdown
 
@@ -24,6 +34,7 @@ SECTIONS: dict[str, Section] = {
     "fusion": Section(fusion.run, fusion.headline),
     "scoring": Section(scoring.run, scoring.headline),
     "serving": Section(serving.run, serving.headline),
+    "localize": Section(localize.run, localize.headline),
     "pipeline": Section(pipeline.run, pipeline.headline),
     "quality": Section(quality.run, quality.headline, quality.markdown),
     "timings": Section(timings.run, timings.headline),

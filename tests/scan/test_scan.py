@@ -286,7 +286,9 @@ def test_hostile_tree_finishes_with_notifications(
 def test_text_format_and_exit_codes(registered_model: RegisteredModel, tmp_path: Path) -> None:
     root = _tree(tmp_path / "t")
     model = str(registered_model.local_dir)
-    res = _cli("scan", str(root), "--model", model, "--threshold", "0", "--no-progress")
+    res = _cli(
+        "scan", str(root), "--model", model, "--threshold", "0", "--no-progress", "--top-lines", "0"
+    )
     assert res.exit_code == 0
     lines = res.stdout.splitlines()
     assert lines[0].split() == ["location", "function", "probability", "level"]
