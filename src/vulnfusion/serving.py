@@ -353,7 +353,7 @@ def top_lines_param(params: dict[str, Any] | None) -> int:
 
 def top_lines_column(scorer: EnsembleScorer, funcs: list[str], k: int) -> list[str]:
     """Per function, a JSON list of its ``k`` most suspicious lines, best first:
-    ``[{"line": <1-based line of the function text>, "score": <logit drop>}, ...]``
+    ``[{"line": <1-based line of the function text>, "score": <|logit change|>}, ...]``
     (``vulnfusion.localization``: line occlusion through the ensemble)."""
     from vulnfusion.localization.attribution import top_lines  # only when asked for
 

@@ -114,8 +114,10 @@ def test_occlusion_scores_are_logit_drops(scan_model: Any) -> None:
     for line in (3, 7):
         alone = float(scorer.logits([blank_line(FUNC, line)])[0])
         assert scores[line] == pytest.approx(base - alone, abs=1e-5)
-    best = top_lines(scorer, [FUNC], 3)[0]
-    assert [ln for ln, _ in best] == rank(scores, candidate_lines(FUNC))[:3]
+    best = top_lines(scorer, [FUNC], 3)[0]  # the default method: |logit drop|
+    magnitude = {ln: abs(v) for ln, v in scores.items()}
+    assert [ln for ln, _ in best] == rank(magnitude, candidate_lines(FUNC))[:3]
+    assert [sc for _, sc in best] == [round(magnitude[ln], 6) for ln, _ in best]
 
 
 def test_top_lines_predict_parameter(scan_model: Any) -> None:
@@ -149,7 +151,9 @@ def test_signature_declares_the_parameter(registered_model: Any) -> None:
 
 def test_localisation_on_the_demo_beats_the_random_floor(scan_model: Any) -> None:
     """The tiny model (160 training functions, 2 epochs) on 100 flawed demo functions it
-    never saw: occlusion ranks flawed lines above random order (mean IFA, Top-1)."""
+    never saw: occlusion ranks flawed lines above random order (mean IFA, Top-10).
+    Measured when written: IFA 3.92 vs 5.42, Top-10 0.91 vs 0.822 (keyword floor: 2.22,
+    0.95)."""
     rows = generate_demo(200, seed=21, label_noise=0.0)
     result = evaluate_localization(_scorer(scan_model), rows)
     assert result["functions"] == 100

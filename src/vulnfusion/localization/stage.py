@@ -14,8 +14,7 @@ from typing import Any
 
 from vulnfusion.config import Config
 from vulnfusion.io import read_json
-from vulnfusion.localization.attribution import DEFAULT_METHOD
-from vulnfusion.localization.evaluate import localization_report
+from vulnfusion.localization.evaluate import STAGE_METHODS, localization_report
 from vulnfusion.registry import build_bundle
 from vulnfusion.serving import EnsembleScorer
 
@@ -26,7 +25,7 @@ def localize_ensemble(
     features_dir: Path,
     test_jsonl: Path,
     output: Path,
-    methods: Sequence[str] = (DEFAULT_METHOD,),
+    methods: Sequence[str] = STAGE_METHODS,
 ) -> dict[str, Any]:
     """Measure ``methods`` and the floors on ``test_jsonl``'s flawed rows; write ``output``.
 

@@ -23,7 +23,7 @@ class LineScore:
     """One line of a function and how much it contributes to the score (higher = more)."""
 
     line: int  # 1-based line in the file
-    score: float  # drop of the ensemble's logit when the line is blanked
+    score: float  # how far the ensemble's logit moves when the line is blanked
 
 
 class Localizer(Protocol):
