@@ -89,17 +89,30 @@ def token_spans(scorer: LineScorer, text: str, ids: list[int]) -> list[tuple[int
 def _fusion_logit(model: Any, g_emb: torch.Tensor | None) -> Callable[..., torch.Tensor]:
     """``f(input_ids, attention_mask) -> logit (S,)`` through the Transformer branch and the
     fusion head, the graph embedding fixed (the fusion model runs frozen branches without
-    gradients, so this re-composes ``head(concat(t, g))`` with gradients on)."""
-    enc = model.transformer.encoder
+    gradients, so this re-composes ``head(concat(t, g))`` with gradients on). A plain
+    Transformer classifier (no fusion) goes through its own dense/tanh/out head."""
+    fused = getattr(model, "transformer", None) is not None
+    enc = model.transformer.encoder if fused else model.encoder
 
     def f(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         t = enc(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
+        if not fused:
+            return model.out(torch.tanh(model.dense(t))).squeeze(-1)
         parts = [t.float()]
         if g_emb is not None:
             parts.append(g_emb.expand(t.shape[0], -1))
         return model.head(torch.cat(parts, dim=-1)).squeeze(-1)
 
     return f
+
+
+def _encoder(model: Any) -> Any:
+    """The Transformer encoder of a fusion model or of a Transformer classifier."""
+    branch = getattr(model, "transformer", None)
+    enc = branch.encoder if branch is not None else getattr(model, "encoder", None)
+    if enc is None:
+        raise ValueError("integrated gradients need the Transformer branch")
+    return enc
 
 
 def ig_token_scores(
@@ -123,13 +136,11 @@ def ig_token_scores(
     baseline[0, ~keep] = pad
     total = np.zeros(input_ids.shape[1], dtype=np.float64)
     for model in scorer.models:
-        if getattr(model, "transformer", None) is None:
-            raise ValueError("integrated gradients need the Transformer branch")
-        g = model.gnn.embed(batch).float().detach() if model.gnn is not None else None
+        enc = _encoder(model)
+        gnn = getattr(model, "gnn", None)
+        g = gnn.embed(batch).float().detach() if gnn is not None else None
         with torch.enable_grad():
-            lig = LayerIntegratedGradients(
-                _fusion_logit(model, g), model.transformer.encoder.embeddings.word_embeddings
-            )
+            lig = LayerIntegratedGradients(_fusion_logit(model, g), enc.embeddings.word_embeddings)
             attr = lig.attribute(
                 input_ids, baselines=baseline, additional_forward_args=(mask,), n_steps=steps
             )
