@@ -233,7 +233,9 @@ def register_ensemble(
     alias = "champion" if comparison["all_targets_pass"] else "candidate"
     name = cfg.register.model_name
     example = pd.DataFrame({"func": EXAMPLE})
-    signature = infer_signature(example, pd.DataFrame({"probability": [0.5, 0.5], "label": [1, 0]}))
+    out = pd.DataFrame({"probability": [0.5, 0.5], "label": [1, 0]})
+    # params: the optional predict parameters (serving.TOP_LINES_PARAM; 0 = off)
+    signature = infer_signature(example, out, params={"top_lines": 0})
     prov = provenance(cfg, features_dir)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = build_bundle(cfg, fusion_dir, features_dir, ensemble, Path(tmp) / "bundle")

@@ -179,7 +179,43 @@ def to_markdown(c: dict[str, Any]) -> str:
             f"| {name} | {t['measured']:+.4f} | {t['required']} | "
             f"{'PASS' if t['pass'] else 'FAIL'} |"
         )
+    lines += localization_lines(c.get("localization"))
     return "\n".join(lines) + "\n"
+
+
+LOCALIZATION_FILE = "localization.json"  # the localize stage's output, in the reports dir
+
+
+def localization_lines(loc: dict[str, Any] | None) -> list[str]:
+    """The markdown section for the ``localize`` stage's result (``[]`` without one):
+    LineVul's Top-10 accuracy and IFA of the fusion ensemble beside the two floors."""
+    if not loc or not loc.get("functions"):
+        return []
+    k = loc.get("k", 10)
+    rows = [(f"fusion ensemble, {name}", m) for name, m in loc["methods"].items()]
+    rows += [(f"floor: {name}", m) for name, m in loc["floors"].items()]
+    lines = [
+        "",
+        f"## Line localisation ({loc.get('split', 'test')} split, "
+        f"{loc['functions']} flawed functions with labelled lines)",
+        "",
+        f"| ranking | Top-{k} acc | Top-1 acc | IFA mean | IFA median | ms/function |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, m in rows:
+        ms = m.get("ms_per_function")
+        lines.append(
+            f"| {name} | {_fixed(m.get(f'top{k}_accuracy'), 3)} | "
+            f"{_fixed(m.get('top1_accuracy'), 3)} | {_fixed(m.get('ifa_mean'), 2)} | "
+            f"{_fixed(m.get('ifa_median'), 1)} | {'' if ms is None else f'{ms:.0f}'} |"
+        )
+    lines += [
+        "",
+        "IFA: clean lines inspected before the first flawed one (lower is better); random "
+        "floor: exact expectation over line orders; keyword floor: lines with memcpy/strcpy/"
+        "strcat/sprintf/free/indexing first.",
+    ]
+    return lines
 
 
 def summary(c: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +286,8 @@ def write_comparison(
     from vulnfusion.plots import plot_fusion_vs_branches, plot_seed_vs_ensemble
 
     c = compare(load_ensembles(outputs))
+    if (reports / LOCALIZATION_FILE).exists():  # the localize stage ran (dvc.yaml: a dep)
+        c["localization"] = read_json(reports / LOCALIZATION_FILE)
     write_history(reports, outputs, {t: list(c["tracks"][t]["seeds"]) for t in TRACKS})
     plots = reports / "plots"
     plots.mkdir(parents=True, exist_ok=True)

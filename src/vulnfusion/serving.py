@@ -332,6 +332,37 @@ class EnsembleScorer:
         return prob, (prob >= self.spec.threshold).astype(np.int64)
 
 
+TOP_LINES_PARAM = "top_lines"  # MLflow predict parameter: lines per function (0 = off)
+MAX_TOP_LINES = 100
+
+
+def top_lines_param(params: dict[str, Any] | None) -> int:
+    """The ``top_lines`` predict parameter (default 0: no localisation); ``InputError`` when
+    it is not an integer in [0, :data:`MAX_TOP_LINES`]."""
+    value = (params or {}).get(TOP_LINES_PARAM, 0)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise InputError(f"parameter '{TOP_LINES_PARAM}' must be an integer, got {value!r}")
+    if not 0 <= int(value) <= MAX_TOP_LINES:
+        raise InputError(
+            f"parameter '{TOP_LINES_PARAM}' must be in [0, {MAX_TOP_LINES}], got {value}"
+        )
+    return int(value)
+
+
+def top_lines_column(scorer: EnsembleScorer, funcs: list[str], k: int) -> list[str]:
+    """Per function, a JSON list of its ``k`` most suspicious lines, best first:
+    ``[{"line": <1-based line of the function text>, "score": <|logit change|>}, ...]``
+    (``vulnfusion.localization``: line occlusion through the ensemble)."""
+    from vulnfusion.localization.attribution import top_lines  # only when asked for
+
+    return [
+        json.dumps([{"line": ln, "score": sc} for ln, sc in lines])
+        for lines in top_lines(scorer, funcs, k)
+    ]
+
+
 def make_pyfunc() -> Any:
     """The ``mlflow.pyfunc.PythonModel`` wrapper (built lazily: no MLflow import at import)."""
     import mlflow.pyfunc
@@ -368,9 +399,13 @@ def make_pyfunc() -> Any:
         ) -> pd.DataFrame:
             try:
                 funcs = validate_frame(model_input, self.scorer.spec)
+                k = top_lines_param(params)
             except InputError as exc:
                 raise RequestError(str(exc)) from None
             prob, label = self.scorer.score(funcs)
-            return pd.DataFrame({"probability": prob, "label": label})
+            out = pd.DataFrame({"probability": prob, "label": label})
+            if k:
+                out["top_lines"] = top_lines_column(self.scorer, funcs, k)
+            return out
 
     return VulnfusionEnsemble()

@@ -49,10 +49,10 @@ EXIT_OK, EXIT_FINDINGS = 0, 1
 )
 @click.option(
     "--top-lines",
-    type=click.IntRange(0),
+    type=click.IntRange(0, 100),
     default=5,
     show_default=True,
-    help="Suspicious lines per finding (none are reported until localisation lands).",
+    help="Suspicious lines per finding, by line occlusion through the model (0: none).",
 )
 @click.option("--baseline", type=click.Path(path_type=Path), help="A previous scan's SARIF.")
 @click.option("--only-new", is_flag=True, help="Keep only findings new since --baseline.")

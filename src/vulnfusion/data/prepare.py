@@ -43,6 +43,18 @@ _KEEP_FIRST = {"test": 0, "valid": 1, "train": 2}
 
 
 @dataclass(frozen=True)
+class AnnotatedRecord(Record):
+    """A record with line-level ground truth (the demo source records it): 1-based lines of
+    ``func`` carrying the flaw, or the fix; written to the prepared rows when present."""
+
+    flaw_lines: tuple[int, ...] | None = None
+    fix_lines: tuple[int, ...] | None = None
+
+
+LINE_FIELDS = ("flaw_lines", "fix_lines")
+
+
+@dataclass(frozen=True)
 class Dedup:
     records: list[Record]
     duplicates_dropped: int
@@ -62,13 +74,15 @@ def load_records(cfg: Config, rejects: RejectLog) -> tuple[list[Record], str]:
 
         d = cfg.data.demo
         rows = generate_demo(d.n_functions, d.seed, d.label_noise)
-        recs = [
-            Record(
+        recs: list[Record] = [
+            AnnotatedRecord(
                 func=str(r["func"]),
                 target=int(r["target"]),  # type: ignore[call-overload]
                 source_id=f"demo:{i}",
                 project="demo",
                 cwe=str(r.get("cwe")),
+                flaw_lines=_lines(r.get("flaw_lines")),
+                fix_lines=_lines(r.get("fix_lines")),
             )
             for i, r in enumerate(rows)
         ]
@@ -77,6 +91,10 @@ def load_records(cfg: Config, rejects: RejectLog) -> tuple[list[Record], str]:
     path = resolve_data_path(cfg.data.path)
     recs = read_source(path, cfg.data.max_chars, cfg.data.on_bad_record == "skip", rejects)
     return recs, _data_hash(path)
+
+
+def _lines(value: object) -> tuple[int, ...] | None:
+    return None if value is None else tuple(int(v) for v in value)  # type: ignore[attr-defined]
 
 
 def resolve_data_path(path: str) -> Path:
@@ -190,6 +208,9 @@ def to_row(r: Record) -> dict[str, Any]:
     for key in ("project", "orig_split", "cwe"):
         if getattr(r, key) is not None:
             row[key] = getattr(r, key)
+    for key in LINE_FIELDS:  # line-level ground truth, where the source has it
+        if getattr(r, key, None) is not None:
+            row[key] = list(getattr(r, key))
     return row
 
 

@@ -25,7 +25,7 @@ from vulnfusion.scan.extract import (
     extract_functions,
     read_source,
 )
-from vulnfusion.scan.localize import LineScore, suspicious_lines
+from vulnfusion.scan.localize import LineScore, suspicious_lines_batch
 from vulnfusion.scan.walk import Candidate, ScanInputError, Skipped, walk_tree
 
 FINGERPRINT_KEY = "vulnfusionFunctionHash/v1"  # path + name + normalised text
@@ -277,9 +277,10 @@ def _score(
 ) -> None:
     probs = scorer.predict([fn.text for _, fn, _ in batch])
     result.summary.functions_scored += len(batch)
-    for (uri, fn, ordinal), p in zip(batch, probs, strict=True):
-        if p < options.threshold:
-            continue
+    flagged = [(item, p) for item, p in zip(batch, probs, strict=True) if p >= options.threshold]
+    # localisation: only for findings, in one call (scan.localize)
+    lines = suspicious_lines_batch(scorer, [fn for (_, fn, _), _ in flagged], options.top_lines)
+    for ((uri, fn, ordinal), p), top in zip(flagged, lines, strict=True):
         result.findings.append(
             Finding(
                 uri,
@@ -290,6 +291,6 @@ def _score(
                 fn.end_col,
                 p,
                 fingerprints(uri, fn.name, ordinal, fn.text),
-                suspicious_lines(fn, options.top_lines) if options.top_lines > 0 else [],
+                top,
             )
         )

@@ -19,7 +19,8 @@ def to_json(
 
     Each finding: ``file`` (relative to ``root``), ``function``, ``start_line``,
     ``start_column``, ``end_line``, ``end_column`` (1-based, end exclusive), ``probability``,
-    ``level``, ``fingerprints``, ``top_lines`` (``[]`` until localisation exists) and, with a
+    ``level``, ``fingerprints``, ``top_lines`` (``[{"line", "score"}]``, file lines, best
+    first; ``[]`` with ``--top-lines 0``) and, with a
     baseline, ``baseline_state``. ``absent`` lists baseline functions no longer flagged.
     """
     findings = []
@@ -68,7 +69,7 @@ def to_text(result: ScanResult, model: dict[str, str], absent_count: int = 0) ->
     """A fixed-width table, most probable first, then one summary line.
 
     Columns: ``file:line``, function, probability, level, baseline state (when a baseline
-    was given) and top lines (only once localisation fills them).
+    was given) and top lines (``line:score``, best first; only when some finding has them).
     """
     findings = sorted(result.findings, key=lambda f: (-f.probability, f.uri, f.start_line))
     with_state = any(f.baseline_state for f in findings)
@@ -81,7 +82,7 @@ def to_text(result: ScanResult, model: dict[str, str], absent_count: int = 0) ->
         name = f.name if len(f.name) <= NAME_WIDTH else f.name[: NAME_WIDTH - 1] + "…"
         row = [f"{f.uri}:{f.start_line}", name, f"{f.probability:.3f}", level_for(f.probability)]
         row += [f.baseline_state or ""] if with_state else []
-        row += [",".join(str(t.line) for t in f.top_lines)] if with_lines else []
+        row += [" ".join(f"{t.line}:{t.score:.2f}" for t in f.top_lines)] if with_lines else []
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = []

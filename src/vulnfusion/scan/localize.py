@@ -1,15 +1,18 @@
-"""The hook for line-level localisation (issue 15, deliverable 3 — not built yet).
+"""Line-level localisation in ``scan``: the top-K suspicious lines of each flagged function.
 
-:func:`suspicious_lines` is where the top-K lines of a flagged function will come from. Until
-an attribution method is chosen by measurement it returns no lines, and reports then simply
-leave them out: SARIF results carry no ``relatedLocations`` and the text table no "top lines"
-column. Nothing downstream invents a ranking.
+The lines come from the served model itself, through its ``top_lines`` predict parameter
+(``serving.top_lines_column``: line occlusion through the seed ensemble, chosen by
+measurement on the demo's labelled lines, see ``vulnfusion.localization``). The pyfunc
+numbers lines within the function text; here they become absolute lines of the file.
+Only functions at or above the threshold are localised (one extra scoring per candidate
+line of each), so a clean tree costs nothing more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # only for the annotation: extract imports nothing from here
     from vulnfusion.scan.extract import Function
@@ -20,13 +23,33 @@ class LineScore:
     """One line of a function and how much it contributes to the score (higher = more)."""
 
     line: int  # 1-based line in the file
-    score: float
+    score: float  # how far the ensemble's logit moves when the line is blanked
 
 
-def suspicious_lines(function: Function, k: int) -> list[LineScore]:
-    """The ``k`` lines of ``function`` most responsible for its score, best first.
+class Localizer(Protocol):
+    """A model that ranks the lines of functions (``model.ScanModel.top_lines``)."""
 
-    Not implemented yet (issue 15, deliverable 3): always ``[]``, so no report shows lines.
+    def top_lines(self, funcs: list[str], k: int) -> list[list[tuple[int, float]]]: ...
+
+
+def to_file_lines(function: Function, lines: Sequence[tuple[int, float]]) -> list[LineScore]:
+    """``(line of the function text, score)`` pairs as :class:`LineScore` of file lines."""
+    return [LineScore(function.start_line + ln - 1, float(score)) for ln, score in lines]
+
+
+def suspicious_lines_batch(
+    model: object, functions: Sequence[Function], k: int
+) -> list[list[LineScore]]:
+    """The ``k`` lines of each of ``functions`` most responsible for its score, best first.
+
+    ``[]`` per function when ``k`` is 0 or ``model`` cannot localise (no ``top_lines``).
     """
-    del function, k
-    return []
+    if k <= 0 or not functions or not hasattr(model, "top_lines"):
+        return [[] for _ in functions]
+    ranked = model.top_lines([fn.text for fn in functions], k)
+    return [to_file_lines(fn, lines) for fn, lines in zip(functions, ranked, strict=True)]
+
+
+def suspicious_lines(function: Function, k: int, model: object = None) -> list[LineScore]:
+    """:func:`suspicious_lines_batch` for one function (``[]`` without a ``model``)."""
+    return suspicious_lines_batch(model, [function], k)[0]

@@ -68,6 +68,22 @@ class ScanModel:
             out = self.pyfunc.predict(pd.DataFrame({"func": funcs}))
         return [float(p) for p in out["probability"].tolist()]
 
+    def top_lines(self, funcs: list[str], k: int) -> list[list[tuple[int, float]]]:
+        """The ``k`` most suspicious ``(line of the function text, score)`` of each of
+        ``funcs``, best first, from the pyfunc's ``top_lines`` predict parameter."""
+        import json
+
+        import pandas as pd
+
+        with quiet_mlflow():
+            out = self.pyfunc.predict(pd.DataFrame({"func": funcs}), params={"top_lines": k})
+        if "top_lines" not in out.columns:  # a model registered before localisation existed
+            return [[] for _ in funcs]
+        return [
+            [(int(d["line"]), float(d["score"])) for d in json.loads(cell)]
+            for cell in out["top_lines"].tolist()
+        ]
+
 
 # advice for model authors, not for someone scanning code (the second is torch's, per call)
 _HINTS = (r"Add type hints to the `predict` method", r"Sparse CSR tensor support is in beta")

@@ -145,12 +145,15 @@ def _result(f: Finding, model: dict[str, str], threshold: float) -> dict[str, An
             "modelVersion": model["version"],
         },
     }
-    if f.top_lines:  # only once localisation exists (scan.localize); never an empty list
+    if f.top_lines:  # the most suspicious lines (scan.localize); never an empty list
         out["relatedLocations"] = [
             {
                 "id": i,
-                "message": {"text": f"suspicious line {i + 1} (score {ls.score:.3f})"},
+                "message": {
+                    "text": f"suspicious line #{i + 1} of '{f.name}' (score {ls.score:.3f})"
+                },
                 **_location(f.uri, {"startLine": ls.line}),
+                "properties": {"rank": i + 1, "score": round(ls.score, 6)},
             }
             for i, ls in enumerate(f.top_lines)
         ]

@@ -14,6 +14,7 @@ from vulnfusion.data.demo.snippets import (
     Core,
     Names,
     alloc_expr,
+    at,
     calloc_expr,
     consume,
     free_stmt,
@@ -47,6 +48,7 @@ def _stack_copy(rng: random.Random, nm: Names, vul: bool) -> Core:
     if kind == 0:
         body = [] if vul else guard_lines(rng, f"strlen({src}) >= sizeof({buf})", fail)
         body.append(f"strcpy({buf}, {src});")
+        marked = _last(body, 1) if vul else _all_but_last(body, 1)
     elif kind == 1:
         decls.append(f"size_t {i};")
         bound = "" if vul else f" && {i} < sizeof({buf}) - 1"
@@ -55,14 +57,18 @@ def _stack_copy(rng: random.Random, nm: Names, vul: bool) -> Core:
             f"    {buf}[{i}] = {src}[{i}];",
             f"{buf}[{i}] = '\\0';",
         ]
+        marked = _loop(vul)  # the loop bound, and the write it fails to stop
     elif kind == 2:
         sink = f"sprintf({buf}, " if vul else f"snprintf({buf}, sizeof({buf}), "
         body = [f'{sink}"%s/%s", {prefix}, {src});']
+        marked = (0,)
     else:
         cond = f"strlen({prefix}) + strlen({src}) >= sizeof({buf})"
         body = [] if vul else guard_lines(rng, cond, fail)
         body += [f"strcpy({buf}, {prefix});", f"strcat({buf}, {src});"]
-    return Core(ret, fail, [src_param(rng, nm)], decls, body, consume(rng, nm, buf, fail))
+        marked = _last(body, 2) if vul else _all_but_last(body, 2)
+    params = [src_param(rng, nm)]  # drawn before the tail, as always
+    return Core(ret, fail, params, decls, body, consume(rng, nm, buf, fail), marked)
 
 
 def _off_by_one(rng: random.Random, nm: Names, vul: bool) -> Core:
@@ -77,17 +83,21 @@ def _off_by_one(rng: random.Random, nm: Names, vul: bool) -> Core:
         rhs = rng.choice((f"{src}[{i}]", f"{src}[{i}] ^ {rng.randint(1, 255)}", "0"))
         body = [f"for ({i} = 0; {i} {cmp} {rng.choice(bounds)}; {i}++)", f"    {buf}[{i}] = {rhs};"]
         decls = [f"{elem} {buf}[{nm.size}];", f"{rng.choice(('int', 'size_t', 'unsigned'))} {i};"]
-        return Core(ret, fail, [src_param(rng, nm, elem)], decls, body, consume(rng, nm, buf, fail))
+        params = [src_param(rng, nm, elem)]
+        # flawed: the loop bound and the write one past the end; repaired: the bound
+        return Core(ret, fail, params, decls, body, consume(rng, nm, buf, fail), _loop(vul))
     if kind == 1:
         ctx, acc = nm.v["ctx"], nm.v["acc"]
         items = f"{ctx}->{nm.f['f_items']}[{i}]"
         stmt = rng.choice((f"{acc} += {items};", f"{items} = 0;", f"{acc} ^= {items};"))
         body = [f"for ({i} = 0; {i} {cmp} {ctx}->{nm.f['f_count']}; {i}++)", f"    {stmt}"]
         decls = [f"unsigned int {i};", f"long {acc} = 0;"]
-        return Core(ret, fail, [], decls, body, [f"return (int){acc};"])
+        return Core(ret, fail, [], decls, body, [f"return (int){acc};"], _loop(vul))
     lref, lparams = len_ref(rng, nm)
     body = guard_lines(rng, f"{lref} {'>' if vul else '>='} sizeof({buf})", fail)
     body += [f"memcpy({buf}, {src}, {lref});", f"{buf}[{lref}] = '\\0';"]
+    # flawed: the guard one short, and the terminator it lets past the end; repaired: the guard
+    marked = (0, len(body) - 1) if vul else (0,)
     return Core(
         ret,
         fail,
@@ -95,6 +105,7 @@ def _off_by_one(rng: random.Random, nm: Names, vul: bool) -> Core:
         [f"char {buf}[{nm.size}];"],
         body,
         consume(rng, nm, buf, fail),
+        marked,
     )
 
 
@@ -132,12 +143,14 @@ def _null_deref(rng: random.Random, nm: Names, vul: bool) -> Core:
             )
         ]
     body = [alloc] + ([] if vul else guard_lines(rng, is_null(rng, p), fail)) + use
+    # flawed: the dereferences of the unchecked pointer; repaired: the added NULL check
+    marked = _last(body, len(use)) if vul else tuple(range(1, len(body) - len(use)))
     decls = [f"{ty} *{p} = NULL;"]
     if ptr_ret:
         ret = rng.choice(("", "static ")) + f"{ty} *"
-        return Core(ret, fail, params, decls, body, [f"return {p};"])
+        return Core(ret, fail, params, decls, body, [f"return {p};"], marked)
     params.append(f"{ty} **{nm.v['dst']}")
-    return Core(ret, fail, params, decls, body, [f"*{nm.v['dst']} = {p};", "return 0;"])
+    return Core(ret, fail, params, decls, body, [f"*{nm.v['dst']} = {p};", "return 0;"], marked)
 
 
 def _use_after_free(rng: random.Random, nm: Names, vul: bool) -> Core:
@@ -155,9 +168,10 @@ def _use_after_free(rng: random.Random, nm: Names, vul: bool) -> Core:
             )
         )
         order = [free_stmt(nm, p), use] if vul else [use, free_stmt(nm, p)]
-        return Core(
-            ret, fail, [f"{nm.ptr_type} *{p}"], [f"int {rc} = 0;"], pre + order, [f"return {rc};"]
-        )
+        body = pre + order
+        params, decls, tail = [f"{nm.ptr_type} *{p}"], [f"int {rc} = 0;"], [f"return {rc};"]
+        # both variants: the release and the read (the fix swaps them)
+        return Core(ret, fail, params, decls, body, tail, _last(body, 2))
     # Flawed variant leaves a dangling pointer that a later NULL test cannot catch.
     lref, lparams = len_ref(rng, nm)
     body = [
@@ -172,6 +186,9 @@ def _use_after_free(rng: random.Random, nm: Names, vul: bool) -> Core:
         rng.choice((f"if ({p} != NULL)", f"if ({p})")),
         f"    {rc} = {nm.helper}({p}, {lref});",
     ]
+    # flawed: the release that leaves the pointer dangling, and its later use; repaired:
+    # the added reset
+    marked = at(body, free_stmt(nm, p)) + _last(body, 1) if vul else at(body, f"{p} = NULL;")
     ty = rng.choice(("char", "uint8_t", "void"))
     return Core(
         ret,
@@ -180,6 +197,7 @@ def _use_after_free(rng: random.Random, nm: Names, vul: bool) -> Core:
         [f"{ty} *{p} = NULL;", f"int {rc};"],
         body,
         [f"return {rc};"],
+        marked,
     )
 
 
@@ -205,6 +223,10 @@ def _double_free(rng: random.Random, nm: Names, vul: bool) -> Core:
         if not vul:
             body.append(f"    return {rc};" if kind == 0 else f"    {p} = NULL;")
         body.append("}")
+    if vul:  # every release: the one on the error path and the shared one after it
+        marked = at(body + tail, free_stmt(nm, p))
+    else:  # the added return or reset; a removed release (kind 2): the jump that replaced it
+        marked = at(body, f"return {rc};", f"{p} = NULL;", "goto out;")
     ty = rng.choice(("char", "uint8_t", "unsigned char", "void"))
     return Core(
         ret,
@@ -213,6 +235,7 @@ def _double_free(rng: random.Random, nm: Names, vul: bool) -> Core:
         [f"{ty} *{p} = NULL;", f"int {rc} = 0;"],
         body,
         tail,
+        marked,
     )
 
 
@@ -231,14 +254,22 @@ def _size_overflow(rng: random.Random, nm: Names, vul: bool) -> Core:
         total = f"{cnt} * {esize}"
         pre = guard_lines(rng, f"{cnt} == 0", fail) if rng.random() < 0.5 else []
         if not vul:
-            pre += guard_lines(rng, f"{cnt} > SIZE_MAX / {esize}", fail)
+            guard = guard_lines(rng, f"{cnt} > SIZE_MAX / {esize}", fail)
+            pre += guard
+    alloc = f"{arr} = {alloc_expr(nm, total)};"
     body = [
         *pre,
-        f"{arr} = {alloc_expr(nm, total)};",
+        alloc,
         *guard_lines(rng, is_null(rng, arr), fail),
         f"for ({i} = 0; {i} < {cnt}; {i}++)",
         f"    {arr}[{i}] = {src}[{i}];",
     ]
+    if vul:  # the multiplication that wraps, and the write past the short allocation
+        marked = (*at(body, alloc), len(body) - 1)
+    elif kind == 2:  # the guard that gained the upper bound (its first line)
+        marked = (0,)
+    else:  # the added SIZE_MAX guard: the last lines of ``pre``
+        marked = tuple(range(len(pre) - len(guard), len(pre)))
     params = [f"{ctype} {cnt}", src_param(rng, nm, elem)]
     if rng.random() < 0.5:
         tail = [
@@ -250,7 +281,7 @@ def _size_overflow(rng: random.Random, nm: Names, vul: bool) -> Core:
         params.append(f"{elem} **{nm.v['dst']}")
         tail = [f"*{nm.v['dst']} = {arr};", "return 0;"]
     decls = [f"{elem} *{arr} = NULL;", f"{'int' if kind == 2 else 'size_t'} {i};"]
-    return Core(ret, fail, params, decls, body, tail)
+    return Core(ret, fail, params, decls, body, tail, marked)
 
 
 _FORMAT_SINKS = (
@@ -286,7 +317,7 @@ def _format_string(rng: random.Random, nm: Names, vul: bool) -> Core:
     else:
         tail = ["return 0;"]
     body = [*pre, sink.format(m=msg, o=out) + ";"]
-    return Core(ret, fail, params, decls, body, tail)
+    return Core(ret, fail, params, decls, body, tail, _last(body, 1))  # the sink, both variants
 
 
 def _memcpy_len(rng: random.Random, nm: Names, vul: bool) -> Core:
@@ -308,7 +339,9 @@ def _memcpy_len(rng: random.Random, nm: Names, vul: bool) -> Core:
             f"memcpy({ctx}->{nm.f['f_buf']} + {pos}, {src}, {lref});",
             f"{pos} += {lref};",
         ]
-        return Core(ret, fail, params, [], body, ["return 0;"])
+        # flawed: the guard that ignores the offset and the copy past the end; repaired: guard
+        marked: tuple[int, ...] = (0, len(body) - 2) if vul else (0,)
+        return Core(ret, fail, params, [], body, ["return 0;"], marked)
     if kind == 0:
         dst, decls = buf, [f"uint8_t {buf}[{nm.size}];"]
         tail = consume(rng, nm, buf, fail)
@@ -317,7 +350,8 @@ def _memcpy_len(rng: random.Random, nm: Names, vul: bool) -> Core:
         tail = [f"{ctx}->{nm.f['f_pos']} = {lref};", "return 0;"]
     body = [] if vul else guard_lines(rng, f"{lref} > sizeof({dst})", fail)
     body.append(f"memcpy({dst}, {src}, {lref});")
-    return Core(ret, fail, params, decls, body, tail)
+    marked = _last(body, 1) if vul else _all_but_last(body, 1)
+    return Core(ret, fail, params, decls, body, tail, marked)
 
 
 def _oob_read(rng: random.Random, nm: Names, vul: bool) -> Core:
@@ -332,12 +366,14 @@ def _oob_read(rng: random.Random, nm: Names, vul: bool) -> Core:
         params = [f"{rng.choice(('unsigned int', 'size_t', 'uint32_t'))} {idx}"]
         body = [] if vul else guard_lines(rng, f"{idx} >= {count}", fail)
         body.append(f"{rc} = {tbl}[{idx}];")
+        marked = _last(body, 1) if vul else _all_but_last(body, 1)
     elif kind == 1:
         # Signed index: the flawed guard forgets the lower bound.
         count = f"{ctx}->{nm.f['f_count']}"
         cond = f"{idx} >= {count}" if vul else f"{idx} < 0 || {idx} >= {count}"
         params = [f"int {idx}"]
         body = [*guard_lines(rng, cond, fail), f"{rc} = {ctx}->{nm.f['f_items']}[{idx}];"]
+        marked = (0, len(body) - 1) if vul else (0,)  # the guard, and the read it lets through
     else:
         src, (lref, lparams) = nm.v["src"], len_ref(rng, nm)
         cond = (
@@ -347,7 +383,8 @@ def _oob_read(rng: random.Random, nm: Names, vul: bool) -> Core:
         )
         params = [f"const uint8_t *{src}", *lparams, f"size_t {idx}"]
         body = [*guard_lines(rng, cond, fail), f"{rc} = {src}[{idx}] | ({src}[{idx} + 1] << 8);"]
-    return Core(ret, fail, params, decls, body, [f"return {rc};"])
+        marked = (0, len(body) - 1) if vul else (0,)
+    return Core(ret, fail, params, decls, body, [f"return {rc};"], marked)
 
 
 def _div_zero(rng: random.Random, nm: Names, vul: bool) -> Core:
@@ -372,7 +409,24 @@ def _div_zero(rng: random.Random, nm: Names, vul: bool) -> Core:
         expr = f"(int)({lref} / {count})"
     guard = [] if vul else guard_lines(rng, f"{count} == 0", rng.choice(("0", fail)))
     body = [*pre, *guard, f"{rc} = {expr};"]
-    return Core(ret, fail, params, decls, body, [f"return {rc};"])
+    # flawed: the division; repaired: the added zero check
+    marked = _last(body, 1) if vul else tuple(range(len(pre), len(pre) + len(guard)))
+    return Core(ret, fail, params, decls, body, [f"return {rc};"], marked)
+
+
+def _last(body: list[str], n: int) -> tuple[int, ...]:
+    """The indices of the last ``n`` lines of ``body``."""
+    return tuple(range(len(body) - n, len(body)))
+
+
+def _all_but_last(body: list[str], n: int) -> tuple[int, ...]:
+    """Every index but the last ``n``: an added guard in front of the statement it protects."""
+    return tuple(range(len(body) - n))
+
+
+def _loop(vul: bool) -> tuple[int, ...]:
+    """A two-line loop body ``[for (...), write]``: flawed, both; repaired, the bound."""
+    return (0, 1) if vul else (0,)
 
 
 BUILDERS: dict[str, Builder] = {

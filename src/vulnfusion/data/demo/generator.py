@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from vulnfusion.data.demo.families import BUILDERS, CWE_FAMILIES
 from vulnfusion.data.demo.render import PAD_FILLERS, assemble
 from vulnfusion.data.demo.snippets import draw_names
+
+FLAW_LINES = "flaw_lines"  # row key: 1-based lines carrying the flaw (flawed variant)
+FIX_LINES = "fix_lines"  # row key: 1-based lines of the fix (repaired variant)
+
+
+@dataclass(frozen=True)
+class DemoPair:
+    """A vulnerable/fixed twin pair with its line annotations (1-based, ascending)."""
+
+    family: str
+    vulnerable: str
+    fixed: str
+    flaw_lines: tuple[int, ...]  # lines of ``vulnerable`` that carry the flaw
+    fix_lines: tuple[int, ...]  # lines of ``fixed`` that carry the fix
 
 
 def _slots(rng: random.Random, n: int) -> list[tuple[str, bool]]:
@@ -32,7 +47,10 @@ def generate_demo(
 
     Returns:
         One dict per function: ``{"func": str, "target": int, "cwe": str, "project": "demo"}``
-        where ``target`` is 1 for the flawed variant (after noise) and ``cwe`` is the family id.
+        where ``target`` is 1 for the flawed variant (after noise) and ``cwe`` is the family id,
+        plus the line annotation: ``flaw_lines`` (flawed variant: the 1-based lines of
+        ``func`` that carry the flaw) or ``fix_lines`` (repaired variant: the lines of the
+        fix), ascending and never empty. They follow the variant, not the noisy label.
     """
     if n_functions < 0:
         raise ValueError(f"n_functions must be >= 0, got {n_functions}")
@@ -44,9 +62,16 @@ def generate_demo(
     for family, vul in _slots(rng, n_functions):
         nm = draw_names(rng)
         pad = PAD_FILLERS[family] if vul else 0.0
-        func = assemble(rng, nm, BUILDERS[family](rng, nm, vul), pad)
+        func, marked = assemble(rng, nm, BUILDERS[family](rng, nm, vul), pad)
         flip = noise_rng.random() < label_noise
-        out.append({"func": func, "target": int(vul != flip), "cwe": family, "project": "demo"})
+        row: dict[str, object] = {
+            "func": func,
+            "target": int(vul != flip),
+            "cwe": family,
+            "project": "demo",
+        }
+        row[FLAW_LINES if vul else FIX_LINES] = list(marked)
+        out.append(row)
     return out
 
 
@@ -67,18 +92,26 @@ def generate_demo_pairs(n_pairs: int, seed: int) -> list[tuple[str, str, str]]:
             ``generate_demo``'s, so pairs are (almost surely) not in a demo corpus.
 
     Returns:
-        ``(family, vulnerable_text, fixed_text)`` per pair.
+        ``(family, vulnerable_text, fixed_text)`` per pair (``annotated_demo_pairs`` gives
+        the same pairs with their flaw and fix lines).
     """
+    return [(p.family, p.vulnerable, p.fixed) for p in annotated_demo_pairs(n_pairs, seed)]
+
+
+def annotated_demo_pairs(n_pairs: int, seed: int) -> list[DemoPair]:
+    """``generate_demo_pairs`` with the flawed twin's flaw lines and the fixed twin's fix
+    lines (same arguments, same texts)."""
     if n_pairs < 0:
         raise ValueError(f"n_pairs must be >= 0, got {n_pairs}")
     pairs = []
     for k in range(n_pairs):
         family = CWE_FAMILIES[k % len(CWE_FAMILIES)]
-        texts = []
+        done = []
         for vul in (True, False):
             rng = random.Random(f"twin-{seed}-{k}")
             names = draw_names(rng)
             core = BUILDERS[family](rng, names, vul)
-            texts.append(assemble(random.Random(f"twin-decoration-{seed}-{k}"), names, core, 0.0))
-        pairs.append((family, texts[0], texts[1]))
+            done.append(assemble(random.Random(f"twin-decoration-{seed}-{k}"), names, core, 0.0))
+        (bad, flaw), (good, fix) = done
+        pairs.append(DemoPair(family, bad, good, tuple(flaw), tuple(fix)))
     return pairs

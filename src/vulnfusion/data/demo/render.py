@@ -76,18 +76,18 @@ def _filler(rng: random.Random, nm: Names) -> list[str]:
     return template.format_map(_template_values(rng, nm)).split("\n")
 
 
-def _nest(rng: random.Random, nm: Names, body: list[str]) -> list[str]:
-    """Wrap the core statements in 0-2 random control-flow layers."""
+def _nest(rng: random.Random, nm: Names, body: list[str]) -> tuple[list[str], int]:
+    """Wrap the core statements in 0-2 random control-flow layers; also returns where the
+    first core statement now is (the wrappers' head lines come before it)."""
     depth = rng.choices((0, 1, 2), weights=(55, 35, 10))[0]
+    offset = 0
     for _ in range(depth):
         head, foot = rng.choice(_WRAPPERS)
         values = _template_values(rng, nm)
-        body = [
-            *head.format_map(values).split("\n"),
-            *("    " + line for line in body),
-            *foot.format_map(values).split("\n"),
-        ]
-    return body
+        heads = head.format_map(values).split("\n")
+        offset += len(heads)
+        body = [*heads, *("    " + line for line in body), *foot.format_map(values).split("\n")]
+    return body, offset
 
 
 def _uses(text: str, name: str) -> bool:
@@ -142,7 +142,8 @@ def _render(
     params: Sequence[str],
     decls: Sequence[str],
     lines: Sequence[str],
-) -> str:
+) -> tuple[str, int]:
+    """The function text, and the 0-based text line where ``lines[0]`` landed."""
     unit = rng.choice(("    ", "    ", "\t", "  "))
     sig = f"{core.ret}{name}" if core.ret.endswith("*") else f"{core.ret} {name}"
     head = f"{sig}({', '.join(params) if params else 'void'})"
@@ -150,23 +151,39 @@ def _render(
     out += [unit + decl for decl in decls]
     if decls and rng.random() < 0.8:
         out.append("")
+    first = len(out)
     out += [_indent(line, unit) for line in lines]
     out.append("}")
-    return "\n".join(out) + "\n"
+    return "\n".join(out) + "\n", first
 
 
-def assemble(rng: random.Random, nm: Names, core: Core, pad: float) -> str:
-    """Decorate a core with filler, nesting, decoy guards and parameters, then render it."""
-    body = _nest(rng, nm, core.body)
+def assemble(rng: random.Random, nm: Names, core: Core, pad: float) -> tuple[str, list[int]]:
+    """Decorate a core with filler, nesting, decoy guards and parameters, then render it.
+
+    Returns the function text and the 1-based lines of it that hold ``core.marked`` (the
+    lines carrying the flaw or the fix), ascending. Decoration only adds whole lines
+    around the core's and moves none of them, so each marked index maps to one text line.
+    """
+    body, offset = _nest(rng, nm, core.body)
     n_fill = rng.randint(0, 3) + int(pad) + (1 if rng.random() < pad - int(pad) else 0)
     fills = [_filler(rng, nm) for _ in range(n_fill)]
     cut = rng.randint(0, n_fill)
-    lines = [line for chunk in fills[:cut] for line in chunk] + body
+    before = [line for chunk in fills[:cut] for line in chunk]
+    lines = before + body
     lines += [line for chunk in fills[cut:] for line in chunk] + core.tail
+    # position in ``lines`` of each core line: body lines after the fill and the wrapper
+    # heads, tail lines at the very end
+    n_body = len(core.body)
+    where = [
+        len(before) + offset + i if i < n_body else len(lines) - len(core.tail) + i - n_body
+        for i in core.marked
+    ]
     code = "\n".join(core.params + lines)
     params = _finish_params(rng, nm, core.params, code)
-    lines = _decoy_guard(rng, params, core.fail) + lines
+    decoy = _decoy_guard(rng, params, core.fail)
+    lines = decoy + lines
     decls = list(core.decls)
     rng.shuffle(decls)
     decls = _extra_decls(rng, nm, decls, "\n".join(lines))
-    return _render(rng, core, nm.func, params, decls, lines)
+    text, first = _render(rng, core, nm.func, params, decls, lines)
+    return text, sorted(first + len(decoy) + w + 1 for w in where)

@@ -55,6 +55,9 @@ class Core:
     decls: list[str]
     body: list[str]
     tail: list[str]
+    # Which lines carry the flaw (flawed variant) or the fix (repaired variant): indices
+    # into ``body + tail``. They travel through decoration to 1-based lines of the text.
+    marked: tuple[int, ...] = ()
 
 
 Builder = Callable[[random.Random, Names, bool], Core]
@@ -103,6 +106,13 @@ def draw_names(rng: random.Random) -> Names:
 
 def int_ret(rng: random.Random) -> tuple[str, str]:
     return rng.choice(INT_RETS), rng.choice(INT_FAILS)
+
+
+def at(lines: Sequence[str], *texts: str) -> tuple[int, ...]:
+    """Indices of the ``lines`` whose stripped text is one of ``texts`` (a core's own lines:
+    the family builders write each marked statement exactly once, or mean every copy)."""
+    wanted = {t.strip() for t in texts}
+    return tuple(i for i, line in enumerate(lines) if line.strip() in wanted)
 
 
 def log_stmt(rng: random.Random) -> str:
