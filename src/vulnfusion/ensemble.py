@@ -179,6 +179,13 @@ def aggregate(
     y = {s: splits[s].arrays["labels"] for s in EVAL_SPLITS}
     ens = {s: np.mean([sl.logits[s] for sl in seed_logits], axis=0) for s in EVAL_SPLITS}
     temperature = fit_temperature(y["valid"], ens["valid"])  # valid only: test is never fitted
+    if not 0.02 < temperature < 54.0:  # at fit_temperature's search bound, e^-4 or e^4
+        log.warning(
+            "%s ensemble: temperature %.4g is at the search bound: its valid logits carry "
+            "(almost) no signal (or the wrong sign) for calibration to scale",
+            track,
+            temperature,
+        )
     cal = {s: ens[s] / temperature for s in EVAL_SPLITS}  # sigmoid(cal) = calibrated probability
     metrics = evaluation_report(y["valid"], cal["valid"], y["test"], cal["test"])
     prob = {s: apply_temperature(ens[s], temperature) for s in EVAL_SPLITS}
