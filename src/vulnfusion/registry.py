@@ -21,6 +21,7 @@ from typing import Any
 
 from vulnfusion.checkpoints import META, WEIGHTS
 from vulnfusion.config import Config
+from vulnfusion.errors import VulnfusionError
 from vulnfusion.io import read_json, sha256_file, write_json
 from vulnfusion.metrics import Headline
 from vulnfusion.serving import SPEC_FILE, ServingSpec
@@ -77,6 +78,24 @@ def threshold_policy(ensemble: dict[str, Any]) -> dict[str, Any]:
     if isinstance(block, dict):
         return dict(block)
     return {"policy": "max_f1", "target": None, "value": decision_threshold(ensemble)}
+
+
+class StalePolicyError(VulnfusionError, ValueError):
+    """The ensemble's threshold was chosen by another policy than params.yaml asks for."""
+
+
+def check_threshold_policy(cfg: Config, ensemble: dict[str, Any], where: Path) -> None:
+    """``StalePolicyError`` (one line) when ``ensemble_metrics.json`` (``where``) chose its
+    threshold by another ``register.threshold_policy``/``threshold_target`` than ``cfg``:
+    the aggregate stage ran before the policy changed (``dvc repro`` reruns it)."""
+    got = threshold_policy(ensemble)
+    want = (cfg.register.threshold_policy, cfg.register.threshold_target)
+    if (got["policy"], got.get("target")) != want:
+        raise StalePolicyError(
+            f"{where}: threshold chosen by policy {got['policy']} (target {got.get('target')}) "
+            f"but register.threshold_policy is {want[0]} (target {want[1]}); rerun the "
+            "aggregate stage (dvc repro)"
+        )
 
 
 def serving_spec(cfg: Config, ensemble: dict[str, Any]) -> ServingSpec:
@@ -257,6 +276,7 @@ def register_ensemble(
     from vulnfusion import tracking
 
     ensemble = read_json(fusion_dir / "ensemble_metrics.json")
+    check_threshold_policy(cfg, ensemble, fusion_dir / "ensemble_metrics.json")
     comparison = read_json(comparison_path)
     alias = "champion" if comparison["all_targets_pass"] else "candidate"
     name = cfg.register.model_name

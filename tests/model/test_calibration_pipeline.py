@@ -245,3 +245,24 @@ def test_target_fpr_policy_matches_a_brute_force_search(trained_workspace: Path)
     assert (thr["policy"], thr["target"], thr["policy_met"]) == ("target_fpr", 0.1, True)
     assert thr["value"] == pytest.approx(expected, abs=1e-12)
     assert thr["valid_recall"] == pytest.approx(recall) and thr["valid_fpr"] <= 0.1
+
+
+def test_register_refuses_metrics_chosen_by_another_policy(trained_workspace: Path) -> None:
+    from vulnfusion.config import load_config
+    from vulnfusion.registry import StalePolicyError, check_threshold_policy
+
+    ws = trained_workspace
+    m = _aggregate_with(ws, "target_recall", 0.95)
+    cfg = load_config(ws / "params.yaml")  # max_f1, as the workspace was aggregated
+    check_threshold_policy(cfg, _read(ws / "outputs/fusion/ensemble_metrics.json"), ws)
+    with pytest.raises(StalePolicyError) as err:
+        check_threshold_policy(cfg, m, Path("ensemble_metrics.json"))
+    assert str(err.value) == (
+        "ensemble_metrics.json: threshold chosen by policy target_recall (target 0.95) but "
+        "register.threshold_policy is max_f1 (target None); rerun the aggregate stage (dvc repro)"
+    )
+    fresh = load_config(
+        ws / "params.yaml",
+        ["register.threshold_policy=target_recall", "register.threshold_target=0.95"],
+    )
+    check_threshold_policy(fresh, m, Path("ensemble_metrics.json"))
