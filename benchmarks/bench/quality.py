@@ -96,8 +96,10 @@ def track_quality(
         rows.append({"seed": s, **scored(y_va, z[0], y_te, z[1], n_boot)})
     ens_va = np.mean([z[0] for z in seed_z], axis=0)
     ens_te = np.mean([z[1] for z in seed_z], axis=0)
-    ensemble = scored(y_va, ens_va, y_te, ens_te, n_boot)
     recorded = read_json(track_dir / "ensemble_metrics.json")
+    # the ensemble reports on its calibrated scale, sigmoid(mean logit / T), T fitted on valid
+    temp = float(recorded.get("calibration", {}).get("temperature", 1.0))
+    ensemble = scored(y_va, ens_va / temp, y_te, ens_te / temp, n_boot)
     # the aggregate stage's own numbers must be the ones recomputed here
     if abs(recorded["test"]["at_valid_threshold"]["f1"] - ensemble["f1"]) > 1e-9:
         raise ValueError(f"{track_dir}: ensemble F1 differs from ensemble_metrics.json")

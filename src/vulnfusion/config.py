@@ -8,10 +8,10 @@ key stands for that key in every track's ``train:`` that does not set it itself.
 A preset is a patch: it overwrites the keys it names and nothing else. The preset names are
 chosen by the same order (``presets.<preset>`` may choose ``fusion.preset``; the command line
 beats both). ``null`` is a value, allowed only where a key is typed ``X | None`` (``data.path``,
-``mlflow.tracking_uri``); to use a default, leave the key out. Float keys accept every spelling
-DVC and people write (``1e-5``, ``1e-05``, ``5E-4``, ``.001``, ``1.``), although YAML 1.1 reads
-some of them as strings. Unknown keys, wrong types and out-of-range values fail with one line
-naming the key.
+``register.threshold_target``, ``mlflow.tracking_uri``); to use a default, leave the key out.
+Float keys accept every spelling DVC and people write (``1e-5``, ``1e-05``, ``5E-4``, ``.001``,
+``1.``), although YAML 1.1 reads some of them as strings. Unknown keys, wrong types and
+out-of-range values fail with one line naming the key.
 """
 
 from __future__ import annotations
@@ -164,6 +164,10 @@ class RegisterConfig:
     max_chars: int = field(default=200_000, metadata=_rng(64))
     max_rows: int = field(default=1_000, metadata=_rng(1))
     max_request_chars: int = field(default=2_000_000, metadata=_rng(64))
+    # how the aggregate stage picks each ensemble's decision threshold on valid (the served
+    # label follows it): vulnfusion.thresholds; threshold_target is the FPR or recall target
+    threshold_policy: Literal["max_f1", "target_fpr", "target_recall"] = "max_f1"
+    threshold_target: float | None = None
 
 
 @dataclass(frozen=True)
@@ -506,3 +510,24 @@ def validate_semantics(cfg: Config) -> None:
         raise ConfigError("data.path: required when data.source is devign")
     if cfg.transformer.scratch.hidden_size % cfg.transformer.scratch.num_heads:
         raise ConfigError("transformer.scratch.hidden_size: must be divisible by num_heads")
+    _validate_threshold_policy(cfg.register)
+
+
+def _validate_threshold_policy(reg: RegisterConfig) -> None:
+    """``register.threshold_target``: none for max_f1; an FPR in [0, 1) for target_fpr; a
+    recall in (0, 1] for target_recall."""
+    policy, target = reg.threshold_policy, reg.threshold_target
+    key = "register.threshold_target"
+    if policy == "max_f1":
+        if target is not None:
+            raise ConfigError(
+                f"{key}: threshold_policy max_f1 takes no target (got {target}); "
+                "leave it out (or null), or choose target_fpr / target_recall"
+            )
+        return
+    if target is None:
+        raise ConfigError(f"{key}: required when register.threshold_policy is {policy}")
+    if policy == "target_fpr" and not 0.0 <= target < 1.0:
+        raise ConfigError(f"{key}: a false-positive rate in [0, 1) for target_fpr, got {target}")
+    if policy == "target_recall" and not 0.0 < target <= 1.0:
+        raise ConfigError(f"{key}: a recall in (0, 1] for target_recall, got {target}")

@@ -22,9 +22,11 @@ from typing import Any
 from vulnfusion.checkpoints import META, WEIGHTS
 from vulnfusion.config import Config
 from vulnfusion.data.fingerprint import TRAINING_HASHES_FILE, Fingerprints
+from vulnfusion.errors import VulnfusionError
 from vulnfusion.io import read_json, read_jsonl, sha256_file, write_json
 from vulnfusion.metrics import Headline
 from vulnfusion.serving import SPEC_FILE, ServingSpec
+from vulnfusion.thresholds import decision_threshold
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +72,43 @@ def build_bundle(
     return dest
 
 
+def temperature(ensemble: dict[str, Any]) -> float:
+    """The ensemble's valid-fitted temperature (1.0 for metrics written before calibration)."""
+    return float(ensemble.get("calibration", {}).get("temperature", 1.0))
+
+
+def threshold_policy(ensemble: dict[str, Any]) -> dict[str, Any]:
+    """How the decision threshold was chosen (``ensemble_metrics.json["threshold"]``); for
+    metrics written before threshold policies: max_f1 at ``best_threshold_by_f1``."""
+    block = ensemble.get("threshold")
+    if isinstance(block, dict):
+        return dict(block)
+    return {"policy": "max_f1", "target": None, "value": decision_threshold(ensemble)}
+
+
+class StalePolicyError(VulnfusionError, ValueError):
+    """The ensemble's threshold was chosen by another policy than params.yaml asks for."""
+
+
+def check_threshold_policy(cfg: Config, ensemble: dict[str, Any], where: Path) -> None:
+    """``StalePolicyError`` (one line) when ``ensemble_metrics.json`` (``where``) chose its
+    threshold by another ``register.threshold_policy``/``threshold_target`` than ``cfg``:
+    the aggregate stage ran before the policy changed (``dvc repro`` reruns it)."""
+    got = threshold_policy(ensemble)
+    want = (cfg.register.threshold_policy, cfg.register.threshold_target)
+    if (got["policy"], got.get("target")) != want:
+        raise StalePolicyError(
+            f"{where}: threshold chosen by policy {got['policy']} (target {got.get('target')}) "
+            f"but register.threshold_policy is {want[0]} (target {want[1]}); rerun the "
+            "aggregate stage (dvc repro)"
+        )
+
+
 def serving_spec(cfg: Config, ensemble: dict[str, Any]) -> ServingSpec:
-    """The served model's spec: the ensemble's valid-chosen threshold and the limits in force."""
+    """The served model's spec: the ensemble's valid-chosen threshold, its temperature (both
+    on the calibrated scale the aggregate stage reported) and the limits in force."""
     return ServingSpec(
-        threshold=Headline.from_report(ensemble).threshold,
+        threshold=decision_threshold(ensemble),
         max_length=cfg.transformer.max_length,
         max_nodes=cfg.featurize.max_nodes,
         max_chars_parse=cfg.featurize.max_chars,
@@ -82,6 +117,8 @@ def serving_spec(cfg: Config, ensemble: dict[str, Any]) -> ServingSpec:
         max_request_chars=cfg.register.max_request_chars,
         seeds=tuple(int(s) for s in ensemble["seeds"]),
         test=dict(ensemble["test"]),
+        temperature=temperature(ensemble),
+        threshold_policy=threshold_policy(ensemble),
     )
 
 
@@ -124,8 +161,12 @@ def version_tags(
     ensemble: dict[str, Any], comparison: dict[str, Any], prov: dict[str, str], digest: str
 ) -> dict[str, str]:
     """The model version's tags: provenance, the evaluation (each acceptance target and the
-    verdict), headline test metrics, threshold, seeds, and the bundle's content digest."""
+    verdict), headline test metrics, the threshold and the policy (``threshold_policy``,
+    ``threshold_target``, ``threshold_policy_met``) that chose it, the ``temperature``, test
+    ECE/Brier after calibration, seeds, and the bundle's content digest."""
     h = Headline.from_report(ensemble)
+    policy = threshold_policy(ensemble)
+    cal = ensemble.get("calibration", {}).get("test", {})
     tags: dict[str, Any] = {
         **prov,
         "evaluation": f"test split of {prov['data_path']} ({prov['split_strategy']})",
@@ -133,7 +174,13 @@ def version_tags(
         "test_accuracy_at_0_5": h.test_accuracy_at_0_5,
         "test_roc_auc": h.test_roc_auc,
         "test_pr_auc": h.test_pr_auc,
-        "threshold": h.threshold,
+        "threshold": decision_threshold(ensemble),
+        "threshold_policy": policy["policy"],
+        "threshold_target": policy.get("target"),
+        "threshold_policy_met": policy.get("policy_met", True),
+        "temperature": temperature(ensemble),
+        "test_ece": cal.get("ece_after"),
+        "test_brier": cal.get("brier_after"),
         "seeds": ensemble["seeds"],
         "all_targets_pass": comparison["all_targets_pass"],
         "degraded": ensemble.get("degraded"),
@@ -150,6 +197,9 @@ def description(
     """The model version's description: what it was trained and evaluated on, its test
     figures, why this alias. A model trained on the generated corpus says so first."""
     h = Headline.from_report(ensemble)
+    policy = threshold_policy(ensemble)
+    target = "" if policy.get("target") is None else f" (target {policy['target']})"
+    unmet = "" if policy.get("policy_met", True) else ", NOT MET: max_f1 fallback"
     targets = ", ".join(
         f"{k}={'pass' if v['pass'] else 'fail'}" for k, v in comparison["targets"].items()
     )
@@ -163,7 +213,10 @@ def description(
         f"{demo}vulnfusion fusion ensemble of seeds {ensemble['seeds']} (logits averaged). "
         f"Training data: source {prov['data_source']}, path {prov['data_path']}, hash "
         f"{prov['data_hash']}, preset {prov['preset']} (fusion {prov['fusion_preset']}), split "
-        f"{prov['split_strategy']}; decision threshold {h.threshold:.2f} chosen on valid. "
+        f"{prov['split_strategy']}; probabilities calibrated by temperature "
+        f"{temperature(ensemble):.4f} (fitted on valid); decision threshold "
+        f"{decision_threshold(ensemble):.4f} chosen on valid by policy "
+        f"{policy['policy']}{target}{unmet}. "
         f"Evaluated on the test split of the same data: F1 {h.test_f1:.4f}, accuracy@0.5 "
         f"{h.test_accuracy_at_0_5:.4f}, ROC-AUC {h.test_roc_auc}. Targets: {targets} → alias "
         f"'{alias}'. Input: DataFrame column 'func' (C source); output: probability, label."
@@ -229,6 +282,7 @@ def register_ensemble(
     from vulnfusion import tracking
 
     ensemble = read_json(fusion_dir / "ensemble_metrics.json")
+    check_threshold_policy(cfg, ensemble, fusion_dir / "ensemble_metrics.json")
     comparison = read_json(comparison_path)
     alias = "champion" if comparison["all_targets_pass"] else "candidate"
     name = cfg.register.model_name
@@ -261,7 +315,9 @@ def register_ensemble(
         "alias": alias,
         "model_uri": model_uri,
         "registry_uri": f"models:/{name}@{alias}",
-        "threshold": Headline.from_report(ensemble).threshold,
+        "threshold": decision_threshold(ensemble),
+        "threshold_policy": threshold_policy(ensemble),
+        "temperature": temperature(ensemble),
     }
     write_json(output, result)
     return result

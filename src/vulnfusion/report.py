@@ -11,7 +11,8 @@ Files (all under the reports directory unless said):
 * ``metrics.json`` at the **project root** (``summary_path``) — the compact headline DVC's
   ``dvc exp show`` and ``dvc metrics diff`` lead with: per track the ensemble's test F1,
   ROC-AUC, PR-AUC, accuracy (at the valid-chosen threshold) and threshold, then the targets;
-* ``comparison.json`` / ``comparison.md`` — the full comparison;
+* ``comparison.json`` / ``comparison.md`` — the full comparison, with each track's
+  calibration (temperature fitted on valid; test ECE and Brier before → after);
 * ``history/<track>.csv`` — every seed's per-epoch history in long form (``epoch, seed,
   valid_f1, train_loss, valid_loss``), one DVC plot per track with the seeds overlaid;
 * ``plots/*.png`` — the comparison figures (DVC image plots).
@@ -28,6 +29,7 @@ from typing import Any
 from vulnfusion.errors import VulnfusionError
 from vulnfusion.io import read_json, write_json, write_text
 from vulnfusion.metrics import Headline
+from vulnfusion.thresholds import decision_threshold
 
 TRACKS = ("transformer", "gnn", "fusion")
 ENSEMBLE_MARGIN = 0.005  # 0.5 F1 points
@@ -67,7 +69,7 @@ def track_row(m: dict[str, Any]) -> dict[str, Any]:
         "seed_f1_mean": m["per_seed_mean_f1"],
         "seed_f1_std": m["per_seed_std_f1"],
         "ensemble_f1": h.test_f1,
-        "ensemble_threshold": h.threshold,
+        "ensemble_threshold": decision_threshold(m),
         "ensemble_accuracy": h.test_accuracy,
         "ensemble_accuracy_at_0_5": h.test_accuracy_at_0_5,
         "ensemble_roc_auc": h.test_roc_auc,
@@ -78,7 +80,42 @@ def track_row(m: dict[str, Any]) -> dict[str, Any]:
         "ensemble_minus_best_seed": d["diff"],
         "ensemble_minus_best_seed_ci": [d["low"], d["high"]],
         "degraded": m.get("degraded", False),
+        **calibration_row(m),
     }
+
+
+def calibration_row(m: dict[str, Any]) -> dict[str, Any]:
+    """A track's calibration columns: ``temperature`` (fitted on valid) and the **test**
+    ``ece_before``/``ece_after``/``brier_before``/``brier_after`` (``None`` for metrics
+    written before calibration existed)."""
+    c = m.get("calibration") or {}
+    test = c.get("test") or {}
+    return {
+        "temperature": c.get("temperature"),
+        **{
+            f"test_{k}": test.get(k)
+            for k in ("ece_before", "ece_after", "brier_before", "brier_after")
+        },
+    }
+
+
+def calibration_markdown(tracks: dict[str, dict[str, Any]]) -> list[str]:
+    """The calibration table of ``comparison.md`` (one row per track, test split)."""
+    lines = [
+        "",
+        "Calibration (temperature T fitted on valid; test split, 15 equal-mass bins; "
+        "probabilities and thresholds above are the calibrated sigmoid(logit / T)):",
+        "",
+        "| track | T | test ECE before → after | test Brier before → after |",
+        "|---|---|---|---|",
+    ]
+    for t, r in tracks.items():
+        lines.append(
+            f"| {t} | {_fixed(r.get('temperature'), 3)} | {_fixed(r.get('test_ece_before'))} → "
+            f"{_fixed(r.get('test_ece_after'))} | {_fixed(r.get('test_brier_before'))} → "
+            f"{_fixed(r.get('test_brier_after'))} |"
+        )
+    return lines
 
 
 def compare(ens: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -169,6 +206,7 @@ def to_markdown(c: dict[str, Any]) -> str:
             f"| {b} | {_signed(d['f1'])} | {_signed(d['accuracy_at_0_5'])} | "
             f"{_signed(d['roc_auc'])} | {_signed(d['pr_auc'])} |"
         )
+    lines += calibration_markdown(c["tracks"])
     lines += [
         "",
         "| acceptance target | measured | required | result |",

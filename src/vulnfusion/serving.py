@@ -1,7 +1,9 @@
 """The served model: the fusion seed ensemble as an MLflow pyfunc over raw C source.
 
-Input: a DataFrame with a string column ``func``. Output: ``probability`` (sigmoid of the
-seeds' mean logit) and ``label`` (probability ≥ the threshold chosen on valid). Graph
+Input: a DataFrame with a string column ``func``. Output: ``probability`` (the calibrated
+``sigmoid(mean_logit / T)``, the seeds' mean logit over the temperature fitted on valid) and
+``label`` (probability ≥ the threshold chosen on valid on that same calibrated scale, by
+``register.threshold_policy``). Graph
 building and tokenization run inside the model with the exact settings recorded at
 training time, so scores match the aggregate stage's ensemble. Bad input is rejected with
 a message naming the row: nothing is ever scored as a silent 0.
@@ -55,7 +57,7 @@ class ServingSpec:
     function (characters); the graph and token caps are the values the seeds were trained with.
     """
 
-    threshold: float  # label 1 iff probability >= threshold (chosen on valid)
+    threshold: float  # label 1 iff probability >= threshold (chosen on valid, calibrated scale)
     max_length: int  # tokens per function, special tokens included (transformer.max_length)
     max_nodes: int  # graph nodes per function (featurize.max_nodes)
     max_chars_parse: int  # characters of a function the graph builder parses
@@ -68,6 +70,11 @@ class ServingSpec:
     max_request_chars: int = DEFAULT_MAX_REQUEST_CHARS
     test: dict[str, Any] = field(default_factory=dict)  # the ensemble's test block (for people)
     format_version: int = SPEC_VERSION
+    # probability = sigmoid(mean_logit / temperature), fitted on valid by the aggregate stage;
+    # a bundle written before calibration existed has none, i.e. 1.0 (uncalibrated)
+    temperature: float = 1.0
+    # how ``threshold`` was chosen (for people): policy, target, policy_met, valid_fpr/recall
+    threshold_policy: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, path: Path) -> Path:
         """Write the spec atomically to ``path`` (a JSON object, one key per field)."""
@@ -109,6 +116,8 @@ class ServingSpec:
                     {"max_request_chars": DEFAULT_MAX_REQUEST_CHARS, **data}, "max_request_chars"
                 ),
                 test=dict(data.get("test") or {}),
+                temperature=_temperature(data),
+                threshold_policy=dict(data.get("threshold_policy") or {}),
             )
         except ServingSpecError as exc:
             raise ServingSpecError(f"{path}: {exc}") from None
@@ -131,6 +140,14 @@ def _probability(data: dict[str, Any], key: str) -> float:
     value = _field(data, key)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise ServingSpecError(f"'{key}' must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _temperature(data: dict[str, Any]) -> float:
+    value = data.get("temperature", 1.0)
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not np.isfinite(value) or value <= 0:
+        raise ServingSpecError(f"'temperature' must be a finite number > 0, got {value!r}")
     return float(value)
 
 
@@ -328,7 +345,8 @@ class EnsembleScorer:
     def score(self, funcs: list[str]) -> tuple[np.ndarray, np.ndarray]:
         from vulnfusion.metrics import sigmoid
 
-        prob = sigmoid(self.logits(funcs).astype(np.float64))
+        # the calibrated scale the threshold was chosen on (vulnfusion.ensemble)
+        prob = sigmoid(self.logits(funcs).astype(np.float64) / self.spec.temperature)
         return prob, (prob >= self.spec.threshold).astype(np.int64)
 
 

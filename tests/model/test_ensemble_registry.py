@@ -216,6 +216,8 @@ def test_bundle_spec_holds_the_threshold_and_limits(
         max_rows=cfg.register.max_rows,
         seeds=(0, 1),
         test=ens["test"],
+        temperature=ens["calibration"]["temperature"],
+        threshold_policy=ens["threshold"],
     )
 
 
@@ -243,7 +245,9 @@ json.dump({{"ids": [r["id"] for r in rows], "p": out["probability"].tolist(),
     assert res.returncode == 0, res.stderr[-3000:]
     got = json.loads(res.stdout)
     ens = json.loads((ws / "outputs/fusion/ensemble/logits.json").read_text())["test"]
-    ref = 1 / (1 + np.exp(-np.array([ens[i] for i in got["ids"]])))
+    t = json.loads((ws / "outputs/fusion/ensemble_metrics.json").read_text())["calibration"]
+    # calibrated: sigmoid(mean logit / T), T fitted on valid by the aggregate stage
+    ref = 1 / (1 + np.exp(-np.array([ens[i] for i in got["ids"]]) / t["temperature"]))
     np.testing.assert_allclose(got["p"], ref, atol=1e-5)
     thr = reg["threshold"]
     assert got["label"] == [int(p >= thr) for p in got["p"]]
