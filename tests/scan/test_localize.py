@@ -82,9 +82,31 @@ def test_random_floor_closed_forms() -> None:
 
 
 def test_lines_keyword_floor_and_token_mapping() -> None:
-    assert candidate_lines(FUNC) == [1, 2, 3, 5, 6, 7, 8, 9, 10]
+    # statements only: no signature (1), no lone brace (2, 10), no blank line (4)
+    assert candidate_lines(FUNC) == [3, 5, 6, 7, 8, 9]
     # memcpy (7), free (8), buf[16] (3) and buf[0] (9) first, in source order
-    assert keyword_ranking(FUNC) == [3, 7, 8, 9, 1, 2, 5, 6, 10]
+    assert keyword_ranking(FUNC) == [3, 7, 8, 9, 5, 6]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("int f(void) { return 0; }\n", [1]),  # body on the signature line
+        ("static int\nf(int a,\n  int b) {\n  return a;\n}\n", [4]),  # multi-line header
+        ("int f(void)\n{ x = 1;\n  y();\n}\n", [2, 3]),  # code after the opening brace
+        ("int f(a)\nint a;\n{\n  if (a) {\n    g();\n  }\n  });\n}\n", [4, 5]),  # K&R
+        ("#define X 1\n", [1]),  # no body at all: every non-blank line
+    ],
+)
+def test_candidate_lines_are_statements(text: str, expected: list[int]) -> None:
+    assert candidate_lines(text) == expected
+
+
+def test_every_demo_annotation_has_a_candidate_line() -> None:
+    for r in generate_demo(600, seed=5):
+        for key in ("flaw_lines", "fix_lines"):
+            if r.get(key):
+                assert set(r[key]) & set(candidate_lines(str(r["func"]))), (key, r["func"])
     assert rank({7: 0.5, 2: 0.5, 9: 1.0}, [1, 2, 7, 9]) == [9, 2, 7, 1]
     start = FUNC.index("memcpy")
     spans = [(0, 0), (start - 1, start + 6), (start + 6, start + 7), (0, 0)]  # " memcpy", "("
@@ -209,9 +231,10 @@ def test_top_lines_zero_and_text_table(scan_model: Any, tmp_path: Path) -> None:
     (root / "a.c").write_text(FUNC)
     none = run_scan([root], scan_model, ScanOptions(threshold=0.0, top_lines=0, progress=False))
     assert none.findings[0].top_lines == []
-    assert "relatedLocations" not in build_sarif(none, {"uri": "", "name": "", "version": ""}, 0)[
-        "runs"
-    ][0]["results"][0]
+    assert (
+        "relatedLocations"
+        not in build_sarif(none, {"uri": "", "name": "", "version": ""}, 0)["runs"][0]["results"][0]
+    )
     two = run_scan([root], scan_model, ScanOptions(threshold=0.0, top_lines=2, progress=False))
     model = {"uri": "m", "name": "m", "version": "1"}
     table = to_text(two, model).splitlines()

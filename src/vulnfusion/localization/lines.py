@@ -17,9 +17,37 @@ import numpy as np
 KEYWORD_PATTERN = re.compile(r"\b(?:memcpy|strcpy|strcat|sprintf|\w*free)\s*\(|\w\s*\[")
 
 
+# A line of nothing but braces, parentheses, commas and semicolons holds no statement.
+_PUNCTUATION_ONLY = re.compile(r"^[\s{}();,]*$")
+
+
 def candidate_lines(text: str) -> list[int]:
-    """The 1-based numbers of the non-blank lines of ``text``, ascending."""
-    return [i + 1 for i, line in enumerate(text.split("\n")) if line.strip()]
+    """The 1-based numbers of the lines a ranking may point at, ascending.
+
+    A candidate holds a statement: blank lines, lines of punctuation only (``{``, ``}``,
+    ``);``) and the signature (every line before the one holding the body's first ``{``,
+    and that line too unless code follows the ``{`` on it) are left out, for every method
+    and both floors alike, so a ranking is never rewarded or punished for where the braces
+    sit. A function whose body is on its signature line (``int f(void) { return 0; }``)
+    keeps its non-blank lines.
+    """
+    lines = text.split("\n")
+    nonblank = [i + 1 for i, line in enumerate(lines) if line.strip()]
+    first_brace = next((i for i, line in enumerate(lines) if "{" in line), None)
+    if first_brace is None:
+        return nonblank
+    after = lines[first_brace].split("{", 1)[1]
+    body_from = (
+        first_brace if after.strip() and not _PUNCTUATION_ONLY.match(after) else (first_brace + 1)
+    )
+    body = [
+        i + 1
+        for i in range(body_from, len(lines))
+        if lines[i].strip() and not _PUNCTUATION_ONLY.match(lines[i])
+    ]
+    if body_from == first_brace and first_brace < len(lines):
+        body = [first_brace + 1, *(ln for ln in body if ln != first_brace + 1)]
+    return sorted(set(body)) or nonblank
 
 
 def line_starts(text: str) -> list[int]:
