@@ -71,10 +71,17 @@ def _default_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def collect_graphs(graphs: Iterator[CodeGraph], total: int, desc: str) -> list[CodeGraph]:
-    """Drain ``graphs`` into a list, with a progress bar and log lines."""
+def collect_graphs(
+    graphs: Iterator[CodeGraph], total: int, desc: str, progress: ProgressLog | None = None
+) -> list[CodeGraph]:
+    """Drain ``graphs`` into a list, with a progress bar and log lines.
+
+    ``progress``: a log started when the graphs started building (its rate and ETA count
+    from then); by default one starts now.
+    """
     bar = tqdm(total=total, desc=desc, unit="fn", mininterval=1.0, leave=False, disable=None)
-    progress = ProgressLog(f"featurize {desc}", total, "fn", log)  # also off a terminal
+    # also off a terminal
+    progress = progress or ProgressLog(f"featurize {desc}", total, "fn", log)
     out: list[CodeGraph] = []
     for g in graphs:
         out.append(g)
@@ -193,9 +200,11 @@ def _graphs_and_tokens(
     """
     everything = [f for s in SPLITS for f in funcs[s]]
     with graph_stream(everything, cfg) as stream:
+        # started with the workers: the rate counts the time they built while we tokenized
+        progress = ProgressLog("featurize graphs", len(everything), "fn", log)
         tokenizer = make_tokenizer(cfg, funcs["train"])
         token_ids = {s: encode(tokenizer, funcs[s], cfg.transformer.max_length) for s in SPLITS}
-        flat = collect_graphs(stream, len(everything), "graphs")
+        flat = collect_graphs(stream, len(everything), "graphs", progress)
     graphs, at = {}, 0
     for s in SPLITS:
         graphs[s], at = flat[at : at + len(funcs[s])], at + len(funcs[s])
