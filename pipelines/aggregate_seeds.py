@@ -6,6 +6,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from vulnfusion import tracking
 from vulnfusion.cli import base_parser, load, run_stage
 from vulnfusion.ensemble import aggregate_track
 from vulnfusion.metrics import Headline
@@ -42,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = load(args)
     input_dir = args.input_dir or f"outputs/{args.track}"
     output = args.output or f"{input_dir}/ensemble_metrics.json"
+    tracking.use_features_dir(args.features_dir)  # the run's dataset inputs
     m = aggregate_track(
         cfg,
         args.track,

@@ -23,7 +23,7 @@ from vulnfusion.checkpoints import META, WEIGHTS
 from vulnfusion.config import Config
 from vulnfusion.io import read_json, sha256_file, write_json
 from vulnfusion.metrics import Headline
-from vulnfusion.serving import SPEC_FILE, ServingSpec
+from vulnfusion.serving import SPEC_FILE, ServingSpec, request_signature
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,6 @@ def register_ensemble(
     it with provenance and evaluation, point ``alias`` at it; write ``output`` (name, version,
     alias, URIs). ``stage`` tags a run made here when the aggregate run cannot be found."""
     import pandas as pd
-    from mlflow.models import infer_signature
 
     from vulnfusion import tracking
 
@@ -227,7 +226,7 @@ def register_ensemble(
     alias = "champion" if comparison["all_targets_pass"] else "candidate"
     name = cfg.register.model_name
     example = pd.DataFrame({"func": EXAMPLE})
-    signature = infer_signature(example, pd.DataFrame({"probability": [0.5, 0.5], "label": [1, 0]}))
+    signature = request_signature()  # loose: validate_frame names what is wrong
     prov = provenance(cfg, features_dir)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = build_bundle(cfg, fusion_dir, features_dir, ensemble, Path(tmp) / "bundle")
