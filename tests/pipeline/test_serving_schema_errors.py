@@ -117,7 +117,8 @@ def test_schema_level_errors_are_one_line_naming_the_field(server: str, case: st
     status, text = _post(f"{server}/invocations", json.dumps(body).encode())
     assert status == 400, text[:500]
     answer = json.loads(text)
-    assert answer == {"error_code": "INVALID_PARAMETER_VALUE", "message": expected}
+    assert (answer["error_code"], answer["message"]) == ("INVALID_PARAMETER_VALUE", expected)
+    assert len(text) < 400  # no dump of the request, no schema listing
 
 
 def test_a_good_request_still_scores(server: str) -> None:
