@@ -2,6 +2,10 @@
 
 Throughput goes to a separate metrics file (--timings, default reports/featurize_timing.json):
 it changes on every run, so it is not in data/features, which every later stage depends on.
+
+Params: params.yaml, then its whole-run preset (`preset:` → presets.<name>) and fusion preset,
+then `--set KEY=VALUE` (repeatable; `--set preset=devign` switches the whole-run preset), then
+this stage's own flags: later wins. Defaults shown are params.yaml's with its presets applied.
 """
 
 from __future__ import annotations

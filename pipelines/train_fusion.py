@@ -5,6 +5,10 @@ Every flag is optional; with none, behaviour is the params.yaml default. Example
   python pipelines/train_fusion.py --transformer-checkpoint outputs/transformer/seed_0 \\
       --gnn-checkpoint outputs/gnn/seed_0 --model-name scratch --epochs 6 --batch-size 16 \\
       --scheduler cosine --amp-dtype bf16 --grad-clip-norm 1.0 --pad-to-multiple-of 8
+
+Params: params.yaml, then its whole-run preset (`preset:` → presets.<name>) and fusion preset,
+then `--set KEY=VALUE` (repeatable; `--set preset=devign` switches the whole-run preset), then
+this stage's own flags: later wins. Defaults shown are params.yaml's with its presets applied.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 Every training-loop flag (`--epochs`, `--amp-dtype`, `--ema`, …) overrides transformer.train.* in
 params.yaml; `python pipelines/train_transformer.py --help` lists them.
+
+Params: params.yaml, then its whole-run preset (`preset:` → presets.<name>) and fusion preset,
+then `--set KEY=VALUE` (repeatable; `--set preset=devign` switches the whole-run preset), then
+this stage's own flags: later wins. Defaults shown are params.yaml's with its presets applied.
 """
 
 from __future__ import annotations
