@@ -11,7 +11,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from vulnfusion import tracking
+from vulnfusion import lineage
 from vulnfusion.cli import base_parser, load, run_stage
 from vulnfusion.ensemble import aggregate_track
 from vulnfusion.metrics import Headline
@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = load(args)
     input_dir = args.input_dir or f"outputs/{args.track}"
     output = args.output or f"{input_dir}/ensemble_metrics.json"
-    tracking.use_features_dir(args.features_dir)  # the run's dataset inputs
+    lineage.use_features_dir(args.features_dir)  # the run's dataset inputs
     m = aggregate_track(
         cfg,
         args.track,

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from vulnfusion import tracking
+from vulnfusion import lineage
 from vulnfusion.cli import base_parser, load, run_stage
 from vulnfusion.registry import register_ensemble
 
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = p.parse_args(argv)
     cfg = load(args)
-    tracking.use_features_dir(args.features_dir)  # inputs of a run made here (no aggregate run)
+    lineage.use_features_dir(args.features_dir)  # inputs of a run made here (no aggregate run)
     r = register_ensemble(
         cfg, args.fusion_dir, args.features_dir, args.comparison, args.output, stage="register"
     )

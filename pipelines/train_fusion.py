@@ -17,7 +17,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from vulnfusion import tracking
+from vulnfusion import lineage
 from vulnfusion.cli import (
     add_train_flags,
     base_parser,
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seed = cfg.seeds[0] if args.seed is None else args.seed
     out = args.output_dir or f"outputs/fusion/seed_{seed}"
     ensure_writable_dir(out)
-    tracking.use_features_dir(args.features_dir)  # the run's dataset inputs
+    lineage.use_features_dir(args.features_dir)  # the run's dataset inputs
     t = args.transformer_checkpoint or default_branch_dir(
         cfg, args.outputs_root, "transformer", seed
     )

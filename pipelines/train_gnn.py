@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from vulnfusion import tracking
+from vulnfusion import lineage
 from vulnfusion.cli import run_stage
 from vulnfusion.cli.train import branch_stage_main
 
@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # the run logs the prepared splits behind --features-dir as its dataset inputs
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--features-dir", default="data/features")
-    tracking.use_features_dir(pre.parse_known_args(argv)[0].features_dir)
+    lineage.use_features_dir(pre.parse_known_args(argv)[0].features_dir)
     branch_stage_main("gnn", __doc__ or "", argv)
 
 

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import socket
-import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,11 +40,6 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 # Which run a stage wants back (the display name also carries the DVC experiment or a short id).
 RUN_KEY_TAG = "run_key"
-# The parent run of one pipeline execution carries this (see pipeline_key); its children
-# carry MLflow's own mlflow.parentRunId, which the UI nests on.
-PIPELINE_KEY_TAG = "pipeline_key"
-# A prepared split as logged through mlflow.log_input: split → MLflow dataset context
-DATASET_CONTEXTS = {"train": "training", "valid": "validation", "test": "testing"}
 
 
 class TrackingError(VulnfusionError, RuntimeError):
@@ -251,17 +245,19 @@ def start_run(
         with _reopened(run_id) as run:
             yield RunLogger(run.info.run_id)
         return
+    from vulnfusion import lineage
+
     parent = None
     if not launched:
         close_stale_runs(cfg.mlflow.experiment)
-        parent = pipeline_parent_run(cfg, tags)
+        parent = lineage.pipeline_parent_run(cfg, tags)
     own = {**tags, RUN_KEY_TAG: run_key, "host": socket.gethostname(), "pid": str(os.getpid())}
     try:
         with mlflow.start_run(run_id=launched, tags=own, parent_run_id=parent) as run:
             try:
                 mlflow.set_tag("mlflow.runName", display_name(run_key, run.info.run_id))
                 _log_config(cfg, launched)
-                log_prepared_inputs()
+                lineage.log_prepared_inputs()
                 yield RunLogger(run.info.run_id)
             except (KeyboardInterrupt, SystemExit):  # Ctrl-C; SIGTERM via the CLI's handler
                 mlflow.end_run("KILLED")
@@ -285,139 +281,6 @@ def _reopened(run_id: str) -> Iterator[Any]:
             yield run
         finally:
             mlflow.end_run(status)
-
-
-def pipeline_key() -> str | None:
-    """Which pipeline execution this process belongs to, or ``None`` outside DVC.
-
-    DVC runs each stage as its own process (``DVC_STAGE`` set), so "one execution" is the
-    ``dvc`` process that runs them — ``dvc repro``, ``dvc exp run``, or the ``dvc exp
-    exec-run`` a queued / ``--temp`` experiment gets: its host, PID and start time, plus the
-    DVC experiment name when there is one. Stages of one ``dvc repro`` share the key; two
-    executions never do (a PID is reused only with another start time).
-    """
-    if not os.environ.get("DVC_STAGE"):
-        return None
-    proc = _dvc_process()
-    if proc is None:
-        return None
-    pid, started = proc
-    return f"{dvc_experiment() or 'workspace'}:{socket.gethostname()}:{pid}:{started}"
-
-
-def _dvc_process() -> tuple[int, int] | None:
-    """(PID, start time in whole seconds) of the nearest ancestor process that is ``dvc``."""
-    import psutil
-
-    try:
-        for proc in psutil.Process().parents():
-            argv = proc.cmdline()
-            if any(Path(a).name == "dvc" for a in argv[:2]) or argv[1:3] == ["-m", "dvc"]:
-                return proc.pid, int(proc.create_time())
-    except psutil.Error:  # a parent exited or is not ours to read: no grouping
-        return None
-    return None
-
-
-def pipeline_parent_run(cfg: Config, tags: Mapping[str, str]) -> str | None:
-    """The id of this execution's parent run (created, FINISHED, on first use), or ``None``
-    outside a DVC execution (:func:`pipeline_key`). Named ``pipeline@<DVC experiment>`` (or
-    ``pipeline@<its short id>`` for a plain ``dvc repro``); tagged with the key, the DVC
-    experiment, its baseline commit, the commit and the presets. It is a container: every
-    stage run of the execution is nested under it (``mlflow.parentRunId``), so the UI shows
-    one expandable row per experiment."""
-    import mlflow
-
-    key = pipeline_key()
-    if key is None:
-        return None
-    client = mlflow.MlflowClient()
-    exp = client.get_experiment_by_name(cfg.mlflow.experiment)
-    if exp is None:
-        return None
-    quoted = key.replace("'", "")
-    with _sqlite_init_lock(tracking_uri(cfg)):  # parallel stages must not make two parents
-        found = client.search_runs(
-            [exp.experiment_id], f"tags.{PIPELINE_KEY_TAG} = '{quoted}'", max_results=1
-        )
-        if found:
-            return str(found[0].info.run_id)
-        keep = ("preset", "fusion_preset", "git_commit", "dvc_exp_name", "dvc_exp_baseline_rev")
-        run = client.create_run(
-            exp.experiment_id,
-            tags={
-                **{k: tags[k] for k in keep if k in tags},
-                PIPELINE_KEY_TAG: quoted,
-                RUN_KEY_TAG: "pipeline",
-                "host": socket.gethostname(),
-            },
-        )
-        run_id = run.info.run_id
-        client.set_tag(run_id, "mlflow.runName", display_name("pipeline", run_id))
-        client.set_terminated(run_id, "FINISHED")
-        log.info("MLflow parent run %s for this pipeline execution", run_id)
-        return str(run_id)
-
-
-_PREPARED: dict[str, Path | None] = {"dir": None}
-
-
-def use_prepared_data(prepared_dir: str | Path | None) -> None:
-    """Declare the prepared splits (``prepare``'s output directory) the runs this process
-    starts were computed from: :func:`start_run` logs them as the run's dataset inputs."""
-    _PREPARED["dir"] = None if prepared_dir is None else Path(prepared_dir)
-
-
-def use_features_dir(features_dir: str | Path) -> None:
-    """:func:`use_prepared_data` for the splits a ``featurize`` output was built from:
-    ``prepared/`` beside it (the layout ``dvc.yaml`` uses, as ``load_features`` assumes)."""
-    use_prepared_data(Path(features_dir).parent / "prepared")
-
-
-def prepared_datasets(prepared_dir: Path) -> dict[str, Any]:
-    """split → an ``mlflow.data`` PandasDataset of ``<prepared_dir>/<split>.jsonl``: its rows'
-    ``id`` and ``target`` (the code itself stays in the file), named ``<source>-<split>``
-    (``demo-train``, ``devign-test``…), with the file's SHA-256 (first 32 hex digits, MLflow
-    keeps 36) as digest, so equal digests mean byte-identical splits. Missing splits are
-    left out."""
-    import pandas as pd
-    from mlflow.data.pandas_dataset import from_pandas
-
-    from vulnfusion.io import read_json, read_jsonl, sha256_file
-
-    stats_path = prepared_dir / "stats.json"
-    stats = read_json(stats_path) if stats_path.exists() else {}
-    source = str(stats.get("source") or "data")
-    out = {}
-    for split in DATASET_CONTEXTS:
-        path = prepared_dir / f"{split}.jsonl"
-        if not path.exists():
-            continue
-        rows = [{"id": str(r["id"]), "target": int(r["target"])} for r in read_jsonl(path)]
-        with warnings.catch_warnings():  # two equal local sources; labels have no missing values
-            warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
-            warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer")
-            out[split] = from_pandas(
-                pd.DataFrame(rows, columns=["id", "target"]),
-                source=str(path.resolve()),
-                targets="target",
-                name=f"{source}-{split}",
-                digest=sha256_file(path)[:32],
-            )
-    return out
-
-
-def log_prepared_inputs() -> None:
-    """Log the declared prepared splits (:func:`use_prepared_data`) as the active run's
-    dataset inputs (context ``training`` / ``validation`` / ``testing``); nothing when none
-    was declared or the directory is gone."""
-    import mlflow
-
-    prepared = _PREPARED["dir"]
-    if prepared is None or not prepared.is_dir():
-        return
-    for split, ds in prepared_datasets(prepared).items():
-        mlflow.log_input(ds, context=DATASET_CONTEXTS[split])
 
 
 def _log_config(cfg: Config, launched: str | None) -> None:
@@ -501,39 +364,17 @@ def find_run_id(cfg: Config, run_key: str) -> str | None:
 def set_alias(
     name: str, version: str, alias: str, tags: Mapping[str, str], description: str
 ) -> None:
-    """Tag model version ``version`` of ``name`` (``tags`` + :func:`lineage_tags`), set its
+    """Tag model version ``version`` of ``name`` (``tags`` + ``lineage.lineage_tags``), set its
     description and point ``alias`` at it."""
     from mlflow import MlflowClient
 
+    from vulnfusion.lineage import lineage_tags
+
     client = MlflowClient()
-    lineage = lineage_tags(name, version)
-    for k, v in {**tags, **lineage}.items():
+    for k, v in {**tags, **lineage_tags(name, version)}.items():
         client.set_model_version_tag(name, version, k, v)
     client.update_model_version(name, version, description=description)
     client.set_registered_model_alias(name, alias, version)
-
-
-def lineage_tags(name: str, version: str) -> dict[str, str]:
-    """Where model version ``version`` came from, as tags: ``source_run_id`` (the run the
-    model was logged in: the fusion ensemble's), ``pipeline_run_id`` (that run's parent, the
-    pipeline execution that built it; absent outside DVC) and per dataset input of the
-    source run ``dataset/<context>`` = ``<name>@<digest>`` (e.g. ``dataset/training`` =
-    ``demo-train@3f…``)."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
-    run_id = client.get_model_version(name, version).run_id
-    if not run_id:
-        return {}
-    run = client.get_run(run_id)
-    out = {"source_run_id": run_id}
-    parent = run.data.tags.get("mlflow.parentRunId")
-    if parent:
-        out["pipeline_run_id"] = parent
-    for di in run.inputs.dataset_inputs if run.inputs else []:
-        context = next((t.value for t in di.tags if t.key == "mlflow.data.context"), "input")
-        out[f"dataset/{context}"] = f"{di.dataset.name}@{di.dataset.digest}"
-    return out
 
 
 def _param_value(v: Any) -> str:

@@ -23,10 +23,10 @@ pytestmark = pytest.mark.slow  # three processes import MLflow
 # What a stage process does: declare the prepared splits, open one run, print its id.
 STAGE = """
 import sys
-from vulnfusion import tracking
+from vulnfusion import lineage, tracking
 from vulnfusion.config import load_config
 cfg = load_config(sys.argv[1])
-tracking.use_prepared_data(sys.argv[2])
+lineage.use_prepared_data(sys.argv[2])
 with tracking.start_run(cfg, sys.argv[3], {"dvc_exp_name": "e1", "preset": "demo"}) as run:
     print(run.run_id)
 """
@@ -133,20 +133,20 @@ def test_one_parent_per_dvc_process_with_datasets(
 def test_no_parent_outside_dvc(
     tmp_path: Path, tiny_params_file: Path, prepared: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vulnfusion import tracking
+    from vulnfusion import lineage, tracking
     from vulnfusion.config import load_config
 
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
     monkeypatch.delenv("DVC_STAGE", raising=False)
-    assert tracking.pipeline_key() is None
+    assert lineage.pipeline_key() is None
     cfg = load_config(tiny_params_file)
-    tracking.use_prepared_data(prepared)
+    lineage.use_prepared_data(prepared)
     try:
         with tracking.start_run(cfg, "gnn-seed0", {"preset": "demo"}) as run:
             pass
     finally:
-        tracking.use_prepared_data(None)
+        lineage.use_prepared_data(None)
     got = _client(store).get_run(run.run_id)
     assert "mlflow.parentRunId" not in got.data.tags
     assert len(got.inputs.dataset_inputs) == 3
