@@ -88,7 +88,7 @@ def test_alias_follows_every_execution(steps: dict[str, Any]) -> None:
     v_recall = _points_at_its_version(steps["recall"])
     assert v_recall != v_base  # other weights, another version
     # base2 got base's fusion weights back from the run-cache; register ran anyway
-    assert "Restored stage 'train_fusion@0' from run-cache" in steps["base2"]["out"]
+    assert "Stage 'train_fusion@0' is cached - skipping run" in steps["base2"]["out"]
     assert "Running stage 'register'" in steps["base2"]["out"]
     assert _points_at_its_version(steps["base2"]) == v_base
     # the --temp experiment: its own registered_model.json and the alias agree
@@ -99,7 +99,7 @@ def test_alias_follows_every_execution(steps: dict[str, Any]) -> None:
 
 def test_second_repro_with_nothing_changed_is_a_no_op(steps: dict[str, Any]) -> None:
     out = steps["repro"]["out"]
-    assert "Running stage" not in out and "up to date" in out, out
+    assert "Running stage" not in out and "Stage 'register' didn't change" in out, out
     assert steps["repro"]["registry"] == steps["base2"]["registry"]
     assert steps["repro"]["registered"] == steps["base2"]["registered"]
 
