@@ -1,39 +1,25 @@
 """MLflow lineage of a pipeline execution (issue 16, deliverable 5).
 
-* One parent run per DVC execution (``dvc repro``, ``dvc exp run``, a queued or ``--temp``
-  experiment): :func:`pipeline_parent_run`; :func:`vulnfusion.tracking.start_run` nests every
-  stage run under it, so the UI shows one expandable row per experiment.
+* Which DVC execution (``dvc repro``, ``dvc exp run``, a queued or ``--temp`` experiment) a
+  stage process belongs to: :func:`pipeline_key`. ``tracking.pipeline_parent_run`` makes one
+  parent run per key and ``tracking.start_run`` nests every stage run under it, so the UI
+  shows one expandable row per experiment.
 * The prepared splits a stage run was computed from, as ``mlflow.data`` datasets logged with
   ``mlflow.log_input`` (:func:`use_prepared_data`, :func:`log_prepared_inputs`).
 * Where a registered model version came from, as version tags (:func:`lineage_tags`).
 
-``mlflow`` is imported inside the functions, as in :mod:`vulnfusion.tracking`.
+``mlflow`` is imported inside the functions, as in :mod:`vulnfusion.tracking` (which imports
+this module; this one imports no MLflow-facing module of the package).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import warnings
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vulnfusion.config import Config
-from vulnfusion.tracking import (
-    RUN_KEY_TAG,
-    _sqlite_init_lock,
-    display_name,
-    dvc_experiment,
-    tracking_uri,
-)
-
-log = logging.getLogger(__name__)
-
-# The parent run of one pipeline execution carries this (see pipeline_key); its children
-# carry MLflow's own mlflow.parentRunId, which the UI nests on.
-PIPELINE_KEY_TAG = "pipeline_key"
 # A prepared split as logged through mlflow.log_input: split → MLflow dataset context
 DATASET_CONTEXTS = {"train": "training", "valid": "validation", "test": "testing"}
 
@@ -53,7 +39,8 @@ def pipeline_key() -> str | None:
     if proc is None:
         return None
     pid, started = proc
-    return f"{dvc_experiment() or 'workspace'}:{socket.gethostname()}:{pid}:{started}"
+    exp = os.environ.get("DVC_EXP_NAME") or "workspace"
+    return f"{exp}:{socket.gethostname()}:{pid}:{started}"
 
 
 def _dvc_process() -> tuple[int, int] | None:
@@ -68,46 +55,6 @@ def _dvc_process() -> tuple[int, int] | None:
     except psutil.Error:  # a parent exited or is not ours to read: no grouping
         return None
     return None
-
-
-def pipeline_parent_run(cfg: Config, tags: Mapping[str, str]) -> str | None:
-    """The id of this execution's parent run (created, FINISHED, on first use), or ``None``
-    outside a DVC execution (:func:`pipeline_key`). Named ``pipeline@<DVC experiment>`` (or
-    ``pipeline@<its short id>`` for a plain ``dvc repro``); tagged with the key, the DVC
-    experiment, its baseline commit, the commit and the presets. It is a container: every
-    stage run of the execution is nested under it (``mlflow.parentRunId``), so the UI shows
-    one expandable row per experiment."""
-    import mlflow
-
-    key = pipeline_key()
-    if key is None:
-        return None
-    client = mlflow.MlflowClient()
-    exp = client.get_experiment_by_name(cfg.mlflow.experiment)
-    if exp is None:
-        return None
-    quoted = key.replace("'", "")
-    with _sqlite_init_lock(tracking_uri(cfg)):  # parallel stages must not make two parents
-        found = client.search_runs(
-            [exp.experiment_id], f"tags.{PIPELINE_KEY_TAG} = '{quoted}'", max_results=1
-        )
-        if found:
-            return str(found[0].info.run_id)
-        keep = ("preset", "fusion_preset", "git_commit", "dvc_exp_name", "dvc_exp_baseline_rev")
-        run = client.create_run(
-            exp.experiment_id,
-            tags={
-                **{k: tags[k] for k in keep if k in tags},
-                PIPELINE_KEY_TAG: quoted,
-                RUN_KEY_TAG: "pipeline",
-                "host": socket.gethostname(),
-            },
-        )
-        run_id = run.info.run_id
-        client.set_tag(run_id, "mlflow.runName", display_name("pipeline", run_id))
-        client.set_terminated(run_id, "FINISHED")
-        log.info("MLflow parent run %s for this pipeline execution", run_id)
-        return str(run_id)
 
 
 _PREPARED: dict[str, Path | None] = {"dir": None}
