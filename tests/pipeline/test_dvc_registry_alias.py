@@ -79,7 +79,7 @@ def steps(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 def _points_at_its_version(step: dict[str, Any]) -> str:
     reg = step["registered"]
-    assert step["registry"]["aliases"][reg["alias"]] == reg["version"], step["registry"]
+    assert str(step["registry"]["aliases"][reg["alias"]]) == reg["version"], step["registry"]
     return str(reg["version"])
 
 
