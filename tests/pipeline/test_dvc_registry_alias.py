@@ -95,6 +95,10 @@ def test_alias_follows_every_execution(steps: dict[str, Any]) -> None:
     assert _points_at_its_version(steps["temp"]) == v_recall
     # same weights never make a new version
     assert steps["temp"]["registry"]["versions"] == [int(v_base), int(v_recall)]
+    # the last execution that pointed an alias at a version tagged it: base2 and temp did
+    client = _client(steps["root"])
+    last = {v: client.get_model_version(MODEL, v).tags["dvc_exp_name"] for v in (v_base, v_recall)}
+    assert last == {v_base: "base2", v_recall: "temp"}
 
 
 def test_second_repro_with_nothing_changed_is_a_no_op(steps: dict[str, Any]) -> None:
