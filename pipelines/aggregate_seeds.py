@@ -1,4 +1,9 @@
-"""Stage `aggregate@<track>`: average the seeds' logits → outputs/<track>/ensemble_metrics.json."""
+"""Stage `aggregate@<track>`: average the seeds' logits → outputs/<track>/ensemble_metrics.json.
+
+Params: params.yaml, then its whole-run preset (`preset:` → presets.<name>) and fusion preset,
+then `--set KEY=VALUE` (repeatable; `--set preset=devign` switches the whole-run preset), then
+this stage's own flags: later wins. Defaults shown are params.yaml's with its presets applied.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from vulnfusion import lineage
 from vulnfusion.cli import base_parser, load, run_stage
 from vulnfusion.ensemble import aggregate_track
 from vulnfusion.metrics import Headline
@@ -42,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = load(args)
     input_dir = args.input_dir or f"outputs/{args.track}"
     output = args.output or f"{input_dir}/ensemble_metrics.json"
+    lineage.use_features_dir(args.features_dir)  # the run's dataset inputs
     m = aggregate_track(
         cfg,
         args.track,

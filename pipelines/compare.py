@@ -1,5 +1,10 @@
 """Stage `compare`: ensembles of every track → reports/comparison.{md,json}, per-track
-histories and plots, and the headline metrics.json that `dvc exp show` leads with."""
+histories and plots, and the headline metrics.json that `dvc exp show` leads with.
+
+Params: params.yaml, then its whole-run preset (`preset:` → presets.<name>) and fusion preset,
+then `--set KEY=VALUE` (repeatable; `--set preset=devign` switches the whole-run preset), then
+this stage's own flags: later wins. Defaults shown are params.yaml's with its presets applied.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Stage `prepare`: raw data → data/prepared/{train,valid,test}.jsonl + stats.json."""
+"""Stage `prepare`: raw data → data/prepared/{train,valid,test}.jsonl + stats.json.
+
+Params: params.yaml, then its whole-run preset (`preset:` → presets.<name>) and fusion preset,
+then `--set KEY=VALUE` (repeatable; `--set preset=devign` switches the whole-run preset), then
+this stage's own flags: later wins. Defaults shown are params.yaml's with its presets applied.
+"""
 
 from __future__ import annotations
 

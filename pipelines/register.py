@@ -1,4 +1,9 @@
-"""Stage `register`: the fusion ensemble → MLflow model registry (vulnfusion-ensemble@alias)."""
+"""Stage `register`: the fusion ensemble → MLflow model registry (vulnfusion-ensemble@alias).
+
+Params: params.yaml, then its whole-run preset (`preset:` → presets.<name>) and fusion preset,
+then `--set KEY=VALUE` (repeatable; `--set preset=devign` switches the whole-run preset), then
+this stage's own flags: later wins. Defaults shown are params.yaml's with its presets applied.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from vulnfusion import lineage
 from vulnfusion.cli import base_parser, load, run_stage
 from vulnfusion.registry import register_ensemble
 
@@ -34,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = p.parse_args(argv)
     cfg = load(args)
+    lineage.use_features_dir(args.features_dir)  # inputs of a run made here (no aggregate run)
     r = register_ensemble(
         cfg, args.fusion_dir, args.features_dir, args.comparison, args.output, stage="register"
     )

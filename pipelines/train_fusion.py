@@ -5,6 +5,10 @@ Every flag is optional; with none, behaviour is the params.yaml default. Example
   python pipelines/train_fusion.py --transformer-checkpoint outputs/transformer/seed_0 \\
       --gnn-checkpoint outputs/gnn/seed_0 --model-name scratch --epochs 6 --batch-size 16 \\
       --scheduler cosine --amp-dtype bf16 --grad-clip-norm 1.0 --pad-to-multiple-of 8
+
+Params: params.yaml, then its whole-run preset (`preset:` → presets.<name>) and fusion preset,
+then `--set KEY=VALUE` (repeatable; `--set preset=devign` switches the whole-run preset), then
+this stage's own flags: later wins. Defaults shown are params.yaml's with its presets applied.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from vulnfusion import lineage
 from vulnfusion.cli import (
     add_train_flags,
     base_parser,
@@ -104,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seed = cfg.seeds[0] if args.seed is None else args.seed
     out = args.output_dir or f"outputs/fusion/seed_{seed}"
     ensure_writable_dir(out)
+    lineage.use_features_dir(args.features_dir)  # the run's dataset inputs
     t = args.transformer_checkpoint or default_branch_dir(
         cfg, args.outputs_root, "transformer", seed
     )

@@ -25,7 +25,7 @@ from vulnfusion.data.fingerprint import TRAINING_HASHES_FILE, Fingerprints
 from vulnfusion.errors import VulnfusionError
 from vulnfusion.io import read_json, read_jsonl, sha256_file, write_json
 from vulnfusion.metrics import Headline
-from vulnfusion.serving import SPEC_FILE, ServingSpec
+from vulnfusion.serving import SPEC_FILE, ServingSpec, request_signature
 from vulnfusion.thresholds import decision_threshold
 
 log = logging.getLogger(__name__)
@@ -277,7 +277,6 @@ def register_ensemble(
     it with provenance and evaluation, point ``alias`` at it; write ``output`` (name, version,
     alias, URIs). ``stage`` tags a run made here when the aggregate run cannot be found."""
     import pandas as pd
-    from mlflow.models import infer_signature
 
     from vulnfusion import tracking
 
@@ -287,9 +286,7 @@ def register_ensemble(
     alias = "champion" if comparison["all_targets_pass"] else "candidate"
     name = cfg.register.model_name
     example = pd.DataFrame({"func": EXAMPLE})
-    out = pd.DataFrame({"probability": [0.5, 0.5], "label": [1, 0]})
-    # params: the optional predict parameters (serving.TOP_LINES_PARAM; 0 = off)
-    signature = infer_signature(example, out, params={"top_lines": 0})
+    signature = request_signature()  # loose: validate_frame names what is wrong
     prov = provenance(cfg, features_dir)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = build_bundle(cfg, fusion_dir, features_dir, ensemble, Path(tmp) / "bundle")

@@ -163,6 +163,33 @@ def _seeds(data: dict[str, Any]) -> tuple[int, ...]:
 
 
 MAX_LISTED_ROWS = 10  # bad rows named in one error message; the rest are counted
+REQUEST_SHAPE = 'send {"dataframe_records": [{"func": "<C source of one function>"}, ...]}'
+
+
+def request_signature() -> Any:
+    """The served model's MLflow signature: input ``func`` of any type and optional, output
+    ``probability`` (double), ``label`` (long) and, with the ``top_lines`` predict parameter
+    (long, default 0 = off), ``top_lines`` (JSON text).
+
+    MLflow enforces an input schema before ``predict`` runs and answers a mismatch (no
+    ``func`` column, no rows, a number where text belongs) with a dump of the whole request;
+    declared loosely, every request reaches :func:`validate_frame`, which names the field
+    and row in one line. The schema still documents the column.
+    """
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, ParamSchema, ParamSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec(AnyType(), "func", required=False)]),
+        outputs=Schema(
+            [
+                ColSpec("double", "probability"),
+                ColSpec("long", "label"),
+                ColSpec("string", TOP_LINES_PARAM, required=False),
+            ]
+        ),
+        params=ParamSchema([ParamSpec(TOP_LINES_PARAM, "long", 0)]),
+    )
 
 
 def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
@@ -176,10 +203,14 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
 
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a DataFrame with a 'func' column, got {type(df).__name__}")
+    if "func" not in df.columns and len(df.columns) == 0:
+        # what the scoring server hands over for `"dataframe_records": []` and for records
+        # without 'func' alike: the signature's optional column drops every other one
+        raise InputError(f"no rows with a 'func' column to score; {REQUEST_SHAPE}")
     if "func" not in df.columns:
         raise InputError(f"missing column 'func' (got columns: {list(map(str, df.columns))[:10]})")
     if len(df) == 0:
-        raise InputError("no rows to score")
+        raise InputError(f"no rows to score; {REQUEST_SHAPE}")
     if len(df) > spec.max_rows:  # first, so an oversized request costs no per-row work
         raise InputError(
             f"{len(df)} rows exceed the limit of {spec.max_rows} rows per request "
@@ -206,6 +237,8 @@ def _check_row(i: int, v: Any, spec: ServingSpec) -> str:
     """Row ``i``'s function, normalised (CRLF scores as LF); ``InputError`` naming the row."""
     from vulnfusion.data.sources import DataError, check_function_text
 
+    if v is None or (isinstance(v, float) and v != v):  # null, or absent from this record
+        raise InputError(f"row {i}: 'func' is missing (null)")
     if not isinstance(v, str):
         raise InputError(f"row {i}: 'func' must be a string, got {type(v).__name__}")
     if not v.strip():

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from vulnfusion import lineage
 from vulnfusion.config import Config, flatten, to_dict
 from vulnfusion.errors import VulnfusionError
 from vulnfusion.io import git_commit
@@ -40,6 +41,9 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"
 # Which run a stage wants back (the display name also carries the DVC experiment or a short id).
 RUN_KEY_TAG = "run_key"
+# The parent run of one pipeline execution carries this (lineage.pipeline_key); its children
+# carry MLflow's own mlflow.parentRunId, which the UI nests on.
+PIPELINE_KEY_TAG = "pipeline_key"
 
 
 class TrackingError(VulnfusionError, RuntimeError):
@@ -245,17 +249,27 @@ def start_run(
         with _reopened(run_id) as run:
             yield RunLogger(run.info.run_id)
         return
+    parent = None
     if not launched:
         close_stale_runs(cfg.mlflow.experiment)
+        parent = pipeline_parent_run(cfg, tags)
     own = {**tags, RUN_KEY_TAG: run_key, "host": socket.gethostname(), "pid": str(os.getpid())}
-    with mlflow.start_run(run_id=launched, tags=own) as run:
-        try:
-            mlflow.set_tag("mlflow.runName", display_name(run_key, run.info.run_id))
-            _log_config(cfg, launched)
-            yield RunLogger(run.info.run_id)
-        except (KeyboardInterrupt, SystemExit):  # Ctrl-C; SIGTERM via the CLI's handler
-            mlflow.end_run("KILLED")
-            raise
+    try:
+        with mlflow.start_run(run_id=launched, tags=own, parent_run_id=parent) as run:
+            try:
+                mlflow.set_tag("mlflow.runName", display_name(run_key, run.info.run_id))
+                _log_config(cfg, launched)
+                lineage.log_prepared_inputs()
+                yield RunLogger(run.info.run_id)
+            except (KeyboardInterrupt, SystemExit):  # Ctrl-C; SIGTERM via the CLI's handler
+                mlflow.end_run("KILLED")
+                raise
+    finally:
+        if parent:  # the parent's end time follows its last child
+            try:
+                mlflow.MlflowClient().set_terminated(parent, "FINISHED")
+            except Exception as exc:  # cosmetic: never mask the stage's own outcome
+                log.warning("could not update the parent run %s: %s", parent, exc)
 
 
 @contextlib.contextmanager
@@ -269,6 +283,46 @@ def _reopened(run_id: str) -> Iterator[Any]:
             yield run
         finally:
             mlflow.end_run(status)
+
+
+def pipeline_parent_run(cfg: Config, tags: Mapping[str, str]) -> str | None:
+    """The id of this execution's parent run (created, FINISHED, on first use), or ``None``
+    outside a DVC execution (``lineage.pipeline_key``). Named ``pipeline@<DVC experiment>`` (or
+    ``pipeline@<its short id>`` for a plain ``dvc repro``); tagged with the key, the DVC
+    experiment, its baseline commit, the commit and the presets. It is a container: every
+    stage run of the execution is nested under it (``mlflow.parentRunId``), so the UI shows
+    one expandable row per experiment."""
+    import mlflow
+
+    key = lineage.pipeline_key()
+    if key is None:
+        return None
+    client = mlflow.MlflowClient()
+    exp = client.get_experiment_by_name(cfg.mlflow.experiment)
+    if exp is None:
+        return None
+    quoted = key.replace("'", "")
+    with _sqlite_init_lock(tracking_uri(cfg)):  # parallel stages must not make two parents
+        found = client.search_runs(
+            [exp.experiment_id], f"tags.{PIPELINE_KEY_TAG} = '{quoted}'", max_results=1
+        )
+        if found:
+            return str(found[0].info.run_id)
+        keep = ("preset", "fusion_preset", "git_commit", "dvc_exp_name", "dvc_exp_baseline_rev")
+        run = client.create_run(
+            exp.experiment_id,
+            tags={
+                **{k: tags[k] for k in keep if k in tags},
+                PIPELINE_KEY_TAG: quoted,
+                RUN_KEY_TAG: "pipeline",
+                "host": socket.gethostname(),
+            },
+        )
+        run_id = run.info.run_id
+        client.set_tag(run_id, "mlflow.runName", display_name("pipeline", run_id))
+        client.set_terminated(run_id, "FINISHED")
+        log.info("MLflow parent run %s for this pipeline execution", run_id)
+        return str(run_id)
 
 
 def _log_config(cfg: Config, launched: str | None) -> None:
@@ -352,10 +406,12 @@ def find_run_id(cfg: Config, run_key: str) -> str | None:
 def set_alias(
     name: str, version: str, alias: str, tags: Mapping[str, str], description: str
 ) -> None:
+    """Tag model version ``version`` of ``name`` (``tags`` + ``lineage.lineage_tags``), set its
+    description and point ``alias`` at it."""
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    for k, v in tags.items():
+    for k, v in {**tags, **lineage.lineage_tags(name, version)}.items():
         client.set_model_version_tag(name, version, k, v)
     client.update_model_version(name, version, description=description)
     client.set_registered_model_alias(name, alias, version)

@@ -61,6 +61,10 @@ def _logs(root: Path) -> str:
 
 
 def _check_runs(runs: list[dict], logs: str) -> None:
+    # each experiment's pipeline parent run (pipeline@seed<s>) holds its stage run
+    parents = {r["info"]["run_id"] for r in runs if r["data"]["tags"]["run_key"] == "pipeline"}
+    runs = [r for r in runs if r["info"]["run_id"] not in parents]
+    assert {r["data"]["tags"]["mlflow.parentRunId"] for r in runs} == parents
     by_name = {r["info"]["run_name"]: r for r in runs}
     # named and tagged with their DVC experiment (`-n seed<s>`), so they can be told apart
     assert sorted(by_name) == [f"gnn-seed{s}@seed{s}" for s in SEEDS], sorted(by_name)
@@ -83,7 +87,7 @@ def _all_steps_recorded(uri: str) -> None:
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("vulnfusion")
     assert exp is not None
-    runs = client.search_runs([exp.experiment_id])
+    runs = client.search_runs([exp.experiment_id], "tags.run_key != 'pipeline'")
     assert len(runs) == len(SEEDS)
     for r in runs:  # one point per epoch for every per-epoch metric: nothing lost
         assert len(_history(client, r.info.run_id, "valid/f1")) == EPOCHS
