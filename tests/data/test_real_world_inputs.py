@@ -21,6 +21,7 @@ from vulnfusion.config import resolve
 from vulnfusion.data.prepare import prepare
 from vulnfusion.data.sources import DataError, RejectLog, check_function_text, read_source
 from vulnfusion.data.text import normalize_code
+from vulnfusion.io import read_jsonl, write_jsonl
 from vulnfusion.paths import SPLITS
 
 # Every test here is a case of issue 14 and records its observed outcome in
@@ -636,18 +637,29 @@ DEMO_DIGESTS = {
 }
 
 
+BASE_KEYS = {"id", "func", "target", "source_id", "project", "cwe"}
+
+
 def test_demo_prepared_data_is_unchanged(tmp_path: Path, reliability: Any) -> None:
     """auto on the demo (no given split) is the stratified split the demo always had."""
     stats = prepare(resolve(tiny_params()), tmp_path / "demo")
     assert (stats["strategy"], stats["strategy_requested"]) == ("stratified", "auto")
-    digests = {
-        s: hashlib.sha256((tmp_path / "demo" / f"{s}.jsonl").read_bytes()).hexdigest()
-        for s in SPLITS
-    }
+    digests = {}
+    for s in SPLITS:
+        rows = read_jsonl(tmp_path / "demo" / f"{s}.jsonl")
+        # the line annotations (issue 15) are the only addition: without them, same bytes
+        assert {k for r in rows for k in r} - BASE_KEYS <= {"flaw_lines", "fix_lines"}
+        assert any("flaw_lines" in r for r in rows) and any("fix_lines" in r for r in rows)
+        plain = write_jsonl(
+            tmp_path / f"{s}.plain.jsonl",
+            [{k: v for k, v in r.items() if k in BASE_KEYS} for r in rows],
+        )
+        digests[s] = hashlib.sha256(plain.read_bytes()).hexdigest()
     assert digests == DEMO_DIGESTS
     reliability(
-        "demo data after split.strategy auto and normalisation were added",
-        "auto → stratified; prepared files byte-identical to commit 366acab",
+        "demo data after split.strategy auto, normalisation and flaw-line annotations were added",
+        "auto → stratified; prepared files, less the line annotations, byte-identical to "
+        "commit 366acab",
     )
 
 
