@@ -1,0 +1,85 @@
+"""Fixes from the review of ``vulnfusion evaluate``: each test pins one kind of defect."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vulnfusion.data.sources import DataError
+from vulnfusion.evaluation.dataset import read_eval_data
+
+F = "int f(void) { return 0; }"
+G = "int g(void) { return 1; }"
+
+
+# --------------------------------------------------------------- 1. duplicate names
+
+
+def test_csv_header_naming_a_column_twice_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(f'func,target,target\n"{F}",1,0\n')
+    with pytest.raises(DataError) as err:
+        read_eval_data(path)
+    assert str(err.value) == f"{path}:1: CSV header names column 'target' more than once"
+
+
+def test_json_object_with_a_key_twice_is_a_bad_record(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    good = json.dumps({"func": G, "target": 0})
+    path.write_text(good + "\n" + f'{{"func": "{F}", "target": 1, "target": 0}}\n')
+    with pytest.raises(DataError) as err:
+        read_eval_data(path)
+    assert str(err.value) == f"{path}:2: duplicate key 'target' in a JSON object"
+    data = read_eval_data(path, skip_bad=True)
+    assert [r.func for r in data.rows] == [G]
+    assert data.rejects.examples == {"duplicate key 'target' in a JSON object": [f"{path}:2"]}
+    array = tmp_path / "function.json"
+    array.write_text(f'[{good}, {{"func": "{F}", "func": "{G}", "target": 1}}]')
+    with pytest.raises(DataError) as err:
+        read_eval_data(array)
+    assert str(err.value) == f"{array}[1]: duplicate key 'func' in a JSON object"
+
+
+# --------------------------------------------------------------- 2. invalid UTF-8 in CSV
+
+
+def test_csv_record_with_invalid_utf8_is_one_bad_record_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    body = b'func,target\n"' + F.encode() + b'",1\n"int h(void)\n{ /* \xff */ }",0\n"'
+    path.write_bytes(body + G.encode() + b'",0\n')
+    with pytest.raises(DataError) as err:
+        read_eval_data(path)
+    # the bad byte is on the record's second physical line (line 4), at 0-based byte 5 of it
+    assert str(err.value) == f"{path}:4: not valid UTF-8 (byte 5)"
+    data = read_eval_data(path, skip_bad=True)
+    assert [(r.func, r.row_id) for r in data.rows] == [(F, "row:2"), (G, "row:5")]
+    assert data.rejects.counts == {"not valid UTF-8": 1}
+
+
+# --------------------------------------------------------------- 10. float labels
+
+
+@pytest.mark.parametrize(("cell", "label"), [("1.0", 1), ("0.0", 0), ("1", 1), ("True", 1)])
+def test_csv_float_labels_equal_to_0_or_1_are_accepted(
+    tmp_path: Path, cell: str, label: int
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(f'func,target\n"{F}",{cell}\n')
+    assert [r.label for r in read_eval_data(path).rows] == [label]
+
+
+def test_other_numbers_are_rejected_with_the_label_error(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(f'func,target\n"{F}",0.5\n')
+    with pytest.raises(DataError) as err:
+        read_eval_data(path)
+    assert str(err.value) == f"{path}:2: label is not 0 or 1 (target='0.5')"
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text(json.dumps({"func": F, "target": 1.0}) + "\n")
+    assert [r.label for r in read_eval_data(jsonl).rows] == [1]
+    jsonl.write_text(json.dumps({"func": F, "target": 0.5}) + "\n")
+    with pytest.raises(DataError) as err:
+        read_eval_data(jsonl)
+    assert str(err.value) == f"{jsonl}:1: label is not 0 or 1 (target=0.5)"
