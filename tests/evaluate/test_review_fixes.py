@@ -83,3 +83,53 @@ def test_other_numbers_are_rejected_with_the_label_error(tmp_path: Path) -> None
     with pytest.raises(DataError) as err:
         read_eval_data(jsonl)
     assert str(err.value) == f"{jsonl}:1: label is not 0 or 1 (target=0.5)"
+
+
+# --------------------------------------------------------------- 3, 4. directory splits
+
+
+def _dir(tmp_path: Path, names: tuple[str, ...]) -> Path:
+    d = tmp_path / "codexglue"
+    d.mkdir()
+    for i, name in enumerate(names):
+        rows = [{"func": f"int f{i}_{k}(void) {{ return {k}; }}", "target": k, "idx": 10 * i + k}
+                for k in (0, 1)]  # fmt: skip
+        (d / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return d
+
+
+def test_a_directory_needs_only_the_split_evaluated(tmp_path: Path) -> None:
+    d = _dir(tmp_path, ("test",))
+    data = read_eval_data(d)
+    assert (data.split, [r.row_id for r in data.rows]) == ("test", ["idx:0", "idx:1"])
+    assert read_eval_data(d, split="test").notice is None
+    with pytest.raises(DataError) as err:
+        read_eval_data(d, split="valid")
+    assert str(err.value) == (
+        f"{d}: directory lacks valid.jsonl or validation.jsonl "
+        "(CodeXGLUE layout: train, valid or validation, test)"
+    )
+
+
+def test_a_directory_defaults_to_its_test_split_with_a_notice(tmp_path: Path) -> None:
+    d = _dir(tmp_path, ("train", "valid", "test"))
+    data = read_eval_data(d)
+    assert [r.row_id for r in data.rows] == ["idx:20", "idx:21"]
+    assert data.notice == (
+        f"{d} is a train/valid/test directory: evaluating its test split only "
+        "(--split all for every split)"
+    )
+    every = read_eval_data(d, split="all")
+    assert (every.split, every.notice, len(every.rows)) == ("all", None, 6)
+    assert every.digest != data.digest  # the digest covers the files read
+    assert read_eval_data(d, split="test").digest == data.digest
+
+
+def test_split_help_names_the_default_and_all() -> None:
+    from click.testing import CliRunner
+
+    from vulnfusion.console import main
+
+    out = CliRunner().invoke(main, ["evaluate", "--help"], terminal_width=200).output
+    assert "[train|valid|test|all]" in out
+    assert "default: test for a train/valid/test directory" in " ".join(out.split())

@@ -44,7 +44,13 @@ def _config(params: Path) -> Config:
     help="Directory for evaluation.json, predictions.jsonl, evaluation.md, figures/ "
     "[default: reports/evaluations/NAME].",
 )
-@click.option("--split", type=click.Choice(["train", "valid", "test"]), help="Keep one split.")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "valid", "test", "all"]),
+    help="Keep one split (a directory's file, or a record's split field); 'all' keeps "
+    "every one [default: test for a train/valid/test directory, with a notice; "
+    "all for a file].",
+)
 @click.option(
     "--on-bad-record",
     type=click.Choice(["error", "skip"]),
@@ -120,8 +126,9 @@ def evaluate(
         config=_config(params),
     )
     result = run_evaluation(request)
-    if result.notice:
-        click.echo(f"vulnfusion: notice: {result.notice}", err=True)
+    for notice in (result.data_notice, result.notice):
+        if notice:
+            click.echo(f"vulnfusion: notice: {notice}", err=True)
     click.echo(summary_text(result.report), nl=False)
     click.echo(f"vulnfusion: wrote {request.output}", err=True)
 

@@ -132,12 +132,15 @@ def _reason_key(reason: str) -> str:
     return reason.split(" (")[0] if "(" in reason else reason
 
 
-def source_files(path: Path, allow_csv: bool = False) -> list[tuple[str | None, Path]]:
+def source_files(
+    path: Path, allow_csv: bool = False, only: str | None = None
+) -> list[tuple[str | None, Path]]:
     """The files ``read_source`` reads under ``path``, each with the split its name gives.
 
     A directory must hold one file per split — ``train``, ``valid`` or ``validation``, and
     ``test``, each ``.jsonl``, ``.jsonl.gz``, ``.json`` or ``.json.gz``; a single file has no
-    split (``None``). ``allow_csv`` also takes a single ``.csv``/``.csv.gz`` file.
+    split (``None``). ``allow_csv`` also takes a single ``.csv``/``.csv.gz`` file. ``only``
+    (``evaluate --split``) needs and returns just that split's file of a directory.
 
     Raises:
         DataError: a split file is missing or given twice, or the file type is unsupported.
@@ -151,7 +154,7 @@ def source_files(path: Path, allow_csv: bool = False) -> list[tuple[str | None, 
             )
         return [(None, path)]
     out: list[tuple[str | None, Path]] = []
-    for split in CODEXGLUE_SPLITS:
+    for split in CODEXGLUE_SPLITS if only is None else (only,):
         names = [n for n, canonical in SPLIT_NAMES.items() if canonical == split]
         found = [path / (n + s) for n in names for s in DATA_SUFFIXES if (path / (n + s)).exists()]
         if not found:
@@ -165,8 +168,8 @@ def source_files(path: Path, allow_csv: bool = False) -> list[tuple[str | None, 
     return out
 
 
-def _iter_raw(path: Path, allow_csv: bool = False) -> Iterator[_Raw]:
-    for split, f in source_files(path, allow_csv):
+def _iter_raw(path: Path, allow_csv: bool = False, only: str | None = None) -> Iterator[_Raw]:
+    for split, f in source_files(path, allow_csv, only):
         # JSON Lines or one JSON array, told apart by the first character, not the name:
         # DiverseVul ships JSON Lines as .json, and function.json is an array.
         if allow_csv and f.name.endswith(CSV_SUFFIXES):
@@ -411,9 +414,11 @@ def read_labelled(
     skip_bad: bool,
     rejects: RejectLog,
     allow_csv: bool = True,
+    only: str | None = None,
 ) -> list[tuple[Record, dict[str, str | None]]]:
     """Like :func:`read_source`, plus CSV, with each record's :data:`EXTRA_FIELDS` and
-    ``where`` (its ``file:line`` or ``file[n]``, for later per-record errors).
+    ``where`` (its ``file:line`` or ``file[n]``, for later per-record errors). ``only``: of
+    a directory, read just that split's file (the others need not exist).
 
     ``pair_id`` is a string or an integer (kept as text), ``project`` and ``cwe`` strings
     (a list of CWEs is joined with ``|``); absent or null fields are ``None``.
@@ -427,7 +432,7 @@ def read_labelled(
         raise DataError(f"{path}: no such file or directory")
     validator = _Validator(max_chars)
     out: list[tuple[Record, dict[str, str | None]]] = []
-    for raw in _iter_raw(path, allow_csv):
+    for raw in _iter_raw(path, allow_csv, only):
         _float_label(raw)
         try:
             rec = validator.check(raw)

@@ -51,7 +51,8 @@ class Request:
 class Result:
     report: dict[str, Any]
     model: ScanModel
-    notice: str | None = None
+    notice: str | None = None  # the model's (e.g. champion missing, candidate used)
+    data_notice: str | None = None  # the data's (e.g. a directory's test split by default)
 
 
 def evaluate(req: Request) -> Result:
@@ -87,7 +88,7 @@ def evaluate(req: Request) -> Result:
         report["mlflow"] = _log_run(req, data, scored, report)
     else:
         outputs.write_report(req.output, report)
-    return Result(report, model, model.notice)
+    return Result(report, model, model.notice, data.notice)
 
 
 def build_report(
