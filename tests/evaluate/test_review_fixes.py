@@ -133,3 +133,63 @@ def test_split_help_names_the_default_and_all() -> None:
     out = CliRunner().invoke(main, ["evaluate", "--help"], terminal_width=200).output
     assert "[train|valid|test|all]" in out
     assert "default: test for a train/valid/test directory" in " ".join(out.split())
+
+
+# --------------------------------------------------------------- 8, 9. bootstrap intervals
+
+
+def test_intervals_contain_the_point_estimate_for_every_metric() -> None:
+    import numpy as np
+
+    from vulnfusion.evaluation.figures import Options, Scored, figure_set
+
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 300)
+    p = np.clip(0.35 * y + rng.random(300) * 0.65, 0, 1)
+    pair_id: list[str | None] = [None] * 300
+    for k in range(40):  # some pairs too: the unit bootstrap
+        pair_id[2 * k], pair_id[2 * k + 1] = f"p{k}", f"p{k}"
+        y[2 * k], y[2 * k + 1] = 1, 0
+    for pairs in (None, pair_id):
+        ids = pairs or [None] * 300
+        figs = figure_set(Scored(y, p, ids, [None] * 300, [None] * 300), 0.5, Options(n_boot=200))
+        for m in ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1",
+                  "balanced_accuracy"):  # fmt: skip
+            e = figs[m]
+            assert e["low"] <= e["value"] <= e["high"], (m, e)
+            assert e["low"] < e["high"]
+
+
+def test_too_few_resamples_are_refused() -> None:
+    import numpy as np
+
+    from vulnfusion.evaluation.measures import intervals
+
+    with pytest.raises(ValueError, match=r"^n_boot must be at least 100; got 1$"):
+        intervals(np.array([0, 1]), np.array([0.2, 0.8]), 0.5, n_boot=1)
+
+
+def test_cli_refuses_n_boot_below_100(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from vulnfusion.console import main
+
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"func": F, "target": 1}) + "\n")
+    res = CliRunner().invoke(main, ["evaluate", str(path), "--n-boot", "1", "--no-mlflow"])
+    assert res.exit_code == 2
+    assert "Invalid value for '--n-boot': 1 is not in the range x>=100." in res.output
+
+
+def test_resamples_with_no_predicted_positive_leave_the_precision_interval() -> None:
+    import numpy as np
+
+    from vulnfusion.evaluation.measures import intervals
+
+    # one function of 20 is flagged (a true positive): precision is 1 on every resample that
+    # draws it and undefined on the others (about a third) — never 0
+    y = np.array([1] * 10 + [0] * 10)
+    p = np.array([0.9] + [0.1] * 19)
+    ci = intervals(y, p, 0.5, n_boot=500, seed=1)
+    assert ci["precision"] == {"low": 1.0, "high": 1.0}
+    assert ci["recall"]["low"] == 0.0 and ci["f1"]["low"] == 0.0  # defined: real zeros

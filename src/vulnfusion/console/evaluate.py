@@ -13,7 +13,7 @@ import click
 
 from vulnfusion.config import Config, load_config
 from vulnfusion.evaluation.figures import Options
-from vulnfusion.evaluation.measures import DEFAULT_TARGET_FPR
+from vulnfusion.evaluation.measures import DEFAULT_TARGET_FPR, MIN_N_BOOT
 from vulnfusion.evaluation.outputs import summary_text
 from vulnfusion.evaluation.run import Request
 from vulnfusion.evaluation.run import evaluate as run_evaluation
@@ -67,10 +67,11 @@ def _config(params: Path) -> Config:
 )
 @click.option(
     "--n-boot",
-    type=click.IntRange(1),
+    type=click.IntRange(MIN_N_BOOT),
     default=1000,
     show_default=True,
-    help="Bootstrap resamples for the 95% intervals (pairs resampled as units).",
+    help=f"Bootstrap resamples for the 95% percentile intervals (pairs resampled as "
+    f"units; at least {MIN_N_BOOT}).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option(
