@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,3 +194,71 @@ def test_resamples_with_no_predicted_positive_leave_the_precision_interval() -> 
     ci = intervals(y, p, 0.5, n_boot=500, seed=1)
     assert ci["precision"] == {"low": 1.0, "high": 1.0}
     assert ci["recall"]["low"] == 0.0 and ci["f1"]["low"] == 0.0  # defined: real zeros
+
+
+# --------------------------------------------------------------- 5. no store, no side effect
+
+
+@pytest.fixture
+def restore_mlflow_uris() -> Any:
+    import mlflow
+
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    yield
+    mlflow.set_tracking_uri(before[0])
+    mlflow.set_registry_uri(before[1])
+
+
+@pytest.mark.usefixtures("restore_mlflow_uris")
+def test_evaluate_outside_a_project_names_the_missing_store_and_creates_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from vulnfusion.console import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    (tmp_path / "d.jsonl").write_text(json.dumps({"func": F, "target": 1}) + "\n")
+    args = ["evaluate", "d.jsonl", "--model", "models:/m@champion", "--no-mlflow"]
+    res = CliRunner().invoke(main, args)
+    store = f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().endswith(
+        f"cannot load model 'models:/m@champion': no tracking store at {store}; "
+        "set MLFLOW_TRACKING_URI or pass a model directory"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl"]
+
+
+@pytest.mark.usefixtures("restore_mlflow_uris")
+def test_scan_loader_names_the_store_it_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vulnfusion.scan.model import ModelLoadError, load_scan_model
+
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", missing)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with pytest.raises(ModelLoadError) as err:
+        load_scan_model("runs:/0123/model")
+    assert str(err.value) == (
+        f"cannot load model 'runs:/0123/model': no tracking store at {missing}; "
+        "set MLFLOW_TRACKING_URI or pass a model directory"
+    )
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.usefixtures("restore_mlflow_uris")
+def test_a_load_failure_in_an_existing_store_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vulnfusion.scan.model import ModelLoadError, load_scan_model
+
+    store = f"file://{tmp_path}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with pytest.raises(ModelLoadError) as err:
+        load_scan_model("models:/m@x")
+    assert str(err.value).startswith(f"cannot load model 'models:/m@x' (tracking store {store}): ")

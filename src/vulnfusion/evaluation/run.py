@@ -66,7 +66,9 @@ def evaluate(req: Request) -> Result:
     """
     data = read_eval_data(req.data, req.split, req.skip_bad)  # fail before loading a model
     if req.model_uri is None or req.model_uri.startswith(("models:/", "runs:/")):
-        eval_tracking.connect(req.config)  # the project's store holds its registry
+        # the project's store holds its registry; only pointed at (not created) here, so a
+        # missing store is reported by the loader instead of appearing empty in the CWD
+        eval_tracking.point_at(req.config)
     model = load_scan_model(req.model_uri)
     rows = admissible(data.rows, model, req.skip_bad, data.rejects)
     scored = score_rows(rows, model, progress=req.progress)

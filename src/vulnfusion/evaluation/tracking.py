@@ -71,6 +71,20 @@ def connect(cfg: Config) -> str:
     return tracking.connect(cfg)
 
 
+def point_at(cfg: Config) -> str:
+    """Point MLflow (tracking and registry) at the project's store without touching it (a
+    sqlite store is not created); returns its URI. :func:`connect` checks and prepares it."""
+    import mlflow
+
+    uri = tracking.tracking_uri(cfg)
+    if uri.startswith(("http://", "https://")):  # as connect: fail fast on a server down
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
 @contextlib.contextmanager
 def evaluation_run(cfg: Config, name: str, tags: Mapping[str, str]) -> Iterator[dict[str, str]]:
     """Open the run ``evaluate-<name>`` in the project's experiment; yields ``{run_id,
