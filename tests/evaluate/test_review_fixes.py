@@ -262,3 +262,50 @@ def test_a_load_failure_in_an_existing_store_names_it(
     with pytest.raises(ModelLoadError) as err:
         load_scan_model("models:/m@x")
     assert str(err.value).startswith(f"cannot load model 'models:/m@x' (tracking store {store}): ")
+
+
+# --------------------------------------------------------------- 6, 7. malformed pairs, duplicates
+
+
+def test_malformed_pairs_and_duplicate_rows_are_counted_and_warned() -> None:
+    import numpy as np
+
+    from vulnfusion.evaluation.figures import (
+        Options,
+        Scored,
+        data_warnings,
+        duplicates,
+        figure_set,
+    )
+    from vulnfusion.evaluation.outputs import summary_text
+
+    funcs = ["v1", "f1", "same", "same", "a", "b", "c", "d", "e", "x", "x"]
+    y = np.array([1, 0, 1, 0, 1, 1, 1, 0, 0, 1, 1])
+    ids = ["ok", "ok", "twin", "twin", "three", "three", "three", "lab", "lab", None, None]
+    prob = np.linspace(0.05, 0.95, y.size)
+    data = Scored(y, prob, ids, [None] * y.size, [None] * y.size, funcs)
+    figs = figure_set(data, 0.5, Options(n_boot=100))
+    assert figs["pairs"]["n_pairs"] == 1  # only "ok": "twin" has one text for both labels
+    assert figs["pairs"]["malformed"] == {
+        "singleton": 0, "same_label": 1, "more_than_two": 1, "identical": 1
+    }  # fmt: skip
+    dups = duplicates(funcs, y.tolist())
+    assert dups == {"n_rows": 1, "n_texts": 1}  # "x"/1 twice; "same" differs in label
+    warnings = data_warnings(figs, dups)
+    assert warnings == [
+        "1 rows repeat another row exactly (text and label; 1 texts): they are scored and "
+        "counted like the others",
+        "1 pair_id groups have more than two rows: left out of the pair-wise figures",
+        "1 pair_id groups have the same label twice: left out of the pair-wise figures",
+        "1 pairs have byte-identical twins (vulnerable and fixed text the same): left out of "
+        "the pair-wise figures",
+    ]
+    report = {
+        "data": {"path": "d", "skipped": {"total": 0}},
+        "model": {"name": "m", "version": "1", "threshold": 0.5},
+        "all": figs,
+        "leakage": {"warning": None},
+        "warnings": warnings,
+    }
+    printed = [line for line in summary_text(report).splitlines() if "WARNING" in line]
+    assert printed == [f"WARNING: {w}" for w in warnings]

@@ -23,7 +23,12 @@ only ever added):
   ``confusion`` ``{tp, fp, tn, fn}``; ``vd_s`` ``{vd_s, threshold, fpr, recall,
   target_fpr}``; ``calibration`` ``{ece, brier, n_bins}``; ``pairs`` (null without
   ``pair_id``) ``{n_pairs, malformed, p_c, p_v, p_b, p_r, vulnerable_scores_higher}``, the
-  last five each ``{value, low, high}``;
+  last five each ``{value, low, high}``; ``malformed`` counts ``singleton``, ``same_label``,
+  ``more_than_two`` and ``identical`` (byte-identical twins, left out as PrimeVul does);
+* ``duplicates``: ``{n_rows, n_texts}``, rows repeating an earlier row's text and label
+  (kept in the figures: each is a scored input);
+* ``warnings``: one line per malformed-pair kind and for duplicate rows (the console prints
+  each as ``WARNING:``, as the leakage warning);
 * ``groups``: ``{"project"|"cwe": {value: {n, n_positive, accuracy, precision, recall, f1,
   roc_auc, pr_auc, n_pairs, p_c}}}`` for the fields present;
 * ``leakage``: ``available``, ``n_exact``, ``n_normalized_only``, ``n_overlap``, ``share``,

@@ -14,9 +14,11 @@ Conventions are :mod:`vulnfusion.metrics`'s: a function is predicted vulnerable 
   benign, fix predicted vulnerable). The four shares sum to 1. ``vulnerable_scores_higher``
   is the share of pairs where the vulnerable twin's probability is strictly higher, a tie
   counting one half (the pair-wise AUC: 0.5 is a model that cannot tell twins apart).
-* Pairs come from a ``pair_id`` shared by exactly two functions, one labelled 1 and one 0.
-  Other groups are counted by kind (``singleton``, ``same_label``, ``more_than_two``) and
-  left out of the pair-wise figures (their functions still count everywhere else).
+* Pairs come from a ``pair_id`` shared by exactly two functions, one labelled 1 and one 0,
+  whose texts differ. Other groups are counted by kind (``singleton``, ``same_label``,
+  ``more_than_two``, ``identical``: twins with the same text, which PrimeVul removes, as no
+  model can tell them apart) and left out of the pair-wise figures (their functions still
+  count everywhere else).
 * The bootstrap resamples *units*: pairs (both twins together, since they are not
   independent) and the remaining functions one by one (with no pairs, every function is a
   unit: the ordinary bootstrap). Intervals are percentile intervals (the ``alpha/2`` and
@@ -106,8 +108,14 @@ class Pairs:
         return int(self.vulnerable.size)
 
 
-def find_pairs(y: ArrayLike, pair_ids: Sequence[str | None]) -> Pairs:
-    """Group rows by ``pair_id`` (``None``: no pair) into vulnerable/fixed pairs.
+MALFORMED_KINDS = ("singleton", "same_label", "more_than_two", "identical")
+
+
+def find_pairs(
+    y: ArrayLike, pair_ids: Sequence[str | None], funcs: Sequence[str] | None = None
+) -> Pairs:
+    """Group rows by ``pair_id`` (``None``: no pair) into vulnerable/fixed pairs; with
+    ``funcs`` (the rows' texts), twins with the same text are ``identical``, not a pair.
 
     Raises:
         ValueError: ``pair_ids`` and ``y`` differ in length, or labels are not 0/1.
@@ -120,7 +128,7 @@ def find_pairs(y: ArrayLike, pair_ids: Sequence[str | None]) -> Pairs:
         if pid is not None:
             groups[pid].append(i)
     vul, fix, ids = [], [], []
-    malformed = {"singleton": 0, "same_label": 0, "more_than_two": 0}
+    malformed = dict.fromkeys(MALFORMED_KINDS, 0)
     for pid, rows in groups.items():
         if len(rows) == 1:
             malformed["singleton"] += 1
@@ -128,6 +136,8 @@ def find_pairs(y: ArrayLike, pair_ids: Sequence[str | None]) -> Pairs:
             malformed["more_than_two"] += 1
         elif labels[rows[0]] == labels[rows[1]]:
             malformed["same_label"] += 1
+        elif funcs is not None and funcs[rows[0]] == funcs[rows[1]]:
+            malformed["identical"] += 1
         else:
             a, b = rows if labels[rows[0]] == 1 else rows[::-1]
             vul.append(a)

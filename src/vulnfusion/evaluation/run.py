@@ -19,6 +19,8 @@ from vulnfusion.evaluation.figures import (
     Options,
     Overlap,
     Scored,
+    data_warnings,
+    duplicates,
     figure_set,
     find_overlap,
     groups,
@@ -104,6 +106,7 @@ def build_report(
         [r.pair_id for r in rows],
         [r.project for r in rows],
         [r.cwe for r in rows],
+        [r.func for r in rows],
     )
     train = training_fingerprints(model)
     overlap = find_overlap([r.func for r in rows], train) if train is not None else None
@@ -133,11 +136,13 @@ def build_report(
             "alpha": opts.alpha,
         },
         "all": figure_set(full, thr, opts),
+        "duplicates": duplicates(full.func or [], full.y.tolist()),
         "groups": groups(full, thr),
         "leakage": _leakage(overlap, len(rows)),
         "without_overlap": None,
         "mlflow": None,
     }
+    report["warnings"] = data_warnings(report["all"], report["duplicates"])
     if overlap is not None and overlap.any.any():
         keep = rows_without_overlap(full, overlap)
         sub = full.subset(keep)
