@@ -309,3 +309,25 @@ def test_malformed_pairs_and_duplicate_rows_are_counted_and_warned() -> None:
     }
     printed = [line for line in summary_text(report).splitlines() if "WARNING" in line]
     assert printed == [f"WARNING: {w}" for w in warnings]
+
+
+# --------------------------------------------------------------- 12. one digest
+
+
+@pytest.mark.usefixtures("restore_mlflow_uris")
+def test_mlflow_dataset_carries_the_reports_data_digest(tmp_path: Path) -> None:
+    import mlflow
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from vulnfusion.evaluation.tracking import log_dataset
+
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"func": F, "target": 1}) + "\n")
+    digest = read_eval_data(path).digest
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow.set_tracking_uri(store)
+    with mlflow.start_run() as run:
+        log_dataset(pd.DataFrame({"func": [F], "target": [1]}), path, path.name, digest)
+    (inp,) = MlflowClient(store).get_run(run.info.run_id).inputs.dataset_inputs
+    assert inp.dataset.digest == digest

@@ -110,14 +110,18 @@ def evaluation_run(cfg: Config, name: str, tags: Mapping[str, str]) -> Iterator[
 
 def log_dataset(frame: Any, source: Path, name: str, digest: str) -> None:
     """The evaluation set as an MLflow dataset input (context ``evaluation``): the UI's
-    Datasets column shows its name and digest; ``targets`` is the label column."""
+    Datasets column shows its name and ``digest`` — ``evaluation.json``'s ``data.digest``
+    (the files read), not MLflow's own hash of the frame, so both name the data alike;
+    ``targets`` is the label column."""
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
     with warnings.catch_warnings():
         # MLflow's advice on ambiguous local sources and integer columns says nothing here
         warnings.simplefilter("ignore", UserWarning)
-        dataset = from_pandas(frame, source=str(source.resolve()), name=name, targets="target")
+        dataset = from_pandas(
+            frame, source=str(source.resolve()), name=name, targets="target", digest=digest
+        )
         mlflow.log_input(dataset, context="evaluation", tags={"file_digest": digest})
 
 
