@@ -331,3 +331,26 @@ def test_mlflow_dataset_carries_the_reports_data_digest(tmp_path: Path) -> None:
         log_dataset(pd.DataFrame({"func": [F], "target": [1]}), path, path.name, digest)
     (inp,) = MlflowClient(store).get_run(run.info.run_id).inputs.dataset_inputs
     assert inp.dataset.digest == digest
+
+
+# --------------------------------------------------------------- 11. row_id
+
+
+def test_row_ids_are_one_based_record_numbers_in_every_format(tmp_path: Path) -> None:
+    recs = [{"func": F, "target": 1}, {"func": G, "target": 0}]
+    array = tmp_path / "function.json"
+    array.write_text(json.dumps(recs))
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("\n" + "".join(json.dumps(r) + "\n" for r in recs))  # a blank line 1
+    csv = tmp_path / "d.csv"
+    csv.write_text(f'func,target\n"{F}",1\n"int g(void)\n{{ return 1; }}",0\n"{F}x",0\n')
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "test.jsonl").write_text(jsonl.read_text())
+    ids = {p.name: [r.row_id for r in read_eval_data(p).rows] for p in (array, jsonl, csv, d)}
+    assert ids == {
+        "function.json": ["row:1", "row:2"],
+        "d.jsonl": ["row:2", "row:3"],
+        "d.csv": ["row:2", "row:3", "row:5"],  # the second record spans lines 3-4
+        "dir": ["test/row:2", "test/row:3"],
+    }

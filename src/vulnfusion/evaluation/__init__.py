@@ -38,5 +38,10 @@ only ever added):
 * ``mlflow``: ``run_id``, ``experiment_id``, ``tracking_uri`` (null with ``--no-mlflow``).
 
 ``predictions.jsonl``: one line per scored function — ``row_id``, ``func_hash``, ``label``,
-``probability``, ``predicted``, ``pair_id``, ``project``, ``cwe``, ``overlap``.
+``probability``, ``predicted``, ``pair_id``, ``project``, ``cwe``, ``overlap``. ``row_id`` is
+the record's own id when it has one (``idx:<idx>``, ``<project>:<project_index>``), else
+``row:<n>``, ``n`` 1-based as an editor counts: the line of a JSON Lines record, the first
+physical line of a CSV record (the header is line 1: the first record is ``row:2``), the
+position of a ``function.json`` element (the first is ``row:1``); a directory's split adds
+``<split>/`` (``test/row:3``) (:func:`.dataset.row_id_of`).
 """

@@ -26,7 +26,7 @@ DEFAULT_MAX_CHARS = 200_000  # data.max_chars's default; the model's own limit a
 class EvalRow:
     """One labelled function of the evaluation set."""
 
-    row_id: str  # the reader's source id: idx:<n>, <project>:<n>, row:<line>, <split>/…
+    row_id: str  # see row_id_of
     func: str
     label: int
     where: str  # file:line or file[n], for per-record errors
@@ -90,7 +90,7 @@ def read_eval_data(
     pairs = read_labelled(path, max_chars, skip_bad, rejects, allow_csv=True, only=only)
     rows = [
         EvalRow(
-            row_id=rec.source_id,
+            row_id=row_id_of(rec.source_id, str(extra["where"])),
             func=rec.func,
             label=rec.target,
             where=str(extra["where"]),
@@ -105,3 +105,18 @@ def read_eval_data(
         raise DataError(f"{path}: no records of split {split!r}")
     digest = hash_files(f for _, f in source_files(path, allow_csv=True, only=only))
     return EvalData(path, rows, rejects, digest, split, notice)
+
+
+def row_id_of(source_id: str, where: str) -> str:
+    """A row's ``row_id`` in ``predictions.jsonl``: the record's own id when it has one —
+    ``idx:<idx>`` (CodeXGLUE), ``<project>:<project_index>`` (Devign JSONL) — else
+    ``row:<n>`` with ``n`` 1-based, counted as an editor shows a file: the line of a JSON
+    Lines record, the first physical line of a CSV record (the header is line 1, so the
+    first record is ``row:2``), the position of a ``function.json`` element (its first is
+    ``row:1``; the reader's errors say ``file[0]``, a 0-based index, as ``prepare``'s do).
+    Records of a directory's split file without ``idx`` get ``<split>/`` in front
+    (``test/row:3``)."""
+    if where.endswith("]") and "row:" in source_id:  # the reader numbers array items from 0
+        prefix, n = source_id.rsplit("row:", 1)
+        return f"{prefix}row:{int(n) + 1}"
+    return source_id
