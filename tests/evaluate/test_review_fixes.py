@@ -354,3 +354,41 @@ def test_row_ids_are_one_based_record_numbers_in_every_format(tmp_path: Path) ->
         "d.csv": ["row:2", "row:3", "row:5"],  # the second record spans lines 3-4
         "dir": ["test/row:2", "test/row:3"],
     }
+
+
+# --------------------------------------------------------------- 13. one class, NaN groups
+
+
+def test_one_class_roc_and_pr_draw_no_curve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from vulnfusion.evaluation import plots
+
+    saved: list[Any] = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: saved.append(fig) or path)
+    y, p = np.zeros(5, dtype=np.int64), np.linspace(0.1, 0.9, 5)
+    plots.plot_roc(y, p, None, tmp_path / "roc.png")
+    plots.plot_pr(y, p, None, tmp_path / "pr.png")
+    for fig, text in zip(saved, ("one class: no AUC", "one class: no AP"), strict=True):
+        (ax,) = fig.axes
+        assert len(ax.lines) == 0 and [t.get_text() for t in ax.texts] == [text]
+    saved.clear()
+    plots.plot_roc(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.4, 0.6]), 1.0, tmp_path / "r")
+    assert len(saved[0].axes[0].lines) == 2  # the model and chance
+
+
+def test_nan_or_blank_project_and_cwe_are_missing(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text(
+        f'func,target,project,cwe,pair_id\n"{F}",1,NaN,nan,<NA>\n"{G}",0, ,CWE-787,\n'
+    )
+    rows = read_eval_data(path).rows
+    assert [(r.project, r.cwe, r.pair_id) for r in rows] == [
+        (None, None, None), (None, "CWE-787", None)
+    ]  # fmt: skip
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text(f'{{"func": "{F}", "target": 1, "project": NaN, "cwe": "NaN"}}\n')
+    (row,) = read_eval_data(jsonl).rows
+    assert (row.project, row.cwe) == (None, None)

@@ -421,7 +421,7 @@ def read_labelled(
     a directory, read just that split's file (the others need not exist).
 
     ``pair_id`` is a string or an integer (kept as text), ``project`` and ``cwe`` strings
-    (a list of CWEs is joined with ``|``); absent or null fields are ``None``.
+    (a list of CWEs is joined with ``|``); absent, null, blank or NaN fields are ``None``.
 
     Raises:
         DataError: as :func:`read_source`, and for an extra field of the wrong type.
@@ -457,9 +457,16 @@ def _float_label(raw: _Raw) -> None:
         obj["target"] = int(target)
 
 
+_MISSING_TEXT = ("", "nan", "<na>")  # how pandas and spreadsheets write a missing cell
+
+
 def _extra(obj: dict[str, Any], key: str, where: str) -> str | None:
+    """One of :data:`EXTRA_FIELDS` as text; absent, null, NaN (JSON ``NaN`` or the text
+    ``NaN``/``nan``/``<NA>``) and blank are missing (``None``), not a group named "NaN"."""
     value = obj.get(key)
-    if value is None or value == "":
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str) and value.strip().lower() in _MISSING_TEXT:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, list)):
         raise DataError(f"{where}: field '{key}' is not a string ({type(value).__name__})")

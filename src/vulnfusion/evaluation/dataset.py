@@ -95,7 +95,7 @@ def read_eval_data(
             label=rec.target,
             where=str(extra["where"]),
             pair_id=extra["pair_id"],
-            project=extra["project"] if extra["project"] is not None else rec.project,
+            project=extra["project"],  # the record's own field, NaN/blank read as missing
             cwe=extra["cwe"],
         )
         for rec, extra in pairs
