@@ -392,3 +392,16 @@ def test_nan_or_blank_project_and_cwe_are_missing(tmp_path: Path) -> None:
     jsonl.write_text(f'{{"func": "{F}", "target": 1, "project": NaN, "cwe": "NaN"}}\n')
     (row,) = read_eval_data(jsonl).rows
     assert (row.project, row.cwe) == (None, None)
+
+
+def test_function_json_record_with_invalid_utf8_is_one_bad_record(tmp_path: Path) -> None:
+    path = tmp_path / "function.json"
+    bad = b'{"func": "int h(void) { /* \xff */ }", "target": 0}'
+    good = json.dumps({"func": F, "target": 1}).encode()
+    path.write_bytes(b"[" + good + b", " + bad + b"]")
+    with pytest.raises(DataError) as err:
+        read_eval_data(path)
+    assert str(err.value) == f"{path}[1]: not valid UTF-8"
+    data = read_eval_data(path, skip_bad=True)
+    assert [r.func for r in data.rows] == [F]
+    assert data.rejects.counts == {"not valid UTF-8": 1}

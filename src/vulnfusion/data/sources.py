@@ -278,9 +278,10 @@ def _iter_json_array(path: Path) -> Iterator[_Raw]:
     if not raw.strip():
         raise DataError(f"{path}: empty file")
     try:
-        doc = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from None
+        doc, clean = raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        # decode anyway and blame the records holding the bad bytes, one bad record each
+        doc, clean = raw.decode("utf-8", errors="surrogateescape"), False
     try:
         data = json.loads(doc, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
@@ -290,7 +291,12 @@ def _iter_json_array(path: Path) -> Iterator[_Raw]:
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON array of records (function.json)")
     for i, obj in enumerate(data):
+        if not clean and _ESCAPED_BYTE.search(json.dumps(obj, ensure_ascii=False)):
+            obj = DataError("x: not valid UTF-8")
         yield _Raw(f"{path}[{i}]", obj)
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape made of a bad byte
 
 
 def _iter_csv(path: Path) -> Iterator[_Raw]:
