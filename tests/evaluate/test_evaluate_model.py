@@ -209,7 +209,7 @@ def test_cli_errors_are_one_line_with_exit_2(
     # skip: the bad record is counted, the rest is evaluated (one class: AUCs are None)
     code, out, err = _cli(
         "evaluate", str(bad), "--model", model, "--no-mlflow", "--on-bad-record", "skip",
-        "--output", str(tmp_path / "o"), "--n-boot", "20",
+        "--output", str(tmp_path / "o"), "--n-boot", "100",
     )  # fmt: skip
     assert code == 0, err
     assert "skipped 1" in out

@@ -234,7 +234,7 @@ def intervals(
     for weights in _unit_weights(unit, n_boot, seed):
         for m, v in _weighted_metrics(pos, p, thr, weights).items():
             vals[m].append(v)
-    out = {}
+    out: dict[str, dict[str, float | None]] = {}
     for m in BOOTSTRAP_METRICS:
         v = np.concatenate(vals[m])
         v = v[~np.isnan(v)]
