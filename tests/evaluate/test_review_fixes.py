@@ -327,7 +327,8 @@ def test_mlflow_dataset_carries_the_reports_data_digest(tmp_path: Path) -> None:
     digest = read_eval_data(path).digest
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     mlflow.set_tracking_uri(store)
-    with mlflow.start_run() as run:
+    experiment = MlflowClient(store).create_experiment("digest")
+    with mlflow.start_run(experiment_id=experiment) as run:
         log_dataset(pd.DataFrame({"func": [F], "target": [1]}), path, path.name, digest)
     (inp,) = MlflowClient(store).get_run(run.info.run_id).inputs.dataset_inputs
     assert inp.dataset.digest == digest
