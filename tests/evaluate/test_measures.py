@@ -71,7 +71,9 @@ PAIR_P = [0.9, 0.2, 0.8, 0.7, 0.3, 0.1, 0.6, 0.4, 0.6, 0.6, 0.5, 0.5, 0.5, 0.4, 
 def test_pair_categories_hand_computed() -> None:
     pairs = find_pairs(PAIR_Y, PAIR_IDS)
     assert pairs.ids == ("a", "b", "c", "d", "e")
-    assert pairs.malformed == {"singleton": 1, "same_label": 1, "more_than_two": 1}
+    assert pairs.malformed == {
+        "singleton": 1, "same_label": 1, "more_than_two": 1, "identical": 0
+    }  # fmt: skip
     assert pairs.vulnerable.tolist() == [0, 2, 4, 7, 8]  # d's vulnerable twin comes second
     got = pairwise(pairs, PAIR_P, 0.5)
     values = {k: got[k]["value"] for k in ("p_c", "p_v", "p_b", "p_r")}

@@ -13,7 +13,7 @@ import click
 
 from vulnfusion.config import Config, load_config
 from vulnfusion.evaluation.figures import Options
-from vulnfusion.evaluation.measures import DEFAULT_TARGET_FPR
+from vulnfusion.evaluation.measures import DEFAULT_TARGET_FPR, MIN_N_BOOT
 from vulnfusion.evaluation.outputs import summary_text
 from vulnfusion.evaluation.run import Request
 from vulnfusion.evaluation.run import evaluate as run_evaluation
@@ -44,7 +44,13 @@ def _config(params: Path) -> Config:
     help="Directory for evaluation.json, predictions.jsonl, evaluation.md, figures/ "
     "[default: reports/evaluations/NAME].",
 )
-@click.option("--split", type=click.Choice(["train", "valid", "test"]), help="Keep one split.")
+@click.option(
+    "--split",
+    type=click.Choice(["train", "valid", "test", "all"]),
+    help="Keep one split (a directory's file, or a record's split field); 'all' keeps "
+    "every one [default: test for a train/valid/test directory, with a notice; "
+    "all for a file].",
+)
 @click.option(
     "--on-bad-record",
     type=click.Choice(["error", "skip"]),
@@ -61,10 +67,11 @@ def _config(params: Path) -> Config:
 )
 @click.option(
     "--n-boot",
-    type=click.IntRange(1),
+    type=click.IntRange(MIN_N_BOOT),
     default=1000,
     show_default=True,
-    help="Bootstrap resamples for the 95% intervals (pairs resampled as units).",
+    help=f"Bootstrap resamples for the 95% percentile intervals (pairs resampled as "
+    f"units; at least {MIN_N_BOOT}).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option(
@@ -120,8 +127,9 @@ def evaluate(
         config=_config(params),
     )
     result = run_evaluation(request)
-    if result.notice:
-        click.echo(f"vulnfusion: notice: {result.notice}", err=True)
+    for notice in (result.data_notice, result.notice):
+        if notice:
+            click.echo(f"vulnfusion: notice: {notice}", err=True)
     click.echo(summary_text(result.report), nl=False)
     click.echo(f"vulnfusion: wrote {request.output}", err=True)
 

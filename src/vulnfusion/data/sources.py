@@ -13,8 +13,9 @@ Shapes accepted for ``data.path``:
 
 Whatever the name says, a file whose first character is ``[`` is read as one JSON array and
 any other as JSON Lines; gzip is recognised by its magic bytes; a leading UTF-8 BOM is
-ignored. ``target`` is 0/1 or ``false``/``true``. Function text is normalised once here
-(:func:`vulnfusion.data.text.normalize_code`: LF line endings, no BOM).
+ignored. ``target`` is 0/1 or ``false``/``true`` (``evaluate`` also takes ``0.0``/``1.0``,
+as pandas writes them); a JSON object naming a key twice is a bad record. Function text
+is normalised once here (:func:`vulnfusion.data.text.normalize_code`: LF line endings, no BOM).
 
 ``vulnfusion evaluate`` also reads CSV (``.csv``, ``.csv.gz``; a header row naming ``func``
 and ``target``, optional ``pair_id``, ``project``, ``cwe``; RFC 4180 quoting, so a function's
@@ -31,8 +32,8 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
-import io
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -131,12 +132,15 @@ def _reason_key(reason: str) -> str:
     return reason.split(" (")[0] if "(" in reason else reason
 
 
-def source_files(path: Path, allow_csv: bool = False) -> list[tuple[str | None, Path]]:
+def source_files(
+    path: Path, allow_csv: bool = False, only: str | None = None
+) -> list[tuple[str | None, Path]]:
     """The files ``read_source`` reads under ``path``, each with the split its name gives.
 
     A directory must hold one file per split — ``train``, ``valid`` or ``validation``, and
     ``test``, each ``.jsonl``, ``.jsonl.gz``, ``.json`` or ``.json.gz``; a single file has no
-    split (``None``). ``allow_csv`` also takes a single ``.csv``/``.csv.gz`` file.
+    split (``None``). ``allow_csv`` also takes a single ``.csv``/``.csv.gz`` file. ``only``
+    (``evaluate --split``) needs and returns just that split's file of a directory.
 
     Raises:
         DataError: a split file is missing or given twice, or the file type is unsupported.
@@ -150,7 +154,7 @@ def source_files(path: Path, allow_csv: bool = False) -> list[tuple[str | None, 
             )
         return [(None, path)]
     out: list[tuple[str | None, Path]] = []
-    for split in CODEXGLUE_SPLITS:
+    for split in CODEXGLUE_SPLITS if only is None else (only,):
         names = [n for n, canonical in SPLIT_NAMES.items() if canonical == split]
         found = [path / (n + s) for n in names for s in DATA_SUFFIXES if (path / (n + s)).exists()]
         if not found:
@@ -164,8 +168,8 @@ def source_files(path: Path, allow_csv: bool = False) -> list[tuple[str | None, 
     return out
 
 
-def _iter_raw(path: Path, allow_csv: bool = False) -> Iterator[_Raw]:
-    for split, f in source_files(path, allow_csv):
+def _iter_raw(path: Path, allow_csv: bool = False, only: str | None = None) -> Iterator[_Raw]:
+    for split, f in source_files(path, allow_csv, only):
         # JSON Lines or one JSON array, told apart by the first character, not the name:
         # DiverseVul ships JSON Lines as .json, and function.json is an array.
         if allow_csv and f.name.endswith(CSV_SUFFIXES):
@@ -241,13 +245,24 @@ def _lines(fh: Any) -> Iterator[bytes]:
             yield line
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> Any:
+    """``object_pairs_hook``: a dict, or a ``DataError`` naming a key given twice (json would
+    keep the last silently); the validator reports it at the record's place."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return DataError(f"x: duplicate key '{key}' in a JSON object")
+        seen.add(key)
+    return dict(pairs)
+
+
 def _parse_line(line: bytes) -> Any:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         return DataError(f"x: not valid UTF-8 (byte {exc.start})")
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         return DataError(f"x: invalid JSON ({exc.msg} at column {exc.colno})")
 
@@ -263,11 +278,12 @@ def _iter_json_array(path: Path) -> Iterator[_Raw]:
     if not raw.strip():
         raise DataError(f"{path}: empty file")
     try:
-        doc = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from None
+        doc, clean = raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        # decode anyway and blame the records holding the bad bytes, one bad record each
+        doc, clean = raw.decode("utf-8", errors="surrogateescape"), False
     try:
-        data = json.loads(doc)
+        data = json.loads(doc, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         # json counts LF only; a CR-only or mixed file numbers its lines as an editor does
         before = doc[: exc.pos].replace("\r\n", "\n").replace("\r", "\n")
@@ -275,53 +291,127 @@ def _iter_json_array(path: Path) -> Iterator[_Raw]:
     if not isinstance(data, list):
         raise DataError(f"{path}: expected a JSON array of records (function.json)")
     for i, obj in enumerate(data):
+        if not clean and _ESCAPED_BYTE.search(json.dumps(obj, ensure_ascii=False)):
+            obj = DataError("x: not valid UTF-8")
         yield _Raw(f"{path}[{i}]", obj)
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # what surrogateescape made of a bad byte
 
 
 def _iter_csv(path: Path) -> Iterator[_Raw]:
     """CSV records as dicts (header row = field names); ``where`` is the record's first line.
 
-    ``target`` ``"0"``/``"1"``/``"true"``/``"false"`` becomes the JSON value it stands for
-    (anything else stays text and fails validation by name); empty cells are absent fields.
+    ``target`` ``"0"``/``"1"``/``"true"``/``"false"`` or a number equal to 0 or 1 (``"1.0"``,
+    as pandas writes a float column) becomes 0/1 (anything else stays text and fails
+    validation by name); empty cells are absent fields. Bytes are decoded per record, so a
+    record with invalid UTF-8 is one bad record (``file:line: not valid UTF-8 (byte N)``, N
+    counted from the start of that line, as for JSON Lines), skipped with the others under
+    ``--on-bad-record skip``. A header naming a column twice is an error: ``csv`` would keep
+    the last cell silently.
     """
     # a function is one field: lift csv's 128 KiB field limit (data.max_chars judges length)
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 26))
+    buffer: list[str] = []  # the physical lines of the record being read
     try:
         with _open_bytes(path) as fh:
-            text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
-            reader = csv.DictReader(text, strict=True)
-            header = reader.fieldnames
-            if not header:
-                raise DataError(f"{path}: empty file")
-            if "func" not in header or "target" not in header:
-                raise DataError(f"{path}:1: CSV header lacks 'func' or 'target' ({header})")
+            reader = csv.reader(_csv_lines(fh, buffer), strict=True)
+            header = _csv_header(path, reader)
+            buffer.clear()
             start = reader.line_num + 1
             while True:
                 try:
-                    row = next(reader)
+                    cells = next(reader)
                 except StopIteration:
                     break
                 except csv.Error as exc:
                     raise DataError(f"{path}:{start}: invalid CSV ({exc})") from None
-                yield _Raw(f"{path}:{start}", _csv_record(row, f"{path}:{start}"))
+                bad = _undecodable(buffer)
+                if bad is not None:
+                    yield _Raw(f"{path}:{start + bad[0]}", DataError(f"x: {bad[1]}"))
+                elif cells:  # csv yields [] for a blank line, as DictReader skips it
+                    yield _Raw(f"{path}:{start}", _csv_record(header, cells))
+                buffer.clear()
                 start = reader.line_num + 1
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 (byte offset {exc.start})") from None
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
 
 
-def _csv_record(row: dict[str | None, Any], where: str) -> Any:
-    if None in row:  # more cells than header names
-        return DataError(f"x: {len(row) - 1 + len(row[None])} cells, header has {len(row) - 1}")
-    if any(v is None for v in row.values()):
+def _csv_lines(fh: Any, buffer: list[str]) -> Iterator[str]:
+    """Physical lines (LF, CRLF or a lone CR ends one, as ``newline=""``), decoded with
+    ``surrogateescape`` so bad bytes survive to be reported per record; each also goes to
+    ``buffer`` (the caller clears it after each record: ``csv`` reads no further ahead)."""
+    first = True
+    for chunk in fh:  # split at LF by the file object; CRs are split here
+        if first:
+            while chunk.startswith(codecs.BOM_UTF8):
+                chunk = chunk[len(codecs.BOM_UTF8) :]
+            first = False
+        text = chunk.decode("utf-8", errors="surrogateescape")
+        for line in _LINE_END.findall(text):
+            buffer.append(line)
+            yield line
+
+
+_LINE_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+
+
+def _undecodable(lines: list[str]) -> tuple[int, str] | None:
+    """(index of the first line with invalid UTF-8, reason) or ``None`` when all decode."""
+    for i, line in enumerate(lines):
+        try:
+            line.encode("utf-8", errors="surrogateescape").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return i, f"not valid UTF-8 (byte {exc.start})"
+    return None
+
+
+def _csv_header(path: Path, reader: Any) -> list[str]:
+    """The header row's names; raises ``DataError`` for none, a lacking or a repeated one."""
+    try:
+        header = next(reader)
+        while not header:  # blank lines before the header, as DictReader skips them
+            header = next(reader)
+    except StopIteration:
+        raise DataError(f"{path}: empty file") from None
+    except csv.Error as exc:
+        raise DataError(f"{path}:{reader.line_num}: invalid CSV ({exc})") from None
+    line = reader.line_num
+    bad = _undecodable([h for h in header])
+    if bad is not None:
+        raise DataError(f"{path}:{line}: CSV header {bad[1]}")
+    if "func" not in header or "target" not in header:
+        raise DataError(f"{path}:{line}: CSV header lacks 'func' or 'target' ({header})")
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        names = ", ".join(f"'{h}'" for h in twice)
+        raise DataError(f"{path}:{line}: CSV header names column {names} more than once")
+    return header
+
+
+def _csv_record(header: list[str], cells: list[str]) -> Any:
+    if len(cells) > len(header):
+        return DataError(f"x: {len(cells)} cells, header has {len(header)}")
+    if len(cells) < len(header):
         return DataError("x: fewer cells than the header names")
-    out: dict[str, Any] = {str(k): v for k, v in row.items() if v != ""}
+    out: dict[str, Any] = {k: v for k, v in zip(header, cells, strict=True) if v != ""}
     target = out.get("target")
-    if isinstance(target, str) and target.strip().lower() in ("0", "1", "true", "false"):
-        t = target.strip().lower()
-        out["target"] = t == "true" if t in ("true", "false") else int(t)
+    if isinstance(target, str):
+        out["target"] = _csv_label(target)
     return out
+
+
+def _csv_label(text: str) -> Any:
+    """0/1 for ``0``, ``1``, ``true``, ``false`` or a number exactly 0 or 1 (``1.0``,
+    ``0e0``); otherwise the text unchanged (the validator rejects it by name)."""
+    t = text.strip().lower()
+    if t in ("true", "false"):
+        return int(t == "true")
+    try:
+        value = float(t)
+    except ValueError:
+        return text
+    return int(value) if value in (0.0, 1.0) else text
 
 
 def read_labelled(
@@ -330,12 +420,14 @@ def read_labelled(
     skip_bad: bool,
     rejects: RejectLog,
     allow_csv: bool = True,
+    only: str | None = None,
 ) -> list[tuple[Record, dict[str, str | None]]]:
     """Like :func:`read_source`, plus CSV, with each record's :data:`EXTRA_FIELDS` and
-    ``where`` (its ``file:line`` or ``file[n]``, for later per-record errors).
+    ``where`` (its ``file:line`` or ``file[n]``, for later per-record errors). ``only``: of
+    a directory, read just that split's file (the others need not exist).
 
     ``pair_id`` is a string or an integer (kept as text), ``project`` and ``cwe`` strings
-    (a list of CWEs is joined with ``|``); absent or null fields are ``None``.
+    (a list of CWEs is joined with ``|``); absent, null, blank or NaN fields are ``None``.
 
     Raises:
         DataError: as :func:`read_source`, and for an extra field of the wrong type.
@@ -346,7 +438,8 @@ def read_labelled(
         raise DataError(f"{path}: no such file or directory")
     validator = _Validator(max_chars)
     out: list[tuple[Record, dict[str, str | None]]] = []
-    for raw in _iter_raw(path, allow_csv):
+    for raw in _iter_raw(path, allow_csv, only):
+        _float_label(raw)
         try:
             rec = validator.check(raw)
             obj = raw.obj[1] if isinstance(raw.obj, tuple) else raw.obj
@@ -361,9 +454,25 @@ def read_labelled(
     return out
 
 
+def _float_label(raw: _Raw) -> None:
+    """A JSON ``target`` of 1.0/0.0 (pandas' ``to_json`` of a float column) as 1/0, in place;
+    evaluate only: ``prepare`` keeps its stricter labels."""
+    obj = raw.obj[1] if isinstance(raw.obj, tuple) else raw.obj
+    target = obj.get("target") if isinstance(obj, dict) else None
+    if isinstance(target, float) and target in (0.0, 1.0):
+        obj["target"] = int(target)
+
+
+_MISSING_TEXT = ("", "nan", "<na>")  # how pandas and spreadsheets write a missing cell
+
+
 def _extra(obj: dict[str, Any], key: str, where: str) -> str | None:
+    """One of :data:`EXTRA_FIELDS` as text; absent, null, NaN (JSON ``NaN`` or the text
+    ``NaN``/``nan``/``<NA>``) and blank are missing (``None``), not a group named "NaN"."""
     value = obj.get(key)
-    if value is None or value == "":
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str) and value.strip().lower() in _MISSING_TEXT:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, list)):
         raise DataError(f"{where}: field '{key}' is not a string ({type(value).__name__})")

@@ -49,13 +49,19 @@ class Scored:
     pair_id: Sequence[str | None]
     project: Sequence[str | None]
     cwe: Sequence[str | None]
+    func: Sequence[str] | None = None  # the texts: byte-identical twins are not a pair
 
     def subset(self, rows: NDArray[np.int64]) -> Scored:
-        def pick(values: Sequence[str | None]) -> list[str | None]:
+        def pick(values: Sequence[Any]) -> list[Any]:
             return [values[int(i)] for i in rows]
 
         return Scored(
-            self.y[rows], self.prob[rows], pick(self.pair_id), pick(self.project), pick(self.cwe)
+            self.y[rows],
+            self.prob[rows],
+            pick(self.pair_id),
+            pick(self.project),
+            pick(self.cwe),
+            None if self.func is None else pick(self.func),
         )
 
 
@@ -71,7 +77,9 @@ def figure_set(data: Scored, threshold: float, opts: Options) -> dict[str, Any]:
     ``None`` when no row has a ``pair_id``). A figure undefined on this data is ``None``.
     """
     y, p = data.y, data.prob
-    pairs = find_pairs(y, data.pair_id) if any(x is not None for x in data.pair_id) else None
+    pairs = None
+    if any(x is not None for x in data.pair_id):
+        pairs = find_pairs(y, data.pair_id, data.func)
     at = binary_report(y, p, threshold)
     cis = intervals(y, p, threshold, pairs, opts.n_boot, opts.seed, opts.alpha)
     out: dict[str, Any] = {"n": int(y.size), "n_positive": int(y.sum()), "threshold": threshold}
@@ -120,12 +128,47 @@ def _group_row(sub: Scored, threshold: float) -> dict[str, Any]:
     row["roc_auc"], row["pr_auc"] = roc_auc(sub.y, sub.prob), pr_auc(sub.y, sub.prob)
     pairs: Pairs | None = None
     if any(x is not None for x in sub.pair_id):
-        pairs = find_pairs(sub.y, sub.pair_id)
+        pairs = find_pairs(sub.y, sub.pair_id, sub.func)
     row["n_pairs"] = None if pairs is None else pairs.n
     row["p_c"] = None
     if pairs is not None and pairs.n:
         row["p_c"] = pairwise(pairs, sub.prob, threshold)["p_c"]["value"]
     return row
+
+
+def duplicates(funcs: Sequence[str], labels: Sequence[int]) -> dict[str, int]:
+    """Rows repeating an earlier row's text and label exactly: ``{"n_rows"`` (the copies
+    beyond the first), ``"n_texts"`` (texts repeated)``}``. They stay in the figures (each
+    row is one scored input, as ``prepare`` leaves its own input's duplicates to the
+    dedup step); the report counts and warns."""
+    seen: dict[tuple[str, int], int] = {}
+    for f, label in zip(funcs, labels, strict=True):
+        key = (f, int(label))
+        seen[key] = seen.get(key, 0) + 1
+    extra = [c - 1 for c in seen.values() if c > 1]
+    return {"n_rows": sum(extra), "n_texts": len(extra)}
+
+
+def data_warnings(figs: dict[str, Any], dups: dict[str, int]) -> list[str]:
+    """One line per malformed ``pair_id`` kind and for exact duplicate rows (empty: none)."""
+    out = []
+    if dups["n_rows"]:
+        out.append(
+            f"{dups['n_rows']} rows repeat another row exactly (text and label; "
+            f"{dups['n_texts']} texts): they are scored and counted like the others"
+        )
+    pairs = figs.get("pairs") or {}
+    bad = pairs.get("malformed", {})
+    what = {
+        "more_than_two": "pair_id groups have more than two rows",
+        "same_label": "pair_id groups have the same label twice",
+        "identical": "pairs have byte-identical twins (vulnerable and fixed text the same)",
+        "singleton": "pair_id values have a single row",
+    }
+    for kind, text in what.items():
+        if bad.get(kind):
+            out.append(f"{bad[kind]} {text}: left out of the pair-wise figures")
+    return out
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,20 @@ Conventions are :mod:`vulnfusion.metrics`'s: a function is predicted vulnerable 
   benign, fix predicted vulnerable). The four shares sum to 1. ``vulnerable_scores_higher``
   is the share of pairs where the vulnerable twin's probability is strictly higher, a tie
   counting one half (the pair-wise AUC: 0.5 is a model that cannot tell twins apart).
-* Pairs come from a ``pair_id`` shared by exactly two functions, one labelled 1 and one 0.
-  Other groups are counted by kind (``singleton``, ``same_label``, ``more_than_two``) and
-  left out of the pair-wise figures (their functions still count everywhere else).
+* Pairs come from a ``pair_id`` shared by exactly two functions, one labelled 1 and one 0,
+  whose texts differ. Other groups are counted by kind (``singleton``, ``same_label``,
+  ``more_than_two``, ``identical``: twins with the same text, which PrimeVul removes, as no
+  model can tell them apart) and left out of the pair-wise figures (their functions still
+  count everywhere else).
 * The bootstrap resamples *units*: pairs (both twins together, since they are not
-  independent) and the remaining functions one by one; with no pairs it is
-  :func:`vulnfusion.metrics.bootstrap_ci`.
+  independent) and the remaining functions one by one (with no pairs, every function is a
+  unit: the ordinary bootstrap). Intervals are percentile intervals (the ``alpha/2`` and
+  ``1 - alpha/2`` quantiles of the resampled values) of at least :data:`MIN_N_BOOT`
+  resamples: fewer give bounds that are mostly noise, down to an "interval" that misses the
+  point estimate. A resample on which a metric is undefined is left out of that metric's
+  interval, not counted as 0: the AUCs with one class, precision with no predicted
+  positive, recall with no positive, F1 with neither (the point estimates keep
+  :mod:`vulnfusion.metrics`'s 0 for the last three, sklearn's ``zero_division=0``).
 """
 
 from __future__ import annotations
@@ -38,10 +46,10 @@ from vulnfusion.metrics import (
     _check_threshold,
     _rates,
     _safe_div,
-    bootstrap_ci,
 )
 
 DEFAULT_TARGET_FPR = 0.005
+MIN_N_BOOT = 100  # fewest bootstrap resamples accepted (module doc)
 PAIR_KEYS = ("p_c", "p_v", "p_b", "p_r", "vulnerable_scores_higher")
 _BLOCK_CELLS = 4_000_000  # resamples x rows held at once (as metrics._BOOT_BLOCK_CELLS)
 
@@ -100,8 +108,14 @@ class Pairs:
         return int(self.vulnerable.size)
 
 
-def find_pairs(y: ArrayLike, pair_ids: Sequence[str | None]) -> Pairs:
-    """Group rows by ``pair_id`` (``None``: no pair) into vulnerable/fixed pairs.
+MALFORMED_KINDS = ("singleton", "same_label", "more_than_two", "identical")
+
+
+def find_pairs(
+    y: ArrayLike, pair_ids: Sequence[str | None], funcs: Sequence[str] | None = None
+) -> Pairs:
+    """Group rows by ``pair_id`` (``None``: no pair) into vulnerable/fixed pairs; with
+    ``funcs`` (the rows' texts), twins with the same text are ``identical``, not a pair.
 
     Raises:
         ValueError: ``pair_ids`` and ``y`` differ in length, or labels are not 0/1.
@@ -114,7 +128,7 @@ def find_pairs(y: ArrayLike, pair_ids: Sequence[str | None]) -> Pairs:
         if pid is not None:
             groups[pid].append(i)
     vul, fix, ids = [], [], []
-    malformed = {"singleton": 0, "same_label": 0, "more_than_two": 0}
+    malformed = dict.fromkeys(MALFORMED_KINDS, 0)
     for pid, rows in groups.items():
         if len(rows) == 1:
             malformed["singleton"] += 1
@@ -122,6 +136,8 @@ def find_pairs(y: ArrayLike, pair_ids: Sequence[str | None]) -> Pairs:
             malformed["more_than_two"] += 1
         elif labels[rows[0]] == labels[rows[1]]:
             malformed["same_label"] += 1
+        elif funcs is not None and funcs[rows[0]] == funcs[rows[1]]:
+            malformed["identical"] += 1
         else:
             a, b = rows if labels[rows[0]] == 1 else rows[::-1]
             vul.append(a)
@@ -165,6 +181,7 @@ def pairwise(
     for k in PAIR_KEYS:
         out[k] = {"value": float(ind[k].mean()), "low": None, "high": None}
     if n_boot > 0:
+        check_boot(n_boot, alpha)
         block = max(1, min(n_boot, _BLOCK_CELLS // pairs.n))
         draws = [
             rng.integers(0, pairs.n, (min(block, n_boot - d), pairs.n))
@@ -202,22 +219,22 @@ def intervals(
 ) -> dict[str, dict[str, float | None]]:
     """Percentile bootstrap ``{"low", "high"}`` of every metric in
     :data:`vulnfusion.metrics.BOOTSTRAP_METRICS`; pairs are resampled as units when
-    ``pairs`` holds any (module doc), else :func:`~vulnfusion.metrics.bootstrap_ci` runs.
-    Undefined resamples (one class, for the AUCs) are dropped; none left gives ``None``."""
+    ``pairs`` holds any (module doc), else every function is its own unit.
+    Undefined resamples (module doc) are dropped; none left gives ``None``.
+
+    Raises:
+        ValueError: bad labels/probabilities, ``n_boot`` below :data:`MIN_N_BOOT` or
+            ``alpha`` outside (0, 1).
+    """
     pos, p = _check_pair(y, prob, "y", "prob")
     thr = _check_threshold(threshold)
-    if pairs is None or pairs.n == 0:
-        out = {}
-        for m in BOOTSTRAP_METRICS:
-            ci = bootstrap_ci(pos, p, thr, m, n_boot, seed, alpha)
-            out[m] = {"low": ci["low"], "high": ci["high"]}
-        return out
+    check_boot(n_boot, alpha)
     unit = units_of(p.size, pairs)
     vals: dict[str, list[NDArray[np.float64]]] = {m: [] for m in BOOTSTRAP_METRICS}
     for weights in _unit_weights(unit, n_boot, seed):
         for m, v in _weighted_metrics(pos, p, thr, weights).items():
             vals[m].append(v)
-    out = {}
+    out: dict[str, dict[str, float | None]] = {}
     for m in BOOTSTRAP_METRICS:
         v = np.concatenate(vals[m])
         v = v[~np.isnan(v)]
@@ -227,6 +244,15 @@ def intervals(
         lo, hi = np.quantile(v, [alpha / 2, 1 - alpha / 2])
         out[m] = {"low": float(lo), "high": float(hi)}
     return out
+
+
+def check_boot(n_boot: int, alpha: float) -> None:
+    """Raise ``ValueError`` for fewer than :data:`MIN_N_BOOT` resamples or ``alpha`` outside
+    (0, 1)."""
+    if int(n_boot) < MIN_N_BOOT:
+        raise ValueError(f"n_boot must be at least {MIN_N_BOOT}; got {n_boot}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie in (0, 1); got {alpha}")
 
 
 def _unit_weights(unit: NDArray[np.int64], n_boot: int, seed: int) -> Any:
@@ -251,6 +277,11 @@ def _weighted_metrics(
     cell = 2 * pos.astype(np.int64) + (p >= thr)  # 0 tn, 1 fp, 2 fn, 3 tp
     c = np.stack([w[:, cell == k].sum(axis=1) for k in range(4)], axis=1)
     out = dict(_rates(c[:, 3], c[:, 1], c[:, 0], c[:, 2]))
+    # undefined, not 0, on a resample without what the metric divides by (module doc)
+    tp, fp, fn = c[:, 3], c[:, 1], c[:, 2]
+    out["precision"] = np.where(tp + fp > 0, out["precision"], np.nan)
+    out["recall"] = np.where(tp + fn > 0, out["recall"], np.nan)
+    out["f1"] = np.where(tp + fp + fn > 0, out["f1"], np.nan)
     uniq, inv = np.unique(-p, return_inverse=True)  # tied blocks, highest score first
     keys = 2 * inv.astype(np.int64) + pos
     hist = np.stack([np.bincount(keys, weights=row, minlength=2 * uniq.size) for row in w])

@@ -72,6 +72,7 @@ def summary_text(report: Mapping[str, Any]) -> str:
     warning = report["leakage"].get("warning")
     if warning:
         lines.append(f"WARNING: {warning}")
+    lines += [f"WARNING: {w}" for w in report.get("warnings", [])]
     return "\n".join(lines) + "\n"
 
 
@@ -93,6 +94,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     warning = report["leakage"].get("warning")
     if warning:
         out += [f"> **Leakage warning:** {warning}", ""]
+    out += [line for w in report.get("warnings", []) for line in (f"> **Warning:** {w}", "")]
     out += _figure_table("All functions", report["all"])
     if report.get("without_overlap"):
         out += _figure_table("Without functions seen in training", report["without_overlap"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.axes import Axes
 from numpy.typing import NDArray
 
 from vulnfusion.calibration import ECE_BINS, reliability_bins
@@ -28,33 +29,53 @@ def _curve_points(y: NDArray[np.int64], p: NDArray[np.float64]) -> tuple[NDArray
 
 
 def plot_roc(y: NDArray[np.int64], p: NDArray[np.float64], auc: float | None, path: Path) -> Path:
-    """ROC curve with the chance diagonal; the AUC in the title."""
-    tp, fp = _curve_points(y, p)
+    """ROC curve with the chance diagonal; the AUC in the title. With one class there is no
+    curve (one of its axes would be 0/0, drawn as a misleading vertical or horizontal line):
+    the axes carry the text "one class: no AUC"."""
     fig, ax = _new_figure(4.6, 4.2)
-    ax.plot(fp / max(fp[-1], 1), tp / max(tp[-1], 1), linewidth=2, label="model")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+    if _one_class(y):
+        _no_curve(ax, "one class: no AUC")
+    else:
+        tp, fp = _curve_points(y, p)
+        ax.plot(fp / fp[-1], tp / tp[-1], linewidth=2, label="model")
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="chance")
+        ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("false-positive rate")
     ax.set_ylabel("true-positive rate (recall)")
     ax.set_title(f"ROC (AUC {auc:.3f})" if auc is not None else "ROC (one class: no AUC)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
 
 
+def _one_class(y: NDArray[np.int64]) -> bool:
+    return bool(y.size == 0 or y.min() == y.max())
+
+
+def _no_curve(ax: Axes, text: str) -> None:
+    """An empty unit square with ``text`` in the middle, for a curve that is undefined."""
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11)
+
+
 def plot_pr(y: NDArray[np.int64], p: NDArray[np.float64], ap: float | None, path: Path) -> Path:
-    """Precision against recall (a step per distinct score), with the positive rate."""
-    tp, fp = _curve_points(y, p)
-    recall = tp[1:] / max(tp[-1], 1)
-    precision = tp[1:] / np.maximum(tp[1:] + fp[1:], 1)
+    """Precision against recall (a step per distinct score), with the positive rate; with one
+    class no curve, the text "one class: no AP" (as :func:`plot_roc`)."""
     fig, ax = _new_figure(4.6, 4.2)
-    ax.step(np.r_[0, recall], np.r_[precision[:1], precision], where="post", linewidth=2)
-    ax.axhline(float(y.mean()), color="grey", linestyle=":", label="share vulnerable")
+    if _one_class(y):
+        _no_curve(ax, "one class: no AP")
+    else:
+        tp, fp = _curve_points(y, p)
+        recall = tp[1:] / tp[-1]
+        precision = tp[1:] / np.maximum(tp[1:] + fp[1:], 1)
+        ax.step(np.r_[0, recall], np.r_[precision[:1], precision], where="post", linewidth=2)
+        ax.axhline(float(y.mean()), color="grey", linestyle=":", label="share vulnerable")
+        ax.legend(loc="best", fontsize=8)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"precision-recall (AP {ap:.3f})" if ap is not None else "precision-recall")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
     return _save(fig, path)
 
 

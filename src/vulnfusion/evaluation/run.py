@@ -19,6 +19,8 @@ from vulnfusion.evaluation.figures import (
     Options,
     Overlap,
     Scored,
+    data_warnings,
+    duplicates,
     figure_set,
     find_overlap,
     groups,
@@ -51,7 +53,8 @@ class Request:
 class Result:
     report: dict[str, Any]
     model: ScanModel
-    notice: str | None = None
+    notice: str | None = None  # the model's (e.g. champion missing, candidate used)
+    data_notice: str | None = None  # the data's (e.g. a directory's test split by default)
 
 
 def evaluate(req: Request) -> Result:
@@ -65,7 +68,9 @@ def evaluate(req: Request) -> Result:
     """
     data = read_eval_data(req.data, req.split, req.skip_bad)  # fail before loading a model
     if req.model_uri is None or req.model_uri.startswith(("models:/", "runs:/")):
-        eval_tracking.connect(req.config)  # the project's store holds its registry
+        # the project's store holds its registry; only pointed at (not created) here, so a
+        # missing store is reported by the loader instead of appearing empty in the CWD
+        eval_tracking.point_at(req.config)
     model = load_scan_model(req.model_uri)
     rows = admissible(data.rows, model, req.skip_bad, data.rejects)
     scored = score_rows(rows, model, progress=req.progress)
@@ -87,7 +92,7 @@ def evaluate(req: Request) -> Result:
         report["mlflow"] = _log_run(req, data, scored, report)
     else:
         outputs.write_report(req.output, report)
-    return Result(report, model, model.notice)
+    return Result(report, model, model.notice, data.notice)
 
 
 def build_report(
@@ -101,6 +106,7 @@ def build_report(
         [r.pair_id for r in rows],
         [r.project for r in rows],
         [r.cwe for r in rows],
+        [r.func for r in rows],
     )
     train = training_fingerprints(model)
     overlap = find_overlap([r.func for r in rows], train) if train is not None else None
@@ -130,11 +136,13 @@ def build_report(
             "alpha": opts.alpha,
         },
         "all": figure_set(full, thr, opts),
+        "duplicates": duplicates(full.func or [], full.y.tolist()),
         "groups": groups(full, thr),
         "leakage": _leakage(overlap, len(rows)),
         "without_overlap": None,
         "mlflow": None,
     }
+    report["warnings"] = data_warnings(report["all"], report["duplicates"])
     if overlap is not None and overlap.any.any():
         keep = rows_without_overlap(full, overlap)
         sub = full.subset(keep)

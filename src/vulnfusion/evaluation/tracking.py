@@ -71,6 +71,20 @@ def connect(cfg: Config) -> str:
     return tracking.connect(cfg)
 
 
+def point_at(cfg: Config) -> str:
+    """Point MLflow (tracking and registry) at the project's store without touching it (a
+    sqlite store is not created); returns its URI. :func:`connect` checks and prepares it."""
+    import mlflow
+
+    uri = tracking.tracking_uri(cfg)
+    if uri.startswith(("http://", "https://")):  # as connect: fail fast on a server down
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
 @contextlib.contextmanager
 def evaluation_run(cfg: Config, name: str, tags: Mapping[str, str]) -> Iterator[dict[str, str]]:
     """Open the run ``evaluate-<name>`` in the project's experiment; yields ``{run_id,
@@ -96,14 +110,18 @@ def evaluation_run(cfg: Config, name: str, tags: Mapping[str, str]) -> Iterator[
 
 def log_dataset(frame: Any, source: Path, name: str, digest: str) -> None:
     """The evaluation set as an MLflow dataset input (context ``evaluation``): the UI's
-    Datasets column shows its name and digest; ``targets`` is the label column."""
+    Datasets column shows its name and ``digest`` — ``evaluation.json``'s ``data.digest``
+    (the files read), not MLflow's own hash of the frame, so both name the data alike;
+    ``targets`` is the label column."""
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
     with warnings.catch_warnings():
         # MLflow's advice on ambiguous local sources and integer columns says nothing here
         warnings.simplefilter("ignore", UserWarning)
-        dataset = from_pandas(frame, source=str(source.resolve()), name=name, targets="target")
+        dataset = from_pandas(
+            frame, source=str(source.resolve()), name=name, targets="target", digest=digest
+        )
         mlflow.log_input(dataset, context="evaluation", tags={"file_digest": digest})
 
 

@@ -5,7 +5,9 @@
 normalisation, graphs, tokens, the seed ensemble): a function scores the same in ``scan`` as in
 a REST request. URIs accepted: ``models:/name@alias``, ``models:/name/version``,
 ``runs:/<run_id>/model``, or a local directory (``mlflow artifacts download`` output), which
-needs no tracking store — what CI uses.
+needs no tracking store — what CI uses. A ``models:/`` or ``runs:/`` URI whose local store
+(``sqlite:///…``, ``file:…``) does not exist fails with an error naming that store, without
+creating it; any other load failure names the store searched too.
 """
 
 from __future__ import annotations
@@ -151,6 +153,15 @@ def _load(uri: str) -> ScanModel:
         # the store the user named wins over one set earlier in this process
         mlflow.set_tracking_uri(env_uri)
         mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", env_uri))
+    store = None
+    if uri.startswith(("models:/", "runs:/")):
+        store = mlflow.get_registry_uri() if uri.startswith("models:/") else None
+        store = store or mlflow.get_tracking_uri()
+        if _store_missing(store):  # resolving would create an empty store as a side effect
+            raise ModelLoadError(
+                f"cannot load model '{uri}': no tracking store at {store}; set "
+                "MLFLOW_TRACKING_URI or pass a model directory"
+            )
     target = uri
     if not _SCHEME.match(uri):  # a plain path: models:/, runs:/, file:// … have a scheme
         if not Path(uri).is_dir():
@@ -161,12 +172,27 @@ def _load(uri: str) -> ScanModel:
             pyfunc = mlflow.pyfunc.load_model(target)
     except (MlflowException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelLoadError(f"cannot load model '{uri}': {first}") from None
+        where = f" (tracking store {store})" if store else ""
+        raise ModelLoadError(f"cannot load model '{uri}'{where}: {first}") from None
     scorer = getattr(pyfunc.unwrap_python_model(), "scorer", None)
     if scorer is None or not isinstance(getattr(scorer, "spec", None), ServingSpec):
         raise ModelLoadError(f"model '{uri}' is not a vulnfusion ensemble pyfunc")
     name, version = _identity(uri, pyfunc)
     return ScanModel(pyfunc, uri, name, version, scorer.spec)
+
+
+def _store_missing(store: str) -> bool:
+    """Whether ``store`` names a local store (``sqlite:///…``, ``file:…`` or a path) that does
+    not exist: MLflow would create it empty on first use (MLflow 3 defaults to
+    ``sqlite:///mlflow.db`` in the working directory), so a look-up there can only fail."""
+    if store.startswith("sqlite:///"):
+        db = store.removeprefix("sqlite:///")
+        return db not in ("", ":memory:") and not Path(db).exists()
+    if store.startswith("file:"):
+        return not Path(store.removeprefix("file://").removeprefix("file:")).exists()
+    if not _SCHEME.match(store):  # a plain path is a file store
+        return not Path(store).exists()
+    return False
 
 
 def _identity(uri: str, pyfunc: Any) -> tuple[str, str]:
