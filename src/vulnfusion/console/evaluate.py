@@ -12,12 +12,12 @@ from pathlib import Path
 import click
 
 from vulnfusion.config import Config, load_config
+from vulnfusion.console.options import model_option
 from vulnfusion.evaluation.figures import Options
 from vulnfusion.evaluation.measures import DEFAULT_TARGET_FPR, MIN_N_BOOT
 from vulnfusion.evaluation.outputs import summary_text
 from vulnfusion.evaluation.run import Request
 from vulnfusion.evaluation.run import evaluate as run_evaluation
-from vulnfusion.scan.model import DEFAULT_MODEL
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -29,13 +29,7 @@ def _config(params: Path) -> Config:
 
 @click.command()
 @click.argument("data", type=click.Path(path_type=Path, exists=True))
-@click.option(
-    "--model",
-    "model_uri",
-    metavar="URI",
-    help=f"models:/name@alias, runs:/<id>/model or a local model directory "
-    f"[default: {DEFAULT_MODEL}, else @candidate with a notice]",
-)
+@model_option
 @click.option("--name", help="Names the MLflow run evaluate-NAME [default: DATA's file name].")
 @click.option(
     "-o",

@@ -13,12 +13,13 @@ from typing import Any
 
 import click
 
+from vulnfusion.console.options import model_option
 from vulnfusion.io import write_text
 from vulnfusion.scan.baseline import apply_baseline, read_baseline
 from vulnfusion.scan.engine import ScanOptions, run_scan, scan_root
 from vulnfusion.scan.extract import DEFAULT_MAX_FILE_BYTES
 from vulnfusion.scan.formats import to_json, to_text
-from vulnfusion.scan.model import DEFAULT_MODEL, load_scan_model
+from vulnfusion.scan.model import load_scan_model
 from vulnfusion.scan.sarif import build_sarif
 
 # console.EXIT_OK / EXIT_FINDINGS, restated: importing the package from here would be a cycle
@@ -27,13 +28,7 @@ EXIT_OK, EXIT_FINDINGS = 0, 1
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "--model",
-    "model_uri",
-    metavar="URI",
-    help=f"models:/name@alias, runs:/<id>/model or a local model directory "
-    f"[default: {DEFAULT_MODEL}, else @candidate with a notice]",
-)
+@model_option
 @click.option(
     "--format",
     "fmt",
