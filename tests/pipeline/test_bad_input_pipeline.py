@@ -101,13 +101,21 @@ def test_skip_mode_end_to_end(tmp_path: Path, reliability: object) -> None:
     scored = json.loads((root / "outputs/fusion/ensemble/logits.json").read_text())["test"]
     assert sorted(scored) == sorted(test_ids)  # the whole test split scored, nothing extra
     assert json.loads((root / "reports/registered_model.json").read_text())["version"] == "1"
-    # plain `dvc repro` (no DVC experiment): one run per stage execution in the default store
+    # plain `dvc repro` (no DVC experiment): one run per stage execution in the default store,
+    # each nested under the execution's one `pipeline` parent run
     with sqlite3.connect(root / "mlflow.db") as db:
         keys = sorted(r[0] for r in db.execute("select value from tags where key = 'run_key'"))
         aliases = db.execute("select name, alias, version from registered_model_aliases").fetchall()
+        parent_of = dict(
+            db.execute("select run_uuid, value from tags where key = 'mlflow.parentRunId'")
+        )
+        (parent,) = db.execute(
+            "select run_uuid from tags where key = 'run_key' and value = 'pipeline'"
+        )
     tracks = ("transformer", "gnn", "fusion")
     expected = [f"{t}-seed{s}" for t in tracks for s in (0, 1)] + [f"{t}-ensemble" for t in tracks]
-    assert keys == sorted(expected)
+    assert keys == sorted([*expected, "pipeline"])
+    assert len(parent_of) == len(expected) and set(parent_of.values()) == {parent[0]}
     passed = json.loads((root / "reports/comparison.json").read_text())["all_targets_pass"]
     assert aliases == [("vulnfusion-ensemble", "champion" if passed else "candidate", 1)]
     assert sh(["dvc", "status"], root).stdout.strip() == "Data and pipelines are up to date."
