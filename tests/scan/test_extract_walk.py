@@ -239,3 +239,23 @@ def test_definitions_recovered_from_a_broken_parse() -> None:
     assert _spans(RECOVERED) == [("f", 1, 1, 15, 2), ("g", 17, 1, 17, 26)]
     # f never closes: not reported (g still is)
     assert _spans(RECOVERED.replace("\n}\n\nint g", "\n\nint g")) == [("g", 16, 1, 16, 26)]
+
+
+@pytest.mark.parametrize(
+    ("source", "text_lines", "file_lines"),
+    [
+        ("int f(int a)\n{\n  /* x\r y */\n  a = 1;\n  return a;\n}\n", [5, 6], [4, 5]),  # lone CR
+        ("int f(int a)\r\n{\r\n  a = 1;\r\n  return a;\r\n}\r\n", [3, 4], [3, 4]),  # CRLF
+        ("\n\nint f(int a)\n{\r  a = 1;\r  return a;\r}\n", [3, 4], [4, 4]),  # CR-only body
+    ],
+)
+def test_top_lines_map_to_file_lines_whatever_the_line_ends(
+    source: str, text_lines: list[int], file_lines: list[int]
+) -> None:
+    """The model numbers lines of the normalised text (a lone CR ends one); SARIF regions
+    count LF only: the related lines must be the file's."""
+    from vulnfusion.scan.localize import to_file_lines
+
+    (fn,) = extract_functions(source)
+    got = to_file_lines(fn, [(ln, 1.0) for ln in text_lines])
+    assert [ls.line for ls in got] == file_lines

@@ -95,7 +95,13 @@ def test_lines_keyword_floor_and_token_mapping() -> None:
         ("static int\nf(int a,\n  int b) {\n  return a;\n}\n", [4]),  # multi-line header
         ("int f(void)\n{ x = 1;\n  y();\n}\n", [2, 3]),  # code after the opening brace
         ("int f(a)\nint a;\n{\n  if (a) {\n    g();\n  }\n  });\n}\n", [4, 5]),  # K&R
-        ("#define X 1\n", [1]),  # no body at all: every non-blank line
+        ("#define X 1\n", []),  # no body at all
+        ("int e(void)\n{\n  /* nothing */\n}\n", []),  # a body with no code
+        (  # comments, preprocessor lines and a "/*" inside a string
+            "int g(void)\n{\n    /* a\n       b */\n    x = 1; // c\n    // only\n"
+            '#ifdef DEBUG\n    y("/* no comment");\n#endif\n    return 0;\n}\n',
+            [5, 8, 10],
+        ),
     ],
 )
 def test_candidate_lines_are_statements(text: str, expected: list[int]) -> None:

@@ -19,35 +19,53 @@ KEYWORD_PATTERN = re.compile(r"\b(?:memcpy|strcpy|strcat|sprintf|\w*free)\s*\(|\
 
 # A line of nothing but braces, parentheses, commas and semicolons holds no statement.
 _PUNCTUATION_ONLY = re.compile(r"^[\s{}();,]*$")
+# comments and string/char literals, in one left-to-right pass (a "/*" inside a string is text)
+_LEXEMES = re.compile(
+    r"//[^\n]*|/\*.*?(?:\*/|\Z)"  # comments (an unclosed one runs to the end)
+    r'|"(?:\\.|[^"\\\n])*"?'  # string literals
+    r"|'(?:\\.|[^'\\\n])*'?",  # character literals
+    re.S,
+)
+
+
+def code_only(text: str) -> str:
+    """``text`` with every comment replaced by spaces (its newlines kept, so line numbers
+    hold); string and character literals are kept as they are."""
+
+    def blank(m: re.Match[str]) -> str:
+        tok = m.group(0)
+        if tok.startswith(("//", "/*")):
+            return re.sub(r"[^\n]", " ", tok)
+        return tok
+
+    return _LEXEMES.sub(blank, text)
 
 
 def candidate_lines(text: str) -> list[int]:
     """The 1-based numbers of the lines a ranking may point at, ascending.
 
-    A candidate holds a statement: blank lines, lines of punctuation only (``{``, ``}``,
-    ``);``) and the signature (every line before the one holding the body's first ``{``,
-    and that line too unless code follows the ``{`` on it) are left out, for every method
-    and both floors alike, so a ranking is never rewarded or punished for where the braces
-    sit. A function whose body is on its signature line (``int f(void) { return 0; }``)
-    keeps its non-blank lines.
+    A candidate holds code of the body: blank lines, comment-only lines (or the comment part
+    of nothing else), preprocessor lines (``#if``, ``#endif`` …), lines of punctuation only
+    (``{``, ``}``, ``);``) and the signature (every line before the one holding the body's
+    first ``{``, and that line too unless code follows the ``{`` on it) are left out, for
+    every method and both floors alike, so a ranking is never rewarded or punished for where
+    comments and braces sit. A function whose body is on its signature line
+    (``int f(void) { return 0; }``) keeps that line; a body with no code gives ``[]``.
     """
-    lines = text.split("\n")
-    nonblank = [i + 1 for i, line in enumerate(lines) if line.strip()]
+    lines = code_only(text).split("\n")
     first_brace = next((i for i, line in enumerate(lines) if "{" in line), None)
     if first_brace is None:
-        return nonblank
+        return []
     after = lines[first_brace].split("{", 1)[1]
-    body_from = (
-        first_brace if after.strip() and not _PUNCTUATION_ONLY.match(after) else (first_brace + 1)
-    )
-    body = [
+    inline = bool(after.strip()) and not _PUNCTUATION_ONLY.match(after)
+    body_from = first_brace if inline else first_brace + 1
+    return [
         i + 1
         for i in range(body_from, len(lines))
-        if lines[i].strip() and not _PUNCTUATION_ONLY.match(lines[i])
+        if lines[i].strip()
+        and not _PUNCTUATION_ONLY.match(lines[i] if i != first_brace else after)
+        and not lines[i].lstrip().startswith("#")
     ]
-    if body_from == first_brace and first_brace < len(lines):
-        body = [first_brace + 1, *(ln for ln in body if ln != first_brace + 1)]
-    return sorted(set(body)) or nonblank
 
 
 def line_starts(text: str) -> list[int]:

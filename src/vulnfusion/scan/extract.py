@@ -85,6 +85,8 @@ class Function:
     end_line: int
     end_col: int
     text: str
+    # per line of ``text``: file lines before it (a lone CR ends a line of ``text`` only)
+    line_offsets: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,9 +150,31 @@ def extract_functions(text: str) -> list[Function]:
     out = []
     for start, end, name in _definitions(tree.root_node, data):
         (sl, sc), (el, ec) = lines.position(start), lines.position(end)
-        body = normalize_code(data[start:end].decode("utf-8"))
-        out.append(Function(name, sl, sc, el, ec, body))
+        raw = data[start:end].decode("utf-8")
+        body = normalize_code(raw)
+        out.append(Function(name, sl, sc, el, ec, body, tuple(file_line_offsets(raw))))
     return out
+
+
+def file_line_offsets(text: str) -> list[int]:
+    """For each line of the model's view of ``text`` (``data.text.normalize_code``: CRLF and
+    a lone CR both end a line), how many file lines (ended by LF only, as tree-sitter and
+    SARIF's default ``newlineSequences`` count) lie before it: index ``i`` → offset of
+    normalised line ``i + 1``. A lone CR ends a line for the model but not in the file."""
+    offsets, line, i = [0], 0, 0
+    while i < len(text):
+        c = text[i]
+        if c == "\r" and text[i + 1 : i + 2] == "\n":
+            i += 1  # CRLF: one break in both
+            line += 1
+            offsets.append(line)
+        elif c == "\r":  # lone CR: a break for the model only
+            offsets.append(line)
+        elif c == "\n":
+            line += 1
+            offsets.append(line)
+        i += 1
+    return offsets
 
 
 def _definitions(node: Any, data: bytes) -> Iterator[tuple[int, int, str]]:

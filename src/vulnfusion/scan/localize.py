@@ -33,8 +33,13 @@ class Localizer(Protocol):
 
 
 def to_file_lines(function: Function, lines: Sequence[tuple[int, float]]) -> list[LineScore]:
-    """``(line of the function text, score)`` pairs as :class:`LineScore` of file lines."""
-    return [LineScore(function.start_line + ln - 1, float(score)) for ln, score in lines]
+    """``(line of the function text as the model numbers it, score)`` pairs as
+    :class:`LineScore` of file lines (a lone CR in the text does not shift them)."""
+    offsets = function.line_offsets or tuple(range(function.text.count("\n") + 1))
+    return [
+        LineScore(function.start_line + offsets[min(ln, len(offsets)) - 1], float(score))
+        for ln, score in lines
+    ]
 
 
 def suspicious_lines_batch(
