@@ -115,8 +115,13 @@ def test_sarif_fields_github_reads(registered_model: RegisteredModel, tmp_path: 
     assert first["ruleId"] == RULE_ID
     p = first["properties"]["probability"]
     assert first["level"] == level_for(p)
+    links = ", ".join(
+        f"[line {r['physicalLocation']['region']['startLine']}]({r['id']})"
+        for r in first.get("relatedLocations", [])
+    )
     assert first["message"]["text"] == (
         f"Function 'add' looks vulnerable: probability {p:.3f} (threshold 0.000)."
+        + (f" Most suspicious lines: {links}." if links else "")
     )
     (loc,) = first["locations"]
     assert loc["physicalLocation"] == {

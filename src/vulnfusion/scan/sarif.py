@@ -123,18 +123,26 @@ def _location(uri: str, region: dict[str, int] | None = None) -> dict[str, Any]:
     return {"physicalLocation": physical}
 
 
+def _message(f: Finding, threshold: float) -> str:
+    """The result's message; the top lines as SARIF embedded links ``[text](id)`` to the
+    ``relatedLocations`` (§3.11.6), which GitHub code scanning shows only when linked."""
+    text = (
+        f"Function '{f.name}' looks vulnerable: probability {f.probability:.3f} "
+        f"(threshold {threshold:.3f})."
+    )
+    if f.top_lines:
+        links = ", ".join(f"[line {ls.line}]({i})" for i, ls in enumerate(f.top_lines))
+        text += f" Most suspicious lines: {links}."
+    return text
+
+
 def _result(f: Finding, model: dict[str, str], threshold: float) -> dict[str, Any]:
     region = _region(f.start_line, f.start_col, f.end_line, f.end_col)
     out: dict[str, Any] = {
         "ruleId": RULE_ID,
         "ruleIndex": 0,
         "level": level_for(f.probability),
-        "message": {
-            "text": (
-                f"Function '{f.name}' looks vulnerable: probability {f.probability:.3f} "
-                f"(threshold {threshold:.3f})."
-            )
-        },
+        "message": {"text": _message(f, threshold)},
         "locations": [_location(f.uri, region)],
         "partialFingerprints": dict(f.fingerprints),
         "properties": {
