@@ -402,12 +402,30 @@ def top_lines_param(params: dict[str, Any] | None) -> int:
     return int(value)
 
 
+# Occlusion re-scores a function once per line it ranks: a request may ask for at most this
+# many such scorings in all (a worker must answer within the server's 60 s timeout).
+MAX_REQUEST_OCCLUSION_LINES = 2_000
+
+
 def top_lines_column(scorer: EnsembleScorer, funcs: list[str], k: int) -> list[str]:
     """Per function, a JSON list of its ``k`` most suspicious lines, best first:
     ``[{"line": <1-based line of the function text>, "score": <|logit change|>}, ...]``
-    (``vulnfusion.localization``: line occlusion through the ensemble)."""
-    from vulnfusion.localization.attribution import top_lines  # only when asked for
+    (``vulnfusion.localization``: line occlusion through the ensemble).
 
+    Raises:
+        InputError: the request's functions hold more than
+            :data:`MAX_REQUEST_OCCLUSION_LINES` lines to rank in all.
+    """
+    from vulnfusion.localization.attribution import top_lines  # only when asked for
+    from vulnfusion.localization.lines import occlusion_cost
+
+    cost = sum(occlusion_cost(f) for f in funcs)
+    if cost > MAX_REQUEST_OCCLUSION_LINES:
+        raise InputError(
+            f"parameter '{TOP_LINES_PARAM}': these {len(funcs)} functions hold {cost} lines to "
+            f"rank, over the {MAX_REQUEST_OCCLUSION_LINES} one request may ask for; send fewer "
+            "functions per request"
+        )
     return [
         json.dumps([{"line": ln, "score": sc} for ln, sc in lines])
         for lines in top_lines(scorer, funcs, k)
@@ -456,7 +474,10 @@ def make_pyfunc() -> Any:
             prob, label = self.scorer.score(funcs)
             out = pd.DataFrame({"probability": prob, "label": label})
             if k:
-                out["top_lines"] = top_lines_column(self.scorer, funcs, k)
+                try:
+                    out["top_lines"] = top_lines_column(self.scorer, funcs, k)
+                except InputError as exc:
+                    raise RequestError(str(exc)) from None
             return out
 
     return VulnfusionEnsemble()

@@ -251,3 +251,22 @@ def test_top_lines_zero_and_text_table(scan_model: Any, tmp_path: Path) -> None:
     assert doc["findings"][0]["top_lines"] == [
         {"line": t.line, "score": t.score} for t in two.findings[0].top_lines
     ]
+
+
+def test_occlusion_budget_per_function_and_per_request() -> None:
+    from vulnfusion.localization.lines import MAX_OCCLUSION_LINES, occlusion_cost
+    from vulnfusion.scan.model import _within_budget
+    from vulnfusion.serving import MAX_REQUEST_OCCLUSION_LINES, InputError, top_lines_column
+
+    def body(n: int) -> str:
+        return "int f(void)\n{\n" + "".join(f"    x{i} = {i};\n" for i in range(n)) + "}\n"
+
+    assert occlusion_cost(FUNC) == 6
+    assert occlusion_cost(body(MAX_OCCLUSION_LINES)) == MAX_OCCLUSION_LINES
+    assert occlusion_cost(body(MAX_OCCLUSION_LINES + 1)) == 0  # not localised at all
+    many = [body(100)] * (MAX_REQUEST_OCCLUSION_LINES // 100 + 1)  # 2,100 lines to rank
+    with pytest.raises(InputError, match=r"hold 2100 lines to rank, over the 2000"):
+        top_lines_column(None, many, 3)  # type: ignore[arg-type]  # refused before scoring
+    chunks = list(_within_budget(many))
+    assert [len(c) for c in chunks] == [20, 1]  # scan splits what one request may not hold
+    assert [f for c in chunks for f in c] == many

@@ -31,7 +31,12 @@ import numpy as np
 import torch
 
 from vulnfusion.batching import Batch, BatchLayout
-from vulnfusion.localization.lines import candidate_lines, rank, spans_to_lines
+from vulnfusion.localization.lines import (
+    MAX_OCCLUSION_LINES,
+    candidate_lines,
+    rank,
+    spans_to_lines,
+)
 from vulnfusion.training import eval_loader
 
 # "occlusion": |logit drop| (how much the score depends on the line, either way);
@@ -59,12 +64,6 @@ def blank_line(text: str, line: int) -> str:
     lines = text.split("\n")
     lines[line - 1] = ""
     return "\n".join(lines)
-
-
-# Occlusion costs one scoring of the whole function per candidate line: past this many
-# lines a function gets no lines (``{}``) instead of minutes of work (a 2,000-line function
-# took 4.5 min). Lines that far down also lie past the Transformer's token window.
-MAX_OCCLUSION_LINES = 120
 
 
 def occlusion_scores(scorer: LineScorer, text: str) -> dict[int, float]:

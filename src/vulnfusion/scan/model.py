@@ -77,14 +77,36 @@ class ScanModel:
 
         import pandas as pd
 
-        with quiet_mlflow():
-            out = self.pyfunc.predict(pd.DataFrame({"func": funcs}), params={"top_lines": k})
-        if "top_lines" not in out.columns:  # a model registered before localisation existed
-            return [[] for _ in funcs]
-        return [
-            [(int(d["line"]), float(d["score"])) for d in json.loads(cell)]
-            for cell in out["top_lines"].tolist()
-        ]
+        out: list[list[tuple[int, float]]] = []
+        for chunk in _within_budget(funcs):  # each call inside the pyfunc's per-request budget
+            with quiet_mlflow():
+                got = self.pyfunc.predict(pd.DataFrame({"func": chunk}), params={"top_lines": k})
+            if "top_lines" not in got.columns:  # a model registered before localisation existed
+                return [[] for _ in funcs]
+            out += [
+                [(int(d["line"]), float(d["score"])) for d in json.loads(cell)]
+                for cell in got["top_lines"].tolist()
+            ]
+        return out
+
+
+def _within_budget(funcs: list[str]) -> Iterator[list[str]]:
+    """``funcs`` in order, in runs whose occlusion cost fits one request
+    (``serving.MAX_REQUEST_OCCLUSION_LINES``; one function alone always fits)."""
+    from vulnfusion.localization.lines import occlusion_cost
+    from vulnfusion.serving import MAX_REQUEST_OCCLUSION_LINES
+
+    chunk: list[str] = []
+    cost = 0
+    for f in funcs:
+        c = occlusion_cost(f)
+        if chunk and cost + c > MAX_REQUEST_OCCLUSION_LINES:
+            yield chunk
+            chunk, cost = [], 0
+        chunk.append(f)
+        cost += c
+    if chunk:
+        yield chunk
 
 
 # advice for model authors, not for someone scanning code (the second is torch's, per call)
