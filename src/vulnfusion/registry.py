@@ -163,7 +163,8 @@ def version_tags(
     """The model version's tags: provenance, the evaluation (each acceptance target and the
     verdict), headline test metrics, the threshold and the policy (``threshold_policy``,
     ``threshold_target``, ``threshold_policy_met``) that chose it, the ``temperature``, test
-    ECE/Brier after calibration, seeds, and the bundle's content digest."""
+    ECE/Brier after calibration, seeds, and the model digest (:func:`model_digest`: bundle
+    and serving code; the tag keeps its name ``bundle_digest``)."""
     h = Headline.from_report(ensemble)
     policy = threshold_policy(ensemble)
     cal = ensemble.get("calibration", {}).get("test", {})
@@ -241,6 +242,25 @@ def bundle_digest(bundle: Path) -> str:
     return h.hexdigest()
 
 
+def code_digest(package: Path = PKG_DIR) -> str:
+    """SHA-256 over the package's Python sources (relative path + content, sorted): the code
+    the logged pyfunc ships (``code_paths``) and runs — its request checks, signature and
+    scoring."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts):
+        h.update(f.relative_to(package).as_posix().encode() + b"\0" + sha256_file(f).encode())
+    return h.hexdigest()
+
+
+def model_digest(bundle: Path) -> str:
+    """What makes two registered versions the same model: the bundle (:func:`bundle_digest`)
+    *and* the code that serves it (:func:`code_digest`). Same weights under new serving code
+    are a new version, so an alias never moves back to a version whose pyfunc answers
+    requests the old way; re-runs of unchanged code reuse the version."""
+    both = f"{bundle_digest(bundle)}:{code_digest()}"
+    return hashlib.sha256(both.encode()).hexdigest()
+
+
 def version_with_digest(name: str, digest: str) -> Any | None:
     """The newest version of registered model ``name`` whose ``bundle_digest`` tag is
     ``digest`` (``None`` when there is none), so switching back to an earlier experiment's
@@ -290,7 +310,7 @@ def register_ensemble(
     prov = provenance(cfg, features_dir)
     with tempfile.TemporaryDirectory() as tmp:
         bundle = build_bundle(cfg, fusion_dir, features_dir, ensemble, Path(tmp) / "bundle")
-        digest = bundle_digest(bundle)
+        digest = model_digest(bundle)
         tracking.connect(cfg)
         same = version_with_digest(name, digest)
         if same is not None:
@@ -299,13 +319,16 @@ def register_ensemble(
         else:
             io = (example, signature)
             version, model_uri = _log_model(cfg, fusion_dir, bundle, name, io, stage)
-    tracking.set_alias(
-        name,
-        version,
-        alias,
-        version_tags(ensemble, comparison, prov, digest),
-        description(ensemble, comparison, alias, prov),
-    )
+    if same is None:  # a new version: its provenance, evaluation and lineage, once
+        tracking.set_alias(
+            name,
+            version,
+            alias,
+            version_tags(ensemble, comparison, prov, digest),
+            description(ensemble, comparison, alias, prov),
+        )
+    else:  # the same model again: its provenance stays as it was registered
+        tracking.point_alias(name, version, alias)
     result = {
         "name": name,
         "version": version,

@@ -414,6 +414,20 @@ def set_alias(
     for k, v in {**tags, **lineage.lineage_tags(name, version)}.items():
         client.set_model_version_tag(name, version, k, v)
     client.update_model_version(name, version, description=description)
+    point_alias(name, version, alias)
+
+
+ALIASED_BY_TAG = "last_aliased_by"
+
+
+def point_alias(name: str, version: str, alias: str) -> None:
+    """Point ``alias`` of ``name`` at ``version`` and record which execution did it (tag
+    ``last_aliased_by``: the DVC experiment, or ``workspace``), leaving every other tag of
+    the version — its provenance — as it was registered."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    client.set_model_version_tag(name, version, ALIASED_BY_TAG, dvc_experiment() or "workspace")
     client.set_registered_model_alias(name, alias, version)
 
 

@@ -382,9 +382,7 @@ def test_one_class_roc_and_pr_draw_no_curve(
 
 def test_nan_or_blank_project_and_cwe_are_missing(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
-    path.write_text(
-        f'func,target,project,cwe,pair_id\n"{F}",1,NaN,nan,<NA>\n"{G}",0, ,CWE-787,\n'
-    )
+    path.write_text(f'func,target,project,cwe,pair_id\n"{F}",1,NaN,nan,<NA>\n"{G}",0, ,CWE-787,\n')
     rows = read_eval_data(path).rows
     assert [(r.project, r.cwe, r.pair_id) for r in rows] == [
         (None, None, None), (None, "CWE-787", None)

@@ -95,10 +95,12 @@ def test_alias_follows_every_execution(steps: dict[str, Any]) -> None:
     assert _points_at_its_version(steps["temp"]) == v_recall
     # same weights never make a new version
     assert steps["temp"]["registry"]["versions"] == [int(v_base), int(v_recall)]
-    # the last execution that pointed an alias at a version tagged it: base2 and temp did
+    # the last execution that pointed an alias at a version tagged it (base2 and temp did);
+    # the provenance stays that of the execution that registered it (base, recall)
     client = _client(steps["root"])
-    last = {v: client.get_model_version(MODEL, v).tags["dvc_exp_name"] for v in (v_base, v_recall)}
-    assert last == {v_base: "base2", v_recall: "temp"}
+    tags = {v: client.get_model_version(MODEL, v).tags for v in (v_base, v_recall)}
+    assert {v: t["last_aliased_by"] for v, t in tags.items()} == {v_base: "base2", v_recall: "temp"}
+    assert {v: t["dvc_exp_name"] for v, t in tags.items()} == {v_base: "base", v_recall: "recall"}
 
 
 def test_second_repro_with_nothing_changed_is_a_no_op(steps: dict[str, Any]) -> None:
@@ -149,9 +151,11 @@ def test_one_parent_run_per_execution_with_its_stage_runs_nested(steps: dict[str
         if r.data.tags["run_key"] == "pipeline":
             continue
         got = {
-            (di.dataset.name, di.dataset.digest, {t.key: t.value for t in di.tags}[
-                "mlflow.data.context"
-            ])
+            (
+                di.dataset.name,
+                di.dataset.digest,
+                {t.key: t.value for t in di.tags}["mlflow.data.context"],
+            )
             for di in r.inputs.dataset_inputs
         }
         assert got == expected, name[r.info.run_id]
@@ -170,4 +174,3 @@ def test_model_version_links_to_its_runs_and_datasets(steps: dict[str, Any]) -> 
         assert tags["pipeline_run_id"] == runs[f"pipeline@{exp}"].info.run_id
         assert tags["dataset/training"] == f"demo-train@{train}"
         assert set(tags) >= {"dataset/validation", "dataset/testing"}
-
