@@ -258,7 +258,8 @@ def localization_lines(loc: dict[str, Any] | None) -> list[str]:
 
 def summary(c: dict[str, Any]) -> dict[str, Any]:
     """The compact headline of a comparison (``metrics.json``): per track the ensemble's test
-    ``f1``, ``roc_auc``, ``pr_auc``, ``accuracy`` (at the valid-chosen ``threshold``), then
+    ``f1``, ``roc_auc``, ``pr_auc``, ``accuracy`` (at the valid-chosen ``threshold``), test
+    ``ece`` and ``brier`` after calibration and its ``temperature``, then
     ``targets_passed`` / ``targets_total`` and each target as 0/1. AUCs undefined on a
     one-class split are left out (DVC shows ``-``), never written as NaN."""
     out: dict[str, Any] = {}
@@ -269,6 +270,10 @@ def summary(c: dict[str, Any]) -> dict[str, Any]:
             "pr_auc": r["ensemble_pr_auc"],
             "accuracy": r["ensemble_accuracy"],
             "threshold": r["ensemble_threshold"],
+            # calibration (issue 16): test ECE / Brier after temperature scaling, and T
+            "ece": r.get("test_ece_after"),
+            "brier": r.get("test_brier_after"),
+            "temperature": r.get("temperature"),
         }
         out[t] = {k: round(float(v), 6) for k, v in row.items() if _finite(v)}
     targets = c["targets"]

@@ -24,7 +24,7 @@ from tests.pipeline.conftest import MainExperiment
 pytestmark = pytest.mark.slow
 
 TRACKS = ("transformer", "gnn", "fusion")
-TRACK_KEYS = {"f1", "roc_auc", "pr_auc", "accuracy", "threshold"}
+TRACK_KEYS = {"f1", "roc_auc", "pr_auc", "accuracy", "threshold", "ece", "brier", "temperature"}
 TOP_KEYS = {*TRACKS, "targets_passed", "targets_total", "targets"}
 RECALL = ["-S", "fusion.preset=fusion_high_recall"]
 

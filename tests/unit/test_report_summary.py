@@ -16,6 +16,9 @@ def _row(f1: float, auc: float | None) -> dict[str, float | None]:
         "ensemble_pr_auc": auc,
         "ensemble_accuracy": 0.5,
         "ensemble_threshold": 0.45,
+        "test_ece_after": 0.05,
+        "test_brier_after": 0.2,
+        "temperature": None if auc is None else 1.5,  # absent: left out, like the AUCs
     }
 
 
@@ -28,11 +31,11 @@ def test_summary_exact_keys_values_and_no_nan() -> None:
         },
         "targets": {"a": {"pass": True}, "b": {"pass": False}},
     }
-    rest = {"accuracy": 0.5, "threshold": 0.45}
+    rest = {"accuracy": 0.5, "threshold": 0.45, "ece": 0.05, "brier": 0.2}
     assert summary(c) == {
-        "transformer": {"f1": 0.6, "roc_auc": 0.7, "pr_auc": 0.7, **rest},
+        "transformer": {"f1": 0.6, "roc_auc": 0.7, "pr_auc": 0.7, **rest, "temperature": 1.5},
         "gnn": {"f1": 0.55, **rest},  # one-class split: no AUCs
-        "fusion": {"f1": 0.612346, "roc_auc": 0.8, "pr_auc": 0.8, **rest},
+        "fusion": {"f1": 0.612346, "roc_auc": 0.8, "pr_auc": 0.8, **rest, "temperature": 1.5},
         "targets_passed": 1,
         "targets_total": 2,
         "targets": {"a": 1, "b": 0},
