@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import DEVIGN, tiny_params
+from tests.helpers import DEVIGN, mlflow_state_restored, tiny_params
 
 
 @pytest.fixture(autouse=True)
@@ -96,9 +96,8 @@ def trained_workspace(tiny_workspace: Path, tmp_path_factory: pytest.TempPathFac
     from vulnfusion.runs.fusion import train_fusion
 
     ws = tiny_workspace
-    old = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{ws / 'mlflow.db'}"
-    try:
+    with mlflow_state_restored():  # nothing of this store leaks into the tests that follow
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{ws / 'mlflow.db'}"
         cfg = load_config(ws / "params.yaml")
         feats, out = ws / "data/features", ws / "outputs"
         for seed in cfg.seeds:
@@ -127,11 +126,6 @@ def trained_workspace(tiny_workspace: Path, tmp_path_factory: pytest.TempPathFac
             ws / "reports/registered_model.json",
             "test",
         )
-    finally:
-        if old is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = old
     return ws
 
 

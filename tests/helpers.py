@@ -5,10 +5,12 @@ Fixtures live in ``conftest.py`` files; everything a test module imports lives h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +193,35 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     spec = BatchLayout.for_track(meta["model"]["kind"], int(tokenizer.pad_token_id))
     logits, _ = predict(model, eval_loader(feats, spec, 64, 8), torch.device("cpu"))
     return logits
+
+
+@contextlib.contextmanager
+def mlflow_state_restored() -> Iterator[None]:
+    """Whatever the block does to MLflow's process-wide tracking/registry URIs and to the
+    ``MLFLOW_*`` env vars (``mlflow.set_*_uri`` exports them), put back exactly afterwards:
+    a ``models:/`` URI resolves through those, so a leftover would send a later test to
+    another store."""
+    import mlflow  # noqa: F401  (the modules below are mlflow's)
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    env = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    saved = tracking_utils._tracking_uri, registry_utils._registry_uri
+    try:
+        yield
+    finally:
+        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+        for k in [k for k in os.environ if k.startswith("MLFLOW_")]:
+            del os.environ[k]
+        os.environ.update(env)
+
+
+@contextlib.contextmanager
+def mlflow_store(uri: str) -> Iterator[None]:
+    """MLflow's process-wide tracking and registry URIs set to ``uri`` for the block only."""
+    import mlflow
+
+    with mlflow_state_restored():
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        yield

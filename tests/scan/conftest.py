@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import mlflow_store
+
 
 @dataclass(frozen=True)
 class RegisteredModel:
@@ -29,18 +31,11 @@ def registered_model(
     uri = f"sqlite:///{trained_workspace / 'mlflow.db'}"
     dst = tmp_path_factory.mktemp("model")
     # models:/ URIs resolve through the process-wide registry URI (MLflow 3 ignores the
-    # registry_uri argument there), and an earlier test's mlflow.set_registry_uri() beats the
-    # env variable: set both for the download, then put back what was there.
-    old_tracking, old_registry = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    try:
+    # registry_uri argument there): set it for the download only
+    with mlflow_store(uri):
         local = mlflow.artifacts.download_artifacts(
             reg["registry_uri"], dst_path=str(dst), tracking_uri=uri, registry_uri=uri
         )
-    finally:
-        mlflow.set_tracking_uri(old_tracking)
-        mlflow.set_registry_uri(old_registry)
     return RegisteredModel(uri, reg["registry_uri"], reg["alias"], Path(local))
 
 

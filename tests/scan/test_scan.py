@@ -319,7 +319,8 @@ def test_text_format_and_exit_codes(registered_model: RegisteredModel, tmp_path:
 
 def test_default_model_from_the_registry(registered_model: RegisteredModel, tmp_path: Path) -> None:
     root = _tree(tmp_path / "t")
-    env = {"MLFLOW_TRACKING_URI": registered_model.tracking_uri}
+    # both named: a registry URI exported earlier in this process must not win
+    env = {k: registered_model.tracking_uri for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     res = _cli("scan", str(root), "--format", "json", "--threshold", "0", env=env)
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
