@@ -33,8 +33,12 @@ TARGETS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], bool], ...] = (
     ),
     ("fusion cached speedup", ("fusion", "cached_speedup"), ("fusion", "target"), True),
     ("scoring functions/s", ("scoring", "functions_per_s"), ("scoring", "target"), True),
-    ("scan functions/s (kernel, end to end)", ("scan", "functions_per_s"),
-     ("scan", "target_functions_per_s"), True),
+    (
+        "scan functions/s (kernel, end to end)",
+        ("scan", "functions_per_s"),
+        ("scan", "target_functions_per_s"),
+        True,
+    ),
     ("scan peak RSS (MB)", ("scan", "peak_rss_mb"), ("scan", "target_peak_rss_mb"), False),
     ("serving p50 (ms)", ("serving", "p50_ms"), ("serving", "target_p50_ms"), False),
     (
