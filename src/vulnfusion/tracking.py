@@ -254,6 +254,7 @@ def start_run(
         close_stale_runs(cfg.mlflow.experiment)
         parent = pipeline_parent_run(cfg, tags)
     own = {**tags, RUN_KEY_TAG: run_key, "host": socket.gethostname(), "pid": str(os.getpid())}
+    outcome = "FAILED"  # what the parent shows if this stage does not finish
     try:
         with mlflow.start_run(run_id=launched, tags=own, parent_run_id=parent) as run:
             try:
@@ -261,13 +262,15 @@ def start_run(
                 _log_config(cfg, launched)
                 lineage.log_prepared_inputs()
                 yield RunLogger(run.info.run_id)
+                outcome = "FINISHED"
             except (KeyboardInterrupt, SystemExit):  # Ctrl-C; SIGTERM via the CLI's handler
+                outcome = "KILLED"
                 mlflow.end_run("KILLED")
                 raise
     finally:
-        if parent:  # the parent's end time follows its last child
+        if parent:  # the parent's end time and status follow its last child
             try:
-                mlflow.MlflowClient().set_terminated(parent, "FINISHED")
+                mlflow.MlflowClient().set_terminated(parent, outcome)
             except Exception as exc:  # cosmetic: never mask the stage's own outcome
                 log.warning("could not update the parent run %s: %s", parent, exc)
 
