@@ -6,7 +6,6 @@ Only fixtures and pytest hooks live here; helpers a test module imports are in `
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,31 +18,9 @@ from tests.helpers import DEVIGN, mlflow_state_restored, tiny_params
 
 @pytest.fixture(autouse=True)
 def _isolate_mlflow_env() -> Iterator[None]:
-    """MLflow's set_tracking_uri/set_registry_uri set process-wide URIs (which beat the env
-    variables) and export MLFLOW_* env vars; restore both after every test so one test's store
-    never leaks into a later test, in-process (models:/ URIs resolve through the global
-    registry URI) or in its subprocesses."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
-    uris = _mlflow_uris()
-    yield
-    for k in [k for k in os.environ if k.startswith("MLFLOW_")]:
-        del os.environ[k]
-    os.environ.update(saved)
-    if "mlflow" in sys.modules:
-        from mlflow.tracking._model_registry import utils as registry_utils
-        from mlflow.tracking._tracking_service import utils as tracking_utils
-
-        tracking_utils._tracking_uri, registry_utils._registry_uri = uris
-
-
-def _mlflow_uris() -> tuple[str | None, str | None]:
-    """MLflow's process-wide (tracking, registry) URIs as set by ``mlflow.set_*_uri``."""
-    if "mlflow" not in sys.modules:
-        return None, None
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    return tracking_utils._tracking_uri, registry_utils._registry_uri
+    """One test's MLflow store never leaks into a later test (``mlflow_state_restored``)."""
+    with mlflow_state_restored():
+        yield
 
 
 @pytest.fixture

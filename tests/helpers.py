@@ -201,19 +201,30 @@ def mlflow_state_restored() -> Iterator[None]:
     ``MLFLOW_*`` env vars (``mlflow.set_*_uri`` exports them), put back exactly afterwards:
     a ``models:/`` URI resolves through those, so a leftover would send a later test to
     another store."""
-    import mlflow  # noqa: F401  (the modules below are mlflow's)
-    from mlflow.tracking._model_registry import utils as registry_utils
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
     env = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
-    saved = tracking_utils._tracking_uri, registry_utils._registry_uri
+    saved = _mlflow_uris()
     try:
         yield
     finally:
-        tracking_utils._tracking_uri, registry_utils._registry_uri = saved
+        if "mlflow" in sys.modules:  # not imported before: its URIs were unset (None)
+            from mlflow.tracking._model_registry import utils as registry_utils
+            from mlflow.tracking._tracking_service import utils as tracking_utils
+
+            tracking_utils._tracking_uri, registry_utils._registry_uri = saved
         for k in [k for k in os.environ if k.startswith("MLFLOW_")]:
             del os.environ[k]
         os.environ.update(env)
+
+
+def _mlflow_uris() -> tuple[str | None, str | None]:
+    """MLflow's process-wide (tracking, registry) URIs as ``mlflow.set_*_uri`` left them;
+    (None, None) while MLflow is not imported (importing it here would slow every test)."""
+    if "mlflow" not in sys.modules:
+        return None, None
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    return tracking_utils._tracking_uri, registry_utils._registry_uri
 
 
 @contextlib.contextmanager
