@@ -83,6 +83,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="smaller sizes: a smoke test")
     p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (logs, outputs)")
     p.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="use (and keep) this directory instead of a fresh temp dir; the Devign pipeline "
+        "workspaces a previous invocation left there are reused (their `dvc repro` is a no-op "
+        "when up to date), so later sections can run without retraining",
+    )
+    p.add_argument(
         "--torch-threads",
         type=int,
         default=None,
@@ -103,13 +111,22 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[bench] warning: {DEVIGN} not found; Devign sections will record errors")
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # in-process scoring: less noise
-    tmp = Path(tempfile.mkdtemp(prefix="vulnfusion-bench-"))
+    if args.work_dir is not None:
+        tmp = args.work_dir.resolve()
+        tmp.mkdir(parents=True, exist_ok=True)
+        args.keep_tmp = True
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="vulnfusion-bench-"))
     env = make_env(tmp, args.torch_threads)
     one = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     ctx = Ctx(
-        tmp, QUICK if args.quick else FULL, env, env if args.torch_threads else {**env, **one}
+        tmp,
+        QUICK if args.quick else FULL,
+        env,
+        env if args.torch_threads else {**env, **one},
+        reuse=args.work_dir is not None,
     )
-    ctx.logs.mkdir()
+    ctx.logs.mkdir(exist_ok=True)
     meta = run_meta(args.quick, args.torch_threads)
     results: dict[str, Any] = {}
     section_meta: dict[str, Any] = {}

@@ -63,6 +63,7 @@ class Ctx:
     setup_env: dict[str, str]  # runs that only build inputs: 1 thread unless --torch-threads
     done: dict[str, Any] = field(default_factory=dict)
     runs: int = 0
+    reuse: bool = False  # --work-dir: keep workspaces a previous invocation left there
 
     @property
     def logs(self) -> Path:

@@ -48,6 +48,8 @@ def devign_workspace(ctx: Ctx, split: str) -> Path:
     at a sampled subset and trains every branch for one epoch (a smoke test only).
     """
     ws = ctx.tmp / f"pipeline-{split}"
+    if ctx.reuse and (ws / ".dvc").is_dir():
+        return ws  # --work-dir: the previous invocation's copy; dvc repro brings it up to date
     shutil.rmtree(ws, ignore_errors=True)
     ws.mkdir(parents=True)
     for name in PROJECT_FILES:
