@@ -15,6 +15,28 @@ import yaml
 
 from tests.helpers import DEVIGN, mlflow_state_restored, tiny_params
 
+# ----------------------------------------------------------------------------- parallel runs
+# `make test` runs the suite on every core with pytest-xdist (`-n auto --dist loadgroup`).
+# Each worker is one process; the stage subprocesses the tests start inherit this, so two
+# workers' torch pools do not fight over the same cores (results are compared within a run).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadgroup`` a test module runs whole on one worker, so its module-scoped
+    fixtures are built once; modules that share an expensive session fixture name one
+    ``xdist_group`` (e.g. ``main_experiment``). Slow modules are handed out first, so the
+    longest ones do not start last and leave one worker running alone at the end."""
+    if not config.pluginmanager.hasplugin("xdist") or config.getoption("dist", "no") == "no":
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else ""))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
+
 
 @pytest.fixture(autouse=True)
 def _isolate_mlflow_env() -> Iterator[None]:

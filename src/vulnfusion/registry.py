@@ -39,7 +39,6 @@ EXAMPLE = [
 REQUIREMENTS = (
     "torch",
     "transformers",
-    "torch-geometric",
     "tree-sitter",
     "tree-sitter-c",
     "tokenizers",

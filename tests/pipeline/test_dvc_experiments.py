@@ -21,7 +21,8 @@ import pytest
 from tests.helpers import sh
 from tests.pipeline.conftest import MainExperiment
 
-pytestmark = pytest.mark.slow
+# one worker builds the session fixture `main_experiment` both modules read
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("main_experiment")]
 
 TRACKS = ("transformer", "gnn", "fusion")
 TRACK_KEYS = {"f1", "roc_auc", "pr_auc", "accuracy", "threshold", "ece", "brier", "temperature"}

@@ -24,7 +24,8 @@ from tests.helpers import ROOT, dvc_env, mlflow_run, sh
 from tests.pipeline.conftest import MainExperiment
 from vulnfusion.io import free_port
 
-pytestmark = pytest.mark.slow
+# one worker builds the session fixture `main_experiment` both modules read
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("main_experiment")]
 
 MODEL = "vulnfusion-ensemble"
 TRACKS = ("transformer", "gnn", "fusion")

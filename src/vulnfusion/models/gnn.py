@@ -15,6 +15,11 @@ CPU inference (no autograd) computes the same function in fewer products: the fi
 once per distinct (node type, token) pair (``PairPlan``), the others once per distinct source
 or target of each relation (``DedupPlan``), with sparse products in place of per-edge gathers.
 Training keeps the per-edge layout above.
+
+Graph pooling (mean ⊕ max, or soft attention) is written here with the same torch scatter
+calls as PyG's ``global_mean_pool`` / ``global_max_pool`` / ``AttentionalAggregation`` (equal
+to the last bit, tested against them): importing ``torch_geometric`` costs ~2 s per process
+(it loads its datasets, LLM helpers and ``torch._dynamo``), paid by every stage and scan.
 """
 
 from __future__ import annotations
@@ -25,8 +30,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch_geometric.nn import global_max_pool, global_mean_pool
-from torch_geometric.nn.aggr import AttentionalAggregation
 
 from vulnfusion.batching import Batch
 from vulnfusion.config import GNNConfig
@@ -234,6 +237,47 @@ class RelationalConv(nn.Module):
         return out
 
 
+def _rows(index: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return index.view(-1, 1).expand_as(x)
+
+
+def graph_sum(x: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-graph sum of node rows: x (N, D), index (N,) graph ids in [0, size) → (size, D)."""
+    return x.new_zeros((size, x.size(1))).scatter_add_(0, _rows(index, x), x)
+
+
+def graph_mean(x: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-graph mean of node rows (size, D); a graph without nodes gives zeros."""
+    count = x.new_zeros(size).scatter_add_(0, index, x.new_ones(x.size(0))).clamp(min=1)
+    return graph_sum(x, index, size) / count.view(-1, 1)
+
+
+def graph_max(x: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """Per-graph channel-wise max of node rows (size, D); a graph without nodes gives zeros."""
+    out = x.new_zeros((size, x.size(1)))
+    return out.scatter_reduce_(0, _rows(index, x), x, reduce="amax", include_self=False)
+
+
+class AttentionPooling(nn.Module):
+    """Soft-attention readout (Li et al., 2016, "Gated Graph Sequence Neural Networks", eq. 7):
+    ``r_g = sum_{n in g} softmax_g(gate(x_n)) * x_n``, x (N, D) → (size, D).
+
+    The parameters sit under ``gate_nn`` as in PyG's ``AttentionalAggregation(gate_nn)``, so
+    checkpoints keep their keys.
+    """
+
+    def __init__(self, gate_nn: nn.Module) -> None:
+        super().__init__()
+        self.gate_nn = gate_nn
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor, dim_size: int) -> torch.Tensor:
+        gate = self.gate_nn(x)  # (N, 1)
+        top = graph_max(gate.detach(), index, dim_size).index_select(0, index)
+        weight = (gate - top).exp()
+        total = graph_sum(weight, index, dim_size) + 1e-16
+        return graph_sum(weight / total.index_select(0, index) * x, index, dim_size)
+
+
 class GNNClassifier(nn.Module):
     """Node embeddings → ``num_layers`` R-GCN blocks → graph pooling (B, D) → logit (B,).
 
@@ -269,7 +313,7 @@ class GNNClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.pooling = pooling
         if pooling == "attention":
-            self.pool = AttentionalAggregation(
+            self.pool = AttentionPooling(
                 nn.Sequential(
                     nn.Linear(hidden_size, hidden_size), nn.Tanh(), nn.Linear(hidden_size, 1)
                 )
@@ -330,8 +374,8 @@ class GNNClassifier(nn.Module):
             return self.pool(h, batch.graph_index, dim_size=size)
         return torch.cat(
             [
-                global_mean_pool(h, batch.graph_index, size),
-                global_max_pool(h, batch.graph_index, size),
+                graph_mean(h, batch.graph_index, size),
+                graph_max(h, batch.graph_index, size),
             ],
             dim=-1,
         )
