@@ -45,8 +45,9 @@ $(HELDOUT_EVAL)/evaluation.md: $(HELDOUT) reports/registered_model.json
 	MLFLOW_TRACKING_URI="$(TRACKING_URI)" $(BIN)/vulnfusion evaluate $(HELDOUT) \
 	  --name demo-heldout --output $(HELDOUT_EVAL) --no-progress
 
+# Every core (pytest-xdist): a test module stays on one worker (tests/conftest.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

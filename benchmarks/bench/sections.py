@@ -11,6 +11,7 @@ from bench import (
     featurize,
     fusion,
     localize,
+    ood,
     pipeline,
     quality,
     scan,
@@ -40,6 +41,7 @@ SECTIONS: dict[str, Section] = {
     "pipeline": Section(pipeline.run, pipeline.headline),
     "quality": Section(quality.run, quality.headline, quality.markdown),
     "evaluation": Section(evaluation.run, evaluation.headline),
+    "ood": Section(ood.run, ood.headline, ood.markdown),
     "timings": Section(timings.run, timings.headline),
     "scan": Section(scan.run, scan.headline),
 }

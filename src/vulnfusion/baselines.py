@@ -11,6 +11,7 @@ headline figures with ``metrics.Headline.from_report``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,14 @@ def all_positive(valid_y: np.ndarray, test_y: np.ndarray) -> dict[str, Any]:
 
 
 def tfidf_lr_logits(
-    prepared: Path, max_features: int = 200_000, c: float = 1.0, seed: int = 0
+    prepared: Path,
+    max_features: int = 200_000,
+    c: float = 1.0,
+    seed: int = 0,
+    extra: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Fit on train; the ``valid`` and ``test`` logits (aligned with the split files)."""
+    """Fit on train; the ``valid`` and ``test`` logits (aligned with the split files), and
+    those of each ``extra`` named list of texts (e.g. an out-of-distribution set)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -57,9 +63,8 @@ def tfidf_lr_logits(
     )
     clf = LogisticRegression(C=c, max_iter=2000, random_state=seed)
     clf.fit(vec.fit_transform(x_tr), y_tr)
-    return {
-        s: clf.decision_function(vec.transform(x)) for s, x in (("valid", x_va), ("test", x_te))
-    }
+    texts = {"valid": x_va, "test": x_te, **(extra or {})}
+    return {s: clf.decision_function(vec.transform(list(x))) for s, x in texts.items()}
 
 
 def tfidf_lr(prepared: Path, **kwargs: Any) -> dict[str, Any]:

@@ -177,6 +177,26 @@ def test_heldout_demo_pairs_print_pairwise_figures(
     assert bench["n"] == 40 and bench["f1"] == report["all"]["f1"]["value"]
     assert bench["f1_ci"] == [report["all"]["f1"]["low"], report["all"]["f1"]["high"]]
     assert bench["vd_s"] == report["all"]["vd_s"]["vd_s"] and bench["overlap"] == 0
+    # and its `ood` section (cvepairs) the pair-wise figures and per-CWE rows of it
+    from bench.ood import CWE_MIN_PAIRS, cwe_rows, ood_summary
+
+    ood = ood_summary(report)
+    assert ood["n_pairs"] == 20 and ood["p_c"] == pairs["p_c"]["value"]
+    assert ood["vulnerable_scores_higher_ci"] == [
+        pairs["vulnerable_scores_higher"]["low"],
+        pairs["vulnerable_scores_higher"]["high"],
+    ]
+    assert ood["cwe"] == {}  # every CWE here has 2 pairs, fewer than CWE_MIN_PAIRS
+    rows = cwe_rows({"CWE-1": {"n": 2 * CWE_MIN_PAIRS, "n_pairs": CWE_MIN_PAIRS, "p_c": 0.5}})
+    assert rows == {
+        "CWE-1": {
+            "n": 2 * CWE_MIN_PAIRS,
+            "n_pairs": CWE_MIN_PAIRS,
+            "roc_auc": None,
+            "p_c": 0.5,
+            "vulnerable_scores_higher": None,
+        }
+    }
 
 
 def test_cli_errors_are_one_line_with_exit_2(

@@ -131,3 +131,27 @@ def test_intervals_contain_the_point_estimate(paired: bool) -> None:
     for k in BOOTSTRAP_METRICS:
         assert cis[k]["low"] <= point[k] <= cis[k]["high"], (k, cis[k], point[k])
         assert cis[k]["high"] - cis[k]["low"] < 0.25, k
+
+
+def test_group_rows_carry_pair_figures_hand_computed() -> None:
+    """Per-CWE rows (issue 18's table): CWE-A has a correct pair (0.9 vs 0.2) and a tied one
+    (0.3 vs 0.3: half a win, both benign at 0.5); CWE-B one reversed pair; CWE-C no pairs."""
+    from vulnfusion.evaluation.figures import Scored, groups
+
+    data = Scored(
+        np.array([1, 0, 1, 0, 1, 0, 1, 0]),
+        np.array([0.9, 0.2, 0.3, 0.3, 0.4, 0.6, 0.7, 0.1]),
+        ["a1", "a1", "a2", "a2", "b1", "b1", None, None],
+        [None] * 8,
+        ["CWE-A", "CWE-A", "CWE-A", "CWE-A", "CWE-B", "CWE-B", "CWE-C", "CWE-C"],
+        [f"int f{i}(void) {{ return {i}; }}" for i in range(8)],
+    )
+    table = groups(data, 0.5)["cwe"]
+    got = {
+        c: (r["n"], r["n_pairs"], r["p_c"], r["vulnerable_scores_higher"]) for c, r in table.items()
+    }
+    assert got == {
+        "CWE-A": (4, 2, 0.5, 0.75),
+        "CWE-B": (2, 1, 0.0, 0.0),
+        "CWE-C": (2, None, None, None),  # no pair_id in the group: no pair figures
+    }

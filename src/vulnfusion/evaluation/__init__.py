@@ -30,7 +30,7 @@ only ever added):
 * ``warnings``: one line per malformed-pair kind and for duplicate rows (the console prints
   each as ``WARNING:``, as the leakage warning);
 * ``groups``: ``{"project"|"cwe": {value: {n, n_positive, accuracy, precision, recall, f1,
-  roc_auc, pr_auc, n_pairs, p_c}}}`` for the fields present;
+  roc_auc, pr_auc, n_pairs, p_c, vulnerable_scores_higher}}}`` for the fields present;
 * ``leakage``: ``available``, ``n_exact``, ``n_normalized_only``, ``n_overlap``, ``share``,
   ``warning`` (text or null);
 * ``without_overlap``: the figure set without functions found in the training data (and

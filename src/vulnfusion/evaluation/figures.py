@@ -105,8 +105,9 @@ def groups(data: Scored, threshold: float) -> dict[str, dict[str, dict[str, Any]
     """Per-``project`` and per-``cwe`` figures (no intervals), only for fields some row has.
 
     ``{field: {value: {n, n_positive, accuracy, precision, recall, f1, roc_auc, pr_auc,
-    n_pairs, p_c}}}``; AUCs ``None`` for a one-class group; ``n_pairs``/``p_c`` count pairs
-    with both twins in the group (``None`` without pairs). Sorted by value.
+    n_pairs, p_c, vulnerable_scores_higher}}}``; AUCs ``None`` for a one-class group;
+    ``n_pairs``/``p_c``/``vulnerable_scores_higher`` count pairs with both twins in the group
+    (``None`` without pairs). Sorted by value.
     """
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for name in GROUP_FIELDS:
@@ -130,9 +131,11 @@ def _group_row(sub: Scored, threshold: float) -> dict[str, Any]:
     if any(x is not None for x in sub.pair_id):
         pairs = find_pairs(sub.y, sub.pair_id, sub.func)
     row["n_pairs"] = None if pairs is None else pairs.n
-    row["p_c"] = None
+    row["p_c"] = row["vulnerable_scores_higher"] = None
     if pairs is not None and pairs.n:
-        row["p_c"] = pairwise(pairs, sub.prob, threshold)["p_c"]["value"]
+        figs = pairwise(pairs, sub.prob, threshold)
+        row["p_c"] = figs["p_c"]["value"]
+        row["vulnerable_scores_higher"] = figs["vulnerable_scores_higher"]["value"]
     return row
 
 

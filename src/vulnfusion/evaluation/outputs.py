@@ -118,7 +118,8 @@ def _figure_table(title: str, figs: Mapping[str, Any]) -> list[str]:
 
 def _group_table(name: str, table: Mapping[str, Mapping[str, Any]]) -> list[str]:
     cols = (name, "n", "vulnerable", "accuracy", "precision", "recall", "F1", "ROC-AUC", "pairs")
-    out = [f"## By {name}", "", "| " + " | ".join(cols) + " | P-C |", "|---" * 10 + "|"]
+    tail = " | P-C | vulnerable twin higher |"
+    out = [f"## By {name}", "", "| " + " | ".join(cols) + tail, "|---" * 11 + "|"]
     for value, r in table.items():
         cells = [
             value,
@@ -127,6 +128,7 @@ def _group_table(name: str, table: Mapping[str, Mapping[str, Any]]) -> list[str]
             *(_num(r[k]) for k in ("accuracy", "precision", "recall", "f1", "roc_auc")),
             "—" if r["n_pairs"] is None else str(r["n_pairs"]),
             _num(r["p_c"]),
+            _num(r.get("vulnerable_scores_higher")),
         ]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return [*out, ""]

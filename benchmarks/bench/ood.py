@@ -1,0 +1,201 @@
+"""Section ``ood``: out-of-distribution transfer to real CVE fixes. Every registered model this
+benchmark trains — the demo preset (what ``make run`` registers) and the ``devign`` preset on
+both splits — scored on ``../shared/data/cvepairs`` (504 vulnerable/fixed function pairs from
+108 projects none of them saw: **evaluation only**, nothing here is chosen on it) with
+``vulnfusion evaluate``, exactly as a user runs it, beside two floors scored by the same code:
+
+* ``all_positive``: every function called vulnerable (ROC-AUC 0.5, P-V 1, ties in every pair);
+* ``tfidf_lr``: TF-IDF + logistic regression fitted on the Devign stratified **train** split,
+  its threshold the max-F1 one on that split's **valid** (``vulnfusion.baselines``).
+
+  ood.models.<name>.{n, n_pairs, roc_auc, pr_auc, f1, p_c, p_v, p_b, p_r,
+  vulnerable_scores_higher, vd_s, ece, brier, threshold, model, wall_s} (bootstrapped figures
+  with ``<metric>_ci``: [low, high], pairs resampled as units, 1,000 draws);
+  ood.models.<name>.cwe.<CWE>.{n, n_pairs, roc_auc, p_c, vulnerable_scores_higher};
+  ood.data.{path, sha256, n, n_pairs}
+
+``<name>`` is ``demo``, ``devign_stratified``, ``devign_cross_project``, ``all_positive``,
+``tfidf_lr``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.context import ROOT, Ctx, dig
+from bench.pipeline import demo_pipeline, devign_pipelines
+from bench.processes import run_measured
+from bench.report import fmt
+from vulnfusion.io import read_json
+
+CVEPAIRS = (ROOT.parent / "shared" / "data" / "cvepairs" / "cvepairs.jsonl.gz").resolve()
+EVALUATE_TIMEOUT_S = 3600
+FIGURES = ("roc_auc", "pr_auc", "f1")
+PAIR_FIGURES = ("p_c", "p_v", "p_b", "p_r", "vulnerable_scores_higher")
+CWE_MIN_PAIRS = 10  # per-CWE rows for CWEs with at least this many pairs (the rest: "other")
+
+
+def ood_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """The bench keys of one ``evaluation.json`` on cvepairs (module doc)."""
+    figs = report["all"]
+    out: dict[str, Any] = {"n": figs["n"], "threshold": figs["threshold"]}
+    for k in FIGURES:
+        out[k] = figs[k]["value"]
+        out[f"{k}_ci"] = [figs[k]["low"], figs[k]["high"]]
+    pairs = figs["pairs"] or {}
+    out["n_pairs"] = pairs.get("n_pairs", 0)
+    for k in PAIR_FIGURES:
+        entry = pairs.get(k) or {"value": None, "low": None, "high": None}
+        out[k] = entry["value"]
+        out[f"{k}_ci"] = [entry["low"], entry["high"]]
+    out["vd_s"] = figs["vd_s"]["vd_s"]
+    out["ece"] = figs["calibration"]["ece"]
+    out["brier"] = figs["calibration"]["brier"]
+    out["cwe"] = cwe_rows(report.get("groups", {}).get("cwe", {}))
+    return out
+
+
+def cwe_rows(table: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-CWE rows (the evaluation's ``groups.cwe``) for CWEs with >= CWE_MIN_PAIRS pairs."""
+    keep = ("n", "n_pairs", "roc_auc", "p_c", "vulnerable_scores_higher")
+    return {
+        cwe: {k: row.get(k) for k in keep}
+        for cwe, row in sorted(table.items(), key=lambda kv: -(kv[1].get("n_pairs") or 0))
+        if (row.get("n_pairs") or 0) >= CWE_MIN_PAIRS
+    }
+
+
+def evaluate_model(ctx: Ctx, ws: Path, name: str) -> dict[str, Any]:
+    """``vulnfusion evaluate cvepairs`` with ``ws``'s registered model (its own code/store)."""
+    registered = read_json(ws / "reports" / "registered_model.json")
+    out_dir = ctx.tmp / f"ood-{name}"
+    env = {
+        **ctx.env,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}",
+        "PYTHONPATH": str(ws / "src"),
+    }
+    cmd = [
+        sys.executable, "-m", "vulnfusion.console", "evaluate", str(CVEPAIRS),
+        "--model", registered["registry_uri"], "--name", f"cvepairs-{name}",
+        "--output", str(out_dir), "--no-progress",
+    ]  # fmt: skip
+    m = run_measured(ctx, cmd, f"ood-{name}", timeout=EVALUATE_TIMEOUT_S, cwd=ws, env=env)
+    report = read_json(out_dir / "evaluation.json")
+    out = ood_summary(report)
+    out["model"] = f"{report['model']['name']} {report['model']['version']}"
+    out["wall_s"] = m.wall_s
+    return out
+
+
+def floors(prepared: Path) -> dict[str, dict[str, Any]]:
+    """The two floors on cvepairs, through the evaluation's own figure code (in-process)."""
+    from vulnfusion.baselines import tfidf_lr_logits
+    from vulnfusion.evaluation.dataset import read_eval_data
+    from vulnfusion.evaluation.figures import Options, Scored, figure_set, groups
+    from vulnfusion.io import read_jsonl
+    from vulnfusion.metrics import best_threshold, sigmoid, threshold_sweep
+
+    data = read_eval_data(CVEPAIRS)
+    rows = data.rows
+
+    def report(prob: np.ndarray, thr: float) -> dict[str, Any]:
+        scored = Scored(
+            np.array([r.label for r in rows], dtype=np.int64),
+            prob.astype(np.float64),
+            [r.pair_id for r in rows],
+            [r.project for r in rows],
+            [r.cwe for r in rows],
+            [r.func for r in rows],
+        )
+        return {"all": figure_set(scored, thr, Options()), "groups": groups(scored, thr)}
+
+    out = {"all_positive": ood_summary(report(np.ones(len(rows)), 0.5))}
+    z = tfidf_lr_logits(prepared, extra={"cvepairs": [r.func for r in rows]})
+    valid_y = np.array([r["target"] for r in read_jsonl(prepared / "valid.jsonl")])
+    thr = best_threshold(threshold_sweep(valid_y, sigmoid(z["valid"])))
+    out["tfidf_lr"] = ood_summary(report(sigmoid(z["cvepairs"]), thr))
+    return out
+
+
+def run(ctx: Ctx) -> dict[str, Any]:
+    if not CVEPAIRS.exists():
+        raise FileNotFoundError(f"{CVEPAIRS} not found")
+    spaces = devign_pipelines(ctx)
+    models: dict[str, Any] = {"demo": evaluate_model(ctx, demo_pipeline(ctx), "demo")}
+    for split, (ws, _) in spaces.items():
+        models[f"devign_{split}"] = evaluate_model(ctx, ws, f"devign_{split}")
+    models.update(floors(spaces["stratified"][0] / "data" / "prepared"))
+    first = next(iter(models.values()))
+    data = {
+        "path": str(CVEPAIRS),
+        "sha256": hashlib.sha256(CVEPAIRS.read_bytes()).hexdigest(),
+        "n": first["n"],
+        "n_pairs": first["n_pairs"],
+    }
+    return {"data": data, "models": models}
+
+
+def headline(r: dict[str, Any]) -> str:
+    parts = []
+    for name in ("demo", "devign_stratified", "devign_cross_project", "tfidf_lr"):
+        parts.append(
+            f"{name}: ROC-AUC {fmt(dig(r, 'models', name, 'roc_auc'))}, "
+            f"vuln>fix {fmt(dig(r, 'models', name, 'vulnerable_scores_higher'))}, "
+            f"P-C {fmt(dig(r, 'models', name, 'p_c'))}"
+        )
+    return "; ".join(parts)
+
+
+def markdown(r: dict[str, Any]) -> list[str]:
+    """One table of every model and floor, then the per-CWE rows of each model."""
+
+    def ci(m: dict[str, Any], k: str) -> str:
+        lo, hi = m.get(f"{k}_ci") or (None, None)
+        tail = f" [{fmt(lo)}, {fmt(hi)}]" if lo is not None else ""
+        return f"{fmt(m.get(k))}{tail}"
+
+    d = r.get("data", {})
+    lines = [
+        f"`cvepairs` ({d.get('n')} functions, {d.get('n_pairs')} pairs; evaluation only, "
+        "nothing chosen on it). Bootstrap 95% intervals resample pairs.",
+        "",
+        "| model | ROC-AUC | PR-AUC | vulnerable scores higher | P-C | P-V | P-B | P-R "
+        "| VD-S | ECE | threshold |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    models = r.get("models", {})
+    for name, m in models.items():
+        lines.append(
+            f"| {name} | {ci(m, 'roc_auc')} | {ci(m, 'pr_auc')} | "
+            f"{ci(m, 'vulnerable_scores_higher')} | {ci(m, 'p_c')} | {fmt(m.get('p_v'))} | "
+            f"{fmt(m.get('p_b'))} | {fmt(m.get('p_r'))} | {fmt(m.get('vd_s'))} | "
+            f"{fmt(m.get('ece'))} | {fmt(m.get('threshold'))} |"
+        )
+    lines += [
+        "",
+        f"Per CWE (CWEs with at least {CWE_MIN_PAIRS} pairs): ROC-AUC / vulnerable scores "
+        "higher / P-C.",
+        "",
+    ]
+    cwes = sorted({c for m in models.values() for c in m.get("cwe", {})})
+    if cwes:
+        lines.append("| CWE | pairs | " + " | ".join(models) + " |")
+        lines.append("|---|---:|" + "---:|" * len(models))
+        for c in cwes:
+            n_pairs = next(
+                (m["cwe"][c]["n_pairs"] for m in models.values() if c in m.get("cwe", {})), None
+            )
+            cells = []
+            for m in models.values():
+                row = m.get("cwe", {}).get(c, {})
+                cells.append(
+                    f"{fmt(row.get('roc_auc'))} / {fmt(row.get('vulnerable_scores_higher'))} / "
+                    f"{fmt(row.get('p_c'))}"
+                )
+            lines.append(f"| {c} | {n_pairs} | " + " | ".join(cells) + " |")
+    return lines
