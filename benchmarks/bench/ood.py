@@ -16,6 +16,10 @@ both splits — scored on ``../shared/data/cvepairs`` (504 vulnerable/fixed func
 
 ``<name>`` is ``demo``, ``devign_stratified``, ``devign_cross_project``, ``all_positive``,
 ``tfidf_lr``.
+
+  ood.why.<model>.{visibility, attribution, edits.<corpus>.<edit>} for ``demo`` and
+  ``devign_stratified``: what the model keys on (:mod:`bench.why`; corpora ``devign`` and
+  ``demo`` test functions).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ CVEPAIRS = (ROOT.parent / "shared" / "data" / "cvepairs" / "cvepairs.jsonl.gz").
 EVALUATE_TIMEOUT_S = 3600
 FIGURES = ("roc_auc", "pr_auc", "f1")
 PAIR_FIGURES = ("p_c", "p_v", "p_b", "p_r", "vulnerable_scores_higher")
+TOP_LINES = 5  # bench.why.TOP_K
 CWE_MIN_PAIRS = 10  # per-CWE rows for CWEs with at least this many pairs (the rest: "other")
 
 
@@ -122,11 +127,59 @@ def floors(prepared: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+def workspace_model(ws: Path) -> Any:
+    """``ws``'s registered model loaded in this process (a ``ScanModel``: the pyfunc, and
+    through it the ensemble scorer the probes need)."""
+    import mlflow
+
+    from vulnfusion.scan.model import load_scan_model
+
+    uri = f"sqlite:///{ws / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # models:/ resolves through the process-wide registry URI
+    return load_scan_model(read_json(ws / "reports" / "registered_model.json")["registry_uri"])
+
+
+def why_block(ws: Path, corpora: dict[str, list[str]]) -> dict[str, Any]:
+    """The three probes of :mod:`bench.why` for ``ws``'s registered model on cvepairs."""
+    from bench import why
+    from vulnfusion.evaluation.dataset import read_eval_data
+    from vulnfusion.evaluation.measures import find_pairs
+
+    model = workspace_model(ws)
+    scorer = model.pyfunc.unwrap_python_model().scorer
+    rows = read_eval_data(CVEPAIRS).rows
+    y = np.array([r.label for r in rows])
+    pairs = find_pairs(y, [r.pair_id for r in rows], [r.func for r in rows])
+    vul = [rows[int(i)] for i in pairs.vulnerable]
+    fix = [rows[int(i)] for i in pairs.fixed]
+    texts = [r.func for r in vul[: why.ATTRIBUTION_PAIRS] + fix[: why.ATTRIBUTION_PAIRS]]
+    probs = dict(zip(texts, model.predict(texts), strict=True))
+    thr = model.spec.threshold
+    both = list(zip(vul, fix, strict=True))
+    return {
+        "visibility": why.visibility(scorer, [(v.func, f.func) for v, f in both]),
+        "attribution": why.attribution(
+            scorer,
+            [(str(v.pair_id), v.cwe, v.func, f.func) for v, f in both],
+            probs,
+        ),
+        "edits": {name: why.edits(model.predict, funcs, thr) for name, funcs in corpora.items()},
+    }
+
+
+def _test_funcs(ws: Path) -> list[str]:
+    from vulnfusion.io import read_jsonl
+
+    return [r["func"] for r in read_jsonl(ws / "data" / "prepared" / "test.jsonl")]
+
+
 def run(ctx: Ctx) -> dict[str, Any]:
     if not CVEPAIRS.exists():
         raise FileNotFoundError(f"{CVEPAIRS} not found")
     spaces = devign_pipelines(ctx)
-    models: dict[str, Any] = {"demo": evaluate_model(ctx, demo_pipeline(ctx), "demo")}
+    demo_ws = demo_pipeline(ctx)
+    models: dict[str, Any] = {"demo": evaluate_model(ctx, demo_ws, "demo")}
     for split, (ws, _) in spaces.items():
         models[f"devign_{split}"] = evaluate_model(ctx, ws, f"devign_{split}")
     models.update(floors(spaces["stratified"][0] / "data" / "prepared"))
@@ -137,7 +190,10 @@ def run(ctx: Ctx) -> dict[str, Any]:
         "n": first["n"],
         "n_pairs": first["n_pairs"],
     }
-    return {"data": data, "models": models}
+    strat = spaces["stratified"][0]
+    corpora = {"devign": _test_funcs(strat), "demo": _test_funcs(demo_ws)}
+    why = {"demo": why_block(demo_ws, corpora), "devign_stratified": why_block(strat, corpora)}
+    return {"data": data, "models": models, "why": why}
 
 
 def headline(r: dict[str, Any]) -> str:
@@ -198,4 +254,26 @@ def markdown(r: dict[str, Any]) -> list[str]:
                     f"{fmt(row.get('p_c'))}"
                 )
             lines.append(f"| {c} | {n_pairs} | " + " | ".join(cells) + " |")
+    for name, w in r.get("why", {}).items():
+        lines += ["", f"What `{name}` keys on (`bench/why.py`):", ""]
+        v, a = w.get("visibility", {}), w.get("attribution", {})
+        lines.append(
+            f"- of {v.get('n_pairs')} pairs, the two versions give identical token ids in "
+            f"{fmt(v.get('tokens_identical'))}, identical graphs in "
+            f"{fmt(v.get('graphs_identical'))}, both in {fmt(v.get('both_identical'))}; "
+            f"{fmt(v.get('changed_lines_in_window'))} of the changed lines (mean per pair) lie "
+            f"in the token window; {fmt(v.get('graph_truncated'))} of the graphs are cut"
+        )
+        lines.append(
+            f"- top-{TOP_LINES} occlusion lines touch the fix in {a.get('hits')} of "
+            f"{a.get('n_pairs')} pairs (a random top-{TOP_LINES}: "
+            f"{a.get('expected_random_hits')}); mean p(vulnerable) − p(fixed) "
+            f"{fmt(a.get('mean_score_gap'))}"
+        )
+        for corpus, table in w.get("edits", {}).items():
+            text = ", ".join(
+                f"{e} |Δp| {fmt(x.get('mean_abs_delta'))} (flips {fmt(x.get('label_flips'))})"
+                for e, x in table.items()
+            )
+            lines.append(f"- semantics-preserving edits on {corpus} test functions: {text}")
     return lines
