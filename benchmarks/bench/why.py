@@ -164,16 +164,26 @@ def _walk(node: Any) -> Any:
 
 
 def _declared_names(root: Any) -> set[str]:
-    """Names a function declares: its parameters and locals (identifiers at the end of a
-    declarator chain in a parameter or declaration)."""
+    """Names a function declares: its parameters and locals (the identifier at the end of a
+    ``declarator`` chain of a parameter or declaration; not an initialiser's operands)."""
+
+    def is_declarator(parent: Any, child: Any) -> bool:
+        return any(d == child for d in parent.children_by_field_name("declarator"))
+
     names: set[str] = set()
     for n in _walk(root):
         if n.type != "identifier" or n.parent is None:
             continue
-        p = n.parent
-        while p is not None and p.type.endswith("declarator") and p.type != "function_declarator":
-            p = p.parent
-        if p is not None and p.type in ("parameter_declaration", "declaration"):
+        child, p = n, n.parent
+        while (
+            p is not None
+            and p.type.endswith("declarator")
+            and p.type != "function_declarator"
+            and is_declarator(p, child)
+        ):
+            child, p = p, p.parent
+        owners = ("parameter_declaration", "declaration")
+        if p is not None and p.type in owners and is_declarator(p, child):
             names.add(n.text.decode("utf-8", "replace"))
     return names
 
