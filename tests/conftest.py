@@ -16,9 +16,10 @@ import yaml
 from tests.helpers import DEVIGN, mlflow_state_restored, tiny_params
 
 # ----------------------------------------------------------------------------- parallel runs
-# `make test` runs the suite on every core with pytest-xdist (`-n auto --dist loadgroup`).
-# Each worker is one process; the stage subprocesses the tests start inherit this, so two
-# workers' torch pools do not fight over the same cores (results are compared within a run).
+# `make test` runs the suite on every core with pytest-xdist (`-n auto --dist loadfile`: a
+# test module runs whole on one worker, so its module fixtures are built once). Each worker
+# is one process; the stage subprocesses the tests start inherit this, so two workers' torch
+# pools do not fight over the same cores (results are only compared within a run).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
@@ -26,16 +27,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under ``--dist loadgroup`` a test module runs whole on one worker, so its module-scoped
-    fixtures are built once; modules that share an expensive session fixture name one
-    ``xdist_group`` (e.g. ``main_experiment``). Slow modules are handed out first, so the
-    longest ones do not start last and leave one worker running alone at the end."""
-    if not config.pluginmanager.hasplugin("xdist") or config.getoption("dist", "no") == "no":
+    """Under pytest-xdist, modules with slow tests are handed out first (a module's tests stay
+    together), so the longest ones do not start last and leave one worker alone at the end."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__ if item.module else ""))
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
+    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow)  # stable: file order kept otherwise
 
 
 @pytest.fixture(autouse=True)

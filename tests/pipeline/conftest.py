@@ -1,9 +1,8 @@
-"""Fixtures shared by the pipeline tests: a real ``mlflow server`` on 127.0.0.1, and the
-whole tiny pipeline run once as a DVC experiment for the modules that inspect its result."""
+"""Fixtures of the pipeline tests: a real ``mlflow server`` on 127.0.0.1, and the whole tiny
+pipeline run once as a DVC experiment through ``mlflow run`` for the MLproject tests."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -21,17 +20,14 @@ from vulnfusion.io import free_port
 @dataclass(frozen=True)
 class MainExperiment:
     """The tiny project after ``mlflow run . -e main -P preset=demo``: the whole pipeline,
-    run once per session as one DVC experiment, and what was true right after it.
+    run once as one DVC experiment, and what was true right after it.
 
     ``root`` is where ``tests/pipeline/test_mlproject.py`` runs further entry points (it
-    changes the workspace); ``copy`` is a copy taken before any test touched it, for
-    ``test_dvc_experiments.py`` to add its second experiment to. ``status`` is
-    ``dvc status`` and ``experiments`` ``dvc exp list --name-only`` (the experiment ``main``
-    made: one name), both read right after the run.
+    changes the workspace). ``status`` is ``dvc status`` and ``experiments`` ``dvc exp list
+    --name-only`` (the experiment ``main`` made: one name), both read right after the run.
     """
 
     root: Path
-    copy: Path
     status: str
     experiments: list[str]
 
@@ -39,16 +35,13 @@ class MainExperiment:
 @pytest.fixture(scope="session")
 def main_experiment(tmp_path_factory: pytest.TempPathFactory) -> MainExperiment:
     """One real `mlflow run . -e main` (= `dvc exp run -S preset=demo`) on a committed tiny
-    copy of the project, shared by the modules that only inspect what it left (the most
-    expensive run in the suite: every stage, two seeds, three tracks)."""
+    copy of the project (every stage, two seeds, three tracks)."""
     root = cloned_project(tmp_path_factory.mktemp("mlproject") / "proj")
     res = mlflow_run(root, "main", "preset=demo")
     assert res.returncode == 0, res.stderr[-3000:]
     status = sh(["dvc", "status"], root).stdout.strip()
     names = sh(["dvc", "exp", "list", "--name-only"], root).stdout.split()
-    copy = tmp_path_factory.mktemp("exps") / "proj"
-    shutil.copytree(root, copy, symlinks=True)
-    return MainExperiment(root, copy, status, names)
+    return MainExperiment(root, status, names)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 deliverable 5): stage processes under one `dvc` process share one parent run, another `dvc`
 process gets another, processes outside DVC get none; each run logs the prepared splits as
 dataset inputs with their digests. The real `dvc exp run` version of this is
-tests/pipeline/test_dvc_registry_alias.py."""
+tests/pipeline/test_dvc_experiments.py."""
 
 from __future__ import annotations
 

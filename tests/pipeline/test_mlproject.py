@@ -24,8 +24,7 @@ from tests.helpers import ROOT, dvc_env, mlflow_run, sh
 from tests.pipeline.conftest import MainExperiment
 from vulnfusion.io import free_port
 
-# one worker builds the session fixture `main_experiment` both modules read
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("main_experiment")]
+pytestmark = pytest.mark.slow
 
 MODEL = "vulnfusion-ensemble"
 TRACKS = ("transformer", "gnn", "fusion")
