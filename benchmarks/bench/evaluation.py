@@ -29,13 +29,21 @@ METRICS = ("roc_auc", "pr_auc", "accuracy", "precision", "recall", "f1", "balanc
 EVALUATE_TIMEOUT_S = 3600
 
 
+def with_intervals(figs: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``{k: value, k_ci: [low, high]}`` for each of ``keys`` in an evaluation figure block
+    (a key that is absent or ``None`` gives ``None`` and ``[None, None]``)."""
+    out: dict[str, Any] = {}
+    for k in keys:
+        entry = figs.get(k) or {"value": None, "low": None, "high": None}
+        out[k], out[f"{k}_ci"] = entry["value"], [entry["low"], entry["high"]]
+    return out
+
+
 def evaluation_summary(report: dict[str, Any]) -> dict[str, Any]:
     """The bench keys of one ``evaluation.json`` (module doc)."""
     figs = report["all"]
     out: dict[str, Any] = {"n": figs["n"], "n_positive": figs["n_positive"]}
-    for k in METRICS:
-        out[k] = figs[k]["value"]
-        out[f"{k}_ci"] = [figs[k]["low"], figs[k]["high"]]
+    out.update(with_intervals(figs, METRICS))
     out["threshold"] = figs["threshold"]
     out["vd_s"] = figs["vd_s"]["vd_s"]
     out["ece"] = figs["calibration"]["ece"]
@@ -45,26 +53,34 @@ def evaluation_summary(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def evaluate_workspace(ctx: Ctx, ws: Path, split: str) -> dict[str, Any]:
-    """Run ``vulnfusion evaluate`` on ``ws``'s prepared test split with its registered model."""
+def run_evaluate(ctx: Ctx, ws: Path, data: Path, name: str) -> tuple[dict[str, Any], Path, float]:
+    """``vulnfusion evaluate DATA`` with ``ws``'s registered model, exactly as a user runs it
+    (a subprocess with the workspace's own code and sqlite store): its ``evaluation.json``,
+    output directory and wall seconds."""
     registered = read_json(ws / "reports" / "registered_model.json")
-    out_dir = ctx.tmp / f"evaluation-{split}"
+    out_dir = ctx.tmp / f"evaluate-{name}"
     env = {
         **ctx.env,
         "MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}",
         "PYTHONPATH": str(ws / "src"),
     }
     cmd = [
-        sys.executable, "-m", "vulnfusion.console", "evaluate",
-        str(ws / "data" / "prepared" / "test.jsonl"), "--model", registered["registry_uri"],
-        "--name", f"bench-{split}", "--output", str(out_dir), "--no-progress",
+        sys.executable, "-m", "vulnfusion.console", "evaluate", str(data),
+        "--model", registered["registry_uri"], "--name", name,
+        "--output", str(out_dir), "--no-progress",
     ]  # fmt: skip
-    m = run_measured(ctx, cmd, f"evaluate-{split}", timeout=EVALUATE_TIMEOUT_S, cwd=ws, env=env)
-    report = read_json(out_dir / "evaluation.json")
+    m = run_measured(ctx, cmd, f"evaluate-{name}", timeout=EVALUATE_TIMEOUT_S, cwd=ws, env=env)
+    return read_json(out_dir / "evaluation.json"), out_dir, m.wall_s
+
+
+def evaluate_workspace(ctx: Ctx, ws: Path, split: str) -> dict[str, Any]:
+    """Run ``vulnfusion evaluate`` on ``ws``'s prepared test split with its registered model."""
+    test = ws / "data" / "prepared" / "test.jsonl"
+    report, out_dir, wall_s = run_evaluate(ctx, ws, test, f"bench-{split}")
     return {
         **evaluation_summary(report),
         **reproduces_aggregate(ws, out_dir / "predictions.jsonl", report),
-        "wall_s": m.wall_s,
+        "wall_s": wall_s,
     }
 
 

@@ -25,20 +25,18 @@ both splits — scored on ``../shared/data/cvepairs`` (504 vulnerable/fixed func
 from __future__ import annotations
 
 import hashlib
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench.context import ROOT, Ctx, dig
+from bench.evaluation import run_evaluate, with_intervals
 from bench.pipeline import demo_pipeline, devign_pipelines
-from bench.processes import run_measured
 from bench.report import fmt
 from vulnfusion.io import read_json
 
 CVEPAIRS = (ROOT.parent / "shared" / "data" / "cvepairs" / "cvepairs.jsonl.gz").resolve()
-EVALUATE_TIMEOUT_S = 3600
 FIGURES = ("roc_auc", "pr_auc", "f1")
 PAIR_FIGURES = ("p_c", "p_v", "p_b", "p_r", "vulnerable_scores_higher")
 TOP_LINES = 5  # bench.why.TOP_K
@@ -49,15 +47,10 @@ def ood_summary(report: dict[str, Any]) -> dict[str, Any]:
     """The bench keys of one ``evaluation.json`` on cvepairs (module doc)."""
     figs = report["all"]
     out: dict[str, Any] = {"n": figs["n"], "threshold": figs["threshold"]}
-    for k in FIGURES:
-        out[k] = figs[k]["value"]
-        out[f"{k}_ci"] = [figs[k]["low"], figs[k]["high"]]
+    out.update(with_intervals(figs, FIGURES))
     pairs = figs["pairs"] or {}
     out["n_pairs"] = pairs.get("n_pairs", 0)
-    for k in PAIR_FIGURES:
-        entry = pairs.get(k) or {"value": None, "low": None, "high": None}
-        out[k] = entry["value"]
-        out[f"{k}_ci"] = [entry["low"], entry["high"]]
+    out.update(with_intervals(pairs, PAIR_FIGURES))
     out["vd_s"] = figs["vd_s"]["vd_s"]
     out["ece"] = figs["calibration"]["ece"]
     out["brier"] = figs["calibration"]["brier"]
@@ -77,23 +70,10 @@ def cwe_rows(table: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def evaluate_model(ctx: Ctx, ws: Path, name: str) -> dict[str, Any]:
     """``vulnfusion evaluate cvepairs`` with ``ws``'s registered model (its own code/store)."""
-    registered = read_json(ws / "reports" / "registered_model.json")
-    out_dir = ctx.tmp / f"ood-{name}"
-    env = {
-        **ctx.env,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}",
-        "PYTHONPATH": str(ws / "src"),
-    }
-    cmd = [
-        sys.executable, "-m", "vulnfusion.console", "evaluate", str(CVEPAIRS),
-        "--model", registered["registry_uri"], "--name", f"cvepairs-{name}",
-        "--output", str(out_dir), "--no-progress",
-    ]  # fmt: skip
-    m = run_measured(ctx, cmd, f"ood-{name}", timeout=EVALUATE_TIMEOUT_S, cwd=ws, env=env)
-    report = read_json(out_dir / "evaluation.json")
+    report, _, wall_s = run_evaluate(ctx, ws, CVEPAIRS, f"cvepairs-{name}")
     out = ood_summary(report)
     out["model"] = f"{report['model']['name']} {report['model']['version']}"
-    out["wall_s"] = m.wall_s
+    out["wall_s"] = wall_s
     return out
 
 
