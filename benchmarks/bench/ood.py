@@ -158,6 +158,8 @@ def run(ctx: Ctx) -> dict[str, Any]:
     if not CVEPAIRS.exists():
         raise FileNotFoundError(f"{CVEPAIRS} not found")
     spaces = devign_pipelines(ctx)
+    if "stratified" not in spaces:  # the TF-IDF floor and the probes use its splits
+        raise ValueError("the ood section needs the stratified Devign workspace")
     demo_ws = demo_pipeline(ctx)
     models: dict[str, Any] = {"demo": evaluate_model(ctx, demo_ws, "demo")}
     for split, (ws, _) in spaces.items():

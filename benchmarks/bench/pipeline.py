@@ -13,6 +13,7 @@ sections take 1.5-2.5 hours on 2 cores.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -36,6 +37,7 @@ PROJECT_FILES = (
     "python_env.yaml",
 )
 DEVIGN_SPLITS = ("stratified", "cross_project")
+SPLITS_ENV = "VULNFUSION_BENCH_DEVIGN_SPLITS"  # e.g. "stratified": the sections use only it
 PIPELINE_TIMEOUT_S = 3 * 3600
 
 
@@ -115,13 +117,33 @@ def demo_pipeline(ctx: Ctx) -> Path:
     return once(ctx, "demo_pipeline", build)
 
 
+def devign_splits() -> tuple[str, ...]:
+    """The Devign splits this invocation trains: both, or those ``VULNFUSION_BENCH_DEVIGN_SPLITS``
+    names (comma-separated; e.g. to run ``--only ood`` while another invocation still trains
+    the other split in the same ``--work-dir``).
+
+    Raises:
+        ValueError: the variable names a split that is not one of :data:`DEVIGN_SPLITS`.
+    """
+    raw = os.environ.get(SPLITS_ENV, "").strip()
+    if not raw:
+        return DEVIGN_SPLITS
+    chosen = tuple(s.strip() for s in raw.split(",") if s.strip())
+    bad = [s for s in chosen if s not in DEVIGN_SPLITS]
+    if bad:
+        raise ValueError(
+            f"{SPLITS_ENV}={raw!r}: unknown split(s) {bad}; choose from {DEVIGN_SPLITS}"
+        )
+    return chosen
+
+
 def devign_pipelines(ctx: Ctx) -> dict[str, tuple[Path, Measured]]:
     """``dvc repro`` (prepare → register) with the devign preset, once per split."""
 
     def build() -> dict[str, tuple[Path, Measured]]:
         out = {}
         # both copies first: the whole measurement runs the code as it was when it started
-        spaces = {split: devign_workspace(ctx, split) for split in DEVIGN_SPLITS}
+        spaces = {split: devign_workspace(ctx, split) for split in devign_splits()}
         for split, ws in spaces.items():
             # the workspace's own sqlite store (as `make run` would use) and its own code
             m = repro(ctx, ws, f"devign-pipeline-{split}")
