@@ -47,7 +47,7 @@ $(HELDOUT_EVAL)/evaluation.md: $(HELDOUT) reports/registered_model.json
 
 # Every core (pytest-xdist): a test module stays on one worker (tests/conftest.py).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto --dist loadfile --durations=15
+	$(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"

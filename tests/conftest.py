@@ -27,12 +27,19 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, modules with slow tests are handed out first (a module's tests stay
-    together), so the longest ones do not start last and leave one worker alone at the end."""
+    """Under pytest-xdist, modules are handed out heaviest first — ``heavy`` (several whole
+    pipeline runs), then ``slow``, then the rest; a module's tests stay together — so the
+    longest do not start last and leave one worker alone at the end (``make test`` passes
+    ``--no-loadscope-reorder``, which would otherwise order modules by their test count)."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow)  # stable: file order kept otherwise
+    rank: dict[Path, int] = {}
+    for item in items:
+        weight = (
+            0 if item.get_closest_marker("heavy") else 1 if item.get_closest_marker("slow") else 2
+        )
+        rank[item.path] = min(rank.get(item.path, 2), weight)
+    items.sort(key=lambda item: rank[item.path])  # stable: file order kept otherwise
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from tests.bad_inputs import CASES, MAX_CHARS_FOR_TESTS
 from tests.helpers import dvc_env, dvc_project, sh
 from vulnfusion.data.demo import generate_demo
 
-pytestmark = [pytest.mark.slow, pytest.mark.reliability]
+pytestmark = [pytest.mark.slow, pytest.mark.heavy, pytest.mark.reliability]
 
 N_GOOD = 160
 

@@ -31,7 +31,7 @@ import yaml
 
 from tests.helpers import cloned_project, sh
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 MODEL = "vulnfusion-ensemble"
 STEPS = {

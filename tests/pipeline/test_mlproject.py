@@ -24,7 +24,7 @@ from tests.helpers import ROOT, dvc_env, mlflow_run, sh
 from tests.pipeline.conftest import MainExperiment
 from vulnfusion.io import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 MODEL = "vulnfusion-ensemble"
 TRACKS = ("transformer", "gnn", "fusion")

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import dvc_project, sh
 
-pytestmark = [pytest.mark.slow, pytest.mark.reliability]
+pytestmark = [pytest.mark.slow, pytest.mark.heavy, pytest.mark.reliability]
 
 SEEDS = (0, 1, 2)
 EPOCHS = 2
