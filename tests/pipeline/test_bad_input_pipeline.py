@@ -56,8 +56,11 @@ def _bad_lines(path: Path) -> dict[int, str]:
 
 
 def _repo(root: Path, corpus: Path, mode: str) -> Path:
+    # one seed: bad input is what this module exercises (and a one-seed pipeline is a valid
+    # configuration the ensemble stages must handle); seed ensembles are tested elsewhere
     return dvc_project(
         root,
+        seeds=[0],
         data={
             "source": "devign",
             "path": str(corpus),
@@ -113,7 +116,7 @@ def test_skip_mode_end_to_end(tmp_path: Path, reliability: object) -> None:
             "select run_uuid from tags where key = 'run_key' and value = 'pipeline'"
         )
     tracks = ("transformer", "gnn", "fusion")
-    expected = [f"{t}-seed{s}" for t in tracks for s in (0, 1)] + [f"{t}-ensemble" for t in tracks]
+    expected = [f"{t}-seed0" for t in tracks] + [f"{t}-ensemble" for t in tracks]
     assert keys == sorted([*expected, "pipeline"])
     assert len(parent_of) == len(expected) and set(parent_of.values()) == {parent[0]}
     passed = json.loads((root / "reports/comparison.json").read_text())["all_targets_pass"]
