@@ -9,7 +9,7 @@ scored on qemu, the honest "new project" figure.
   .aggregate_{same_functions,max_abs_diff,roc_auc_diff} (does ``evaluate`` reproduce the
   aggregate stage's test scores: issue 16 asks for 1e-5)
 
-The command runs exactly as a user types it (a subprocess, the workspace's own code and
+The command runs exactly as a user types it (a subprocess, this checkout's code, the workspace's
 sqlite store); its evaluation.json is summarised by the pure :func:`evaluation_summary`.
 """
 
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.context import Ctx, dig
+from bench.context import ROOT, Ctx, dig
 from bench.pipeline import devign_pipelines
 from bench.processes import run_measured
 from bench.report import fmt
@@ -55,14 +55,15 @@ def evaluation_summary(report: dict[str, Any]) -> dict[str, Any]:
 
 def run_evaluate(ctx: Ctx, ws: Path, data: Path, name: str) -> tuple[dict[str, Any], Path, float]:
     """``vulnfusion evaluate DATA`` with ``ws``'s registered model, exactly as a user runs it
-    (a subprocess with the workspace's own code and sqlite store): its ``evaluation.json``,
+    (a subprocess with the workspace's sqlite store and this checkout's code, so a reused
+    ``--work-dir`` workspace is evaluated by the current command): its ``evaluation.json``,
     output directory and wall seconds."""
     registered = read_json(ws / "reports" / "registered_model.json")
     out_dir = ctx.tmp / f"evaluate-{name}"
     env = {
         **ctx.env,
         "MLFLOW_TRACKING_URI": f"sqlite:///{ws / 'mlflow.db'}",
-        "PYTHONPATH": str(ws / "src"),
+        "PYTHONPATH": str(ROOT / "src"),
     }
     cmd = [
         sys.executable, "-m", "vulnfusion.console", "evaluate", str(data),

@@ -255,8 +255,13 @@ def test_top_lines_zero_and_text_table(scan_model: Any, tmp_path: Path) -> None:
 
 def test_occlusion_budget_per_function_and_per_request() -> None:
     from vulnfusion.localization.lines import MAX_OCCLUSION_LINES, occlusion_cost
-    from vulnfusion.scan.model import _within_budget
-    from vulnfusion.serving import MAX_REQUEST_OCCLUSION_LINES, InputError, top_lines_column
+    from vulnfusion.scan.model import request_chunks
+    from vulnfusion.serving import (
+        MAX_REQUEST_OCCLUSION_LINES,
+        InputError,
+        ServingSpec,
+        top_lines_column,
+    )
 
     def body(n: int) -> str:
         return "int f(void)\n{\n" + "".join(f"    x{i} = {i};\n" for i in range(n)) + "}\n"
@@ -267,6 +272,44 @@ def test_occlusion_budget_per_function_and_per_request() -> None:
     many = [body(100)] * (MAX_REQUEST_OCCLUSION_LINES // 100 + 1)  # 2,100 lines to rank
     with pytest.raises(InputError, match=r"hold 2100 lines to rank, over the 2000"):
         top_lines_column(None, many, 3)  # type: ignore[arg-type]  # refused before scoring
-    chunks = list(_within_budget(many))
+    spec = ServingSpec(
+        threshold=0.5,
+        max_length=64,
+        max_nodes=100,
+        max_chars_parse=10_000,
+        max_input_chars=100_000,
+        max_rows=1000,
+        seeds=(0,),
+    )
+    chunks = list(request_chunks(many, spec, occlusion=True))
     assert [len(c) for c in chunks] == [20, 1]  # scan splits what one request may not hold
     assert [f for c in chunks for f in c] == many
+
+
+def test_requests_split_at_every_per_request_limit() -> None:
+    """Rows, characters and (for localisation) lines to rank: each limit alone cuts a run,
+    input order kept, and a function over a limit on its own is a run of its own."""
+    from vulnfusion.scan.model import request_chunks
+    from vulnfusion.serving import ServingSpec
+
+    spec = ServingSpec(0.5, 64, 100, 10_000, 100_000, max_rows=3, seeds=(0,), max_request_chars=10)
+    funcs = ["aaaa", "bbbb", "cc", "d", "e", "f", "g", "hhhhhhhhhhhh", "i"]
+    chunks = list(request_chunks(funcs, spec))
+    # 4+4+2 = 10 chars fit; "d e f" is 3 rows; "g" then the 12-char function alone; "i"
+    assert chunks == [["aaaa", "bbbb", "cc"], ["d", "e", "f"], ["g"], ["hhhhhhhhhhhh"], ["i"]]
+    assert list(request_chunks([], spec)) == []
+
+
+def test_scores_more_characters_than_one_request_holds(scan_model: Any) -> None:
+    """`evaluate` and `scan` send batches of max_rows functions: long functions used to make
+    one request exceed register.max_request_chars and the whole run fail (Devign's test
+    split: 2.0M characters in 1,000 rows). predict now splits, and scores as one by one."""
+    spec = scan_model.spec
+    n = spec.max_request_chars // (spec.max_input_chars - 100) + 1
+    body = "    x = x + 1;\n" * ((spec.max_input_chars - 200) // 16)  # 16 characters a line
+    long = [f"int f{i}(int x)\n{{\n{body}    return x;\n}}\n" for i in range(n)]
+    assert all(len(f) <= spec.max_input_chars for f in long)
+    assert sum(map(len, long)) > spec.max_request_chars  # more than one request may carry
+    together = scan_model.predict(long)
+    alone = [scan_model.predict([f])[0] for f in long[:2]]
+    assert len(together) == n and together[:2] == pytest.approx(alone, abs=1e-6)

@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from vulnfusion.errors import VulnfusionError
-from vulnfusion.serving import InputError, ServingSpec, validate_frame
+from vulnfusion.serving import (
+    MAX_REQUEST_OCCLUSION_LINES,
+    InputError,
+    ServingSpec,
+    validate_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +68,16 @@ class ScanModel:
         return None
 
     def predict(self, funcs: list[str]) -> list[float]:
-        """The probabilities of ``funcs`` from the pyfunc's ``predict`` (input order)."""
+        """The probabilities of ``funcs`` from the pyfunc's ``predict`` (input order), in as
+        many calls as the served model's per-request limits need (:func:`request_chunks`)."""
         import pandas as pd
 
-        with quiet_mlflow():
-            out = self.pyfunc.predict(pd.DataFrame({"func": funcs}))
-        return [float(p) for p in out["probability"].tolist()]
+        out: list[float] = []
+        for chunk in request_chunks(funcs, self.spec):
+            with quiet_mlflow():
+                got = self.pyfunc.predict(pd.DataFrame({"func": chunk}))
+            out += [float(p) for p in got["probability"].tolist()]
+        return out
 
     def top_lines(self, funcs: list[str], k: int) -> list[list[tuple[int, float]]]:
         """The ``k`` most suspicious ``(line of the function text, score)`` of each of
@@ -78,7 +87,7 @@ class ScanModel:
         import pandas as pd
 
         out: list[list[tuple[int, float]]] = []
-        for chunk in _within_budget(funcs):  # each call inside the pyfunc's per-request budget
+        for chunk in request_chunks(funcs, self.spec, occlusion=True):
             with quiet_mlflow():
                 got = self.pyfunc.predict(pd.DataFrame({"func": chunk}), params={"top_lines": k})
             if "top_lines" not in got.columns:  # a model registered before localisation existed
@@ -90,21 +99,27 @@ class ScanModel:
         return out
 
 
-def _within_budget(funcs: list[str]) -> Iterator[list[str]]:
-    """``funcs`` in order, in runs whose occlusion cost fits one request
-    (``serving.MAX_REQUEST_OCCLUSION_LINES``; one function alone always fits)."""
+def request_chunks(
+    funcs: list[str], spec: ServingSpec, occlusion: bool = False
+) -> Iterator[list[str]]:
+    """``funcs`` in order, in runs that one request to the served model accepts: at most
+    ``spec.max_rows`` rows and ``spec.max_request_chars`` characters (as
+    :func:`~vulnfusion.serving.validate_frame` counts them) and, with ``occlusion``, at most
+    :data:`~vulnfusion.serving.MAX_REQUEST_OCCLUSION_LINES` lines to rank. A function alone
+    is always a run of its own (the model then accepts or refuses it on its own merits)."""
     from vulnfusion.localization.lines import occlusion_cost
-    from vulnfusion.serving import MAX_REQUEST_OCCLUSION_LINES
 
     chunk: list[str] = []
-    cost = 0
+    chars = lines = 0
     for f in funcs:
-        c = occlusion_cost(f)
-        if chunk and cost + c > MAX_REQUEST_OCCLUSION_LINES:
+        c, n = len(f), occlusion_cost(f) if occlusion else 0
+        full = len(chunk) >= spec.max_rows or chars + c > spec.max_request_chars
+        if chunk and (full or lines + n > MAX_REQUEST_OCCLUSION_LINES):
             yield chunk
-            chunk, cost = [], 0
+            chunk, chars, lines = [], 0, 0
         chunk.append(f)
-        cost += c
+        chars += c
+        lines += n
     if chunk:
         yield chunk
 
