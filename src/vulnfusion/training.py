@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from vulnfusion import stop
 from vulnfusion.batching import Batch, BatchLayout, BucketBatchSampler, Collator, FeatureDataset
 from vulnfusion.config import TrainConfig
 from vulnfusion.devices import init_distributed
@@ -294,6 +295,7 @@ class Trainer:
         # tqdm is silent off a terminal; these lines are not (rank 0 only)
         progress = ProgressLog(f"train {desc}", len(self.train_loader), "ex", log)
         for i, batch in enumerate(bar, start=1):
+            stop.raise_if_requested()  # a SIGTERM whose SystemExit Python dropped
             loss = self._step(batch.to(self.device))
             state.step += 1
             total += loss * batch.size

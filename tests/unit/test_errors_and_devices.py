@@ -61,3 +61,19 @@ def test_device_selection() -> None:
     assert select_device("auto", 1) == torch.device("cpu")
     with pytest.raises(ConfigError, match=r"^train\.device=cuda but no CUDA device is available$"):
         select_device("cuda")
+
+
+def test_a_recorded_stop_is_raised_again_at_the_next_safe_point() -> None:
+    """The SIGTERM handler records the stop: if Python drops the SystemExit it raised (it does
+    inside __del__ or GC callbacks), the training loop raises it at its next step."""
+    from vulnfusion import stop
+
+    stop.raise_if_requested()  # nothing recorded: a no-op
+    stop.request(143)
+    try:
+        with pytest.raises(SystemExit) as exc:
+            stop.raise_if_requested()
+        assert exc.value.code == 143
+    finally:
+        stop.clear()
+    stop.raise_if_requested()

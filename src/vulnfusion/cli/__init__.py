@@ -106,6 +106,7 @@ def run_stage(
     """
     setup_logging()
     signal.signal(signal.SIGTERM, _raise_interrupted)
+    sys.unraisablehook = _quiet_dropped_stop
     try:
         main(argv)
     except KeyboardInterrupt:
@@ -122,8 +123,21 @@ def run_stage(
         sys.exit(EXIT_USAGE)
 
 
+def _quiet_dropped_stop(unraisable: Any) -> None:
+    """Python reports (and drops) an exception a signal handler raised inside a ``__del__`` or
+    GC callback; for our own stop that report is noise — the training loop raises the
+    recorded stop again (:mod:`vulnfusion.stop`). Anything else is reported as usual."""
+    if isinstance(unraisable.exc_value, SystemExit | KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _raise_interrupted(signum: int, frame: Any) -> None:
-    # SystemExit unwinds like Ctrl-C: `finally` blocks and the MLflow run's KILLED status run
+    # SystemExit unwinds like Ctrl-C: `finally` blocks and the MLflow run's KILLED status run;
+    # recorded too, so the training loop raises it again if Python dropped this one (stop.py)
+    from vulnfusion import stop
+
+    stop.request(128 + signum)
     print("terminated", file=sys.stderr)
     sys.exit(128 + signum)
 
