@@ -18,6 +18,11 @@ def request(exit_code: int) -> None:
     _requested = exit_code
 
 
+def requested() -> bool:
+    """Whether a stop was recorded (:func:`request`) and not cleared."""
+    return _requested is not None
+
+
 def clear() -> None:
     """Forget a recorded request (tests; a process that handled it and goes on)."""
     global _requested

@@ -22,6 +22,7 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from vulnfusion import stop
 from vulnfusion.config import Config, TrainConfig, load_config, parse_overrides
 from vulnfusion.errors import VulnfusionError
 
@@ -125,9 +126,9 @@ def run_stage(
 
 def _quiet_dropped_stop(unraisable: Any) -> None:
     """Python reports (and drops) an exception a signal handler raised inside a ``__del__`` or
-    GC callback; for our own stop that report is noise — the training loop raises the
-    recorded stop again (:mod:`vulnfusion.stop`). Anything else is reported as usual."""
-    if isinstance(unraisable.exc_value, SystemExit | KeyboardInterrupt):
+    GC callback; for our own recorded stop that report is noise — the training loop raises
+    it again (:mod:`vulnfusion.stop`). Anything else is reported as usual."""
+    if isinstance(unraisable.exc_value, SystemExit) and stop.requested():
         return
     sys.__unraisablehook__(unraisable)
 
@@ -135,8 +136,6 @@ def _quiet_dropped_stop(unraisable: Any) -> None:
 def _raise_interrupted(signum: int, frame: Any) -> None:
     # SystemExit unwinds like Ctrl-C: `finally` blocks and the MLflow run's KILLED status run;
     # recorded too, so the training loop raises it again if Python dropped this one (stop.py)
-    from vulnfusion import stop
-
     stop.request(128 + signum)
     print("terminated", file=sys.stderr)
     sys.exit(128 + signum)
