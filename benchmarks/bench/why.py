@@ -149,10 +149,10 @@ def attribution(
 
 
 def _parse(text: str) -> Any:
-    import tree_sitter_c
-    from tree_sitter import Language, Parser
+    """The tree-sitter C tree of ``text``, with the graph builder's per-process parser."""
+    from vulnfusion.graphs.parser import lang_for_process
 
-    return Parser(Language(tree_sitter_c.language())).parse(text.encode("utf-8"))
+    return lang_for_process().parser.parse(text.encode("utf-8"))
 
 
 def _walk(node: Any) -> Any:
