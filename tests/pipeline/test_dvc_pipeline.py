@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import dvc_project, sh
 
@@ -30,3 +31,21 @@ def test_prepare_and_featurize(dvc_repo: Path) -> None:
     assert status.strip() == "Data and pipelines are up to date."
     again = sh(["dvc", "repro", "featurize"], dvc_repo).stdout
     assert "didn't change, skipping" in again
+
+
+def test_only_the_active_preset_is_a_dependency(dvc_repo: Path) -> None:
+    """Editing a preset the run does not use leaves every stage up to date; editing the
+    active one (``preset: demo``) makes the stages that read it stale."""
+    sh(["dvc", "repro", "prepare"], dvc_repo)
+    params = dvc_repo / "params.yaml"
+    raw = yaml.safe_load(params.read_text())
+    raw["presets"]["devign"]["gnn"]["hidden_size"] = 64
+    raw["presets"]["devign_gpu"]["transformer"]["max_length"] = 384
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert sh(["dvc", "status", "prepare"], dvc_repo).stdout.strip() == (
+        "Data and pipelines are up to date."
+    )
+    raw["presets"]["demo"] = {"split": {"seed": 7}}
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    status = sh(["dvc", "status", "prepare"], dvc_repo).stdout
+    assert "modified:           presets.demo" in status, status
