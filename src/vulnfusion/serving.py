@@ -402,9 +402,10 @@ def top_lines_param(params: dict[str, Any] | None) -> int:
     return int(value)
 
 
-# Occlusion re-scores a function once per line it ranks: a request may ask for at most this
-# many such scorings in all (a worker must answer within the server's 60 s timeout).
-MAX_REQUEST_OCCLUSION_LINES = 2_000
+# Localising a function costs scorings of it (``localization_cost``: one per candidate line for
+# the default, occlusion): a request may ask for at most this many scorings' worth in all (a worker
+# must answer within the server's 60 s timeout).
+MAX_REQUEST_LOCALIZATION_COST = 2_000
 
 
 def top_lines_column(scorer: EnsembleScorer, funcs: list[str], k: int) -> list[str]:
@@ -413,18 +414,18 @@ def top_lines_column(scorer: EnsembleScorer, funcs: list[str], k: int) -> list[s
     (``vulnfusion.localization``: line occlusion through the ensemble).
 
     Raises:
-        InputError: the request's functions hold more than
-            :data:`MAX_REQUEST_OCCLUSION_LINES` lines to rank in all.
+        InputError: localising the request's functions costs more than
+            :data:`MAX_REQUEST_LOCALIZATION_COST` scorings in all.
     """
-    from vulnfusion.localization.attribution import top_lines  # only when asked for
-    from vulnfusion.localization.lines import occlusion_cost
+    # only when asked for
+    from vulnfusion.localization.attribution import localization_cost, top_lines
 
-    cost = sum(occlusion_cost(f) for f in funcs)
-    if cost > MAX_REQUEST_OCCLUSION_LINES:
+    cost = sum(localization_cost(f) for f in funcs)
+    if cost > MAX_REQUEST_LOCALIZATION_COST:
         raise InputError(
-            f"parameter '{TOP_LINES_PARAM}': these {len(funcs)} functions hold {cost} lines to "
-            f"rank, over the {MAX_REQUEST_OCCLUSION_LINES} one request may ask for; send fewer "
-            "functions per request"
+            f"parameter '{TOP_LINES_PARAM}': localising these {len(funcs)} functions costs "
+            f"{cost} scorings, over the {MAX_REQUEST_LOCALIZATION_COST} one request may ask "
+            "for; send fewer functions per request"
         )
     return [
         json.dumps([{"line": ln, "score": sc} for ln, sc in lines])

@@ -1,11 +1,11 @@
 """Line-level localisation in ``scan``: the top-K suspicious lines of each flagged function.
 
 The lines come from the served model itself, through its ``top_lines`` predict parameter
-(``serving.top_lines_column``: line occlusion through the seed ensemble, chosen by
-measurement on the demo's labelled lines, see ``vulnfusion.localization``). The pyfunc
-numbers lines within the function text; here they become absolute lines of the file.
-Only functions at or above the threshold are localised (one extra scoring per candidate
-line of each), so a clean tree costs nothing more.
+(``serving.top_lines_column``: line occlusion through the seed ensemble, see
+``vulnfusion.localization``). The pyfunc numbers lines within the function text; here
+they become absolute lines of the file. Only functions at or above the threshold are
+localised (one extra scoring per candidate line of each), so a clean tree costs nothing
+more.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from typing import Any
 
 from vulnfusion.errors import VulnfusionError
 from vulnfusion.serving import (
-    MAX_REQUEST_OCCLUSION_LINES,
+    MAX_REQUEST_LOCALIZATION_COST,
     InputError,
     ServingSpec,
     validate_frame,
@@ -87,7 +87,7 @@ class ScanModel:
         import pandas as pd
 
         out: list[list[tuple[int, float]]] = []
-        for chunk in request_chunks(funcs, self.spec, occlusion=True):
+        for chunk in request_chunks(funcs, self.spec, localize=True):
             with quiet_mlflow():
                 got = self.pyfunc.predict(pd.DataFrame({"func": chunk}), params={"top_lines": k})
             if "top_lines" not in got.columns:  # a model registered before localisation existed
@@ -100,21 +100,22 @@ class ScanModel:
 
 
 def request_chunks(
-    funcs: list[str], spec: ServingSpec, occlusion: bool = False
+    funcs: list[str], spec: ServingSpec, localize: bool = False
 ) -> Iterator[list[str]]:
     """``funcs`` in order, in runs that one request to the served model accepts: at most
     ``spec.max_rows`` rows and ``spec.max_request_chars`` characters (as
-    :func:`~vulnfusion.serving.validate_frame` counts them) and, with ``occlusion``, at most
-    :data:`~vulnfusion.serving.MAX_REQUEST_OCCLUSION_LINES` lines to rank. A function alone
-    is always a run of its own (the model then accepts or refuses it on its own merits)."""
-    from vulnfusion.localization.lines import occlusion_cost
+    :func:`~vulnfusion.serving.validate_frame` counts them) and, with ``localize``, at most
+    :data:`~vulnfusion.serving.MAX_REQUEST_LOCALIZATION_COST` scorings' worth of localisation.
+    A function alone is always a run of its own (the model then accepts or refuses it on
+    its own merits)."""
+    from vulnfusion.localization.attribution import localization_cost
 
     chunk: list[str] = []
     chars = lines = 0
     for f in funcs:
-        c, n = len(f), occlusion_cost(f) if occlusion else 0
+        c, n = len(f), localization_cost(f) if localize else 0
         full = len(chunk) >= spec.max_rows or chars + c > spec.max_request_chars
-        if chunk and (full or lines + n > MAX_REQUEST_OCCLUSION_LINES):
+        if chunk and (full or lines + n > MAX_REQUEST_LOCALIZATION_COST):
             yield chunk
             chunk, chars, lines = [], 0, 0
         chunk.append(f)
