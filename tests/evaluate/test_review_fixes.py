@@ -404,3 +404,91 @@ def test_function_json_record_with_invalid_utf8_is_one_bad_record(tmp_path: Path
     data = read_eval_data(path, skip_bad=True)
     assert [r.func for r in data.rows] == [F]
     assert data.rejects.counts == {"not valid UTF-8": 1}
+
+
+@pytest.mark.usefixtures("restore_mlflow_uris")
+@pytest.mark.parametrize("model_args", [[], ["--model", ""]])
+def test_default_model_without_a_store_names_the_default_alias(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, model_args: list[str]
+) -> None:
+    """No --model (or an empty one: MLproject's ``evaluate`` default) and no store: the error
+    names @champion, the default the user relied on, not the @candidate fallback (which
+    cannot load from a missing store either)."""
+    import yaml
+
+    from tests.helpers import ROOT
+
+    entry = yaml.safe_load((ROOT / "MLproject").read_text())["entry_points"]["evaluate"]
+    assert entry["parameters"]["model"]["default"] == ""
+    assert "--model {model}" in entry["command"]
+    from click.testing import CliRunner
+
+    from vulnfusion.console import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    (tmp_path / "d.jsonl").write_text(json.dumps({"func": F, "target": 1}) + "\n")
+    res = CliRunner().invoke(main, ["evaluate", "d.jsonl", "--no-mlflow", *model_args])
+    store = f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().endswith(
+        f"cannot load model 'models:/vulnfusion-ensemble@champion': no tracking store at "
+        f"{store}; set MLFLOW_TRACKING_URI or pass a model directory"
+    )
+
+
+@pytest.mark.usefixtures("restore_mlflow_uris")
+@pytest.mark.parametrize("params_name", ["params.yaml", "custom.yaml"])
+def test_params_of_another_project_choose_its_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params_name: str
+) -> None:
+    """``--params DIR/params.yaml`` from elsewhere: a null tracking_uri means DIR's mlflow.db
+    (here absent, so the one-line error names it and nothing is created anywhere)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from tests.helpers import ROOT
+    from vulnfusion.console import main
+
+    project, elsewhere = tmp_path / "proj", tmp_path / "cwd"
+    project.mkdir()
+    elsewhere.mkdir()
+    shutil.copy2(ROOT / "params.yaml", project / params_name)
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    (elsewhere / "d.jsonl").write_text(json.dumps({"func": F, "target": 1}) + "\n")
+    args = ["evaluate", "d.jsonl", "--params", str(project / params_name), "--no-mlflow"]
+    res = CliRunner().invoke(main, args)
+    store = f"sqlite:///{project.resolve() / 'mlflow.db'}"
+    assert res.exit_code == 2, res.output
+    assert f"no tracking store at {store};" in res.output.strip().splitlines()[-1]
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["d.jsonl"]
+    assert sorted(p.name for p in project.iterdir()) == [params_name]
+
+
+@pytest.mark.parametrize(
+    ("output", "culprit"),
+    [("afile", "afile"), ("afile/sub", "afile"), ("afile/sub/deeper", "afile")],
+)
+def test_an_output_under_a_file_fails_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str, culprit: str
+) -> None:
+    """-o naming a file, or a path under one, stops at once with the option named (the
+    model URI here does not exist: the output error comes first, before loading it)."""
+    from click.testing import CliRunner
+
+    from vulnfusion.console import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("keep me\n")
+    (tmp_path / "d.jsonl").write_text(json.dumps({"func": F, "target": 1}) + "\n")
+    args = ["evaluate", "d.jsonl", "--model", "no/such/dir", "--no-mlflow", "-o", output]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2, res.output
+    last = res.output.strip().splitlines()[-1]
+    assert "'-o' / '--output'" in last and culprit in last, last
+    assert "no/such/dir" not in res.output
+    assert (tmp_path / "afile").read_text() == "keep me\n"

@@ -314,3 +314,27 @@ def test_outputs_restore_after_deletion(two_exps: Exps) -> None:
     assert all(p.exists() for p in gone)
     status = sh(["dvc", "status"], root).stdout
     assert status.strip() == "Data and pipelines are up to date.", status
+
+
+def test_evaluation_run_nests_under_the_execution_that_built_the_model(
+    steps: dict[str, Any],
+) -> None:
+    """`vulnfusion evaluate` of the registered model logs evaluate-<name> inside the pipeline
+    run of the execution that trained the version (issue 16 deliverable 5)."""
+    root = steps["root"]
+    rows = [
+        {"func": "int f(char *s)\n{\n    char b[8];\n    strcpy(b, s);\n    return 0;\n}\n"},
+        {"func": "int g(int a)\n{\n    return a + 1;\n}\n"},
+    ]
+    data = root.parent / "eval.jsonl"
+    data.write_text("".join(json.dumps({**r, "target": i % 2}) + "\n" for i, r in enumerate(rows)))
+    reg = json.loads((root / "reports/registered_model.json").read_text())
+    cmd = ["vulnfusion", "evaluate", str(data), "--model", reg["registry_uri"], "--name", "nest"]
+    sh([*cmd, "--n-boot", "100", "--no-progress", "-o", str(root.parent / "eval-out")], root)
+    client = _client(root)
+    (run,) = [r for r in _runs(root) if r.data.tags["mlflow.runName"] == "evaluate-nest"]
+    pipeline = client.get_model_version(MODEL, reg["version"]).tags["pipeline_run_id"]
+    assert run.data.tags["mlflow.parentRunId"] == run.data.tags["pipeline_run_id"] == pipeline
+    parent = client.get_run(pipeline)
+    assert parent.data.tags["run_key"] == "pipeline"
+    assert parent.data.tags["mlflow.runName"].startswith("pipeline@")

@@ -184,7 +184,6 @@ def test_readme_serve_and_query_block_works_as_written(project: Path, tmp_path: 
     port = str(free_port())
     block = _readme_block("Serve and query the model", 0)
     block = block.replace("source .venv/bin/activate\n", "").replace("5001", port)
-    block = block.replace("@champion", f"@{_alias(project)}")
     env = {**dvc_env(), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     out, err = tmp_path / "out", tmp_path / "err"
     # files, not pipes: the backgrounded server would hold a pipe open past the script's end
@@ -210,7 +209,7 @@ def test_readme_serve_and_query_block_works_as_written(project: Path, tmp_path: 
 
 def test_readme_python_block_works_from_another_directory(project: Path, tmp_path: Path) -> None:
     block = _readme_block("Serve and query the model", 1)
-    block = block.replace("cd /tmp", f"cd {tmp_path}").replace("@champion", f"@{_alias(project)}")
+    block = block.replace("cd /tmp", f"cd {tmp_path}")
     env = {**dvc_env(), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     res = subprocess.run(
         ["bash", "-ec", block], cwd=project, env=env, capture_output=True, text=True, timeout=600

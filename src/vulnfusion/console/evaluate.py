@@ -7,6 +7,7 @@ Only flag parsing and output here; the work is :mod:`vulnfusion.evaluation`. Exi
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -18,13 +19,38 @@ from vulnfusion.evaluation.measures import DEFAULT_TARGET_FPR, MIN_N_BOOT
 from vulnfusion.evaluation.outputs import summary_text
 from vulnfusion.evaluation.run import Request
 from vulnfusion.evaluation.run import evaluate as run_evaluation
+from vulnfusion.paths import project_root
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def _config(params: Path) -> Config:
-    """The project's config for the store and experiment (defaults outside a project)."""
-    return load_config(params) if params.exists() else Config()
+    """The project's config for the store and experiment (defaults outside a project).
+
+    A ``null`` ``mlflow.tracking_uri`` means the ``mlflow.db`` of the project that
+    ``params`` belongs to, wherever the command runs from (``MLFLOW_TRACKING_URI`` still
+    wins, as everywhere)."""
+    if not params.exists():
+        return Config()
+    cfg = load_config(params)
+    if cfg.mlflow.tracking_uri:
+        return cfg
+    store = f"sqlite:///{project_root(params.resolve().parent) / 'mlflow.db'}"
+    return replace(cfg, mlflow=replace(cfg.mlflow, tracking_uri=store))
+
+
+def _check_output(output: Path) -> None:
+    """Fail before any work when ``output`` cannot become a directory (a file on its path).
+
+    Raises:
+        click.BadParameter: the output path or one of its parents is an existing file.
+    """
+    for p in (output, *output.parents):
+        if p.exists():
+            if not p.is_dir():
+                what = "is a file" if p == output else f"is a file, so {output} cannot be made"
+                raise click.BadParameter(f"{p} {what}", param_hint="'-o' / '--output'")
+            return
 
 
 @click.command()
@@ -108,9 +134,11 @@ def evaluate(
     if not _NAME.match(name):
         hint = "letters, digits, '.', '_' and '-' only"
         raise click.BadParameter(f"{name!r}: {hint}", param_hint="--name")
+    output = output or Path("reports") / "evaluations" / name
+    _check_output(output)
     request = Request(
         data=data,
-        output=output or Path("reports") / "evaluations" / name,
+        output=output,
         name=name,
         model_uri=model_uri,
         split=split,

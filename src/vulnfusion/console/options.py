@@ -11,6 +11,8 @@ model_option = click.option(
     "--model",
     "model_uri",
     metavar="URI",
+    # "" is the default too: MLproject's `evaluate` passes its empty default parameter this way
+    callback=lambda _ctx, _param, value: value or None,
     help=f"models:/name@alias, runs:/<id>/model or a local model directory "
     f"[default: {DEFAULT_MODEL}, else @candidate with a notice]",
 )

@@ -98,6 +98,9 @@ def evaluation_run(cfg: Config, name: str, tags: Mapping[str, str]) -> Iterator[
     with mlflow.start_run(run_id=launched or None, tags=own) as run:
         try:
             mlflow.set_tag("mlflow.runName", RUN_PREFIX + name)
+            parent = pipeline_parent(tags, run.info.experiment_id)
+            if parent:  # the UI shows the evaluation inside the execution that built the model
+                mlflow.set_tags({"mlflow.parentRunId": parent, "pipeline_run_id": parent})
             yield {
                 "run_id": run.info.run_id,
                 "experiment_id": run.info.experiment_id,
@@ -106,6 +109,27 @@ def evaluation_run(cfg: Config, name: str, tags: Mapping[str, str]) -> Iterator[
         except (KeyboardInterrupt, SystemExit):
             mlflow.end_run("KILLED")
             raise
+
+
+def pipeline_parent(tags: Mapping[str, str], experiment_id: str) -> str | None:
+    """The pipeline run (one per ``dvc repro`` / ``dvc exp run``) that built the registered
+    model version named in ``tags`` (its ``pipeline_run_id`` tag, see
+    :func:`vulnfusion.lineage.lineage_tags`), when that run is in ``experiment_id``;
+    ``None`` for a model directory, a version built outside DVC or another experiment."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    name, version = tags.get("registered_model_name"), tags.get("registered_model_version")
+    if not name or not version or not version.isdigit():
+        return None
+    client = MlflowClient()
+    try:
+        parent = client.get_model_version(name, version).tags.get("pipeline_run_id")
+        if parent and client.get_run(parent).info.experiment_id == experiment_id:
+            return str(parent)
+    except MlflowException:
+        return None
+    return None
 
 
 def log_dataset(frame: Any, source: Path, name: str, digest: str) -> None:

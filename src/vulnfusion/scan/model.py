@@ -41,6 +41,10 @@ class ModelLoadError(VulnfusionError, RuntimeError):
     """The model URI cannot be resolved or loaded (one line, naming the URI)."""
 
 
+class StoreMissingError(ModelLoadError):
+    """A ``models:/`` or ``runs:/`` URI names a tracking store that does not exist."""
+
+
 @dataclass
 class ScanModel:
     """A loaded pyfunc and what the SARIF records about it."""
@@ -170,6 +174,8 @@ def load_scan_model(uri: str | None, jobs: int | None = None) -> ScanModel:
     else:
         try:
             model = _load(DEFAULT_MODEL)
+        except StoreMissingError:
+            raise  # no store at all: the fallback would fail alike, naming another alias
         except ModelLoadError as first:
             log.info("%s", first)
             model = _load(FALLBACK_MODEL)
@@ -196,7 +202,7 @@ def _load(uri: str) -> ScanModel:
         store = mlflow.get_registry_uri() if uri.startswith("models:/") else None
         store = store or mlflow.get_tracking_uri()
         if _store_missing(store):  # resolving would create an empty store as a side effect
-            raise ModelLoadError(
+            raise StoreMissingError(
                 f"cannot load model '{uri}': no tracking store at {store}; set "
                 "MLFLOW_TRACKING_URI or pass a model directory"
             )
