@@ -329,10 +329,12 @@ def test_evaluation_run_nests_under_the_execution_that_built_the_model(
     data = root.parent / "eval.jsonl"
     data.write_text("".join(json.dumps({**r, "target": i % 2}) + "\n" for i, r in enumerate(rows)))
     reg = json.loads((root / "reports/registered_model.json").read_text())
-    cmd = ["vulnfusion", "evaluate", str(data), "--model", reg["registry_uri"], "--name", "nest"]
+    uri = f"models:/{MODEL}/{reg['version']}"  # the alias may have moved on since (temp)
+    cmd = ["vulnfusion", "evaluate", str(data), "--model", uri, "--name", "nest"]
     sh([*cmd, "--n-boot", "100", "--no-progress", "-o", str(root.parent / "eval-out")], root)
     client = _client(root)
     (run,) = [r for r in _runs(root) if r.data.tags["mlflow.runName"] == "evaluate-nest"]
+    assert run.data.tags["registered_model_version"] == reg["version"]
     pipeline = client.get_model_version(MODEL, reg["version"]).tags["pipeline_run_id"]
     assert run.data.tags["mlflow.parentRunId"] == run.data.tags["pipeline_run_id"] == pipeline
     parent = client.get_run(pipeline)
