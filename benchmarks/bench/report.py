@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import dig
+from bench.pipeline import DEVIGN_SPLITS
 from vulnfusion.config import flatten
 from vulnfusion.io import atomic_path
 
@@ -88,15 +89,32 @@ def fmt(v: Any) -> str:
     return str(v)
 
 
+# sections whose figures sit under one key per Devign split: section -> that dict's key ("" =
+# the section itself)
+PER_SPLIT = {"evaluation": "", "pipeline": "splits"}
+
+
 def merge_results(
     path: Path, results: dict[str, Any], meta: dict[str, Any], section_meta: dict[str, Any]
 ) -> dict[str, Any]:
-    """Existing JSON + this run: run sections replace theirs, meta is merged."""
+    """Existing JSON + this run: run sections replace theirs, meta is merged. A section that
+    reports per Devign split (:data:`PER_SPLIT`) keeps the old entries of the splits this run
+    did not cover (``VULNFUSION_BENCH_DEVIGN_SPLITS`` limits a run to one)."""
     try:
         old = json.loads(path.read_text()) if path.exists() else {}
     except json.JSONDecodeError:
         old = {}
     merged = {**old, **results}
+    for section, key in PER_SPLIT.items():
+        before, now = old.get(section), results.get(section)
+        if isinstance(before, dict) and isinstance(now, dict) and "error" not in now:
+            kept = before.get(key, {}) if key else before
+            got = now.get(key, {}) if key else now
+            splits = {s: v for s, v in kept.items() if s in DEVIGN_SPLITS and s not in got}
+            if key:  # the section's headline keys of the kept splits stay too
+                merged[section] = {**before, **now, key: {**splits, **got}}
+            else:
+                merged[section] = {**splits, **now}
     sections = {**old.get("meta", {}).get("sections", {}), **section_meta}
     merged["meta"] = {**old.get("meta", {}), **meta, "sections": sections}
     return merged
