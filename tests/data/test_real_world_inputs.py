@@ -277,20 +277,24 @@ def test_prepare_cli_all_rejected_exit_2_with_stats(tmp_path: Path, reliability:
 ROWS = [{"func": FUNCS[0], "target": 1}, {"func": FUNCS[1], "target": 0}]
 
 
+# ids are the file names: the contents hold bytes (gzip), and test ids must be the same in
+# every pytest-xdist worker (gzip's header time made two workers collect different tests)
+FORMAT_CASES = [
+    ("array.json", json.dumps(ROWS).encode(), ["[0]", "[1]"]),
+    ("lines.json", _jsonl(ROWS), [":1", ":2"]),  # DiverseVul's JSON Lines named .json
+    ("trailing_blank.json", _jsonl(ROWS) + b"\n  \n", [":1", ":2"]),
+    ("array_pretty.json", b"\n  " + json.dumps(ROWS, indent=2).encode(), ["[0]", "[1]"]),
+    ("array_named.jsonl", json.dumps(ROWS).encode(), ["[0]", "[1]"]),
+    ("bom_lines.jsonl", codecs.BOM_UTF8 + _jsonl(ROWS), [":1", ":2"]),
+    ("bom_crlf.jsonl", codecs.BOM_UTF8 + _jsonl(ROWS, "\r\n"), [":1", ":2"]),
+    ("bom_array.json", codecs.BOM_UTF8 + json.dumps(ROWS).encode(), ["[0]", "[1]"]),
+    ("gz_named.json", gzip.compress(_jsonl(ROWS), mtime=0), [":1", ":2"]),
+    ("lines.json.gz", gzip.compress(codecs.BOM_UTF8 + _jsonl(ROWS), mtime=0), [":1", ":2"]),
+]
+
+
 @pytest.mark.parametrize(
-    ("name", "content", "where"),
-    [
-        ("array.json", json.dumps(ROWS).encode(), ["[0]", "[1]"]),
-        ("lines.json", _jsonl(ROWS), [":1", ":2"]),  # DiverseVul's JSON Lines named .json
-        ("trailing_blank.json", _jsonl(ROWS) + b"\n  \n", [":1", ":2"]),
-        ("array_pretty.json", b"\n  " + json.dumps(ROWS, indent=2).encode(), ["[0]", "[1]"]),
-        ("array_named.jsonl", json.dumps(ROWS).encode(), ["[0]", "[1]"]),
-        ("bom_lines.jsonl", codecs.BOM_UTF8 + _jsonl(ROWS), [":1", ":2"]),
-        ("bom_crlf.jsonl", codecs.BOM_UTF8 + _jsonl(ROWS, "\r\n"), [":1", ":2"]),
-        ("bom_array.json", codecs.BOM_UTF8 + json.dumps(ROWS).encode(), ["[0]", "[1]"]),
-        ("gz_named.json", gzip.compress(_jsonl(ROWS)), [":1", ":2"]),
-        ("lines.json.gz", gzip.compress(codecs.BOM_UTF8 + _jsonl(ROWS)), [":1", ":2"]),
-    ],
+    ("name", "content", "where"), FORMAT_CASES, ids=[c[0] for c in FORMAT_CASES]
 )
 def test_format_told_by_content(
     tmp_path: Path, name: str, content: bytes, where: list[str], reliability: Any
@@ -496,16 +500,16 @@ def test_given_split_with_every_valid_record_rejected(tmp_path: Path, reliabilit
 
 
 # --- line ends and BOMs inside data files --------------------------------------------------------
-@pytest.mark.parametrize(
-    ("name", "content"),
-    [
-        ("cr_only", _jsonl(ROWS, "\r")),
-        ("cr_only_no_final_end", _jsonl(ROWS, "\r")[:-1]),
-        ("crlf", _jsonl(ROWS, "\r\n")),
-        ("mixed", _jsonl(ROWS[:1], "\r") + _jsonl(ROWS[1:], "\r\n")),
-        ("cr_only_gz", gzip.compress(codecs.BOM_UTF8 + _jsonl(ROWS, "\r"))),
-    ],
-)
+LINE_END_CASES = [
+    ("cr_only", _jsonl(ROWS, "\r")),
+    ("cr_only_no_final_end", _jsonl(ROWS, "\r")[:-1]),
+    ("crlf", _jsonl(ROWS, "\r\n")),
+    ("mixed", _jsonl(ROWS[:1], "\r") + _jsonl(ROWS[1:], "\r\n")),
+    ("cr_only_gz", gzip.compress(codecs.BOM_UTF8 + _jsonl(ROWS, "\r"), mtime=0)),
+]
+
+
+@pytest.mark.parametrize(("name", "content"), LINE_END_CASES, ids=[c[0] for c in LINE_END_CASES])
 def test_cr_line_ends_read_like_lf(
     tmp_path: Path, name: str, content: bytes, reliability: Any
 ) -> None:

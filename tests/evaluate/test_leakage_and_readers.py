@@ -69,7 +69,7 @@ def test_a_pair_leaves_with_its_overlapping_twin(tmp_path: Path) -> None:
 def _jsonl(path: Path, rows: list[object], gz: bool = False) -> Path:
     text = "".join(json.dumps(r) + "\n" for r in rows)
     if gz:
-        path.write_bytes(gzip.compress(text.encode()))
+        path.write_bytes(gzip.compress(text.encode(), mtime=0))
     else:
         path.write_text(text)
     return path
