@@ -9,8 +9,9 @@ the repo's params, prepare + featurize as shipped; one seed, epochs cut to
 stage does (the served bundle, ``serving.EnsembleScorer``).
 
   localize.functions (flawed test functions), localize.k (10),
-  localize.methods.<occlusion|integrated_gradients>.{top10_accuracy,top1_accuracy,
-  top5_accuracy,ifa_mean,ifa_median,ms_per_function},
+  localize.methods.<method>.{top10_accuracy,top1_accuracy,top5_accuracy,ifa_mean,
+  ifa_median,ms_per_function} for every method of ``attribution.METHODS`` (occlusion,
+  occlusion_signed, gradient_x_input, integrated_gradients),
   localize.floors.random.{top10_accuracy,ifa_mean,ifa_median},
   localize.floors.keyword.{top10_accuracy,top1_accuracy,top5_accuracy,ifa_mean,ifa_median},
   localize.train_s, localize.epochs,
