@@ -220,15 +220,19 @@ def _token_attributions(
 def ig_scores(scorer: LineScorer, text: str, steps: int = IG_STEPS) -> dict[int, float]:
     """``{line: summed integrated-gradients attribution of its tokens}``; ``{}`` when the
     tokenizer's offsets cannot be matched to the scored tokens."""
-    ids, scores = ig_token_scores(scorer, text, steps)
-    spans = token_spans(scorer, text, ids)
-    return {} if spans is None else spans_to_lines(text, spans, scores.tolist())
+    return _per_line(scorer, text, *ig_token_scores(scorer, text, steps))
 
 
 def gxi_scores(scorer: LineScorer, text: str) -> dict[int, float]:
     """``{line: summed input × gradient attribution of its tokens}``; ``{}`` when the
     tokenizer's offsets cannot be matched to the scored tokens."""
-    ids, scores = gxi_token_scores(scorer, text)
+    return _per_line(scorer, text, *gxi_token_scores(scorer, text))
+
+
+def _per_line(
+    scorer: LineScorer, text: str, ids: list[int], scores: np.ndarray
+) -> dict[int, float]:
+    """Token attributions summed per line of ``text`` (``{}`` when offsets do not line up)."""
     spans = token_spans(scorer, text, ids)
     return {} if spans is None else spans_to_lines(text, spans, scores.tolist())
 

@@ -115,16 +115,16 @@ def request_chunks(
     from vulnfusion.localization.attribution import localization_cost
 
     chunk: list[str] = []
-    chars = lines = 0
+    chars = cost = 0
     for f in funcs:
         c, n = len(f), localization_cost(f) if localize else 0
         full = len(chunk) >= spec.max_rows or chars + c > spec.max_request_chars
-        if chunk and (full or lines + n > MAX_REQUEST_LOCALIZATION_COST):
+        if chunk and (full or cost + n > MAX_REQUEST_LOCALIZATION_COST):
             yield chunk
-            chunk, chars, lines = [], 0, 0
+            chunk, chars, cost = [], 0, 0
         chunk.append(f)
         chars += c
-        lines += n
+        cost += n
     if chunk:
         yield chunk
 
