@@ -173,6 +173,7 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     import torch
 
     from vulnfusion.batching import BatchLayout
+    from vulnfusion.config import window_capacity
     from vulnfusion.features import SplitFeatures
     from vulnfusion.featurize import pack_graphs, pack_tokens
     from vulnfusion.graphs import GraphVocab, build_graph
@@ -187,7 +188,10 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     limits = config["featurize"]
     graphs = [build_graph(f, limits["max_nodes"], limits["max_chars"]) for f in funcs]
     arrays = pack_graphs(graphs, vocab)
-    arrays.update(pack_tokens(encode(tokenizer, funcs, config["transformer"]["max_length"])))
+    t = config["transformer"]
+    w = t.get("windows") or {}
+    budget = window_capacity(t["max_length"], w.get("max_windows", 1), w.get("stride", 192))
+    arrays.update(pack_tokens(encode(tokenizer, funcs, budget)))
     arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
     feats = SplitFeatures([str(i) for i in range(len(funcs))], arrays)
     spec = BatchLayout.for_track(meta["model"]["kind"], int(tokenizer.pad_token_id))

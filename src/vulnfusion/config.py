@@ -120,14 +120,38 @@ class ScratchConfig:
 
 
 @dataclass(frozen=True)
+class WindowConfig:
+    """How a function longer than ``max_length`` tokens is read: as up to ``max_windows``
+    overlapping windows ``stride`` tokens apart, whose first-token embeddings are pooled
+    (``max`` or ``mean``) into one. ``max_windows: 1`` reads the head only."""
+
+    max_windows: int = field(default=1, metadata=_rng(1, 64))
+    stride: int = field(default=192, metadata=_rng(1, 8192))
+    pooling: Literal["max", "mean"] = "max"
+
+
+@dataclass(frozen=True)
 class TransformerConfig:
     model_name: str = "scratch"
     max_length: int = field(default=256, metadata=_rng(8, 8192))
+    windows: WindowConfig = field(default_factory=WindowConfig)
     # short name → hub id: params.yaml is the only source (nothing is hard-coded here)
     hub_models: Mapping[str, str] = field(default_factory=dict)
     scratch: ScratchConfig = field(default_factory=ScratchConfig)
     head_dropout: float = field(default=0.1, metadata=_rng(0.0, 0.9))
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens kept per function, special tokens included: ``max_length`` plus ``stride``
+        per further window."""
+        return window_capacity(self.max_length, self.windows.max_windows, self.windows.stride)
+
+
+def window_capacity(max_length: int, max_windows: int, stride: int) -> int:
+    """Tokens (special tokens included) that ``max_windows`` windows of ``max_length`` tokens,
+    ``stride`` apart, cover: ``max_length + (max_windows - 1) * stride``."""
+    return max_length + (max_windows - 1) * stride
 
 
 @dataclass(frozen=True)
@@ -510,6 +534,12 @@ def validate_semantics(cfg: Config) -> None:
         raise ConfigError("data.path: required when data.source is devign")
     if cfg.transformer.scratch.hidden_size % cfg.transformer.scratch.num_heads:
         raise ConfigError("transformer.scratch.hidden_size: must be divisible by num_heads")
+    t = cfg.transformer
+    if t.windows.max_windows > 1 and t.windows.stride > t.max_length - 2:
+        raise ConfigError(
+            f"transformer.windows.stride: {t.windows.stride} leaves tokens unread between "
+            f"windows (at most max_length - 2 = {t.max_length - 2})"
+        )
     _validate_threshold_policy(cfg.register)
 
 

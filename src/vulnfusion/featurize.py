@@ -210,7 +210,7 @@ def _graphs_and_tokens(
         # started with the workers: the rate counts the time they built while we tokenized
         progress = ProgressLog("featurize graphs", len(everything), "fn", log)
         tokenizer = make_tokenizer(cfg, funcs["train"])
-        token_ids = {s: encode(tokenizer, funcs[s], cfg.transformer.max_length) for s in SPLITS}
+        token_ids = {s: encode(tokenizer, funcs[s], cfg.transformer.max_tokens) for s in SPLITS}
         flat = collect_graphs(stream, len(everything), "graphs", progress)
     graphs, at = {}, 0
     for s in SPLITS:
@@ -231,9 +231,15 @@ def _split_features(
 
 
 def _token_stats(feats: SplitFeatures, cfg: Config) -> dict[str, Any]:
+    """Mean tokens kept; the share cut at ``max_tokens`` (what no window reads) and, with
+    windows, the share read as more than one window."""
     lengths = np.diff(feats.arrays["tok_ptr"])
     n = max(len(lengths), 1)
-    return {
+    t = cfg.transformer
+    out = {
         "mean_tokens": round(float(lengths.mean()) if len(lengths) else 0.0, 1),
-        "token_truncated_rate": round(float((lengths >= cfg.transformer.max_length).sum()) / n, 4),
+        "token_truncated_rate": round(float((lengths >= t.max_tokens).sum()) / n, 4),
     }
+    if t.windows.max_windows > 1:
+        out["token_windowed_rate"] = round(float((lengths > t.max_length).sum()) / n, 4)
+    return out

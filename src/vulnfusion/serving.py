@@ -75,6 +75,14 @@ class ServingSpec:
     temperature: float = 1.0
     # how ``threshold`` was chosen (for people): policy, target, policy_met, valid_fpr/recall
     threshold_policy: dict[str, Any] = field(default_factory=dict)
+    # tokens kept per function, special tokens included (transformer.max_tokens: max_length
+    # plus a stride per further window); unset (0), as in a bundle written before windows
+    # existed, it is max_length
+    max_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.max_tokens:
+            object.__setattr__(self, "max_tokens", self.max_length)
 
     def to_json(self, path: Path) -> Path:
         """Write the spec atomically to ``path`` (a JSON object, one key per field)."""
@@ -118,6 +126,7 @@ class ServingSpec:
                 test=dict(data.get("test") or {}),
                 temperature=_temperature(data),
                 threshold_policy=dict(data.get("threshold_policy") or {}),
+                max_tokens=_max_tokens(data),
             )
         except ServingSpecError as exc:
             raise ServingSpecError(f"{path}: {exc}") from None
@@ -133,6 +142,19 @@ def _positive_int(data: dict[str, Any], key: str) -> int:
     value = _field(data, key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ServingSpecError(f"'{key}' must be a positive integer, got {value!r}")
+    return value
+
+
+def _max_tokens(data: dict[str, Any]) -> int:
+    """``max_tokens``, at least ``max_length``; absent (a bundle from before windows) it is
+    ``max_length``."""
+    if "max_tokens" not in data:
+        return _positive_int(data, "max_length")
+    value = _positive_int(data, "max_tokens")
+    if value < _positive_int(data, "max_length"):
+        raise ServingSpecError(
+            f"'max_tokens' ({value}) must be at least 'max_length' ({data['max_length']})"
+        )
     return value
 
 
@@ -326,7 +348,7 @@ class EnsembleScorer:
     def encode(self, funcs: list[str]) -> list[list[int]]:
         from vulnfusion.tokenization import encode
 
-        return encode(self.tokenizer, funcs, self.spec.max_length)
+        return encode(self.tokenizer, funcs, self.spec.max_tokens)
 
     def logits(self, funcs: list[str]) -> np.ndarray:
         """The seeds' mean logit per function (float32, input order).

@@ -38,6 +38,7 @@ DEFAULT_TRACKS = {
     "transformer": {
         "model_name": "scratch",
         "max_length": 256,
+        "windows": {"max_windows": 1, "stride": 192, "pooling": "max"},
         "hub_models": {
             "codebert": "microsoft/codebert-base",
             "graphcodebert": "microsoft/graphcodebert-base",

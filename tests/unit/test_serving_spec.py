@@ -63,6 +63,8 @@ def _written(tmp_path: Path, change: dict[str, Any], drop: str | None = None) ->
         ({"max_rows": 0}, None, "'max_rows' must be a positive integer, got 0"),
         ({"max_rows": "2000"}, None, "'max_rows' must be a positive integer, got '2000'"),
         ({"max_length": True}, None, "'max_length' must be a positive integer, got True"),
+        ({"max_tokens": 0}, None, "'max_tokens' must be a positive integer, got 0"),
+        ({"max_tokens": 255}, None, "'max_tokens' (255) must be at least 'max_length' (256)"),
         ({"threshold": 1.5}, None, "'threshold' must be a number in [0, 1], got 1.5"),
         ({"seeds": []}, None, "'seeds' must be a non-empty list of integers, got []"),
         ({"seeds": [0, "1"]}, None, "'seeds' must be a non-empty list of integers, got [0, '1']"),
@@ -214,3 +216,15 @@ def test_a_spec_written_before_the_character_budget_loads_with_the_default(tmp_p
     path.write_text(json.dumps(data))
     assert ServingSpec.from_json(path) == SPEC
     assert SPEC.max_request_chars == DEFAULT_MAX_REQUEST_CHARS == 2_000_000
+
+
+def test_a_spec_written_before_windows_reads_the_head_only(tmp_path: Path) -> None:
+    """No ``max_tokens``: the bundle's functions are encoded to ``max_length`` tokens."""
+    path = SPEC.to_json(tmp_path / "serving.json")
+    data = json.loads(path.read_text())
+    assert data["max_tokens"] == 256  # written out whole, never as 0
+    del data["max_tokens"]
+    path.write_text(json.dumps(data))
+    assert ServingSpec.from_json(path).max_tokens == 256
+    windowed = dataclasses.replace(SPEC, max_tokens=640)
+    assert ServingSpec.from_json(windowed.to_json(tmp_path / "w.json")).max_tokens == 640

@@ -137,10 +137,11 @@ def _fusion_logit(model: Any, g_emb: torch.Tensor | None) -> Callable[..., torch
     gradients, so this re-composes ``head(concat(t, g))`` with gradients on). A plain
     Transformer classifier (no fusion) goes through its own dense/tanh/out head."""
     fused = getattr(model, "transformer", None) is not None
-    enc = model.transformer.encoder if fused else model.encoder
+    branch = model.transformer if fused else model
 
     def f(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        t = enc(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state[:, 0]
+        # windows and pooling as scoring reads the function (the whole last layer runs)
+        t = branch.embed_tokens(input_ids, attention_mask, full=True)
         if not fused:
             return model.out(torch.tanh(model.dense(t))).squeeze(-1)
         parts = [t.float()]
@@ -151,10 +152,15 @@ def _fusion_logit(model: Any, g_emb: torch.Tensor | None) -> Callable[..., torch
     return f
 
 
+def _branch(model: Any) -> Any:
+    """The Transformer classifier of a fusion model, or the model itself."""
+    branch = getattr(model, "transformer", None)
+    return branch if branch is not None else model
+
+
 def _encoder(model: Any) -> Any:
     """The Transformer encoder of a fusion model or of a Transformer classifier."""
-    branch = getattr(model, "transformer", None)
-    enc = branch.encoder if branch is not None else getattr(model, "encoder", None)
+    enc = getattr(_branch(model), "encoder", None)
     if enc is None:
         raise ValueError("integrated gradients need the Transformer branch")
     return enc
@@ -213,7 +219,11 @@ def _token_attributions(
                 attr = LayerIntegratedGradients(forward, layer).attribute(
                     input_ids, baselines=baseline, additional_forward_args=(mask,), n_steps=steps
                 )
-        total += attr.sum(dim=-1)[0].detach().double().numpy()
+        per_token = attr.sum(dim=-1).detach()
+        windows = _branch(model).split(input_ids, mask)
+        if windows is not None:  # (W, L) per window token → (1, T): overlaps add up
+            per_token = windows.gather(per_token, input_ids.shape[1])
+        total += per_token[0].double().numpy()
     return ids, total[: len(ids)] / len(scorer.models)
 
 

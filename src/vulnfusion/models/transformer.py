@@ -1,5 +1,8 @@
 """The Transformer branch: a RoBERTa-family encoder, first-token (CLS) embedding → head.
 
+Functions longer than ``max_length`` tokens are read as overlapping windows whose embeddings
+are pooled (:mod:`vulnfusion.models.windows`; ``transformer.windows`` in params).
+
 The module does no I/O: ``build_encoder`` / ``encoder_from_spec`` below create the encoder
 (from a config for ``scratch``, from a local directory or cache for pretrained models) and
 the checkpoint records the encoder's full config so it is rebuilt exactly, never guessed.
@@ -15,6 +18,7 @@ from torch import nn
 
 from vulnfusion.batching import Batch
 from vulnfusion.config import TransformerConfig
+from vulnfusion.models.windows import Windows, WindowSpec, split_windows
 from vulnfusion.tokenization import from_pretrained_offline
 
 
@@ -28,12 +32,25 @@ class TransformerClassifier(nn.Module):
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> TransformerClassifier:
         """An untrained model from a recorded ``transformer_spec`` (weights load after)."""
-        enc = encoder_from_spec(spec["hf_config"])
-        return cls(enc, int(spec["hf_config"]["hidden_size"]), spec["head_dropout"])
+        return cls.from_encoder(encoder_from_spec(spec["hf_config"]), spec)
 
-    def __init__(self, encoder: nn.Module, hidden_size: int, dropout: float) -> None:
+    @classmethod
+    def from_encoder(cls, encoder: nn.Module, spec: dict[str, Any]) -> TransformerClassifier:
+        """A model around an existing (e.g. pretrained) ``encoder`` per ``spec``."""
+        hidden = int(spec["hf_config"]["hidden_size"])
+        return cls(encoder, hidden, spec["head_dropout"], WindowSpec.from_spec(spec))
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        hidden_size: int,
+        dropout: float,
+        windows: WindowSpec | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
+        # None: every batch is one window per function (the head, as featurize cut it)
+        self.windows = windows if windows is not None and windows.max_windows > 1 else None
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.dropout = nn.Dropout(dropout)
         self.out = nn.Linear(hidden_size, 1)
@@ -42,16 +59,39 @@ class TransformerClassifier(nn.Module):
         self.first_token_path = first_token_path_ok(encoder)
 
     def embed(self, batch: Batch) -> torch.Tensor:
-        """The first-token embedding (B, H) that fusion consumes.
+        """The function embedding (B, H) that fusion consumes: the first-token embedding,
+        pooled over the windows of a function longer than ``max_length``.
 
         In eval mode the last layer runs for the first token only (``first_token_output``):
         the same numbers as the full forward, at about half the cost for 2 layers.
         """
         assert batch.input_ids is not None and batch.attention_mask is not None
-        if not self.training and self.first_token_path:
-            return first_token_output(self.encoder, batch.input_ids, batch.attention_mask)
-        hidden = self.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
-        return hidden.last_hidden_state[:, 0]
+        return self.embed_tokens(batch.input_ids, batch.attention_mask)
+
+    def split(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Windows | None:
+        """The batch's windows, or ``None`` when every row fits one window as it is."""
+        if self.windows is None or input_ids.shape[1] <= self.windows.max_length:
+            return None
+        pad = int(getattr(getattr(self.encoder, "config", None), "pad_token_id", 1) or 1)
+        return split_windows(input_ids, attention_mask, self.windows, pad)
+
+    def embed_tokens(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, full: bool = False
+    ) -> torch.Tensor:
+        """``embed`` on tensors (B, T); ``full`` always runs the whole last layer (the path
+        gradient attributions take)."""
+        windows = self.split(input_ids, attention_mask)
+        if windows is not None:
+            input_ids, attention_mask = windows.input_ids, windows.attention_mask
+        if not self.training and self.first_token_path and not full:
+            emb = first_token_output(self.encoder, input_ids, attention_mask)
+        else:
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+            emb = hidden.last_hidden_state[:, 0]
+        if windows is None:
+            return emb
+        assert self.windows is not None
+        return windows.pool(emb, self.windows.pooling)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         x = torch.tanh(self.dense(self.dropout(self.embed(batch))))
@@ -197,7 +237,13 @@ def transformer_spec(
         "head_dropout": cfg.head_dropout,
         "pad_id": pad_id,
         "max_length": cfg.max_length,
+        "windows": WindowSpec(cfg.max_length, **_windows(cfg)).to_dict(),
     }
+
+
+def _windows(cfg: TransformerConfig) -> dict[str, Any]:
+    w = cfg.windows
+    return {"max_windows": w.max_windows, "stride": w.stride, "pooling": w.pooling}
 
 
 def new_transformer(
@@ -205,5 +251,5 @@ def new_transformer(
 ) -> tuple[TransformerClassifier, dict[str, Any]]:
     """A fresh model for training and its architecture spec."""
     enc, hf_config = build_encoder(cfg, tokenizer)
-    model = TransformerClassifier(enc, int(hf_config["hidden_size"]), cfg.head_dropout)
-    return model, transformer_spec(cfg, hf_config, tokenizer.pad_token_id)
+    spec = transformer_spec(cfg, hf_config, tokenizer.pad_token_id)
+    return TransformerClassifier.from_encoder(enc, spec), spec
