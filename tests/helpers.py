@@ -177,6 +177,7 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     from vulnfusion.features import SplitFeatures
     from vulnfusion.featurize import pack_graphs, pack_tokens
     from vulnfusion.graphs import GraphVocab, build_graph
+    from vulnfusion.graphs.rename import normalize_identifiers
     from vulnfusion.models.build import load_model
     from vulnfusion.tokenization import encode, load_tokenizer_dir
     from vulnfusion.training import eval_loader, predict
@@ -186,6 +187,8 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     vocab = GraphVocab.from_json((features_dir / "graph_vocab.json").read_text())
     tokenizer = load_tokenizer_dir(features_dir / "tokenizer")
     limits = config["featurize"]
+    if limits.get("normalize_identifiers"):
+        funcs = [normalize_identifiers(f) for f in funcs]
     graphs = [build_graph(f, limits["max_nodes"], limits["max_chars"]) for f in funcs]
     arrays = pack_graphs(graphs, vocab)
     t = config["transformer"]

@@ -77,6 +77,8 @@ class FeaturizeConfig:
     min_token_freq: int = field(default=2, metadata=_rng(1))
     max_graph_tokens: int = field(default=20_000, metadata=_rng(16))
     chunk_size: int = field(default=64, metadata=_rng(1))
+    # rename parameters and locals VAR<i>, the function FUNC, before graphs and tokens
+    normalize_identifiers: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from vulnfusion.config import Config
+from vulnfusion.config import Config, FeaturizeConfig
 from vulnfusion.features import SplitFeatures, save_split
 from vulnfusion.graphs import EDGE_TYPES, CodeGraph, GraphVocab, build_graph
+from vulnfusion.graphs.rename import normalize_identifiers
 from vulnfusion.io import atomic_dir, read_jsonl, write_json, write_text
 from vulnfusion.paths import SPLITS
 from vulnfusion.progress import ProgressLog
@@ -160,6 +161,14 @@ def make_tokenizer(cfg: Config, train_funcs: Sequence[str]) -> Any:
     return load_hub_tokenizer(t.model_name, t.hub_models)
 
 
+def source_texts(funcs: list[str], cfg: FeaturizeConfig) -> list[str]:
+    """The texts graphs and tokens are built from: ``funcs`` themselves, or with
+    ``normalize_identifiers`` their identifier-normalised versions (same lines)."""
+    if not cfg.normalize_identifiers:
+        return funcs
+    return [normalize_identifiers(f) for f in funcs]
+
+
 def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """Run the stage: graphs + vocab + tokenizer + token ids for every split.
 
@@ -168,7 +177,7 @@ def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dic
     prepared = Path(prepared_dir)
     rows = {s: read_jsonl(prepared / f"{s}.jsonl") for s in SPLITS}
     start = time.perf_counter()
-    funcs = {s: [r["func"] for r in rows[s]] for s in SPLITS}
+    funcs = {s: source_texts([r["func"] for r in rows[s]], cfg.featurize) for s in SPLITS}
     graphs, tokenizer, token_ids = _graphs_and_tokens(cfg, funcs)
     graph_s = time.perf_counter() - start  # graphs overlap tokenizing: the two together
     vocab = GraphVocab.build(

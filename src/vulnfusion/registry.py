@@ -110,6 +110,7 @@ def serving_spec(cfg: Config, ensemble: dict[str, Any]) -> ServingSpec:
         threshold=decision_threshold(ensemble),
         max_length=cfg.transformer.max_length,
         max_tokens=cfg.transformer.max_tokens,
+        normalize_identifiers=cfg.featurize.normalize_identifiers,
         max_nodes=cfg.featurize.max_nodes,
         max_chars_parse=cfg.featurize.max_chars,
         max_input_chars=cfg.register.max_chars,

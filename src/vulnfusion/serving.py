@@ -79,6 +79,9 @@ class ServingSpec:
     # plus a stride per further window); unset (0), as in a bundle written before windows
     # existed, it is max_length
     max_tokens: int = 0
+    # featurize.normalize_identifiers: rename parameters/locals before scoring (False in a
+    # bundle written before the option existed)
+    normalize_identifiers: bool = False
 
     def __post_init__(self) -> None:
         if not self.max_tokens:
@@ -127,6 +130,7 @@ class ServingSpec:
                 temperature=_temperature(data),
                 threshold_policy=dict(data.get("threshold_policy") or {}),
                 max_tokens=_max_tokens(data),
+                normalize_identifiers=_flag(data, "normalize_identifiers"),
             )
         except ServingSpecError as exc:
             raise ServingSpecError(f"{path}: {exc}") from None
@@ -142,6 +146,14 @@ def _positive_int(data: dict[str, Any], key: str) -> int:
     value = _field(data, key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ServingSpecError(f"'{key}' must be a positive integer, got {value!r}")
+    return value
+
+
+def _flag(data: dict[str, Any], key: str) -> bool:
+    """A boolean key; absent (an older bundle) it is ``False``."""
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ServingSpecError(f"'{key}' must be true or false, got {value!r}")
     return value
 
 
@@ -333,22 +345,36 @@ class EnsembleScorer:
         self.batch_size = batch_size
         self.workers = workers if workers is not None else max(1, torch.get_num_threads())
 
-    def features(self, funcs: list[str], token_ids: list[list[int]]) -> Any:
-        """Graphs of ``funcs`` and their ``token_ids`` (from ``encode``) as ``SplitFeatures``."""
+    def prepare(self, funcs: list[str]) -> list[str]:
+        """The texts the model reads: ``funcs``, identifier-normalised when the bundle was
+        trained so (``featurize.normalize_identifiers``; lines are kept)."""
+        if not self.spec.normalize_identifiers:
+            return funcs
+        from vulnfusion.graphs.rename import normalize_identifiers
+
+        return [normalize_identifiers(f) for f in funcs]
+
+    def features(self, funcs: list[str], token_ids: list[list[int]], prepared: bool = False) -> Any:
+        """Graphs of ``funcs`` and their ``token_ids`` (from ``encode``) as ``SplitFeatures``
+        (``prepared``: ``funcs`` already went through :meth:`prepare`)."""
         from vulnfusion.features import SplitFeatures
         from vulnfusion.featurize import pack_graphs, pack_tokens
         from vulnfusion.graphs import build_graph
 
+        funcs = funcs if prepared else self.prepare(funcs)
         graphs = [build_graph(f, self.spec.max_nodes, self.spec.max_chars_parse) for f in funcs]
         arrays = pack_graphs(graphs, self.vocab)
         arrays.update(pack_tokens(token_ids))
         arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
         return SplitFeatures([str(i) for i in range(len(funcs))], arrays)
 
-    def encode(self, funcs: list[str]) -> list[list[int]]:
+    def encode(self, funcs: list[str], prepared: bool = False) -> list[list[int]]:
+        """Token ids of ``funcs`` (``prepared``: as :meth:`features`), ``max_tokens`` each."""
         from vulnfusion.tokenization import encode
 
-        return encode(self.tokenizer, funcs, self.spec.max_tokens)
+        return encode(
+            self.tokenizer, funcs if prepared else self.prepare(funcs), self.spec.max_tokens
+        )
 
     def logits(self, funcs: list[str]) -> np.ndarray:
         """The seeds' mean logit per function (float32, input order).
@@ -370,7 +396,8 @@ class EnsembleScorer:
         # Tokenizing is cheap: do it for the whole request, then visit functions shortest
         # first so every batch holds similar lengths (3% padding on 256 Devign functions
         # against 13% when each chunk was bucketed on its own).
-        token_ids = self.encode(funcs)
+        funcs = self.prepare(funcs)
+        token_ids = self.encode(funcs, prepared=True)
         order = np.argsort(np.fromiter(map(len, token_ids), np.int64, len(funcs)), kind="stable")
 
         def run(batch: Any, rows: np.ndarray) -> None:
@@ -380,7 +407,9 @@ class EnsembleScorer:
                     out[k, rows] = model(batch).float().numpy()
 
         def batches(rows: np.ndarray) -> list[Any]:
-            feats = self.features([funcs[i] for i in rows], [token_ids[i] for i in rows])
+            feats = self.features(
+                [funcs[i] for i in rows], [token_ids[i] for i in rows], prepared=True
+            )
             return list(eval_loader(feats, spec, self.batch_size, 8))
 
         if self.workers <= 1 or len(funcs) <= self.batch_size:

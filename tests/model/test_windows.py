@@ -1,6 +1,7 @@
 """Whole functions in the Transformer branch (issue 17 deliverable 1): overlapping windows,
 one batched encoder pass, pooled embeddings — the same code for training, scoring and the
-gradient attributions."""
+gradient attributions. The trained module run also normalises identifiers (deliverable 3),
+so the served scorer is checked to apply both exactly as featurize did."""
 
 from __future__ import annotations
 
@@ -190,7 +191,12 @@ def windowed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from vulnfusion.runs.branch import train_branch
 
     root = tmp_path_factory.mktemp("windows")
-    raw = tiny_params(seeds=[0], transformer={"windows": {"max_windows": 3, "stride": 40}})
+    # identifier normalisation on as well: the served path must apply both as training did
+    raw = tiny_params(
+        seeds=[0],
+        transformer={"windows": {"max_windows": 3, "stride": 40}},
+        featurize={"normalize_identifiers": True},
+    )
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     cfg = resolve(raw)
     prepare(cfg, root / "prepared")
@@ -207,6 +213,8 @@ def test_featurize_keeps_the_windows_reach(windowed_run: dict) -> None:
     root = windowed_run["root"]
     lengths = np.diff(load_split(root / "features/test.safetensors").arrays["tok_ptr"])
     assert lengths.max() == 144 and (lengths > 64).any()
+    vocab = json.loads((root / "features/graph_vocab.json").read_text())
+    assert "VAR0" in json.dumps(vocab) and "FUNC" in json.dumps(vocab)  # names normalised
     stats = json.loads((root / "features/stats.json").read_text())["splits"]["test"]
     assert stats["token_windowed_rate"] == round(float((lengths > 64).mean()), 4)
     assert stats["token_truncated_rate"] == round(float((lengths >= 144).mean()), 4)
@@ -244,7 +252,7 @@ def windowed_scorer(windowed_run: dict, tmp_path_factory: pytest.TempPathFactory
     cfg = load_config(root / "params.yaml")
     ensemble = {**windowed_run["metrics"], "seeds": [0]}  # a one-seed ensemble
     spec = serving_spec(cfg, ensemble)
-    assert spec.max_tokens == 144 and spec.max_length == 64
+    assert spec.max_tokens == 144 and spec.max_length == 64 and spec.normalize_identifiers
     spec.to_json(bundle / SPEC_FILE)
     return EnsembleScorer(bundle)
 

@@ -88,6 +88,8 @@ class LineScorer(Protocol):
     models: list[Any]
     tokenizer: Any
 
+    def prepare(self, funcs: list[str]) -> list[str]: ...
+
     def encode(self, funcs: list[str]) -> list[list[int]]: ...
 
     def features(self, funcs: list[str], token_ids: list[list[int]]) -> Any: ...
@@ -121,7 +123,8 @@ def _one_batch(scorer: LineScorer, text: str, ids: list[int]) -> Batch:
 
 def token_spans(scorer: LineScorer, text: str, ids: list[int]) -> list[tuple[int, int]] | None:
     """Character span of each of ``ids`` in ``text`` (``(0, 0)`` for special tokens), or
-    ``None`` when the tokenizer's offsets do not line up with the ids the model scored."""
+    ``None`` when the tokenizer's offsets do not line up with the ids the model scored.
+    ``text`` is what the model read (``scorer.prepare``'s output)."""
     enc = scorer.tokenizer(text, return_offsets_mapping=True, verbose=False)
     full, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
     if len(full) > len(ids):  # truncated as tokenization._truncate does: head + closing token
@@ -242,7 +245,9 @@ def gxi_scores(scorer: LineScorer, text: str) -> dict[int, float]:
 def _per_line(
     scorer: LineScorer, text: str, ids: list[int], scores: np.ndarray
 ) -> dict[int, float]:
-    """Token attributions summed per line of ``text`` (``{}`` when offsets do not line up)."""
+    """Token attributions summed per line of ``text`` (``{}`` when offsets do not line up);
+    offsets are those of the text the model read (``prepare``: same lines)."""
+    text = scorer.prepare([text])[0]
     spans = token_spans(scorer, text, ids)
     return {} if spans is None else spans_to_lines(text, spans, scores.tolist())
 
