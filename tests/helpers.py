@@ -189,7 +189,8 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     limits = config["featurize"]
     if limits.get("normalize_identifiers"):
         funcs = [normalize_identifiers(f) for f in funcs]
-    graphs = [build_graph(f, limits["max_nodes"], limits["max_chars"]) for f in funcs]
+    dataflow = bool(limits.get("dataflow_features"))
+    graphs = [build_graph(f, limits["max_nodes"], limits["max_chars"], dataflow) for f in funcs]
     arrays = pack_graphs(graphs, vocab)
     t = config["transformer"]
     w = t.get("windows") or {}

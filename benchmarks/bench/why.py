@@ -58,7 +58,8 @@ def window_last_line(scorer: Any, text: str) -> int:
     """The last 1-based line of ``text`` with a token inside the model's token window."""
     from vulnfusion.localization.attribution import token_spans
 
-    ids = scorer.encode([text])[0]
+    text = scorer.prepare([text])[0]  # what the model reads (same lines)
+    ids = scorer.encode([text], prepared=True)[0]
     spans = token_spans(scorer, text, ids)
     if spans is None:
         return text.count("\n") + 1
@@ -69,7 +70,9 @@ def window_last_line(scorer: Any, text: str) -> int:
 def _graph_key(scorer: Any, text: str) -> tuple[Any, ...]:
     from vulnfusion.graphs import build_graph
 
-    g = build_graph(text, max_nodes=scorer.spec.max_nodes, max_chars=scorer.spec.max_chars_parse)
+    spec = scorer.spec
+    text = scorer.prepare([text])[0]
+    g = build_graph(text, spec.max_nodes, spec.max_chars_parse, spec.dataflow_features)
     return (
         tuple(g.node_type),
         tuple(g.node_token),

@@ -79,6 +79,8 @@ class FeaturizeConfig:
     chunk_size: int = field(default=64, metadata=_rng(1))
     # rename parameters and locals VAR<i>, the function FUNC, before graphs and tokens
     normalize_identifiers: bool = False
+    # abstract data-flow nodes per definition (DeepDFA-style: api, operators, literals, type)
+    dataflow_features: bool = False
 
 
 @dataclass(frozen=True)

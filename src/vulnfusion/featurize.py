@@ -50,7 +50,9 @@ def graph_stream(funcs: Sequence[str], cfg: Config) -> Iterator[Iterator[CodeGra
     With one worker, or too few functions for a pool, graphs are built lazily as iterated.
     """
     f = cfg.featurize
-    build = partial(build_graph, max_nodes=f.max_nodes, max_chars=f.max_chars)
+    build = partial(
+        build_graph, max_nodes=f.max_nodes, max_chars=f.max_chars, dataflow=f.dataflow_features
+    )
     if f.num_workers <= 1 or len(funcs) < 4 * f.chunk_size:
         yield (build(code) for code in funcs)
         return

@@ -111,6 +111,7 @@ def serving_spec(cfg: Config, ensemble: dict[str, Any]) -> ServingSpec:
         max_length=cfg.transformer.max_length,
         max_tokens=cfg.transformer.max_tokens,
         normalize_identifiers=cfg.featurize.normalize_identifiers,
+        dataflow_features=cfg.featurize.dataflow_features,
         max_nodes=cfg.featurize.max_nodes,
         max_chars_parse=cfg.featurize.max_chars,
         max_input_chars=cfg.register.max_chars,

@@ -82,6 +82,8 @@ class ServingSpec:
     # featurize.normalize_identifiers: rename parameters/locals before scoring (False in a
     # bundle written before the option existed)
     normalize_identifiers: bool = False
+    # featurize.dataflow_features: graphs carry abstract data-flow nodes (False: older bundle)
+    dataflow_features: bool = False
 
     def __post_init__(self) -> None:
         if not self.max_tokens:
@@ -131,6 +133,7 @@ class ServingSpec:
                 threshold_policy=dict(data.get("threshold_policy") or {}),
                 max_tokens=_max_tokens(data),
                 normalize_identifiers=_flag(data, "normalize_identifiers"),
+                dataflow_features=_flag(data, "dataflow_features"),
             )
         except ServingSpecError as exc:
             raise ServingSpecError(f"{path}: {exc}") from None
@@ -362,7 +365,11 @@ class EnsembleScorer:
         from vulnfusion.graphs import build_graph
 
         funcs = funcs if prepared else self.prepare(funcs)
-        graphs = [build_graph(f, self.spec.max_nodes, self.spec.max_chars_parse) for f in funcs]
+        spec = self.spec
+        graphs = [
+            build_graph(f, spec.max_nodes, spec.max_chars_parse, spec.dataflow_features)
+            for f in funcs
+        ]
         arrays = pack_graphs(graphs, self.vocab)
         arrays.update(pack_tokens(token_ids))
         arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)

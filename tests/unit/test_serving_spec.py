@@ -64,6 +64,12 @@ def _written(tmp_path: Path, change: dict[str, Any], drop: str | None = None) ->
         ({"max_rows": "2000"}, None, "'max_rows' must be a positive integer, got '2000'"),
         ({"max_length": True}, None, "'max_length' must be a positive integer, got True"),
         ({"max_tokens": 0}, None, "'max_tokens' must be a positive integer, got 0"),
+        (
+            {"normalize_identifiers": "yes"},
+            None,
+            "'normalize_identifiers' must be true or false, got 'yes'",
+        ),
+        ({"dataflow_features": 1}, None, "'dataflow_features' must be true or false, got 1"),
         ({"max_tokens": 255}, None, "'max_tokens' (255) must be at least 'max_length' (256)"),
         ({"threshold": 1.5}, None, "'threshold' must be a number in [0, 1], got 1.5"),
         ({"seeds": []}, None, "'seeds' must be a non-empty list of integers, got []"),
@@ -228,3 +234,12 @@ def test_a_spec_written_before_windows_reads_the_head_only(tmp_path: Path) -> No
     assert ServingSpec.from_json(path).max_tokens == 256
     windowed = dataclasses.replace(SPEC, max_tokens=640)
     assert ServingSpec.from_json(windowed.to_json(tmp_path / "w.json")).max_tokens == 640
+
+
+def test_a_spec_written_before_the_feature_options_reads_them_off(tmp_path: Path) -> None:
+    path = SPEC.to_json(tmp_path / "serving.json")
+    data = json.loads(path.read_text())
+    assert (data["normalize_identifiers"], data["dataflow_features"]) == (False, False)
+    del data["normalize_identifiers"], data["dataflow_features"]
+    path.write_text(json.dumps(data))
+    assert ServingSpec.from_json(path) == SPEC

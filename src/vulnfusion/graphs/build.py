@@ -7,12 +7,13 @@ from typing import Any
 import numpy as np
 
 from vulnfusion.graphs.cfg import CfgBuilder, emit_cfg
+from vulnfusion.graphs.dataflow import abstract_dataflow
 from vulnfusion.graphs.dfg import dfg_edges
 from vulnfusion.graphs.fallback import fallback_graph
 from vulnfusion.graphs.locate import Target, locate
 from vulnfusion.graphs.parser import Lang, lang_for_process
 from vulnfusion.graphs.repair import PPGroup, plan, suspect
-from vulnfusion.graphs.schema import DEPTH_LIMIT, CodeGraph
+from vulnfusion.graphs.schema import DEPTH_LIMIT, TOKEN_MAX, CodeGraph, clip
 from vulnfusion.graphs.variants import variant_flow
 from vulnfusion.graphs.walk import Walk, walk_tree
 
@@ -115,21 +116,35 @@ def _shifted(g: PPGroup, at: int) -> PPGroup:
     return PPGroup(branches, g.has_else)
 
 
-def _drop_node(w: Walk, at: int, edges: list[_Edges]) -> list[_Edges]:
+def _drop_node(w: Walk, at: int, edges: list[_Edges]) -> tuple[list[_Edges], int]:
     """Remove the inserted ``int`` leaf (the node spanning ``at``..``at+3``) from the
-    walk and renumber ``edges``; unchanged when no such node exists."""
+    walk and renumber ``edges``; unchanged when no such node exists. Also returns the
+    removed node's index (-1: none): later indices moved down by one."""
     spans = w.spans or []
     r = next((i for i, s in enumerate(spans) if s == (at, at + 3)), -1)
     if r < 0 or w.types[r] != "primitive_type":
-        return edges
+        return edges, -1
     del w.types[r], w.toks[r], w.parent[r], spans[r]
     w.parent = [p - (p > r) for p in w.parent]
     w.leaves = [x - (x > r) for x in w.leaves if x != r]
-    return [[(a - (a > r), b - (b > r)) for a, b in es] for es in edges]
+    return [[(a - (a > r), b - (b > r)) for a, b in es] for es in edges], r
 
 
-def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> CodeGraph:
+def _add_dataflow_nodes(w: Walk, extra: list[tuple[int, str, str]], dropped: int) -> None:
+    """Append the abstract data-flow nodes (``dataflow``), each a child of its definition."""
+    for idx, kind, tok in extra:
+        w.types.append(kind)
+        w.toks.append(tok if len(tok) <= TOKEN_MAX else clip(tok))
+        w.parent.append(idx - (dropped >= 0 and idx > dropped))
+
+
+def build_graph(
+    code: str, max_nodes: int = 2000, max_chars: int = 100_000, dataflow: bool = False
+) -> CodeGraph:
     """Build the code graph of one C function; see the :mod:`vulnfusion.graphs` docstring.
+
+    ``dataflow``: add the abstract data-flow nodes of every definition
+    (:mod:`vulnfusion.graphs.dataflow`, DeepDFA-style; ``featurize.dataflow_features``).
 
     Never raises on a ``str`` (NUL bytes, lone surrogates and binary junk included)
     and always returns at least one node.  Only the first ``max_chars`` characters
@@ -168,6 +183,10 @@ def build_graph(code: str, max_nodes: int = 2000, max_chars: int = 100_000) -> C
         dfg = [e for e in dfg if max(e) < max_nodes]
     if not (cfg or dfg):
         cfg, dfg = _flow(w, lg, max_nodes)
+    extra = abstract_dataflow(w) if dataflow else []
+    dropped = -1
     if inserted >= 0:
-        cfg, dfg = _drop_node(w, inserted, [cfg, dfg])
+        (cfg, dfg), dropped = _drop_node(w, inserted, [cfg, dfg])
+    if extra:
+        _add_dataflow_nodes(w, extra, dropped)
     return _assemble(w, cfg, dfg, (has_error, truncated), max_nodes)

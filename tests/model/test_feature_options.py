@@ -1,7 +1,8 @@
-"""Whole functions in the Transformer branch (issue 17 deliverable 1): overlapping windows,
-one batched encoder pass, pooled embeddings — the same code for training, scoring and the
-gradient attributions. The trained module run also normalises identifiers (deliverable 3),
-so the served scorer is checked to apply both exactly as featurize did."""
+"""Issue 17's feature options. Whole functions in the Transformer branch (deliverable 1):
+overlapping windows, one batched encoder pass, pooled embeddings — the same code for
+training, scoring and the gradient attributions. The module's trained run also normalises
+identifiers (deliverable 3) and adds data-flow nodes to the graphs (deliverable 2), so the
+served scorer is checked to apply all three exactly as featurize did, for both branches."""
 
 from __future__ import annotations
 
@@ -195,7 +196,7 @@ def windowed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     raw = tiny_params(
         seeds=[0],
         transformer={"windows": {"max_windows": 3, "stride": 40}},
-        featurize={"normalize_identifiers": True},
+        featurize={"normalize_identifiers": True, "dataflow_features": True},
     )
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     cfg = resolve(raw)
@@ -204,7 +205,8 @@ def windowed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with mlflow_state_restored():
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{root / 'mlflow.db'}"
         metrics = train_branch(cfg, "transformer", 0, root / "features", root / "seed_0", "test")
-    return {"root": root, "metrics": metrics}
+        gnn = train_branch(cfg, "gnn", 0, root / "features", root / "gnn_0", "test")
+    return {"root": root, "metrics": metrics, "gnn_metrics": gnn}
 
 
 def test_featurize_keeps_the_windows_reach(windowed_run: dict) -> None:
@@ -245,23 +247,36 @@ def windowed_scorer(windowed_run: dict, tmp_path_factory: pytest.TempPathFactory
     from vulnfusion.registry import serving_spec
     from vulnfusion.serving import SPEC_FILE, EnsembleScorer
 
-    root, bundle = windowed_run["root"], tmp_path_factory.mktemp("bundle")
-    shutil.copytree(root / "seed_0", bundle / "seeds/seed_0")
-    shutil.copytree(root / "features/tokenizer", bundle / "tokenizer")
-    shutil.copy2(root / "features/graph_vocab.json", bundle / "graph_vocab.json")
-    cfg = load_config(root / "params.yaml")
-    ensemble = {**windowed_run["metrics"], "seeds": [0]}  # a one-seed ensemble
-    spec = serving_spec(cfg, ensemble)
-    assert spec.max_tokens == 144 and spec.max_length == 64 and spec.normalize_identifiers
-    spec.to_json(bundle / SPEC_FILE)
-    return EnsembleScorer(bundle)
+    root = windowed_run["root"]
+    scorers = {}
+    for track, seed_dir, metrics in (
+        ("transformer", root / "seed_0", windowed_run["metrics"]),
+        ("gnn", root / "gnn_0", windowed_run["gnn_metrics"]),
+    ):
+        bundle = tmp_path_factory.mktemp(f"bundle-{track}")
+        shutil.copytree(seed_dir, bundle / "seeds/seed_0")
+        shutil.copytree(root / "features/tokenizer", bundle / "tokenizer")
+        shutil.copy2(root / "features/graph_vocab.json", bundle / "graph_vocab.json")
+        cfg = load_config(root / "params.yaml")
+        spec = serving_spec(cfg, {**metrics, "seeds": [0]})  # a one-seed ensemble
+        assert (spec.max_tokens, spec.max_length) == (144, 64)
+        assert spec.normalize_identifiers and spec.dataflow_features
+        spec.to_json(bundle / SPEC_FILE)
+        scorers[track] = EnsembleScorer(bundle)
+    return scorers
 
 
-def test_served_scorer_reads_the_windows(windowed_run: dict, windowed_scorer) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("track", ["transformer", "gnn"])
+def test_served_scorer_reads_as_featurize_did(
+    windowed_run: dict, windowed_scorer, track: str
+) -> None:  # type: ignore[no-untyped-def]
+    """Windows, normalised names and data-flow nodes: the served scorer, given raw text,
+    reproduces the stage's test logits of the transformer and of the GNN."""
     root = windowed_run["root"]
     rows = [json.loads(x) for x in (root / "prepared/test.jsonl").read_text().splitlines()]
-    got = windowed_scorer.logits([r["func"] for r in rows])
-    want = json.loads((root / "seed_0/logits.json").read_text())["test"]
+    got = windowed_scorer[track].logits([r["func"] for r in rows])
+    seed_dir = root / ("seed_0" if track == "transformer" else "gnn_0")
+    want = json.loads((seed_dir / "logits.json").read_text())["test"]
     np.testing.assert_allclose(got, [want[r["id"]] for r in rows], atol=1e-5)
 
 
@@ -279,8 +294,8 @@ def test_gradient_attributions_reach_past_the_first_window(
     funcs = [json.loads(x)["func"] for x in (root / "prepared/test.jsonl").read_text().splitlines()]
     func = max(funcs, key=len)
     if method == "gradient_x_input":
-        ids, scores = gxi_token_scores(windowed_scorer, func)
+        ids, scores = gxi_token_scores(windowed_scorer["transformer"], func)
     else:
-        ids, scores = ig_token_scores(windowed_scorer, func, steps=8)
+        ids, scores = ig_token_scores(windowed_scorer["transformer"], func, steps=8)
     assert len(ids) == 144 and scores.shape == (144,)
     assert np.count_nonzero(scores[64:-1]) == len(scores[64:-1])
