@@ -63,6 +63,7 @@ def test_top_level_preset_overlays_sections(raw: dict) -> None:
     cfg = resolve(raw, ["preset=devign_gpu"])
     assert cfg.data.source == "devign" and cfg.transformer.model_name == "codebert"
     assert cfg.transformer.max_length == 512 and cfg.fusion.train.amp_dtype == "bf16"
+    assert cfg.transformer.max_tokens == 512 + 3 * 384 and cfg.featurize.dataflow_features
     assert cfg.gnn.num_layers == resolve(raw).gnn.num_layers  # untouched keys stay
 
 
