@@ -111,8 +111,10 @@ Modules, in the order ``build_graph`` uses them
     parameters), ``repair`` (blank and parse again), ``variants`` (flow per
     configuration), ``walk`` (pass 1: nodes,
     statement tree, definitions and uses), ``cfg`` (pass 2), ``dfg`` (pass 3),
+    ``dataflow`` (optional abstract data-flow nodes per definition, DeepDFA-style),
     ``fallback`` (the lexer graph), ``build`` (assembly); ``vocab`` holds
-    :class:`GraphVocab`.
+    :class:`GraphVocab`; ``rename`` (identifier normalisation of the source text, applied
+    before graphs and tokens when ``featurize.normalize_identifiers`` is on).
 """
 
 from __future__ import annotations
