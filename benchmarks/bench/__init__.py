@@ -11,7 +11,9 @@ try/except and records ``{"error": "<one line>"}`` instead of stopping the bench
 One module per section, each documenting its keys (dots = nesting) in its docstring:
 ``featurize``, ``train`` (with ``train_worker``, its subprocess), ``fusion``, ``scoring``,
 ``serving``, ``pipeline``, ``quality``, ``timings``, ``scan`` (``vulnfusion scan`` on two
-Linux kernel subtrees beside ``flawfinder``). Shared pieces: ``context`` (sizes and the
+Linux kernel subtrees beside ``flawfinder``), ``ablation`` (one seed of one branch per
+feature option: windows, data-flow nodes, identifier normalisation; with ``ablation_worker``).
+Shared pieces: ``context`` (sizes and the
 per-invocation state), ``processes`` (measured subprocesses), ``inputs`` (params files and the
 memoized data/feature/model builds the sections share), ``report`` (bench.json/bench.md),
 ``sections`` (the registry, in report order) and ``cli`` (the entry point that

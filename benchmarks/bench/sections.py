@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench import (
+    ablation,
     evaluation,
     featurize,
     fusion,
@@ -42,6 +43,7 @@ SECTIONS: dict[str, Section] = {
     "quality": Section(quality.run, quality.headline, quality.markdown),
     "evaluation": Section(evaluation.run, evaluation.headline),
     "ood": Section(ood.run, ood.headline, ood.markdown),
+    "ablation": Section(ablation.run, ablation.headline, ablation.markdown),
     "timings": Section(timings.run, timings.headline),
     "scan": Section(scan.run, scan.headline),
 }
