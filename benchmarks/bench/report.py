@@ -91,7 +91,7 @@ def fmt(v: Any) -> str:
 
 # sections whose figures sit under one key per Devign split: section -> that dict's key ("" =
 # the section itself)
-PER_SPLIT = {"evaluation": "", "pipeline": "splits", "ablation": ""}
+PER_SPLIT = {"evaluation": "", "pipeline": "splits", "quality": "", "ablation": ""}
 
 
 def merge_results(
