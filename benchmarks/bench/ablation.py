@@ -83,15 +83,16 @@ def variant_scores(workspace: Path, seed_dir: Path) -> dict[str, Any]:
     feats = workspace / "data/features"
     valid, test = load_split(feats / "valid.safetensors"), load_split(feats / "test.safetensors")
     y_va, y_te = valid.arrays["labels"], test.arrays["labels"]
-    z_va, z_te = _logits(seed_dir, "valid", valid.ids), _logits(seed_dir, "test", test.ids)
+    p_va = sigmoid(_logits(seed_dir, "valid", valid.ids))
+    p_te = sigmoid(_logits(seed_dir, "test", test.ids))
     cut = np.diff(test.arrays["tok_ptr"]) >= max_length  # what the head-only reading cuts
-    ci = bootstrap_ci(y_te, sigmoid(z_te), 0.5, "roc_auc", n_boot=1000, seed=0)
+    ci = bootstrap_ci(y_te, p_te, 0.5, "roc_auc", n_boot=1000, seed=0)
     return {
-        "valid_roc_auc": roc_auc(y_va, z_va),
-        "roc_auc": roc_auc(y_te, z_te),
+        "valid_roc_auc": roc_auc(y_va, p_va),
+        "roc_auc": roc_auc(y_te, p_te),
         "roc_auc_ci": [ci["low"], ci["high"]],
-        "whole_roc_auc": roc_auc(y_te[~cut], z_te[~cut]),
-        "truncated_roc_auc": roc_auc(y_te[cut], z_te[cut]),
+        "whole_roc_auc": roc_auc(y_te[~cut], p_te[~cut]),
+        "truncated_roc_auc": roc_auc(y_te[cut], p_te[cut]),
         "n_truncated": int(cut.sum()),
         "epochs_s": _epochs_s(seed_dir),
     }

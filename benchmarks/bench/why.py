@@ -166,48 +166,13 @@ def _walk(node: Any) -> Any:
         stack.extend(reversed(n.children))
 
 
-def _declared_names(root: Any) -> set[str]:
-    """Names a function declares: its parameters and locals (the identifier at the end of a
-    ``declarator`` chain of a parameter or declaration; not an initialiser's operands)."""
-
-    def is_declarator(parent: Any, child: Any) -> bool:
-        return any(d == child for d in parent.children_by_field_name("declarator"))
-
-    names: set[str] = set()
-    for n in _walk(root):
-        if n.type != "identifier" or n.parent is None:
-            continue
-        child, p = n, n.parent
-        while (
-            p is not None
-            and p.type.endswith("declarator")
-            and p.type != "function_declarator"
-            and is_declarator(p, child)
-        ):
-            child, p = p, p.parent
-        owners = ("parameter_declaration", "declaration")
-        if p is not None and p.type in owners and is_declarator(p, child):
-            names.add(n.text.decode("utf-8", "replace"))
-    return names
-
-
 def rename_identifiers(text: str) -> str:
     """Every parameter and local renamed to ``v0, v1, …`` (first-declaration order); other
-    identifiers (functions called, globals, macros, fields) untouched."""
-    data = text.encode("utf-8")
-    root = _parse(text).root_node
-    declared = _declared_names(root)
-    order: dict[str, str] = {}
-    spans = []
-    for n in _walk(root):
-        if n.type == "identifier":
-            name = n.text.decode("utf-8", "replace")
-            if name in declared:
-                order.setdefault(name, f"v{len(order)}")
-                spans.append((n.start_byte, n.end_byte, order[name]))
-    for a, b, new in sorted(spans, reverse=True):
-        data = data[:a] + new.encode() + data[b:]
-    return data.decode("utf-8", "replace")
+    identifiers (functions called, globals, macros, fields, the function's own name)
+    untouched: :func:`vulnfusion.graphs.rename.normalize_identifiers` with other names."""
+    from vulnfusion.graphs.rename import normalize_identifiers
+
+    return normalize_identifiers(text, variable_prefix="v", function_name=None)
 
 
 def reindent(text: str) -> str:

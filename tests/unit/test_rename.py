@@ -96,3 +96,11 @@ def test_devign_functions_keep_their_lines_and_normalise_once() -> None:
     # definition and are renamed from the declarations it did parse
     assert sum(o != f for o, f in zip(out, funcs, strict=True)) == 300
     assert sum("FUNC" in o for o in out) == 288
+
+
+def test_other_names_and_keeping_the_function_name() -> None:
+    code = "int add(int a, int b) { return add(a, b - 1); }"
+    assert (
+        normalize_identifiers(code, "v", None)
+        == "int add(int v0, int v1) { return add(v0, v1 - 1); }"
+    )

@@ -81,8 +81,11 @@ def _identifiers(tree: Any) -> tuple[list[tuple[int, int, bytes, int]], bool]:
             stack.pop()
 
 
-def normalize_identifiers(code: str) -> str:
-    """``code`` with its parameters and locals renamed ``VAR<i>`` and its name ``FUNC``.
+def normalize_identifiers(
+    code: str, variable_prefix: str = VARIABLE_PREFIX, function_name: str | None = FUNCTION_NAME
+) -> str:
+    """``code`` with its parameters and locals renamed ``VAR<i>`` and its name ``FUNC``
+    (``variable_prefix``, ``function_name``; ``None`` keeps the function's name).
 
     Only ``identifier`` tokens change; lines and everything else stay as they are. A
     function written without a return type (as many Devign functions are) is read as if it
@@ -108,9 +111,9 @@ def normalize_identifiers(code: str) -> str:
     own = next((t for _, _, t, r in idents if r == 2), None)
     for _, _, t, r in idents:
         if r in (1, 3) and t not in names and t != own:
-            names[t] = f"{VARIABLE_PREFIX}{len(names)}".encode()
-    if own is not None:
-        names[own] = FUNCTION_NAME.encode()
+            names[t] = f"{variable_prefix}{len(names)}".encode()
+    if own is not None and function_name is not None:
+        names[own] = function_name.encode()
     parts: list[bytes] = []
     at = 0
     for a, b, t, _ in idents:
