@@ -18,7 +18,8 @@ Four methods, all averaged over the seeds (the served model's ensemble); the ser
   per line and ranked by the magnitude. One forward and one backward pass per seed, so it
   costs a few scorings whatever the function's length (occlusion costs one per line); it
   sees only the Transformer branch's view, as integrated gradients does: a line past the
-  token window gets no attribution. Measured (README): on the default demo model it ranked
+  tokens the model reads (``max_length``, or with ``transformer.windows`` every window's
+  tokens, overlaps summed) gets no attribution. Measured (README): on the default demo model it ranked
   flawed lines better than occlusion (Top-1 0.26 against 0.18, mean IFA 3.68 against 3.95)
   and costs ~5x less CPU on kernel functions (21 candidate lines on average); but a model
   whose window ends before the flaw cannot rank it (the 64-token test model sees the flawed
@@ -31,7 +32,7 @@ Four methods, all averaged over the seeds (the served model's ensemble); the ser
   ranked by the magnitude. It sees only the Transformer branch's view of the function (the
   graph branch has no token positions), needs ``captum``, and costs ~5x occlusion.
 
-The scorer is duck-typed (``serving.EnsembleScorer``: ``models``, ``tokenizer``,
+The scorer is duck-typed (``serving.EnsembleScorer``: ``models``, ``tokenizer``, ``prepare``,
 ``encode``, ``features``, ``logits``), so this module does not import the serving layer.
 """
 
