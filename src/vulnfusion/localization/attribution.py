@@ -19,12 +19,12 @@ Four methods, all averaged over the seeds (the served model's ensemble); the ser
   costs a few scorings whatever the function's length (occlusion costs one per line); it
   sees only the Transformer branch's view, as integrated gradients does: a line past the
   tokens the model reads (``max_length``, or with ``transformer.windows`` every window's
-  tokens, overlaps summed) gets no attribution. Measured (README): on the default demo model it ranked
-  flawed lines better than occlusion (Top-1 0.26 against 0.18, mean IFA 3.68 against 3.95)
-  and costs ~5x less CPU on kernel functions (21 candidate lines on average); but a model
-  whose window ends before the flaw cannot rank it (the 64-token test model sees the flawed
-  lines of 4 demo functions in 100), so occlusion, which also reads the graph, stays the
-  default until the graph branch's nodes get attributions too.
+  tokens, overlaps summed) gets no attribution. Measured (README): on the default demo model
+  it ranked flawed lines better than occlusion (Top-1 0.26 against 0.18, mean IFA 3.68
+  against 3.95) and costs ~5x less CPU on kernel functions (21 candidate lines on average);
+  but a model whose window ends before the flaw cannot rank it (the 64-token test model sees
+  the flawed lines of 4 demo functions in 100), so occlusion, which also reads the graph,
+  stays the default until the graph branch's nodes get attributions too.
 * ``integrated_gradients`` — integrated gradients (Sundararajan et al., 2017; Captum's
   ``LayerIntegratedGradients``) of the fusion logit with respect to the Transformer's token
   embeddings, from a baseline whose every non-special token is the pad token, the graph
