@@ -27,6 +27,7 @@ from vulnfusion.cli import (
     train_overrides,
 )
 from vulnfusion.io import ensure_writable_dir
+from vulnfusion.paths import seed_dir
 from vulnfusion.runs.fusion import default_branch_dir, train_fusion
 from vulnfusion.runs.outputs import log_summary
 
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     cfg = load(args, extra)
     seed = cfg.seeds[0] if args.seed is None else args.seed
-    out = args.output_dir or f"outputs/fusion/seed_{seed}"
+    out = args.output_dir or str(seed_dir(Path("outputs"), "fusion", seed))
     ensure_writable_dir(out)
     lineage.use_features_dir(args.features_dir)  # the run's dataset inputs
     t = args.transformer_checkpoint or default_branch_dir(

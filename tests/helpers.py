@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from vulnfusion.config import deep_merge
+
 ROOT = Path(__file__).resolve().parents[1]
 DEVIGN = ROOT.parent / "shared" / "data" / "devign" / "devign.jsonl.gz"
 
@@ -39,16 +41,6 @@ TINY: dict[str, Any] = {
     "fusion": {"train": {"epochs": 2}},
     "aggregate": {"n_bootstrap": 50},
 }
-
-
-def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with ``top`` merged in recursively (``top`` wins; inputs are not modified)."""
-    out = dict(base)
-    for k, v in top.items():
-        out[k] = (
-            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        )
-    return out
 
 
 def tiny_params(**extra: Any) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import yaml
 
 from bench.context import DEVIGN, ROOT, SEEDS, TRACKS, Ctx, once
 from bench.processes import Measured, stage
-from vulnfusion.config import _deep_merge as deep_merge
+from vulnfusion.config import deep_merge
 
 # --------------------------------------------------------------------------- params + data
 

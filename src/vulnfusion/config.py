@@ -28,7 +28,16 @@ import yaml
 
 from vulnfusion.config_schema import ConfigError, flatten, from_dict, to_dict
 
-__all__ = ["Config", "ConfigError", "flatten", "from_dict", "load_config", "resolve", "to_dict"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "deep_merge",
+    "flatten",
+    "from_dict",
+    "load_config",
+    "resolve",
+    "to_dict",
+]
 
 
 def _rng(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
@@ -277,7 +286,7 @@ def resolve(raw: Mapping[str, Any], overrides: Sequence[str] | Mapping[str, Any]
     ]
     data: dict[str, Any] = {}
     for where, source in sources:
-        data = _deep_merge(data, _spread_train(source, where))
+        data = deep_merge(data, _spread_train(source, where))
     cfg = from_dict(Config, data, "")
     validate_semantics(cfg)
     return cfg
@@ -298,7 +307,7 @@ def _take_presets(
         defs = node.pop("presets")
         if not isinstance(defs, Mapping):
             raise ConfigError(f"{key}: expected a mapping of preset name to values, got {defs!r}")
-        found = _deep_merge(found, defs)
+        found = deep_merge(found, defs)
     return found
 
 
@@ -351,11 +360,11 @@ def _spread_train(source: Mapping[str, Any], where: str) -> Mapping[str, Any]:
     return out
 
 
-def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(base))
     for k, v in top.items():
         if isinstance(v, Mapping) and isinstance(out.get(k), Mapping):
-            out[k] = _deep_merge(out[k], v)
+            out[k] = deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -389,7 +398,7 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"{dotted}: {part!r} is not a section")
             node = child
         both = isinstance(value, Mapping) and isinstance(node.get(leaf), Mapping)
-        node[leaf] = _deep_merge(node[leaf], value) if both else value
+        node[leaf] = deep_merge(node[leaf], value) if both else value
     return out
 
 

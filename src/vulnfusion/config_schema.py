@@ -86,6 +86,12 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     if origin in (Mapping, dict) or tp is Mapping:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
+        args = get_args(tp)
+        if len(args) == 2:  # Mapping[K, V]: every key and value checked as its type
+            return {
+                _coerce(args[0], k, f"{key} key {k!r}"): _coerce(args[1], v, f"{key}.{k}")
+                for k, v in value.items()
+            }
         return dict(value)
     return _coerce_scalar(tp, value, key)
 

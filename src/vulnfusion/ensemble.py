@@ -43,6 +43,7 @@ from vulnfusion.metrics import (
     sigmoid,
 )
 from vulnfusion.paths import EVAL_SPLITS
+from vulnfusion.paths import seed_dir as seed_path
 from vulnfusion.plots import plot_seed_vs_ensemble
 from vulnfusion.runs.outputs import log_run_outputs, logits_by_id, write_run_outputs
 from vulnfusion.runs.scoring import recompute_logits
@@ -95,7 +96,7 @@ def load_seeds(
     """Every seed's valid/test logits aligned to the features' id order."""
     out = []
     for seed in seeds:
-        seed_dir = track_dir / f"seed_{seed}"
+        seed_dir = seed_path(track_dir.parent, track_dir.name, seed)
         if not seed_dir.is_dir():
             raise AggregationError(f"{seed_dir}: seed {seed} of {list(seeds)} is missing")
         raw = recompute_with(seed_dir) if recompute_with else read_seed_logits(seed_dir)

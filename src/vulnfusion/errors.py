@@ -6,8 +6,9 @@ unreachable tracking store, seeds that cannot be ensembled…) derives from
 (``vulnfusion.cli.run_stage``) and print that line instead of a traceback. Anything else is
 a bug and keeps its traceback.
 
-The subclasses live beside the code that raises them (``ConfigError`` in ``config``,
-``DataError`` in ``data.sources``…); each also keeps its historical builtin base
+The subclasses live beside the code that raises them (``ConfigError`` in
+``config_schema``, re-exported by ``config``; ``DataError`` in ``data.formats``, re-exported
+by ``data.sources``; ``GraphVocabError`` in ``graphs.vocab``…); each also keeps its historical builtin base
 (``ValueError`` / ``RuntimeError``) so existing ``except ValueError`` callers still work.
 This module imports nothing from the package: every layer may import it.
 """

@@ -29,6 +29,7 @@ from typing import Any
 from vulnfusion.errors import VulnfusionError
 from vulnfusion.io import read_json, write_json, write_text
 from vulnfusion.metrics import Headline
+from vulnfusion.paths import seed_dir
 from vulnfusion.thresholds import decision_threshold
 
 TRACKS = ("transformer", "gnn", "fusion")
@@ -293,7 +294,7 @@ def history_rows(outputs: Path, track: str, seeds: list[int]) -> list[dict[str, 
     a history file that lacks a column."""
     rows: list[dict[str, Any]] = []
     for seed in seeds:
-        path = outputs / track / f"seed_{seed}" / "history.csv"
+        path = seed_dir(outputs, track, seed) / "history.csv"
         if not path.exists():
             continue
         with path.open(newline="") as fh:

@@ -37,6 +37,8 @@ def test_shipped_params_load(raw: dict) -> None:
         ("fusion.preset=nope", "fusion.preset: unknown preset 'nope'"),
         ("data.source=devign", "data.path: required"),
         ("split=3", "split: expected a mapping"),
+        ("transformer.hub_models.mine=5", "transformer.hub_models.mine: expected a string, got 5"),
+        ("featurize.dataflow_features=2", "featurize.dataflow_features: expected true/false"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_key(

@@ -145,7 +145,10 @@ def test_json_round_trip(vocab: GraphVocab) -> None:
     ],
 )
 def test_from_json_rejects_bad_payloads(payload: str) -> None:
-    with pytest.raises(ValueError):
+    """A corrupt graph_vocab.json is a user-facing error: the stages print it on one line."""
+    from vulnfusion.errors import VulnfusionError
+
+    with pytest.raises(VulnfusionError):
         GraphVocab.from_json(payload)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from vulnfusion.errors import VulnfusionError
 from vulnfusion.graphs.schema import CodeGraph
 
 _KEEP_INTS = frozenset({*range(-1, 17), *(2**k for k in range(5, 17)), 255, 65535})
@@ -42,6 +43,10 @@ def normalize_token(node_type: str, token: str) -> str:
     if node_type == "char_literal":
         return "<chr>"
     return token
+
+
+class GraphVocabError(VulnfusionError, ValueError):
+    """``graph_vocab.json`` is not a serialised :class:`GraphVocab` (one line)."""
 
 
 class GraphVocab:
@@ -121,11 +126,20 @@ class GraphVocab:
 
     @classmethod
     def from_json(cls, s: str) -> GraphVocab:
-        """Inverse of :meth:`to_json`; ValueError on anything else."""
-        payload = json.loads(s)
+        """Inverse of :meth:`to_json`; :class:`GraphVocabError` (a ``ValueError``) on anything
+        else."""
+        try:
+            payload = json.loads(s)
+        except json.JSONDecodeError as exc:
+            raise GraphVocabError(f"not a serialised GraphVocab ({exc.msg})") from None
         if not isinstance(payload, dict) or payload.get("format") != cls._FORMAT:
-            raise ValueError("not a serialised GraphVocab")
-        return cls(_str_list(payload, "types"), _str_list(payload, "tokens"))
+            raise GraphVocabError("not a serialised GraphVocab")
+        try:
+            return cls(_str_list(payload, "types"), _str_list(payload, "tokens"))
+        except GraphVocabError:
+            raise
+        except ValueError as exc:
+            raise GraphVocabError(f"not a serialised GraphVocab ({exc})") from None
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GraphVocab):
@@ -139,7 +153,7 @@ class GraphVocab:
 def _str_list(payload: dict[str, Any], key: str) -> list[str]:
     value = payload.get(key)
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
-        raise ValueError(f"GraphVocab JSON needs a list of strings under {key!r}")
+        raise GraphVocabError(f"GraphVocab JSON needs a list of strings under {key!r}")
     return value
 
 
