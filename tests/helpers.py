@@ -167,9 +167,8 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     from vulnfusion.batching import BatchLayout
     from vulnfusion.config import window_capacity
     from vulnfusion.features import SplitFeatures
-    from vulnfusion.featurize import pack_graphs, pack_tokens
+    from vulnfusion.featurize import pack_graphs, pack_tokens, source_texts
     from vulnfusion.graphs import GraphVocab, build_graph
-    from vulnfusion.graphs.rename import normalize_identifiers
     from vulnfusion.models.build import load_model
     from vulnfusion.tokenization import encode, load_tokenizer_dir
     from vulnfusion.training import eval_loader, predict
@@ -179,8 +178,7 @@ def score_functions(seed_dir: Path, features_dir: Path, funcs: list[str]) -> Any
     vocab = GraphVocab.from_json((features_dir / "graph_vocab.json").read_text())
     tokenizer = load_tokenizer_dir(features_dir / "tokenizer")
     limits = config["featurize"]
-    if limits.get("normalize_identifiers"):
-        funcs = [normalize_identifiers(f) for f in funcs]
+    funcs = source_texts(funcs, bool(limits.get("normalize_identifiers")))
     dataflow = bool(limits.get("dataflow_features"))
     graphs = [build_graph(f, limits["max_nodes"], limits["max_chars"], dataflow) for f in funcs]
     arrays = pack_graphs(graphs, vocab)

@@ -8,8 +8,9 @@ a bug and keeps its traceback.
 
 The subclasses live beside the code that raises them (``ConfigError`` in
 ``config_schema``, re-exported by ``config``; ``DataError`` in ``data.formats``, re-exported
-by ``data.sources``; ``GraphVocabError`` in ``graphs.vocab``…); each also keeps its historical builtin base
-(``ValueError`` / ``RuntimeError``) so existing ``except ValueError`` callers still work.
+by ``data.sources``; ``GraphVocabError`` in ``graphs.vocab``…); each also keeps its
+historical builtin base (``ValueError`` / ``RuntimeError``) so existing ``except
+ValueError`` callers still work.
 This module imports nothing from the package: every layer may import it.
 """
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from vulnfusion.config import Config, FeaturizeConfig
+from vulnfusion.config import Config
 from vulnfusion.features import SplitFeatures, save_split
 from vulnfusion.graphs import EDGE_TYPES, CodeGraph, GraphVocab, build_graph
 from vulnfusion.graphs.rename import normalize_identifiers
@@ -163,10 +163,11 @@ def make_tokenizer(cfg: Config, train_funcs: Sequence[str]) -> Any:
     return load_hub_tokenizer(t.model_name, t.hub_models)
 
 
-def source_texts(funcs: list[str], cfg: FeaturizeConfig) -> list[str]:
-    """The texts graphs and tokens are built from: ``funcs`` themselves, or with
-    ``normalize_identifiers`` their identifier-normalised versions (same lines)."""
-    if not cfg.normalize_identifiers:
+def source_texts(funcs: list[str], normalize: bool) -> list[str]:
+    """The texts graphs and tokens are built from: ``funcs`` themselves, or with ``normalize``
+    (``featurize.normalize_identifiers``) their identifier-normalised versions (same lines).
+    The featurize stage, the served scorer and the tests' rescoring all go through here."""
+    if not normalize:
         return funcs
     return [normalize_identifiers(f) for f in funcs]
 
@@ -179,7 +180,8 @@ def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dic
     prepared = Path(prepared_dir)
     rows = {s: read_jsonl(prepared / f"{s}.jsonl") for s in SPLITS}
     start = time.perf_counter()
-    funcs = {s: source_texts([r["func"] for r in rows[s]], cfg.featurize) for s in SPLITS}
+    normalize = cfg.featurize.normalize_identifiers
+    funcs = {s: source_texts([r["func"] for r in rows[s]], normalize) for s in SPLITS}
     graphs, tokenizer, token_ids = _graphs_and_tokens(cfg, funcs)
     graph_s = time.perf_counter() - start  # graphs overlap tokenizing: the two together
     vocab = GraphVocab.build(

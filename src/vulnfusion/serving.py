@@ -205,11 +205,9 @@ class EnsembleScorer:
     def prepare(self, funcs: list[str]) -> list[str]:
         """The texts the model reads: ``funcs``, identifier-normalised when the bundle was
         trained so (``featurize.normalize_identifiers``; lines are kept)."""
-        if not self.spec.normalize_identifiers:
-            return funcs
-        from vulnfusion.graphs.rename import normalize_identifiers
+        from vulnfusion.featurize import source_texts
 
-        return [normalize_identifiers(f) for f in funcs]
+        return source_texts(funcs, self.spec.normalize_identifiers)
 
     def features(self, funcs: list[str], token_ids: list[list[int]], prepared: bool = False) -> Any:
         """Graphs of ``funcs`` and their ``token_ids`` (from ``encode``) as ``SplitFeatures``

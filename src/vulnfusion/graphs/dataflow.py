@@ -28,12 +28,11 @@ nodes, so the ``max_nodes`` cap drops them first.
 
 from __future__ import annotations
 
-from vulnfusion.graphs.schema import LITERALS
+from vulnfusion.graphs.schema import DECLARATION_OWNERS, LITERALS
 from vulnfusion.graphs.walk import Walk
 
 DFA_TYPES: tuple[str, ...] = ("dfa_api", "dfa_op", "dfa_lit", "dfa_type")
 _EXPR_OWNERS = frozenset({"init_declarator", "assignment_expression", "update_expression"})
-_DECL_OWNERS = frozenset({"declaration", "parameter_declaration"})
 _STOP = frozenset(
     {
         "expression_statement", "return_statement", "if_statement", "while_statement",
@@ -70,17 +69,19 @@ def abstract_dataflow(w: Walk) -> list[tuple[int, str, str]]:
     declared: dict[str, str] = {}
     found: list[tuple[int, str, dict[str, str]]] = []
     for idx, name, _unit, _decl in w.defs:
+        # climb to the statement: the defining expression, the declaration, and a `*`/`[]`
+        # met on the way to either (the declared variable's own declarator)
         expr, decl, mark = -1, -1, ""
         p = parent[idx]
         while p >= 0 and types[p] not in _STOP:
             kind = types[p]
-            if not mark and kind in _DECLARATOR_MARK and decl < 0 and expr < 0:
-                mark = _DECLARATOR_MARK[kind]
-            if kind in _EXPR_OWNERS and expr < 0:
-                expr = p
-            if kind in _DECL_OWNERS:
+            if kind in DECLARATION_OWNERS:
                 decl = p
                 break
+            if expr < 0:
+                mark = mark or _DECLARATOR_MARK.get(kind, "")
+                if kind in _EXPR_OWNERS:
+                    expr = p
             p = parent[p]
         attrs: dict[str, str] = {}
         if expr >= 0:

@@ -18,44 +18,35 @@ from __future__ import annotations
 from typing import Any
 
 from vulnfusion.graphs.parser import lang_for_process
+from vulnfusion.graphs.schema import DECLARATION_OWNERS, DECLARATOR_WRAPPERS
 
 FUNCTION_NAME = "FUNC"
 VARIABLE_PREFIX = "VAR"
 
-# A declarator wraps the declared name in these, each keeping it in its ``declarator`` field
-# (``*p``, ``a[4]``, ``(*fp)(int)``, ``x = 1``); a parenthesized one has no field name.
-_WRAPPERS = frozenset(
-    {
-        "pointer_declarator",
-        "array_declarator",
-        "function_declarator",
-        "parenthesized_declarator",
-        "init_declarator",
-        "attributed_declarator",
-    }
-)
-_OWNERS = frozenset({"parameter_declaration", "declaration"})
+# what an identifier is (``_role``)
+USE, VARIABLE, FUNCTION, PARAMETER = range(4)
 _INT = b"int "
 
 
 def _role(stack: list[tuple[str, str | None]], field: str | None) -> int:
-    """What an identifier is, from its field name and its ancestors (innermost last):
-    0 a use, 1 a declared variable, 2 the defined function's name, 3 a parameter."""
+    """What an identifier is, from its field name and its ancestors (innermost last): a
+    ``USE``, a declared ``VARIABLE``, the defined ``FUNCTION``'s name or a ``PARAMETER``
+    (a parenthesized declarator keeps the name without a field name)."""
     if stack and stack[-1][0] == "parameter_list":
-        return 3  # a K&R list: f(a, b)
+        return PARAMETER  # a K&R list: f(a, b)
     i = len(stack) - 1
     while field in ("declarator", None) and i >= 0:
         kind, up = stack[i]
-        if kind in _OWNERS:
+        if kind in DECLARATION_OWNERS:
             if field != "declarator":
-                return 0
-            return 3 if kind == "parameter_declaration" else 1
+                return USE
+            return PARAMETER if kind == "parameter_declaration" else VARIABLE
         if kind == "function_definition":
-            return 2 if field == "declarator" else 0
-        if kind not in _WRAPPERS:
-            return 0
+            return FUNCTION if field == "declarator" else USE
+        if kind not in DECLARATOR_WRAPPERS:
+            return USE
         field, i = up, i - 1
-    return 0
+    return USE
 
 
 def _identifiers(tree: Any) -> tuple[list[tuple[int, int, bytes, int]], bool]:
@@ -102,15 +93,15 @@ def normalize_identifiers(
     if not found:  # no return type? (an error elsewhere keeps the declarations it has)
         again, found = _identifiers(parser.parse(_INT + data))
         again = [(a - len(_INT), b - len(_INT), t, r) for a, b, t, r in again]
-        has_params = [any(r == 3 for *_, r in x) for x in (idents, again)]
+        has_params = [any(r == PARAMETER for *_, r in x) for x in (idents, again)]
         if found or (has_params[1] and not has_params[0]):
             idents = again
         elif not has_params[0]:
             return code  # no parameter list either: not a function
     names: dict[bytes, bytes] = {}
-    own = next((t for _, _, t, r in idents if r == 2), None)
+    own = next((t for _, _, t, r in idents if r == FUNCTION), None)
     for _, _, t, r in idents:
-        if r in (1, 3) and t not in names and t != own:
+        if r in (VARIABLE, PARAMETER) and t not in names and t != own:
             names[t] = f"{variable_prefix}{len(names)}".encode()
     if own is not None and function_name is not None:
         names[own] = function_name.encode()

@@ -33,6 +33,15 @@ TRANSPARENT = frozenset(
 # dropped anonymous leaves: pure punctuation, plus the end of a preprocessor line
 PUNCT = frozenset({";", ",", "(", ")", "{", "}", "[", "]", ":", "[[", "]]", "\n"})
 LITERALS = frozenset({"string_literal", "char_literal", "number_literal"})
+# a declarator wraps the declared name in these, each keeping it in its ``declarator`` field
+# (``*p``, ``a[4]``, ``(*fp)(int)``, ``x = 1``), up to the declaration that owns it
+DECLARATOR_WRAPPERS = frozenset(
+    {
+        "pointer_declarator", "array_declarator", "parenthesized_declarator",
+        "attributed_declarator", "init_declarator", "function_declarator",
+    }
+)  # fmt: skip
+DECLARATION_OWNERS = frozenset({"declaration", "parameter_declaration"})
 COMPOUND_ASSIGN = frozenset({"+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>="})
 
 

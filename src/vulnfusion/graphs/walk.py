@@ -14,22 +14,21 @@ from vulnfusion.graphs.parser import (
     A_NAMED,
     Lang,
 )
-from vulnfusion.graphs.schema import ENTRY, TOKEN_MAX, clip
+from vulnfusion.graphs.schema import (
+    DECLARATION_OWNERS,
+    DECLARATOR_WRAPPERS,
+    ENTRY,
+    TOKEN_MAX,
+    clip,
+)
 
 _NO_UNIT = -1  # outside the analysed body (or in the parameter list)
 _BODY = -3  # inside the body but in no statement (e.g. directly in a block or ERROR)
 _FOR_MARK = -10  # unit stack entries <= this mean "direct child of for node -(u) - 10"
 
-_DECL_CHAIN = frozenset(
-    {
-        "pointer_declarator", "array_declarator", "parenthesized_declarator",
-        "attributed_declarator", "init_declarator", "function_declarator",
-    }
-)  # fmt: skip
-_DECL_OWNERS = frozenset({"declaration", "parameter_declaration"})
 # parents that make an identifier more than a plain use (a declarator, target, operand)
 # (``parameter_list``: the identifiers of a K&R list ``f(a, b)``)
-_ID_SPECIAL = _DECL_CHAIN | _DECL_OWNERS | {
+_ID_SPECIAL = DECLARATOR_WRAPPERS | DECLARATION_OWNERS | {
     "assignment_expression", "update_expression", "parameter_list",
 }  # fmt: skip
 
@@ -170,7 +169,7 @@ def _identifier(
     if unit <= _FOR_MARK:
         unit = _for_part(w, fld, lg, idx, _FOR_MARK - unit)
     ptype = w.types[par]
-    if fld == lg.f_declarator and (ptype in _DECL_CHAIN or ptype in _DECL_OWNERS):
+    if fld == lg.f_declarator and (ptype in DECLARATOR_WRAPPERS or ptype in DECLARATION_OWNERS):
         owner = _declarator_owner(w, par)
         if owner == "declaration" and unit >= 0:
             w.defs.append((idx, name, unit, True))
@@ -208,6 +207,6 @@ def _declarator_owner(w: Walk, par: int) -> str:
     types, parent = w.types, w.parent
     if types[par] == "function_declarator":  # a prototype's name is not a variable
         return ""
-    while par >= 0 and types[par] in _DECL_CHAIN:
+    while par >= 0 and types[par] in DECLARATOR_WRAPPERS:
         par = parent[par]
     return types[par] if par >= 0 else ""

@@ -91,9 +91,11 @@ class LineScorer(Protocol):
 
     def prepare(self, funcs: list[str]) -> list[str]: ...
 
-    def encode(self, funcs: list[str]) -> list[list[int]]: ...
+    def encode(self, funcs: list[str], prepared: bool = False) -> list[list[int]]: ...
 
-    def features(self, funcs: list[str], token_ids: list[list[int]]) -> Any: ...
+    def features(
+        self, funcs: list[str], token_ids: list[list[int]], prepared: bool = False
+    ) -> Any: ...
 
     def logits(self, funcs: list[str]) -> np.ndarray: ...
 
@@ -116,10 +118,11 @@ def occlusion_scores(scorer: LineScorer, text: str) -> dict[int, float]:
     return {ln: base - float(v) for ln, v in zip(cands, logits[1:], strict=True)}
 
 
-def _one_batch(scorer: LineScorer, text: str, ids: list[int]) -> Batch:
+def _one_batch(scorer: LineScorer, text: str, ids: list[int], prepared: bool = False) -> Batch:
     pad = int(scorer.tokenizer.pad_token_id)
     layout = BatchLayout(tokens=True, graphs=True, pad_id=pad)
-    return next(iter(eval_loader(scorer.features([text], [ids]), layout, 1, 1)))
+    feats = scorer.features([text], [ids], prepared=prepared)
+    return next(iter(eval_loader(feats, layout, 1, 1)))
 
 
 def token_spans(scorer: LineScorer, text: str, ids: list[int]) -> list[tuple[int, int]] | None:
@@ -199,8 +202,9 @@ def _token_attributions(
     # heavy: only when these methods run
     from captum.attr import LayerGradientXActivation, LayerIntegratedGradients
 
-    ids = scorer.encode([text])[0]
-    batch = _one_batch(scorer, text, ids)
+    text = scorer.prepare([text])[0]  # once: encode and features read it as it is
+    ids = scorer.encode([text], prepared=True)[0]
+    batch = _one_batch(scorer, text, ids, prepared=True)
     assert batch.input_ids is not None and batch.attention_mask is not None
     input_ids, mask = batch.input_ids, batch.attention_mask
     special = set(scorer.tokenizer.all_special_ids)

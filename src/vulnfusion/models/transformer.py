@@ -11,6 +11,7 @@ the checkpoint records the encoder's full config so it is rebuilt exactly, never
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any
 
 import torch
@@ -72,8 +73,8 @@ class TransformerClassifier(nn.Module):
         """The batch's windows, or ``None`` when every row fits one window as it is."""
         if self.windows is None or input_ids.shape[1] <= self.windows.max_length:
             return None
-        pad = int(getattr(getattr(self.encoder, "config", None), "pad_token_id", 1) or 1)
-        return split_windows(input_ids, attention_mask, self.windows, pad)
+        pad = getattr(getattr(self.encoder, "config", None), "pad_token_id", None)
+        return split_windows(input_ids, attention_mask, self.windows, 1 if pad is None else pad)
 
     def embed_tokens(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, full: bool = False
@@ -237,13 +238,8 @@ def transformer_spec(
         "head_dropout": cfg.head_dropout,
         "pad_id": pad_id,
         "max_length": cfg.max_length,
-        "windows": WindowSpec(cfg.max_length, **_windows(cfg)).to_dict(),
+        "windows": dataclasses.asdict(cfg.windows),  # WindowSpec.from_spec reads it back
     }
-
-
-def _windows(cfg: TransformerConfig) -> dict[str, Any]:
-    w = cfg.windows
-    return {"max_windows": w.max_windows, "stride": w.stride, "pooling": w.pooling}
 
 
 def new_transformer(

@@ -33,9 +33,6 @@ class WindowSpec:
     stride: int = 192
     pooling: Pooling = "max"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"max_windows": self.max_windows, "stride": self.stride, "pooling": self.pooling}
-
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> WindowSpec:
         """From a transformer spec: its ``max_length`` and ``windows`` (absent in checkpoints
