@@ -174,6 +174,25 @@ class GNNConfig:
 
 
 @dataclass(frozen=True)
+class PairConfig:
+    """Vulnerable/fixed twins for a pair-wise ranking loss in the fusion head (issue 18):
+    ``source: demo`` draws ``n_pairs`` twins from the demo generator (``seed``; the demo corpus
+    and the held-out twins use other seeds); ``weight`` 0 turns the loss off
+    (``vulnfusion.training.PairObjective`` has the formula)."""
+
+    source: Literal["none", "demo"] = "none"
+    n_pairs: int = field(default=800, metadata=_rng(1, 1_000_000))
+    seed: int = 101
+    weight: float = field(default=0.0, metadata=_rng(0.0, 100.0))
+    margin: float = field(default=1.0, metadata=_rng(0.0, 100.0))
+    batch_size: int = field(default=32, metadata=_rng(1, 65_536))
+
+    @property
+    def enabled(self) -> bool:
+        return self.source != "none" and self.weight > 0
+
+
+@dataclass(frozen=True)
 class FusionConfig:
     preset: str = "fusion_balanced"
     hidden_size: int = field(default=256, metadata=_rng(8))
@@ -182,6 +201,7 @@ class FusionConfig:
     freeze_gnn: bool = True
     encoder_lr_scale: float = field(default=0.1, metadata=_rng(0.0, 1.0))
     branch_seed: Literal["same", "best"] = "same"
+    pairs: PairConfig = field(default_factory=PairConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 

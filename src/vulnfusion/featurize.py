@@ -172,6 +172,27 @@ def source_texts(funcs: list[str], normalize: bool) -> list[str]:
     return [normalize_identifiers(f) for f in funcs]
 
 
+def text_features(
+    funcs: Sequence[str],
+    token_ids: Sequence[Sequence[int]],
+    vocab: GraphVocab,
+    max_nodes: int,
+    max_chars: int,
+    dataflow: bool,
+    labels: Sequence[int] | None = None,
+) -> SplitFeatures:
+    """Features of texts outside the stage's splits (a served request, the fusion head's
+    twins): their graphs built here in this process, their ``token_ids`` (from
+    ``tokenization.encode``), with the stage's vocabulary; ``labels`` default to 0, row ids
+    are ``"0".."N-1"``. ``funcs`` are the texts the model reads (:func:`source_texts`)."""
+    graphs = [build_graph(f, max_nodes, max_chars, dataflow) for f in funcs]
+    arrays = pack_graphs(graphs, vocab)
+    arrays.update(pack_tokens(token_ids))
+    y = np.zeros(len(funcs)) if labels is None else np.asarray(labels)
+    arrays["labels"] = y.astype(np.int64)
+    return SplitFeatures([str(i) for i in range(len(funcs))], arrays)
+
+
 def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """Run the stage: graphs + vocab + tokenizer + token ids for every split.
 

@@ -212,20 +212,18 @@ class EnsembleScorer:
     def features(self, funcs: list[str], token_ids: list[list[int]], prepared: bool = False) -> Any:
         """Graphs of ``funcs`` and their ``token_ids`` (from ``encode``) as ``SplitFeatures``
         (``prepared``: ``funcs`` already went through :meth:`prepare`)."""
-        from vulnfusion.features import SplitFeatures
-        from vulnfusion.featurize import pack_graphs, pack_tokens
-        from vulnfusion.graphs import build_graph
+        from vulnfusion.featurize import text_features
 
         funcs = funcs if prepared else self.prepare(funcs)
         spec = self.spec
-        graphs = [
-            build_graph(f, spec.max_nodes, spec.max_chars_parse, spec.dataflow_features)
-            for f in funcs
-        ]
-        arrays = pack_graphs(graphs, self.vocab)
-        arrays.update(pack_tokens(token_ids))
-        arrays["labels"] = np.zeros(len(funcs), dtype=np.int64)
-        return SplitFeatures([str(i) for i in range(len(funcs))], arrays)
+        return text_features(
+            funcs,
+            token_ids,
+            self.vocab,
+            spec.max_nodes,
+            spec.max_chars_parse,
+            spec.dataflow_features,
+        )
 
     def encode(self, funcs: list[str], prepared: bool = False) -> list[list[int]]:
         """Token ids of ``funcs`` (``prepared``: as :meth:`features`), ``max_tokens`` each."""

@@ -3,7 +3,8 @@
 Knobs (all from ``TrainConfig``): linear/cosine/constant schedule with warmup, AMP autocast
 (fp16 with a grad scaler on CUDA, bf16 anywhere), gradient clipping, EMA of the weights
 (evaluation and the saved best checkpoint use them), length-bucketed dynamic padding,
-DataLoader workers/prefetch, class weighting or focal loss, early stopping on valid F1,
+DataLoader workers/prefetch, class weighting or focal loss, an optional pair-wise ranking
+loss on vulnerable/fixed twins (:class:`PairObjective`), early stopping on valid F1,
 deterministic seeding (every epoch reseeds from (seed, epoch), so a resumed run replays the
 same randomness), resumable state, and ``torchrun`` data parallelism (rank 0 alone writes).
 """
@@ -114,6 +115,36 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@dataclass(frozen=True)
+class PairObjective:
+    """Vulnerable/fixed twins for a pair-wise ranking loss beside the classification loss.
+
+    Each optimizer step draws ``batch_size`` pairs (with replacement, from a generator seeded by
+    (seed, step), so a resumed run draws the same) and adds
+    ``weight · mean softplus(margin − (z_vul − z_fix))`` to the loss: RankNet's logistic pair
+    loss (Burges et al., ICML 2005) on the logit difference, with a margin so a pair already
+    apart by ``margin`` logits still pushes a little and not at all by much more.
+
+    ``feats``: 2P rows, pair k's vulnerable version at row k and its fix at row P + k (labels
+    are not read); ``cached``: frozen branch features of those rows (as ``Trainer``'s).
+    """
+
+    feats: SplitFeatures
+    weight: float
+    margin: float
+    batch_size: int
+    cached: dict[str, np.ndarray] | None = None
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.feats) // 2
+
+
+def pair_loss(z_vul: torch.Tensor, z_fix: torch.Tensor, margin: float) -> torch.Tensor:
+    """Mean ``softplus(margin − (z_vul − z_fix))`` over pairs; shapes (P,) each, logits."""
+    return nn.functional.softplus(margin - (z_vul.float() - z_fix.float())).mean()
+
+
 # --------------------------------------------------------------------------- the loop
 
 
@@ -151,9 +182,15 @@ class Trainer:
         param_groups: list[dict[str, Any]] | None = None,
         cached: dict[str, dict[str, np.ndarray]] | None = None,
         step_logger: EpochLogger | None = None,
+        pairs: PairObjective | None = None,
     ) -> None:
         """``epoch_logger(row, epoch)`` receives each epoch's metrics; ``step_logger(row,
-        global_step)`` every :data:`STEP_METRICS_EVERY` optimizer steps (rank 0 only)."""
+        global_step)`` every :data:`STEP_METRICS_EVERY` optimizer steps (rank 0 only).
+
+        Raises:
+            ValueError: ``pairs`` under ``torchrun`` (DDP allows one forward per backward) or
+                with fewer than one pair.
+        """
         self.dist, self.device = init_distributed(cfg.device)
         self.cfg, self.spec, self.seed = cfg, spec, seed
         self.model = model.to(self.device)
@@ -183,6 +220,20 @@ class Trainer:
             (len(labels) - pos) / max(pos, 1.0) if cfg.class_weight == "balanced" else 1.0
         )
         self.ddp_model = self._wrap_ddp()
+        self.pairs = pairs
+        if pairs is not None:
+            if self.dist.world > 1:
+                raise ValueError("the pair-wise loss runs on one process, not under torchrun")
+            if pairs.n_pairs < 1:
+                raise ValueError("the pair-wise loss needs at least one pair")
+            self.pair_collate = Collator(
+                pairs.feats,
+                spec.tokens,
+                spec.graphs,
+                spec.pad_id,
+                cfg.pad_to_multiple_of,
+                pairs.cached,
+            )
 
     def _wrap_ddp(self) -> nn.Module:
         if self.dist.world == 1:
@@ -296,7 +347,7 @@ class Trainer:
         progress = ProgressLog(f"train {desc}", len(self.train_loader), "ex", log)
         for i, batch in enumerate(bar, start=1):
             stop.raise_if_requested()  # a SIGTERM whose SystemExit Python dropped
-            loss = self._step(batch.to(self.device))
+            loss = self._step(batch.to(self.device), state.step)
             state.step += 1
             total += loss * batch.size
             n += batch.size
@@ -315,10 +366,12 @@ class Trainer:
         rate = seen / elapsed if elapsed > 0 else 0.0
         self.step_logger({"train/step_loss": loss, "train/step_examples_per_s": rate}, step)
 
-    def _step(self, batch: Batch) -> float:
+    def _step(self, batch: Batch, step: int = 0) -> float:
         with amp_context(self.device, self.cfg.amp_dtype):
             logits = self.ddp_model(batch)
         loss = loss_fn(logits, batch.labels, self.cfg, self.pos_weight)
+        if self.pairs is not None:
+            loss = loss + self.pairs.weight * self._pair_loss(step)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip_norm > 0:
@@ -330,6 +383,16 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
         return float(loss.detach())
+
+    def _pair_loss(self, step: int) -> torch.Tensor:
+        """The ranking term on ``batch_size`` pairs drawn for this (seed, step)."""
+        assert self.pairs is not None
+        n, p = self.pairs.n_pairs, self.pairs.batch_size
+        k = np.random.default_rng((self.seed, step)).integers(0, n, size=p)
+        batch = self.pair_collate(np.concatenate([k, k + n]).tolist()).to(self.device)
+        with amp_context(self.device, self.cfg.amp_dtype):
+            z = self.ddp_model(batch)
+        return pair_loss(z[:p], z[p:], self.pairs.margin)
 
     def _ema_weights(self) -> contextlib.AbstractContextManager[None]:
         return self.ema.applied(self.model) if self.ema is not None else contextlib.nullcontext()

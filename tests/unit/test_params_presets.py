@@ -72,6 +72,14 @@ DEFAULT_TRACKS = {
         "freeze_gnn": True,
         "encoder_lr_scale": 0.1,
         "branch_seed": "same",
+        "pairs": {
+            "source": "none",
+            "n_pairs": 800,
+            "seed": 101,
+            "weight": 0.0,
+            "margin": 1.0,
+            "batch_size": 32,
+        },
         "train": FUSION_TRAIN,
     },
 }
@@ -103,6 +111,9 @@ PRESET_CHANGES: dict[str, tuple[list[str], dict[str, Any]]] = {
             "gnn.train.batch_size": 64,
             "gnn.train.patience": 0,
             "fusion.train.batch_size": 128,
+            "fusion.pairs.source": "demo",
+            "fusion.pairs.weight": 0.5,
+            "fusion.pairs.margin": 0.5,
         },
     ),
     "devign_gpu": (

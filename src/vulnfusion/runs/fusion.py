@@ -4,12 +4,18 @@ Frozen branches (the default) are run once per checkpoint over train/valid/test 
 features cached on disk, keyed by the checkpoint's content hash and the features' hash, so
 each seed's head trains on cached tensors in seconds. A missing branch checkpoint degrades
 to the other branch alone (warning, ``degraded: true``); both missing is an error.
+
+With ``fusion.pairs`` on, the head also learns from vulnerable/fixed twins (a pair-wise
+ranking loss, ``training.PairObjective``): the twins are featurized here with the stage's
+tokenizer and graph vocabulary, and the frozen branches' features of them cached like a split's.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +26,16 @@ from torch import nn
 
 from vulnfusion.batching import BatchLayout
 from vulnfusion.checkpoints import WEIGHTS, CheckpointError, read_meta, resolve_checkpoint_dir
-from vulnfusion.config import Config
+from vulnfusion.config import Config, to_dict
 from vulnfusion.devices import dist_info, select_device
 from vulnfusion.errors import StageError
-from vulnfusion.features import Features, load_features
+from vulnfusion.features import Features, SplitFeatures, load_features
 from vulnfusion.io import atomic_path, read_json, sha256_file
 from vulnfusion.models.build import load_model
 from vulnfusion.models.fusion import FusionClassifier, embed_dim, new_fusion
 from vulnfusion.paths import SPLITS, seed_dir
 from vulnfusion.runs.seed_run import SeedModel, train_seed
-from vulnfusion.training import eval_loader, seed_everything
+from vulnfusion.training import PairObjective, eval_loader, seed_everything
 
 log = logging.getLogger(__name__)
 EMB_KEY = {"transformer": "t_emb", "gnn": "g_emb"}
@@ -97,12 +103,17 @@ def cached_features(
     """Branch features (N, D) per split, computed once per checkpoint content and cached."""
     key = f"{branch.track}-{branch.weights_hash}-{feats.features_hash}"
     path = cache_dir / f"{key}.safetensors"
+    return _cached(path, lambda: compute_features(branch, feats, device, batch_size))
+
+
+def _cached(path: Path, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """``compute()`` saved at ``path`` (safetensors, atomically), or what is already there."""
     if path.exists():
         return load_file(str(path))
-    out = compute_features(branch, feats, device, batch_size)
+    out = compute()
     with atomic_path(path) as tmp:
         save_file(out, str(tmp))
-    log.info("cached %s features for %s at %s", branch.track, branch.path, path)
+    log.info("cached branch features at %s", path)
     return out
 
 
@@ -111,21 +122,87 @@ def compute_features(
     branch: LoadedCheckpoint, feats: Features, device: torch.device, batch_size: int = 128
 ) -> dict[str, np.ndarray]:
     """A branch's ``embed`` output (N, D) float32 for every split, in row order."""
+    return {s: embed_rows(branch, feats.splits[s], device, batch_size) for s in SPLITS}
+
+
+@torch.no_grad()
+def embed_rows(
+    branch: LoadedCheckpoint, split: SplitFeatures, device: torch.device, batch_size: int = 128
+) -> np.ndarray:
+    """A branch's ``embed`` output (N, D) float32 for the rows of one split, in row order."""
     model = branch.model.to(device).eval()
     layout = BatchLayout(
         tokens=branch.track == "transformer",
         graphs=branch.track == "gnn",
         pad_id=branch.meta["model"].get("pad_id", 1),
     )
-    out = {}
-    for s in SPLITS:
-        loader = eval_loader(feats.splits[s], layout, batch_size, 8)
-        arr = np.zeros((len(feats.splits[s]), embed_dim(model)), dtype=np.float32)
-        for batch in loader:
-            batch = batch.to(device)
-            arr[batch.index.cpu().numpy()] = model.embed(batch).float().cpu().numpy()  # type: ignore[operator]
-        out[s] = arr
-    return out
+    arr = np.zeros((len(split), embed_dim(model)), dtype=np.float32)
+    for batch in eval_loader(split, layout, batch_size, 8):
+        batch = batch.to(device)
+        arr[batch.index.cpu().numpy()] = model.embed(batch).float().cpu().numpy()  # type: ignore[operator]
+    return arr
+
+
+def _rows(b: LoadedCheckpoint, split: SplitFeatures, device: torch.device) -> dict[str, np.ndarray]:
+    return {"rows": embed_rows(b, split, device)}
+
+
+def stage_features(
+    cfg: Config, features_dir: Path, funcs: list[str], labels: list[int] | None = None
+) -> SplitFeatures:
+    """Features of texts outside the splits, read as the stage read its own: identifier
+    normalisation when ``featurize.normalize_identifiers``, the stage's saved tokenizer and
+    graph vocabulary, ``max_tokens`` tokens and the graph settings of ``featurize``."""
+    from vulnfusion.featurize import source_texts, text_features
+    from vulnfusion.graphs import GraphVocab
+    from vulnfusion.tokenization import encode, load_tokenizer_dir
+
+    texts = source_texts(funcs, cfg.featurize.normalize_identifiers)
+    tokenizer = load_tokenizer_dir(features_dir / "tokenizer")
+    vocab = GraphVocab.from_json((features_dir / "graph_vocab.json").read_text(encoding="utf-8"))
+    ids = encode(tokenizer, texts, cfg.transformer.max_tokens)
+    f = cfg.featurize
+    return text_features(texts, ids, vocab, f.max_nodes, f.max_chars, f.dataflow_features, labels)
+
+
+def twin_features(cfg: Config, features_dir: Path) -> SplitFeatures | None:
+    """The fusion head's vulnerable/fixed twins (``fusion.pairs``) as :func:`stage_features`:
+    pair k's vulnerable version at row k, its fix at row P + k. ``None`` when the pair loss
+    is off."""
+    p = cfg.fusion.pairs
+    if not p.enabled:
+        return None
+    from vulnfusion.data.demo import generate_demo_pairs
+
+    twins = generate_demo_pairs(p.n_pairs, p.seed)
+    funcs = [vul for _, vul, _ in twins] + [fix for _, _, fix in twins]
+    return stage_features(cfg, features_dir, funcs, [1] * len(twins) + [0] * len(twins))
+
+
+def pair_objective(
+    cfg: Config,
+    features_dir: Path,
+    branches: list[LoadedCheckpoint],
+    model: FusionClassifier,
+    feats: Features,
+    cache_dir: Path | None,
+    device: torch.device,
+) -> PairObjective | None:
+    """``fusion.pairs`` as the Trainer's pair objective, the frozen branches' features of the
+    twins cached beside the splits' (keyed by checkpoint, features and pair settings)."""
+    twins = twin_features(cfg, features_dir)
+    if twins is None:
+        return None
+    p = cfg.fusion.pairs
+    cached: dict[str, np.ndarray] = {}
+    if cache_dir is not None:
+        tag = f"{p.source}-{p.n_pairs}-{p.seed}-{feats.features_hash}"
+        for b in branches:
+            if model.frozen[b.track]:
+                path = cache_dir / f"{b.track}-{b.weights_hash}-pairs-{tag}.safetensors"
+                arr = _cached(path, partial(_rows, b, twins, device))
+                cached[EMB_KEY[b.track]] = arr["rows"]
+    return PairObjective(twins, p.weight, p.margin, p.batch_size, cached or None)
 
 
 def build_fusion(
@@ -213,6 +290,10 @@ def train_fusion(
     device = select_device(tcfg.device, dist_info().local_rank)
     cached = split_cache([b for b in (t, g) if b], model, cfg, feats, cache_dir, device)
     pad_id = t.meta["model"].get("pad_id", 1) if t else 1
+    branches_loaded = [b for b in (t, g) if b]
+    pairs = pair_objective(
+        cfg, Path(features_dir), branches_loaded, model, feats, cache_dir, device
+    )
     sm = SeedModel(
         model,
         arch,
@@ -221,7 +302,10 @@ def train_fusion(
         resume_extra=[b.weights_hash for b in (t, g) if b],
         param_groups=param_groups(model, cfg),
         cached=cached,
+        pairs=pairs,
     )
     branches = {"transformer": str(t.path) if t else None, "gnn": str(g.path) if g else None}
-    extra = {"degraded": degraded, "branches": branches}
+    extra: dict[str, Any] = {"degraded": degraded, "branches": branches}
+    if pairs is not None:
+        extra["pairs"] = to_dict(cfg.fusion.pairs)
     return train_seed(cfg, "fusion", seed, feats, Path(out_dir), sm, stage, degraded, extra)

@@ -27,7 +27,7 @@ from vulnfusion.paths import resume_path_for
 from vulnfusion.runs.outputs import log_run_outputs, logits_by_id, write_manifest, write_run_outputs
 from vulnfusion.runs.resume import resume_key
 from vulnfusion.runs.scoring import evaluate_logits, score_splits
-from vulnfusion.training import FitResult, Trainer
+from vulnfusion.training import FitResult, PairObjective, Trainer
 
 
 @dataclass
@@ -41,6 +41,7 @@ class SeedModel:
     resume_extra: list[str] = field(default_factory=list)  # more inputs that shape the run
     param_groups: list[dict[str, Any]] | None = None
     cached: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # frozen features
+    pairs: PairObjective | None = None  # a pair-wise ranking loss beside the classification
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def train_seed(
             param_groups=sm.param_groups,
             cached=sm.cached,
             step_logger=run.log_epoch if run else None,
+            pairs=sm.pairs,
         )
         fit = trainer.fit()
         if not trainer.dist.is_main:
