@@ -179,3 +179,14 @@ def test_bad_pair_settings_are_one_line_errors(
     with pytest.raises(ConfigError) as err:
         load_config(trained_workspace / "params.yaml", [override])
     assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_pairs_under_torchrun_is_a_one_line_error(
+    trained_workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vulnfusion.errors import StageError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(StageError, match=r"fusion\.pairs") as err:
+        _run(trained_workspace, tmp_path / "ddp", *PAIRS_ON)
+    assert "\n" not in str(err.value)

@@ -190,10 +190,16 @@ def pair_objective(
 ) -> PairObjective | None:
     """``fusion.pairs`` as the Trainer's pair objective, the frozen branches' features of the
     twins cached beside the splits' (keyed by checkpoint, features and pair settings)."""
+    p = cfg.fusion.pairs
+    if p.enabled and dist_info().world > 1:
+        raise StageError(
+            "fusion.pairs: the twin ranking loss trains on one process; run train_fusion "
+            "without torchrun (its head trains on cached features in seconds) or set "
+            "fusion.pairs.weight=0"
+        )
     twins = twin_features(cfg, features_dir)
     if twins is None:
         return None
-    p = cfg.fusion.pairs
     cached: dict[str, np.ndarray] = {}
     if cache_dir is not None:
         tag = f"{p.source}-{p.n_pairs}-{p.seed}-{feats.features_hash}"
