@@ -12,6 +12,7 @@ tokenizer and graph vocabulary, and the frozen branches' features of them cached
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -179,6 +180,16 @@ def twin_features(cfg: Config, features_dir: Path) -> SplitFeatures | None:
     return stage_features(cfg, features_dir, funcs, [1] * len(twins) + [0] * len(twins))
 
 
+def _content_hash(split: SplitFeatures) -> str:
+    """Hash of a split's arrays (token ids, graphs): the twins' cache key follows what the
+    branches read, whatever changed it (params, tokenizer, vocabulary, generator code)."""
+    h = hashlib.sha256()
+    for name in sorted(split.arrays):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(split.arrays[name]).tobytes())
+    return h.hexdigest()[:16]
+
+
 def pair_objective(
     cfg: Config,
     features_dir: Path,
@@ -189,7 +200,7 @@ def pair_objective(
     device: torch.device,
 ) -> PairObjective | None:
     """``fusion.pairs`` as the Trainer's pair objective, the frozen branches' features of the
-    twins cached beside the splits' (keyed by checkpoint, features and pair settings)."""
+    twins cached beside the splits' (keyed by checkpoint and the twins' own arrays)."""
     p = cfg.fusion.pairs
     if p.enabled and dist_info().world > 1:
         raise StageError(
@@ -202,7 +213,7 @@ def pair_objective(
         return None
     cached: dict[str, np.ndarray] = {}
     if cache_dir is not None:
-        tag = f"{p.source}-{p.n_pairs}-{p.seed}-{feats.features_hash}"
+        tag = f"{p.source}-{p.n_pairs}-{p.seed}-{_content_hash(twins)}"
         for b in branches:
             if model.frozen[b.track]:
                 path = cache_dir / f"{b.track}-{b.weights_hash}-pairs-{tag}.safetensors"
