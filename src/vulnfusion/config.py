@@ -435,6 +435,11 @@ def validate_semantics(cfg: Config) -> None:
         raise ConfigError(f"seeds: duplicate seeds in {list(cfg.seeds)}")
     if cfg.data.source == "devign" and not cfg.data.path:
         raise ConfigError("data.path: required when data.source is devign")
+    pairs = cfg.fusion.pairs
+    if pairs.weight > 0 and pairs.source == "none":
+        raise ConfigError(
+            f"fusion.pairs.weight={pairs.weight} needs twins: set fusion.pairs.source (demo)"
+        )
     if cfg.transformer.scratch.hidden_size % cfg.transformer.scratch.num_heads:
         raise ConfigError("transformer.scratch.hidden_size: must be divisible by num_heads")
     t = cfg.transformer

@@ -57,13 +57,42 @@ def test_twins_are_read_with_the_stage_vocabulary(trained_workspace: Path) -> No
     assert twin_features(off, trained_workspace / "data/features") is None  # weight 0: off
 
 
-def test_training_twins_are_not_the_heldout_twins() -> None:
-    """The held-out demo twins (the pair figure the weight is chosen on) never train."""
-    train = {v for _, v, _ in generate_demo_pairs(800, 101)} | {
-        f for _, _, f in generate_demo_pairs(800, 101)
-    }
+def test_training_twins_are_neither_heldout_twins_nor_corpus() -> None:
+    """The held-out demo twins (the pair figure the weight is chosen on) and the demo corpus
+    (``make run``'s training data) share no text with the twins the loss trains on."""
+    from vulnfusion.data.demo import generate_demo
+
+    train = {t for _, v, f in generate_demo_pairs(800, 101) for t in (v, f)}
     heldout = {t for _, v, f in generate_demo_pairs(200, HELDOUT_SEED) for t in (v, f)}
+    corpus = {str(r["func"]) for r in generate_demo(1600, 13)}
+    assert len(train) == 1600
     assert not train & heldout
+    assert not train & corpus
+
+
+def test_vulnerable_versions_come_first(trained_workspace: Path) -> None:
+    """Row k is pair k's vulnerable version, row P + k its fix (the loss pushes rows k up)."""
+    from vulnfusion.tokenization import encode, load_tokenizer_dir
+
+    cfg = load_config(trained_workspace / "params.yaml", list(PAIRS_ON))
+    twins = twin_features(cfg, trained_workspace / "data/features")
+    assert twins is not None
+    (_, vul, fix), *_ = generate_demo_pairs(120, 101)
+    tok = load_tokenizer_dir(trained_workspace / "data/features/tokenizer")
+    ids_vul, ids_fix = encode(tok, [vul, fix], cfg.transformer.max_tokens)
+    ptr, ids = twins.arrays["tok_ptr"], twins.arrays["tok_ids"]
+    assert ids[ptr[0] : ptr[1]].tolist() == ids_vul
+    assert ids[ptr[120] : ptr[121]].tolist() == ids_fix
+
+
+def test_twins_read_otherwise_than_the_branches_is_a_one_line_error(
+    trained_workspace: Path, tmp_path: Path
+) -> None:
+    from vulnfusion.errors import StageError
+
+    with pytest.raises(StageError, match=r"featurize\.max_nodes=20") as err:
+        _run(trained_workspace, tmp_path / "other", *PAIRS_ON, "featurize.max_nodes=20")
+    assert "\n" not in str(err.value)
 
 
 def _head_fit(ws: Path, pairs_weight: float) -> tuple[np.ndarray, np.ndarray]:
@@ -171,6 +200,7 @@ def test_cached_and_uncached_twins_train_the_same_head(
         ("fusion.pairs.weight=-1", "fusion.pairs.weight"),
         ("fusion.pairs.n_pairs=0", "fusion.pairs.n_pairs"),
         ("fusion.pairs.batch_size=0", "fusion.pairs.batch_size"),
+        ("fusion.pairs.weight=1", "fusion.pairs.weight"),  # no source: it would do nothing
     ],
 )
 def test_bad_pair_settings_are_one_line_errors(

@@ -180,6 +180,41 @@ def twin_features(cfg: Config, features_dir: Path) -> SplitFeatures | None:
     return stage_features(cfg, features_dir, funcs, [1] * len(twins) + [0] * len(twins))
 
 
+# what decides how a text becomes features: the twins must be read as the branches' splits were
+READER_KEYS = (
+    "featurize.max_nodes",
+    "featurize.max_chars",
+    "featurize.normalize_identifiers",
+    "featurize.dataflow_features",
+    "transformer.max_length",
+    "transformer.windows",
+)
+
+
+def _check_reader(cfg: Config, branches: list[LoadedCheckpoint]) -> None:
+    """The twins are featurized with ``cfg``; refuse (one line) when it reads texts otherwise
+    than the features the branches were trained on (a ``--set`` outside DVC, say)."""
+    now = to_dict(cfg)
+    for b in branches:
+        then = b.meta.get("config") or {}
+        for key in READER_KEYS:
+            a, c = _dig(now, key), _dig(then, key)
+            if c is not None and a != c:
+                raise StageError(
+                    f"fusion.pairs: {key}={a!r} here but {c!r} for the {b.track} branch "
+                    f"({b.path}): the twins would be read otherwise than its features; "
+                    "featurize and train again, or drop the override"
+                )
+
+
+def _dig(d: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
 def _content_hash(split: SplitFeatures) -> str:
     """Hash of a split's arrays (token ids, graphs): the twins' cache key follows what the
     branches read, whatever changed it (params, tokenizer, vocabulary, generator code)."""
@@ -208,6 +243,8 @@ def pair_objective(
             "without torchrun (its head trains on cached features in seconds) or set "
             "fusion.pairs.weight=0"
         )
+    if p.enabled:
+        _check_reader(cfg, branches)
     twins = twin_features(cfg, features_dir)
     if twins is None:
         return None
