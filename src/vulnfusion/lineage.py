@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -109,13 +110,39 @@ def log_prepared_inputs() -> None:
     """Log the declared prepared splits (:func:`use_prepared_data`) as the active run's
     dataset inputs (context ``training`` / ``validation`` / ``testing``); nothing when none
     was declared or the directory is gone."""
-    import mlflow
 
     prepared = _PREPARED["dir"]
     if prepared is None or not prepared.is_dir():
         return
     for split, ds in prepared_datasets(prepared).items():
-        mlflow.log_input(ds, context=DATASET_CONTEXTS[split])
+        log_input(ds, DATASET_CONTEXTS[split])
+
+
+# a race between runs logging the same new dataset at once: the loser's INSERT hits the
+# datasets table's unique key; on retry the dataset exists and only the input link is written
+_RACE = ("UNIQUE constraint failed", "IntegrityError", "duplicate key value")
+_RACE_ATTEMPTS = 5
+
+
+def log_input(dataset: Any, context: str, tags: dict[str, str] | None = None) -> None:
+    """``mlflow.log_input`` for the active run, retried when another process created the same
+    dataset (experiment, name, digest) between MLflow's lookup and its insert — seen with
+    parallel ``dvc queue`` workers on one sqlite store.
+
+    Raises:
+        mlflow.exceptions.MlflowException: any other failure, or the race on every attempt.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(_RACE_ATTEMPTS):
+        try:
+            mlflow.log_input(dataset, context=context, tags=tags)
+            return
+        except MlflowException as exc:
+            if attempt == _RACE_ATTEMPTS - 1 or not any(m in str(exc) for m in _RACE):
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def lineage_tags(name: str, version: str) -> dict[str, str]:

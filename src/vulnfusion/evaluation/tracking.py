@@ -16,6 +16,7 @@ from typing import Any
 
 from vulnfusion import tracking
 from vulnfusion.config import Config
+from vulnfusion.lineage import log_input
 
 RUN_PREFIX = "evaluate-"
 
@@ -137,7 +138,6 @@ def log_dataset(frame: Any, source: Path, name: str, digest: str) -> None:
     Datasets column shows its name and ``digest`` — ``evaluation.json``'s ``data.digest``
     (the files read), not MLflow's own hash of the frame, so both name the data alike;
     ``targets`` is the label column."""
-    import mlflow
     from mlflow.data.pandas_dataset import from_pandas
 
     with warnings.catch_warnings():
@@ -146,7 +146,7 @@ def log_dataset(frame: Any, source: Path, name: str, digest: str) -> None:
         dataset = from_pandas(
             frame, source=str(source.resolve()), name=name, targets="target", digest=digest
         )
-        mlflow.log_input(dataset, context="evaluation", tags={"file_digest": digest})
+        log_input(dataset, "evaluation", {"file_digest": digest})
 
 
 def log_results(metrics: Mapping[str, float], params: Mapping[str, Any], out_dir: Path) -> None:
