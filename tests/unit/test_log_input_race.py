@@ -25,6 +25,7 @@ def test_a_lost_race_is_retried_and_the_input_logged(
     from vulnfusion.lineage import log_input
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("race")  # not the process's active one: left alone
     real, calls = mlflow.log_input, []
 
     def racing(*args: object, **kwargs: object) -> None:
@@ -37,7 +38,7 @@ def test_a_lost_race_is_retried_and_the_input_logged(
         real(*args, **kwargs)
 
     monkeypatch.setattr(mlflow, "log_input", racing)
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=experiment) as run:
         log_input(_dataset(), "training")
     inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
     assert len(calls) == 2
@@ -53,6 +54,7 @@ def test_any_other_failure_is_raised_at_once(
     from vulnfusion.lineage import log_input
 
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = mlflow.create_experiment("race")
     calls = []
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -60,6 +62,9 @@ def test_any_other_failure_is_raised_at_once(
         raise MlflowException("RESOURCE_DOES_NOT_EXIST: no such run")
 
     monkeypatch.setattr(mlflow, "log_input", broken)
-    with mlflow.start_run(), pytest.raises(MlflowException, match="no such run"):
+    with (
+        mlflow.start_run(experiment_id=experiment),
+        pytest.raises(MlflowException, match="no such run"),
+    ):
         log_input(_dataset(), "training")
     assert len(calls) == 1
