@@ -27,7 +27,7 @@ from torch import nn
 
 from vulnfusion.batching import BatchLayout
 from vulnfusion.checkpoints import WEIGHTS, CheckpointError, read_meta, resolve_checkpoint_dir
-from vulnfusion.config import Config, to_dict
+from vulnfusion.config import Config, flatten, to_dict
 from vulnfusion.devices import dist_info, select_device
 from vulnfusion.errors import StageError
 from vulnfusion.features import Features, SplitFeatures, load_features
@@ -180,39 +180,31 @@ def twin_features(cfg: Config, features_dir: Path) -> SplitFeatures | None:
     return stage_features(cfg, features_dir, funcs, [1] * len(twins) + [0] * len(twins))
 
 
-# what decides how a text becomes features: the twins must be read as the branches' splits were
+# what decides how a text becomes features (prefixes of flattened config keys): the twins
+# must be read as the branches' splits were
 READER_KEYS = (
     "featurize.max_nodes",
     "featurize.max_chars",
     "featurize.normalize_identifiers",
     "featurize.dataflow_features",
     "transformer.max_length",
-    "transformer.windows",
+    "transformer.windows.",
 )
 
 
 def _check_reader(cfg: Config, branches: list[LoadedCheckpoint]) -> None:
     """The twins are featurized with ``cfg``; refuse (one line) when it reads texts otherwise
     than the features the branches were trained on (a ``--set`` outside DVC, say)."""
-    now = to_dict(cfg)
+    now = flatten(to_dict(cfg))
     for b in branches:
-        then = b.meta.get("config") or {}
-        for key in READER_KEYS:
-            a, c = _dig(now, key), _dig(then, key)
-            if c is not None and a != c:
+        then = flatten(b.meta.get("config") or {})
+        for key, was in then.items():
+            if key.startswith(READER_KEYS) and now.get(key) != was:
                 raise StageError(
-                    f"fusion.pairs: {key}={a!r} here but {c!r} for the {b.track} branch "
-                    f"({b.path}): the twins would be read otherwise than its features; "
+                    f"fusion.pairs: {key}={now.get(key)!r} here but {was!r} for the {b.track} "
+                    f"branch ({b.path}): the twins would be read otherwise than its features; "
                     "featurize and train again, or drop the override"
                 )
-
-
-def _dig(d: dict[str, Any], dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return d
 
 
 def _content_hash(split: SplitFeatures) -> str:
@@ -342,18 +334,16 @@ def train_fusion(
     model, arch = build_fusion(cfg, t, g)
     tcfg = cfg.fusion.train
     device = select_device(tcfg.device, dist_info().local_rank)
-    cached = split_cache([b for b in (t, g) if b], model, cfg, feats, cache_dir, device)
+    loaded = [b for b in (t, g) if b]
+    cached = split_cache(loaded, model, cfg, feats, cache_dir, device)
     pad_id = t.meta["model"].get("pad_id", 1) if t else 1
-    branches_loaded = [b for b in (t, g) if b]
-    pairs = pair_objective(
-        cfg, Path(features_dir), branches_loaded, model, feats, cache_dir, device
-    )
+    pairs = pair_objective(cfg, Path(features_dir), loaded, model, feats, cache_dir, device)
     sm = SeedModel(
         model,
         arch,
         fusion_layout(model, cached, pad_id),
         tcfg,
-        resume_extra=[b.weights_hash for b in (t, g) if b],
+        resume_extra=[b.weights_hash for b in loaded],
         param_groups=param_groups(model, cfg),
         cached=cached,
         pairs=pairs,
