@@ -121,36 +121,34 @@ def tree_size(root: Path) -> tuple[int, int]:
     return files, lines
 
 
-def read_sarif(path: Path) -> tuple[dict[str, Any], dict[str, int], int]:
-    """(run.properties.summary, notifications counted by rule id, results) of a scan."""
+def read_sarif(path: Path) -> tuple[dict[str, Any], dict[str, int], int, int]:
+    """(run.properties.summary, notifications counted by rule id, results, results with
+    suspicious lines — ``relatedLocations``) of a scan, from one read of its SARIF."""
     run = json.loads(path.read_text())["runs"][0]
     invocations = run.get("invocations", [])
     notes = [n for inv in invocations for n in inv.get("toolExecutionNotifications", [])]
     rules = Counter(str(dig(n, "descriptor", "id") or n.get("level", "?")) for n in notes)
-    return dig(run, "properties", "summary") or {}, dict(sorted(rules.items())), len(run["results"])
-
-
-def localized(path: Path) -> int:
-    """Results of a scan that carry suspicious lines (``relatedLocations``)."""
-    run = json.loads(path.read_text())["runs"][0]
-    return sum(1 for r in run["results"] if r.get("relatedLocations"))
+    localized = sum(1 for r in run["results"] if r.get("relatedLocations"))
+    summary = dig(run, "properties", "summary") or {}
+    return summary, dict(sorted(rules.items())), len(run["results"]), localized
 
 
 def vulnfusion_scan(
     ctx: Ctx, tree: Path, model_uri: str, out: Path, top_lines: int
-) -> tuple[Measured, dict[str, Any]]:
-    """One ``vulnfusion scan`` subprocess writing SARIF to ``out``; (measured, summary)."""
+) -> tuple[Measured, tuple[dict[str, Any], dict[str, int], int, int]]:
+    """One ``vulnfusion scan`` subprocess writing SARIF to ``out``; (measured, read_sarif)."""
     cmd = [str(VENV_BIN / "vulnfusion"), "scan", str(tree), "--model", model_uri]
     cmd += ["--format", "sarif", "-o", str(out), "--no-progress", "--top-lines", str(top_lines)]
     m = run_measured(ctx, cmd, f"scan-{out.stem}", timeout=SCAN_TIMEOUT_S)
-    summary: dict[str, Any] = read_sarif(out)[0]
-    return m, summary
+    return m, read_sarif(out)
 
 
 def default_scan(ctx: Ctx, tree: Path, model_uri: str) -> dict[str, Any]:
     """``tree`` scanned with the default ``--top-lines 5``: what localisation adds."""
     out = ctx.tmp / "scan" / "small-default.sarif"
-    m, summary = vulnfusion_scan(ctx, tree, model_uri, out, DEFAULT_TOP_LINES)
+    m, (summary, _, results, localized) = vulnfusion_scan(
+        ctx, tree, model_uri, out, DEFAULT_TOP_LINES
+    )
     scored = int(summary.get("functions_scored", 0))
     return {
         "top_lines": DEFAULT_TOP_LINES,
@@ -158,8 +156,8 @@ def default_scan(ctx: Ctx, tree: Path, model_uri: str) -> dict[str, Any]:
         "cpu_s": m.cpu_s,
         "functions_per_s": round(scored / m.wall_s, 1),
         "peak_rss_mb": m.peak_rss_mb,
-        "results": read_sarif(out)[2],
-        "localized": localized(out),
+        "results": results,
+        "localized": localized,
     }
 
 
@@ -168,8 +166,7 @@ def scan_tree(ctx: Ctx, name: str, tree: Path, model_uri: str) -> dict[str, Any]
     as process trees."""
     files, lines = tree_size(tree)
     out = ctx.tmp / "scan" / f"{name}.sarif"
-    m, _ = vulnfusion_scan(ctx, tree, model_uri, out, 0)
-    summary, notes, results = read_sarif(out)
+    m, (summary, notes, results, _) = vulnfusion_scan(ctx, tree, model_uri, out, 0)
     ff_out = ctx.tmp / "scan" / f"{name}.flawfinder.sarif"
     # flawfinder writes SARIF to stdout; sh redirects it so the log keeps only stderr
     redirect = 'exec "$0" --sarif "$1" > "$2"'
