@@ -7,8 +7,11 @@ identifier normalisation each buy, one branch and one seed at a time.
 Every variant is seed 0 of one branch (``transformer`` or ``gnn``) trained on a devign-preset
 ``pipeline`` workspace's prepared split (``bench.pipeline``), featurized again with the
 variant's params overrides (``bench.ablation_worker``: the stages' own ``featurize`` and
-``train_branch``); the ``*_base`` rows are that workspace's own seed 0 (the same code path,
-no overrides). ROC-AUC on test with a percentile bootstrap 95% interval (1,000 resamples),
+``train_branch``). Every variant states each option under test explicitly (``*_base``: the
+head-only Transformer, the GNN without data-flow nodes, no identifier normalisation), so a
+row means the same whatever the preset turns on; a variant whose overrides leave the
+workspace's configuration unchanged is the pipeline's own seed 0 (``reused``: true), not
+trained again. ROC-AUC on test with a percentile bootstrap 95% interval (1,000 resamples),
 the valid ROC-AUC that a choice between variants may look at (test is never used to choose),
 and ROC-AUC on the test functions the head-only Transformer sees whole (``whole``: fewer
 than ``transformer.max_length`` tokens) and on those it truncates (``truncated``) — the same
@@ -37,19 +40,25 @@ from bench.context import BENCH_DIR, Ctx, dig
 from bench.pipeline import devign_pipelines
 from bench.processes import run_measured
 from bench.report import fmt
-from vulnfusion.config import load_config
+from vulnfusion.config import flatten, load_config, to_dict
 from vulnfusion.features import load_split
 from vulnfusion.metrics import bootstrap_ci, roc_auc, sigmoid
 
-WINDOWS = ["transformer.windows.max_windows=3", "transformer.windows.stride=254"]
+HEAD = ["transformer.windows.max_windows=1", "featurize.normalize_identifiers=false"]
+WINDOWS = [
+    "transformer.windows.max_windows=3",
+    "transformer.windows.stride=254",
+    "featurize.normalize_identifiers=false",
+]
+PLAIN_GNN = ["featurize.dataflow_features=false", "featurize.normalize_identifiers=false"]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "transformer_base": ("transformer", []),
+    "transformer_base": ("transformer", HEAD),
     "transformer_windows_max": ("transformer", [*WINDOWS, "transformer.windows.pooling=max"]),
     "transformer_windows_mean": ("transformer", [*WINDOWS, "transformer.windows.pooling=mean"]),
-    "transformer_normalized": ("transformer", ["featurize.normalize_identifiers=true"]),
-    "gnn_base": ("gnn", []),
-    "gnn_dataflow": ("gnn", ["featurize.dataflow_features=true"]),
-    "gnn_normalized": ("gnn", ["featurize.normalize_identifiers=true"]),
+    "transformer_normalized": ("transformer", [*HEAD[:1], "featurize.normalize_identifiers=true"]),
+    "gnn_base": ("gnn", PLAIN_GNN),
+    "gnn_dataflow": ("gnn", ["featurize.dataflow_features=true", PLAIN_GNN[1]]),
+    "gnn_normalized": ("gnn", [PLAIN_GNN[0], "featurize.normalize_identifiers=true"]),
 }
 ENV = "VULNFUSION_BENCH_ABLATION"
 
@@ -65,6 +74,13 @@ def chosen() -> list[str]:
     if bad:
         raise ValueError(f"{ENV}: unknown variant(s) {bad} (known: {sorted(VARIANTS)})")
     return raw or list(VARIANTS)
+
+
+def is_pipeline_config(workspace: Path, sets: list[str]) -> bool:
+    """True when ``sets`` leave the workspace's ``params.yaml`` configuration unchanged: the
+    variant is what the pipeline already trained (its seed 0 is the row)."""
+    params = workspace / "params.yaml"
+    return flatten(to_dict(load_config(params, sets))) == flatten(to_dict(load_config(params)))
 
 
 def _epochs_s(seed_dir: Path) -> float:
@@ -117,13 +133,15 @@ def run(ctx: Ctx) -> dict[str, Any]:
         rows: dict[str, Any] = {}
         for name in names:
             track, sets = VARIANTS[name]
-            if not sets:  # the pipeline's own seed 0
+            if is_pipeline_config(workspace, sets):  # the pipeline's own seed 0
                 seed_dir = workspace / "outputs" / track / "seed_0"
                 rows[name] = {
                     "track": track,
-                    "overrides": [],
+                    "overrides": sets,
+                    "reused": True,
                     **variant_scores(workspace, seed_dir),
                 }
+                print(f"[bench] ablation {split} {name}: the pipeline's seed 0", flush=True)
                 continue
             vdir = ctx.tmp / f"ablation-{split}" / name
             _train_variant(ctx, workspace, vdir, track, sets)

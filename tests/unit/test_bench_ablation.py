@@ -70,3 +70,24 @@ def test_variant_filter(monkeypatch: pytest.MonkeyPatch) -> None:
         ValueError, match=r"^VULNFUSION_BENCH_ABLATION: unknown variant\(s\) \['nope'\]"
     ):
         chosen()
+
+
+@pytest.mark.parametrize(
+    ("preset", "reused"),
+    [
+        # the devign preset reads 3 mean-pooled windows and has data-flow nodes
+        ("devign", {"transformer_windows_mean", "gnn_dataflow"}),
+        # the demo preset is head-only, without data-flow nodes
+        ("demo", {"transformer_base", "gnn_base"}),
+    ],
+)
+def test_variants_the_pipeline_already_trained(
+    tmp_path: Path, preset: str, reused: set[str]
+) -> None:
+    from bench.ablation import VARIANTS, is_pipeline_config
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["preset"] = preset
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    got = {name for name, (_, sets) in VARIANTS.items() if is_pipeline_config(tmp_path, sets)}
+    assert got == reused
