@@ -2,7 +2,7 @@
 tell a function from its fix"): fusion heads trained on a finished workspace's cached branch
 features, with and without the twin ranking loss, 3 seeds each, ensembled by mean logit.
 
-    python benchmarks/pair_grid.py WORKSPACE [LAMBDA:MARGIN ...] [--cvepairs]
+    python benchmarks/pair_grid.py WORKSPACE [LAMBDA:MARGIN ...] [--augment N] [--cvepairs]
 
 WORKSPACE is a ``dvc repro`` of the ``devign`` preset (``data/features``, ``outputs/{transformer,
 gnn}/seed_*``, ``data/cache/fusion``); the default grid is the README's. Printed per setting:
@@ -10,6 +10,10 @@ Devign valid and test ROC-AUC and the held-out demo twins' "vulnerable scores hi
 never trained on), then the pick of the rule, which reads only those two: of the settings
 whose valid ROC-AUC is within 0.01 of the plain head's, the best on the held-out twins.
 ``--cvepairs`` also prints the ``cvepairs`` figures — evaluation only: never pick on them.
+``--augment N`` trains on the twins with ``fusion.pairs.augment=N`` (N semantics-preserving
+edited copies of each: ``vulnfusion.graphs.edits``); every run also prints the held-out twins
+with both sides edited once (``heldout_edited_vulnerable_higher``: does the ranking survive
+renaming, re-indenting and dead code?).
 
 The heads follow the fusion stage's recipe (MLP 256, dropout 0.25, AdamW lr 1e-3, weight
 decay 0.01, 6 epochs of batch 128, warmup 10% then linear decay) and the twin loss is
@@ -34,6 +38,7 @@ from torch import nn
 from vulnfusion.config import load_config
 from vulnfusion.data.demo.heldout import heldout_rows
 from vulnfusion.features import load_features
+from vulnfusion.graphs.edits import augment_pairs
 from vulnfusion.runs.fusion import (
     cached_features,
     embed_rows,
@@ -46,6 +51,7 @@ from vulnfusion.training import pair_loss
 CVEPAIRS = Path(__file__).resolve().parents[1].parent / "shared/data/cvepairs/cvepairs.jsonl.gz"
 GRID = ["0.1:1", "0.2:1", "0.3:1", "0.5:1", "2:1", "5:1", "0.5:0.5", "0.5:2"]
 SEEDS = (0, 1, 2)
+HELDOUT_EDIT_SEED = 7  # the edits of the held-out twins (their own generator seed)
 MAX_VALID_DROP = 0.01  # the rule: Devign valid ROC-AUC within this of the plain head
 
 
@@ -58,13 +64,21 @@ def paired_texts(rows: list[dict[str, Any]]) -> list[str]:
     return [by[p][1] for p in keep] + [by[p][0] for p in keep]
 
 
-def embeddings(ws: Path, with_cve: bool) -> dict[int, dict[str, torch.Tensor]]:
-    """Per seed: concatenated branch features of train/valid/test, the training twins, the
-    held-out twins (and cvepairs)."""
-    cfg = load_config(ws / "params.yaml", ["fusion.pairs.source=demo", "fusion.pairs.weight=1"])
+def embeddings(ws: Path, with_cve: bool, augment: int = 0) -> dict[int, dict[str, torch.Tensor]]:
+    """Per seed: concatenated branch features of train/valid/test, the training twins (with
+    ``augment`` edited copies), the held-out twins, the held-out twins edited once (and
+    cvepairs)."""
+    over = ["fusion.pairs.source=demo", "fusion.pairs.weight=1", f"fusion.pairs.augment={augment}"]
+    cfg = load_config(ws / "params.yaml", over)
     feats = load_features(ws / "data" / "features")
     extra = {"twins": twin_features(cfg, ws / "data" / "features")}
-    extra["heldout"] = stage_features(cfg, ws / "data" / "features", paired_texts(heldout_rows()))
+    held = paired_texts(heldout_rows())
+    extra["heldout"] = stage_features(cfg, ws / "data" / "features", held)
+    h = len(held) // 2
+    edited = augment_pairs(list(zip(held[:h], held[h:], strict=True)), 1, HELDOUT_EDIT_SEED)[h:]
+    extra["heldout_edited"] = stage_features(
+        cfg, ws / "data" / "features", [v for v, _ in edited] + [f for _, f in edited]
+    )
     if with_cve:
         with gzip.open(CVEPAIRS, "rt", encoding="utf-8") as fh:
             extra["cve"] = stage_features(
@@ -136,21 +150,23 @@ def main() -> None:
     p.add_argument("workspace", type=Path)
     p.add_argument("grid", nargs="*", default=GRID, help="LAMBDA:MARGIN settings")
     p.add_argument("--cvepairs", action="store_true", help="also print (never pick on) cvepairs")
+    p.add_argument("--augment", type=int, default=0, help="edited copies per training twin")
     args = p.parse_args()
     torch.set_num_threads(1)  # tiny matmuls: more threads only wait on each other
-    emb = embeddings(args.workspace, args.cvepairs)
+    emb = embeddings(args.workspace, args.cvepairs, args.augment)
     labels = load_features(args.workspace / "data" / "features").splits
     y = torch.tensor(labels["train"].arrays["labels"]).float()
     rows: list[dict[str, Any]] = []
     for lam, margin in [(0.0, 1.0)] + [tuple(map(float, g.split(":"))) for g in args.grid]:
         outs = [train_head(emb[s], y, s, lam, margin) for s in SEEDS]
         ens = {k: np.mean([o[k] for o in outs], axis=0) for k in outs[0]}
-        row: dict[str, Any] = {"lambda": lam, "margin": margin}
+        row: dict[str, Any] = {"lambda": lam, "margin": margin, "augment": args.augment}
         for split in ("valid", "test"):
             row[f"devign_{split}_roc_auc"] = round(
                 float(roc_auc_score(labels[split].arrays["labels"], ens[split])), 4
             )
         row["heldout_twins_vulnerable_higher"] = round(pair_figures(ens["heldout"])[1], 3)
+        row["heldout_edited_vulnerable_higher"] = round(pair_figures(ens["heldout_edited"])[1], 3)
         if "cve" in ens:
             auc, higher = pair_figures(ens["cve"])
             row["cvepairs_roc_auc"], row["cvepairs_vulnerable_higher"] = round(auc, 3), higher

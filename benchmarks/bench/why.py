@@ -32,10 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from vulnfusion.graphs import edits as edit_library
+
 ATTRIBUTION_PAIRS = 10
 EDIT_FUNCTIONS = 200
 TOP_K = 5
-DEAD_BLOCK = "\n    if (0) { int vf_unused = 0; (void)vf_unused; }"
 
 
 # ----------------------------------------------------------------------------- visibility
@@ -150,60 +151,8 @@ def attribution(
 
 # ----------------------------------------------------------------------------- edits
 
-
-def _parse(text: str) -> Any:
-    """The tree-sitter C tree of ``text``, with the graph builder's per-process parser."""
-    from vulnfusion.graphs.parser import lang_for_process
-
-    return lang_for_process().parser.parse(text.encode("utf-8"))
-
-
-def _walk(node: Any) -> Any:
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(reversed(n.children))
-
-
-def rename_identifiers(text: str) -> str:
-    """Every parameter and local renamed to ``v0, v1, …`` (first-declaration order); other
-    identifiers (functions called, globals, macros, fields, the function's own name)
-    untouched: :func:`vulnfusion.graphs.rename.normalize_identifiers` with other names."""
-    from vulnfusion.graphs.rename import normalize_identifiers
-
-    return normalize_identifiers(text, variable_prefix="v", function_name=None)
-
-
-def reindent(text: str) -> str:
-    """Leading runs of spaces become tabs (4 spaces = 1 tab, the rest kept)."""
-    out = []
-    for line in text.split("\n"):
-        stripped = line.lstrip(" ")
-        n = len(line) - len(stripped)
-        out.append("\t" * (n // 4) + " " * (n % 4) + stripped)
-    return "\n".join(out)
-
-
-def add_dead_code(text: str) -> str:
-    """An ``if (0) { … }`` block inserted right after the body's opening brace."""
-    root = _parse(text).root_node
-    for n in _walk(root):
-        if n.type == "function_definition":
-            body = n.child_by_field_name("body")
-            if body is not None:
-                at = len(text.encode("utf-8")[: body.start_byte + 1].decode("utf-8", "replace"))
-                return (
-                    text[:at] + "\n    if (0) { int vf_unused = 0; (void)vf_unused; }" + text[at:]
-                )
-    return text
-
-
-EDITS: dict[str, Callable[[str], str]] = {
-    "rename": rename_identifiers,
-    "reindent": reindent,
-    "dead_code": add_dead_code,
-}
+# the library's semantics-preserving edits (also what ``fusion.pairs.augment`` composes)
+EDITS: dict[str, Callable[[str], str]] = dict(edit_library.EDITS)
 
 
 def edits(predict: Callable[[list[str]], list[float]], funcs: Sequence[str], thr: float) -> dict:

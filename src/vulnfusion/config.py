@@ -178,7 +178,9 @@ class PairConfig:
     """Vulnerable/fixed twins for a pair-wise ranking loss in the fusion head (issue 18):
     ``source: demo`` draws ``n_pairs`` twins from the demo generator (``seed``; the demo corpus
     and the held-out twins use other seeds); ``weight`` 0 turns the loss off
-    (``vulnfusion.training.PairObjective`` has the formula)."""
+    (``vulnfusion.training.PairObjective`` has the formula). ``augment`` adds that many
+    semantics-preserving edited copies of every twin (``vulnfusion.graphs.edits.augment_pairs``:
+    identifiers renamed, re-indented, dead code; each side edited on its own)."""
 
     source: Literal["none", "demo"] = "none"
     n_pairs: int = field(default=800, metadata=_rng(1, 1_000_000))
@@ -186,6 +188,7 @@ class PairConfig:
     weight: float = field(default=0.0, metadata=_rng(0.0, 100.0))
     margin: float = field(default=1.0, metadata=_rng(0.0, 100.0))
     batch_size: int = field(default=32, metadata=_rng(1, 65_536))
+    augment: int = field(default=0, metadata=_rng(0, 16))
 
     @property
     def enabled(self) -> bool:

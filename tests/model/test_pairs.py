@@ -85,6 +85,36 @@ def test_vulnerable_versions_come_first(trained_workspace: Path) -> None:
     assert ids[ptr[120] : ptr[121]].tolist() == ids_fix
 
 
+def test_augmented_copies_follow_the_originals(trained_workspace: Path) -> None:
+    """``augment: 2``: P = 3 · n_pairs rows per side; the originals first, read exactly as
+    without augmentation, then the edited copies (texts of ``augment_pairs``)."""
+    from vulnfusion.graphs.edits import augment_pairs
+
+    feats = trained_workspace / "data/features"
+    plain = twin_features(load_config(trained_workspace / "params.yaml", list(PAIRS_ON)), feats)
+    cfg = load_config(trained_workspace / "params.yaml", [*PAIRS_ON, "fusion.pairs.augment=2"])
+    aug = twin_features(cfg, feats)
+    assert plain is not None and aug is not None and len(aug) == 720
+    assert aug.arrays["labels"].tolist() == [1] * 360 + [0] * 360
+    p_ptr, a_ptr = plain.arrays["tok_ptr"], aug.arrays["tok_ptr"]
+
+    def ids(split: object, ptr: np.ndarray, row: int) -> list[int]:
+        return split.arrays["tok_ids"][ptr[row] : ptr[row + 1]].tolist()  # type: ignore[attr-defined]
+
+    for k in (0, 57, 119):  # originals: vulnerable at k, fix at P + k, as without augment
+        assert ids(aug, a_ptr, k) == ids(plain, p_ptr, k)
+        assert ids(aug, a_ptr, 360 + k) == ids(plain, p_ptr, 120 + k)
+    from vulnfusion.tokenization import encode, load_tokenizer_dir
+
+    base = [(v, f) for _, v, f in generate_demo_pairs(120, 101)]
+    vul, fix = augment_pairs(base, 2, 101)[120 + 5]  # copy 1 of pair 5
+    assert (vul, fix) != base[5]
+    tok = load_tokenizer_dir(feats / "tokenizer")
+    want_vul, want_fix = encode(tok, [vul, fix], cfg.transformer.max_tokens)
+    assert ids(aug, a_ptr, 125) == want_vul
+    assert ids(aug, a_ptr, 360 + 125) == want_fix
+
+
 def test_twins_read_otherwise_than_the_branches_is_a_one_line_error(
     trained_workspace: Path, tmp_path: Path
 ) -> None:
@@ -173,6 +203,7 @@ def test_the_pipeline_records_and_applies_the_pairs(
         "weight": 3.0,
         "margin": 1.0,
         "batch_size": 32,
+        "augment": 0,
     }
     meta = json.loads((tmp_path / "paired/checkpoint.json").read_text())
     assert meta["pairs"]["weight"] == 3.0  # recorded with the checkpoint too
@@ -190,7 +221,7 @@ def test_cached_and_uncached_twins_train_the_same_head(
     la = json.loads((tmp_path / "cached/logits.json").read_text())["test"]
     lb = json.loads((tmp_path / "uncached/logits.json").read_text())["test"]
     assert max(abs(la[k] - lb[k]) for k in la) < 1e-4
-    assert len(list((tmp_path / "cache").glob("*-pairs-demo-120-101-*.safetensors"))) == 2
+    assert len(list((tmp_path / "cache").glob("*-pairs-demo-120x1-101-*.safetensors"))) == 2
 
 
 @pytest.mark.parametrize(
@@ -200,6 +231,8 @@ def test_cached_and_uncached_twins_train_the_same_head(
         ("fusion.pairs.weight=-1", "fusion.pairs.weight"),
         ("fusion.pairs.n_pairs=0", "fusion.pairs.n_pairs"),
         ("fusion.pairs.batch_size=0", "fusion.pairs.batch_size"),
+        ("fusion.pairs.augment=-1", "fusion.pairs.augment"),
+        ("fusion.pairs.augment=17", "fusion.pairs.augment"),
         ("fusion.pairs.weight=1", "fusion.pairs.weight"),  # no source: it would do nothing
     ],
 )

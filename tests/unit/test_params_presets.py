@@ -79,6 +79,7 @@ DEFAULT_TRACKS = {
             "weight": 0.0,
             "margin": 1.0,
             "batch_size": 32,
+            "augment": 0,
         },
         "train": FUSION_TRAIN,
     },

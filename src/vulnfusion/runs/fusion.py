@@ -168,15 +168,18 @@ def stage_features(
 
 def twin_features(cfg: Config, features_dir: Path) -> SplitFeatures | None:
     """The fusion head's vulnerable/fixed twins (``fusion.pairs``) as :func:`stage_features`:
-    pair k's vulnerable version at row k, its fix at row P + k. ``None`` when the pair loss
-    is off."""
+    pair k's vulnerable version at row k, its fix at row P + k, the ``augment`` edited copies
+    after the originals (P = ``n_pairs · (1 + augment)``). ``None`` when the pair loss is
+    off."""
     p = cfg.fusion.pairs
     if not p.enabled:
         return None
     from vulnfusion.data.demo import generate_demo_pairs
+    from vulnfusion.graphs.edits import augment_pairs
 
-    twins = generate_demo_pairs(p.n_pairs, p.seed)
-    funcs = [vul for _, vul, _ in twins] + [fix for _, _, fix in twins]
+    base = [(vul, fix) for _, vul, fix in generate_demo_pairs(p.n_pairs, p.seed)]
+    twins = augment_pairs(base, p.augment, p.seed)
+    funcs = [vul for vul, _ in twins] + [fix for _, fix in twins]
     return stage_features(cfg, features_dir, funcs, [1] * len(twins) + [0] * len(twins))
 
 
@@ -242,7 +245,7 @@ def pair_objective(
         return None
     cached: dict[str, np.ndarray] = {}
     if cache_dir is not None:
-        tag = f"{p.source}-{p.n_pairs}-{p.seed}-{_content_hash(twins)}"
+        tag = f"{p.source}-{p.n_pairs}x{1 + p.augment}-{p.seed}-{_content_hash(twins)}"
         for b in branches:
             if model.frozen[b.track]:
                 path = cache_dir / f"{b.track}-{b.weights_hash}-pairs-{tag}.safetensors"
