@@ -184,7 +184,7 @@ class PairConfig:
 
     source: Literal["none", "demo"] = "none"
     n_pairs: int = field(default=800, metadata=_rng(1, 1_000_000))
-    seed: int = 101
+    seed: int = field(default=101, metadata=_rng(0, 2**32 - 1))
     weight: float = field(default=0.0, metadata=_rng(0.0, 100.0))
     margin: float = field(default=1.0, metadata=_rng(0.0, 100.0))
     batch_size: int = field(default=32, metadata=_rng(1, 65_536))
@@ -442,6 +442,10 @@ def validate_semantics(cfg: Config) -> None:
     if pairs.weight > 0 and pairs.source == "none":
         raise ConfigError(
             f"fusion.pairs.weight={pairs.weight} needs twins: set fusion.pairs.source (demo)"
+        )
+    if pairs.augment > 0 and pairs.source == "none":
+        raise ConfigError(
+            f"fusion.pairs.augment={pairs.augment} edits twins: set fusion.pairs.source (demo)"
         )
     if cfg.transformer.scratch.hidden_size % cfg.transformer.scratch.num_heads:
         raise ConfigError("transformer.scratch.hidden_size: must be divisible by num_heads")

@@ -233,6 +233,8 @@ def test_cached_and_uncached_twins_train_the_same_head(
         ("fusion.pairs.batch_size=0", "fusion.pairs.batch_size"),
         ("fusion.pairs.augment=-1", "fusion.pairs.augment"),
         ("fusion.pairs.augment=17", "fusion.pairs.augment"),
+        ("fusion.pairs.augment=2", "fusion.pairs.augment"),  # no source: nothing to edit
+        ("fusion.pairs.seed=-1", "fusion.pairs.seed"),
         ("fusion.pairs.weight=1", "fusion.pairs.weight"),  # no source: it would do nothing
     ],
 )

@@ -54,7 +54,54 @@ def test_dead_code_and_reindent_keep_the_rest_byte_for_byte() -> None:
     utf = "int é(void) { return 0; }"
     assert add_dead_code(utf) == "int é(void) {" + DEAD_BLOCK + " return 0; }"
     assert reindent("a\n      b\n    c") == "a\n\t  b\n\tc"
-    assert reindent("\tx\n  y") == "\tx\n  y"  # tabs and short runs: unchanged
+    # indented with tabs only: the tabs become spaces instead
+    assert reindent("int f() {\n\tint a;\n\t\treturn a;\n}") == (
+        "int f() {\n    int a;\n        return a;\n}"
+    )
+    assert reindent("  y\n z") == "  y\n z"  # nothing to change: unchanged
+    # a line continuing a backslash-ended line may be inside a string: left alone
+    cont = 'puts("a\\\n    b");\n    x;'
+    assert reindent(cont) == 'puts("a\\\n    b");\n\tx;'
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        # no return type: read as if it had `int`, as identifier normalisation does
+        ("foo(int a)\n{\n    return a;\n}", "foo(int a)\n{" + DEAD_BLOCK + "\n    return a;\n}"),
+        (
+            "static foo(a)\nint a;\n{ return a; }",
+            "static foo(a)\nint a;\n{" + DEAD_BLOCK + " return a; }",
+        ),
+        # CRLF text: the block's line ending is CRLF too
+        (
+            "int f(void)\r\n{\r\n  return 0;\r\n}",
+            "int f(void)\r\n{" + DEAD_BLOCK.replace("\n", "\r\n") + "\r\n  return 0;\r\n}",
+        ),
+        ("#define X 1", "#define X 1"),  # no function at all
+    ],
+)
+def test_dead_code_siblings(text: str, want: str) -> None:
+    assert add_dead_code(text) == want
+
+
+@pytest.mark.parametrize(
+    ("text", "prefix", "want"),
+    [
+        # a global named like a new name: the prefix moves out of its way
+        ("int f(int a) { return a + v0; }", "v", "int f(int v_0) { return v_0 + v0; }"),
+        ("int f(int a) { return tmp1(a); }", "tmp", "int f(int tmp_0) { return tmp1(tmp_0); }"),
+        (
+            "int f(int a) { return a + v_1 + v2; }",
+            "v",
+            "int f(int v__0) { return v__0 + v_1 + v2; }",
+        ),
+        # a name that only starts like one is no clash
+        ("int f(int a) { return v0x; }", "v", "int f(int v0) { return v0x; }"),
+    ],
+)
+def test_rename_never_captures_an_existing_name(text: str, prefix: str, want: str) -> None:
+    assert rename_identifiers(text, prefix) == want
 
 
 def test_augment_edits_at_least_once_and_is_reproducible() -> None:
@@ -65,6 +112,17 @@ def test_augment_edits_at_least_once_and_is_reproducible() -> None:
     # every edit keeps the function's line count but dead code, which adds exactly one line
     for o in outs:
         assert o.count("\n") - FUNC.count("\n") in (0, 1)
+
+
+def test_augment_changes_every_demo_twin() -> None:
+    """Tab-indented twins, twins without locals: some edit always applies."""
+    from vulnfusion.data.demo import generate_demo_pairs
+
+    texts = [t for _, v, f in generate_demo_pairs(100, 101) for t in (v, f)]
+    for k, t in enumerate(texts):
+        assert augment(t, np.random.default_rng(k)) != t
+    # only a text no edit can change comes back as it was
+    assert augment("#define X 1", np.random.default_rng(0)) == "#define X 1"
 
 
 def test_augment_pairs_layout() -> None:

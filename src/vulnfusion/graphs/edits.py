@@ -1,12 +1,20 @@
-"""Semantics-preserving edits of a C function, and augmentation built from them.
+r"""Semantics-preserving edits of a C function, and augmentation built from them.
 
 Three edits that leave what a function does unchanged while changing what a model reads:
 
 * :func:`rename_identifiers` — every parameter and local renamed ``<prefix>0, <prefix>1, …``
   in order of declaration (:func:`vulnfusion.graphs.rename.normalize_identifiers` with another
-  prefix; callees, globals, macros, fields and the function's own name untouched);
-* :func:`reindent` — leading runs of spaces become tabs (4 spaces = 1 tab);
+  prefix; callees, globals, macros, fields and the function's own name untouched; the prefix
+  gets ``_`` appended until no identifier of the text already looks like ``<prefix><digits>``);
+* :func:`reindent` — leading runs of 4 spaces become tabs, or, in a text indented with tabs
+  only, leading tabs become 4 spaces (a line continuing a ``\``-ended line is left alone: it
+  may sit inside a string literal);
 * :func:`add_dead_code` — an ``if (0) { … }`` block right after the body's opening brace.
+
+They preserve what the function does with one exception they share with identifier
+normalisation: names are matched by text, not scope, so a local that shadows a global of the
+same name makes the renaming rename the global's uses too. Under
+``featurize.normalize_identifiers`` the renaming is undone by the normalisation itself.
 
 The ``ood`` benchmark measures how far each moves a registered model's score (the "why" of
 issue 18); :func:`augment` composes them at random, which ``fusion.pairs.augment`` uses to add
@@ -18,6 +26,7 @@ e.g. Yefet et al., OOPSLA 2020; Bielik & Vechev, ICML 2020).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,33 +52,60 @@ def rename_identifiers(text: str, prefix: str = "v") -> str:
     in comes back unchanged."""
     from vulnfusion.graphs.rename import normalize_identifiers
 
+    while re.search(rf"\b{re.escape(prefix)}\d+\b", text):
+        prefix += "_"  # `v0` is already a name here (a global, a callee): `v_0` then
     return normalize_identifiers(text, variable_prefix=prefix, function_name=None)
 
 
 def reindent(text: str) -> str:
-    """Leading runs of spaces become tabs (4 spaces = 1 tab, the rest kept); lines kept."""
+    """Leading runs of 4 spaces become tabs (the rest kept); a text whose indentation is all
+    tabs gets each leading tab as 4 spaces instead. Lines are kept; a line after one ending
+    in ``\\`` (a continued string literal or macro) is not touched."""
+    lines = text.split("\n")
+    to_spaces = not any(line.startswith("    ") for line in lines) and any(
+        line.startswith("\t") for line in lines
+    )
     out = []
-    for line in text.split("\n"):
-        stripped = line.lstrip(" ")
-        n = len(line) - len(stripped)
-        out.append("\t" * (n // 4) + " " * (n % 4) + stripped)
+    for i, line in enumerate(lines):
+        if i and lines[i - 1].rstrip("\r").endswith("\\"):
+            out.append(line)
+        elif to_spaces:
+            stripped = line.lstrip("\t")
+            out.append("    " * (len(line) - len(stripped)) + stripped)
+        else:
+            stripped = line.lstrip(" ")
+            n = len(line) - len(stripped)
+            out.append("\t" * (n // 4) + " " * (n % 4) + stripped)
     return "\n".join(out)
 
 
-def add_dead_code(text: str) -> str:
-    """:data:`DEAD_BLOCK` (an ``if (0)`` block, one line) inserted right after the opening
-    brace of the first function body tree-sitter finds; ``text`` unchanged when none."""
+def _body_brace(data: bytes) -> int | None:
+    """Byte offset just past the opening brace of the first function body in ``data``."""
     from vulnfusion.graphs.parser import lang_for_process
 
-    root = lang_for_process().parser.parse(text.encode("utf-8", "surrogatepass")).root_node
-    for n in _walk(root):
+    for n in _walk(lang_for_process().parser.parse(data).root_node):
         if n.type == "function_definition":
             body = n.child_by_field_name("body")
             if body is not None:
-                head = text.encode("utf-8", "surrogatepass")[: body.start_byte + 1]
-                at = len(head.decode("utf-8", "surrogatepass"))
-                return text[:at] + DEAD_BLOCK + text[at:]
-    return text
+                return int(body.start_byte) + 1
+    return None
+
+
+def add_dead_code(text: str) -> str:
+    """:data:`DEAD_BLOCK` (an ``if (0)`` block, one line; ``\\r\\n`` in a CRLF text)
+    inserted right after the opening brace of the first function body tree-sitter finds (a
+    function written without a return type is read as if it had ``int``, as identifier
+    normalisation does); ``text`` unchanged when there is none."""
+    data = text.encode("utf-8", "surrogatepass")
+    at = _body_brace(data)
+    if at is None:
+        at = _body_brace(b"int " + data)
+        at = None if at is None or at <= 4 else at - 4
+    if at is None:
+        return text
+    pos = len(data[:at].decode("utf-8", "surrogatepass"))
+    block = DEAD_BLOCK.replace("\n", "\r\n") if "\r\n" in text else DEAD_BLOCK
+    return text[:pos] + block + text[pos:]
 
 
 EDITS: dict[str, Callable[[str], str]] = {
@@ -80,19 +116,29 @@ EDITS: dict[str, Callable[[str], str]] = {
 
 
 def augment(text: str, rng: np.random.Generator) -> str:
-    """``text`` under a random non-empty composition of the three edits (each drawn with
-    probability 1/2, at least one; the renaming's prefix drawn from
-    :data:`RENAME_PREFIXES`), applied in the order rename, reindent, dead code."""
+    """``text`` under a random composition of the three edits (each drawn with probability
+    1/2; the renaming's prefix drawn from :data:`RENAME_PREFIXES`), applied in the order
+    rename, reindent, dead code. When the drawn edits leave the text as it was (no locals
+    to rename, nothing indented, none drawn), the others are applied in turn until one
+    changes it; only a text none of them changes (no function, no indentation) comes back
+    equal."""
+    prefix = RENAME_PREFIXES[int(rng.integers(len(RENAME_PREFIXES)))]
+    steps: list[Callable[[str], str]] = [
+        lambda t: rename_identifiers(t, prefix),
+        reindent,
+        add_dead_code,
+    ]
     use = rng.random(3) < 0.5
-    if not use.any():
-        use[rng.integers(3)] = True
-    if use[0]:
-        text = rename_identifiers(text, RENAME_PREFIXES[int(rng.integers(len(RENAME_PREFIXES)))])
-    if use[1]:
-        text = reindent(text)
-    if use[2]:
-        text = add_dead_code(text)
-    return text
+    out = text
+    for k in range(3):
+        if use[k]:
+            out = steps[k](out)
+    for k in range(3):
+        if out != text:
+            break
+        if not use[k]:
+            out = steps[k](out)
+    return out
 
 
 def augment_pairs(pairs: list[tuple[str, str]], copies: int, seed: int) -> list[tuple[str, str]]:
