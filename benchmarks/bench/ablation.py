@@ -175,8 +175,9 @@ def markdown(r: dict[str, Any]) -> list[str]:
         ]
         for name, v in rows.items():
             lo, hi = v["roc_auc_ci"]
+            label = f"{name} (the pipeline's seed 0)" if v.get("reused") else name
             lines.append(
-                f"| {name} | {fmt(v['valid_roc_auc'])} | {fmt(v['roc_auc'])} "
+                f"| {label} | {fmt(v['valid_roc_auc'])} | {fmt(v['roc_auc'])} "
                 f"[{fmt(lo)}, {fmt(hi)}] | {fmt(v['whole_roc_auc'])} | "
                 f"{fmt(v['truncated_roc_auc'])} | {fmt(v['epochs_s'])} |"
             )
