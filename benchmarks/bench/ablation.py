@@ -44,21 +44,25 @@ from vulnfusion.config import flatten, load_config, to_dict
 from vulnfusion.features import load_split
 from vulnfusion.metrics import bootstrap_ci, roc_auc, sigmoid
 
-HEAD = ["transformer.windows.max_windows=1", "featurize.normalize_identifiers=false"]
-WINDOWS = [
-    "transformer.windows.max_windows=3",
-    "transformer.windows.stride=254",
-    "featurize.normalize_identifiers=false",
-]
-PLAIN_GNN = ["featurize.dataflow_features=false", "featurize.normalize_identifiers=false"]
+# each option under test, stated both ways so a row does not depend on the preset
+HEAD_ONLY = "transformer.windows.max_windows=1"
+WINDOWS = ["transformer.windows.max_windows=3", "transformer.windows.stride=254"]
+NAMES_KEPT, NAMES_NORMALISED = (f"featurize.normalize_identifiers={v}" for v in ("false", "true"))
+NO_DATAFLOW, DATAFLOW = (f"featurize.dataflow_features={v}" for v in ("false", "true"))
 VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "transformer_base": ("transformer", HEAD),
-    "transformer_windows_max": ("transformer", [*WINDOWS, "transformer.windows.pooling=max"]),
-    "transformer_windows_mean": ("transformer", [*WINDOWS, "transformer.windows.pooling=mean"]),
-    "transformer_normalized": ("transformer", [*HEAD[:1], "featurize.normalize_identifiers=true"]),
-    "gnn_base": ("gnn", PLAIN_GNN),
-    "gnn_dataflow": ("gnn", ["featurize.dataflow_features=true", PLAIN_GNN[1]]),
-    "gnn_normalized": ("gnn", [PLAIN_GNN[0], "featurize.normalize_identifiers=true"]),
+    "transformer_base": ("transformer", [HEAD_ONLY, NAMES_KEPT]),
+    "transformer_windows_max": (
+        "transformer",
+        [*WINDOWS, "transformer.windows.pooling=max", NAMES_KEPT],
+    ),
+    "transformer_windows_mean": (
+        "transformer",
+        [*WINDOWS, "transformer.windows.pooling=mean", NAMES_KEPT],
+    ),
+    "transformer_normalized": ("transformer", [HEAD_ONLY, NAMES_NORMALISED]),
+    "gnn_base": ("gnn", [NO_DATAFLOW, NAMES_KEPT]),
+    "gnn_dataflow": ("gnn", [DATAFLOW, NAMES_KEPT]),
+    "gnn_normalized": ("gnn", [NO_DATAFLOW, NAMES_NORMALISED]),
 }
 ENV = "VULNFUSION_BENCH_ABLATION"
 

@@ -152,7 +152,7 @@ def attribution(
 # ----------------------------------------------------------------------------- edits
 
 # the library's semantics-preserving edits (also what ``fusion.pairs.augment`` composes)
-EDITS: dict[str, Callable[[str], str]] = dict(edit_library.EDITS)
+EDITS = edit_library.EDITS
 
 
 def edits(predict: Callable[[list[str]], list[float]], funcs: Sequence[str], thr: float) -> dict:

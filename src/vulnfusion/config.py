@@ -439,14 +439,15 @@ def validate_semantics(cfg: Config) -> None:
     if cfg.data.source == "devign" and not cfg.data.path:
         raise ConfigError("data.path: required when data.source is devign")
     pairs = cfg.fusion.pairs
-    if pairs.weight > 0 and pairs.source == "none":
-        raise ConfigError(
-            f"fusion.pairs.weight={pairs.weight} needs twins: set fusion.pairs.source (demo)"
-        )
-    if pairs.augment > 0 and pairs.source == "none":
-        raise ConfigError(
-            f"fusion.pairs.augment={pairs.augment} edits twins: set fusion.pairs.source (demo)"
-        )
+    if pairs.source == "none":  # the settings that act on twins need some
+        for key, value, does in (
+            ("weight", pairs.weight, "needs"),
+            ("augment", pairs.augment, "edits"),
+        ):
+            if value > 0:
+                raise ConfigError(
+                    f"fusion.pairs.{key}={value} {does} twins: set fusion.pairs.source (demo)"
+                )
     if cfg.transformer.scratch.hidden_size % cfg.transformer.scratch.num_heads:
         raise ConfigError("transformer.scratch.hidden_size: must be divisible by num_heads")
     t = cfg.transformer

@@ -128,16 +128,14 @@ def augment(text: str, rng: np.random.Generator) -> str:
         reindent,
         add_dead_code,
     ]
-    use = rng.random(3) < 0.5
+    drawn = rng.random(3) < 0.5
     out = text
-    for k in range(3):
-        if use[k]:
-            out = steps[k](out)
-    for k in range(3):
+    for step in (s for s, d in zip(steps, drawn, strict=True) if d):
+        out = step(out)
+    for step in (s for s, d in zip(steps, drawn, strict=True) if not d):
         if out != text:
             break
-        if not use[k]:
-            out = steps[k](out)
+        out = step(out)
     return out
 
 
