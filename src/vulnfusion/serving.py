@@ -42,6 +42,7 @@ __all__ = [
     "InputError",
     "ServingSpec",
     "ServingSpecError",
+    "check_row",
     "make_pyfunc",
     "validate_frame",
 ]
@@ -116,7 +117,7 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
     funcs, bad = [], []
     for i, v in enumerate(df["func"].tolist()):
         try:
-            funcs.append(_check_row(i, v, spec))
+            funcs.append(check_row(i, v, spec))
         except InputError as exc:
             bad.append(str(exc))
     if bad:
@@ -124,8 +125,11 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
     return funcs
 
 
-def _check_row(i: int, v: Any, spec: ServingSpec) -> str:
-    """Row ``i``'s function, normalised (CRLF scores as LF); ``InputError`` naming the row."""
+def check_row(i: int, v: Any, spec: ServingSpec) -> str:
+    """Row ``i``'s function, normalised (CRLF scores as LF); ``InputError`` naming the row.
+
+    The per-row half of :func:`validate_frame`, without a DataFrame: ``scan`` checks each
+    function it extracts with it (a DataFrame per function cost 0.3 ms)."""
     from vulnfusion.data.sources import DataError, check_function_text
 
     if v is None or (isinstance(v, float) and v != v):  # null, or absent from this record

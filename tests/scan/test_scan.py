@@ -88,6 +88,46 @@ def test_scan_scores_equal_pyfunc_predict(scan_model: Any, tmp_path: Path) -> No
     assert spans == EXPECTED
 
 
+class _FailingScorer:
+    """``scorer`` whose ``predict`` raises on call ``fail_on`` (1-based)."""
+
+    def __init__(self, scorer: Any, fail_on: int) -> None:
+        self.scorer, self.fail_on, self.calls = scorer, fail_on, 0
+        self.max_rows = scorer.max_rows
+
+    def check(self, func: str) -> str | None:
+        return self.scorer.check(func)
+
+    def predict(self, funcs: list[str]) -> list[float]:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise RuntimeError(f"scoring failed on batch {self.calls}")
+        out: list[float] = self.scorer.predict(funcs)
+        return out
+
+
+def test_batches_scored_in_background_keep_results_and_errors(
+    scan_model: Any, tmp_path: Path
+) -> None:
+    """Batches are scored on a background thread while the next is extracted: two-function
+    batches (6 of them, each scored while the next is read) give the same findings in the
+    same order as one batch, and an error in a later batch reaches the caller."""
+    root = _tree(tmp_path / "t")
+    whole = run_scan([root], scan_model, ScanOptions(threshold=0.0, progress=False))
+    small = run_scan([root], scan_model, ScanOptions(threshold=0.0, batch_size=2, progress=False))
+    assert small.summary.as_dict() == whole.summary.as_dict()
+    assert [(f.uri, f.start_line, f.name) for f in small.findings] == [
+        (f.uri, f.start_line, f.name) for f in whole.findings
+    ]
+    for a, b in zip(small.findings, whole.findings, strict=True):
+        assert a.probability == pytest.approx(b.probability, abs=1e-6)
+        assert a.fingerprints == b.fingerprints
+    for fail_on in (1, 3, 6):  # the first, a middle and the last batch (11 functions)
+        failing = _FailingScorer(scan_model, fail_on)
+        with pytest.raises(RuntimeError, match=f"scoring failed on batch {fail_on}"):
+            run_scan([root], failing, ScanOptions(threshold=0.0, batch_size=2, progress=False))
+
+
 def test_sarif_fields_github_reads(registered_model: RegisteredModel, tmp_path: Path) -> None:
     root = _tree(tmp_path / "t")
     out = tmp_path / "scan.sarif"

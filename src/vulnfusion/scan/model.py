@@ -27,7 +27,7 @@ from vulnfusion.serving import (
     MAX_REQUEST_LOCALIZATION_COST,
     InputError,
     ServingSpec,
-    validate_frame,
+    check_row,
 )
 
 log = logging.getLogger(__name__)
@@ -63,10 +63,8 @@ class ScanModel:
 
     def check(self, func: str) -> str | None:
         """Why the served model would refuse ``func`` (its own per-row checks), or ``None``."""
-        import pandas as pd  # heavy; only loaded once a model is
-
         try:
-            validate_frame(pd.DataFrame({"func": [func]}), self.spec)
+            check_row(0, func, self.spec)
         except InputError as exc:
             return str(exc).removeprefix("row 0: ")
         return None
