@@ -33,6 +33,7 @@ from vulnfusion.config import Config
 from vulnfusion.features import SplitFeatures, save_split
 from vulnfusion.graphs import EDGE_TYPES, CodeGraph, GraphVocab, build_graph
 from vulnfusion.graphs.rename import normalize_identifiers
+from vulnfusion.graphs.vocab import VocabCounts
 from vulnfusion.io import atomic_dir, read_jsonl, write_json, write_text
 from vulnfusion.paths import SPLITS
 from vulnfusion.progress import ProgressLog
@@ -78,18 +79,27 @@ def _default_sigterm() -> None:
 
 
 def collect_graphs(
-    graphs: Iterator[CodeGraph], total: int, desc: str, progress: ProgressLog | None = None
+    graphs: Iterator[CodeGraph],
+    total: int,
+    desc: str,
+    progress: ProgressLog | None = None,
+    counts: tuple[VocabCounts, int] | None = None,
 ) -> list[CodeGraph]:
     """Drain ``graphs`` into a list, with a progress bar and log lines.
 
     ``progress``: a log started when the graphs started building (its rate and ETA count
-    from then); by default one starts now.
+    from then); by default one starts now. ``counts = (vocab_counts, n)``: the first ``n``
+    graphs are also counted into ``vocab_counts`` as they arrive, while the workers build
+    the rest (the train split comes first).
     """
     bar = tqdm(total=total, desc=desc, unit="fn", mininterval=1.0, leave=False, disable=None)
     # also off a terminal
     progress = progress or ProgressLog(f"featurize {desc}", total, "fn", log)
     out: list[CodeGraph] = []
+    counter, n_counted = counts if counts is not None else (None, 0)
     for g in graphs:
+        if counter is not None and len(out) < n_counted:
+            counter.add(g)
         out.append(g)
         bar.update()
         progress.update(len(out), len(out))
@@ -203,11 +213,10 @@ def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dic
     start = time.perf_counter()
     normalize = cfg.featurize.normalize_identifiers
     funcs = {s: source_texts([r["func"] for r in rows[s]], normalize) for s in SPLITS}
-    graphs, tokenizer, token_ids = _graphs_and_tokens(cfg, funcs)
+    counts = VocabCounts()  # the train graphs are counted as they arrive
+    graphs, tokenizer, token_ids = _graphs_and_tokens(cfg, funcs, counts)
     graph_s = time.perf_counter() - start  # graphs overlap tokenizing: the two together
-    vocab = GraphVocab.build(
-        graphs["train"], cfg.featurize.min_token_freq, cfg.featurize.max_graph_tokens
-    )
+    vocab = counts.vocab(cfg.featurize.min_token_freq, cfg.featurize.max_graph_tokens)
     stats: dict[str, Any] = {
         "splits": {},
         "graph_vocab": {"num_types": vocab.num_types, "num_tokens": vocab.num_tokens},
@@ -231,9 +240,10 @@ def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dic
 
 
 def _graphs_and_tokens(
-    cfg: Config, funcs: dict[str, list[str]]
+    cfg: Config, funcs: dict[str, list[str]], counts: VocabCounts
 ) -> tuple[dict[str, list[CodeGraph]], Any, dict[str, list[list[int]]]]:
-    """Every split's graphs, the tokenizer and every split's token ids.
+    """Every split's graphs, the tokenizer and every split's token ids; the train graphs
+    are counted into ``counts`` (the graph vocabulary) as they arrive.
 
     One worker pool builds the graphs of all splits (one start-up, no small serial splits)
     while this process trains the tokenizer and encodes (the tokenizer needs only the texts):
@@ -245,7 +255,8 @@ def _graphs_and_tokens(
         progress = ProgressLog("featurize graphs", len(everything), "fn", log)
         tokenizer = make_tokenizer(cfg, funcs["train"])
         token_ids = {s: encode(tokenizer, funcs[s], cfg.transformer.max_tokens) for s in SPLITS}
-        flat = collect_graphs(stream, len(everything), "graphs", progress)
+        train = (counts, len(funcs["train"]))
+        flat = collect_graphs(stream, len(everything), "graphs", progress, train)
     graphs, at = {}, 0
     for s in SPLITS:
         graphs[s], at = flat[at : at + len(funcs[s])], at + len(funcs[s])

@@ -161,3 +161,19 @@ def test_identical_across_processes(vocab: GraphVocab) -> None:
             env=env, capture_output=True, text=True, check=True, timeout=120,
         )  # fmt: skip
         assert out.stdout == vocab.to_json()
+
+
+def test_counts_added_one_graph_at_a_time_give_the_built_vocab(vocab: GraphVocab) -> None:
+    """``featurize`` counts the train graphs as they arrive (``VocabCounts``): the same
+    vocabulary as ``GraphVocab.build`` over the whole list, for every threshold."""
+    from vulnfusion.graphs.vocab import VocabCounts
+
+    graphs = [build_graph(s) for s in SNIPPETS]
+    counts = VocabCounts()
+    for g in graphs:
+        counts.add(g)
+    assert counts.vocab() == vocab
+    for min_freq, cap in ((1, 20000), (2, 3), (3, 0)):
+        assert counts.vocab(min_freq, cap) == GraphVocab.build(graphs, min_freq, cap)
+    assert counts.vocab(1, 3).tokens[3:] == GraphVocab.build(graphs, 1, 3).tokens[3:]
+    assert len(counts.vocab(1, 3).tokens) == 6  # 3 specials + the cap

@@ -89,21 +89,10 @@ class GraphVocab:
         cls, graphs: Iterable[CodeGraph], min_token_freq: int = 2, max_tokens: int = 20000
     ) -> GraphVocab:
         """Count node types and normalised leaf tokens over ``graphs`` (the train split)."""
-        type_counts: Counter[str] = Counter()
-        tok_counts: Counter[str] = Counter()
+        counts = VocabCounts()
         for g in graphs:
-            type_counts.update(g.node_type)
-            tok_counts.update(
-                normalize_token(t, k) for t, k in zip(g.node_type, g.node_token, strict=True) if k
-            )
-        types = [t for t in _by_count(type_counts) if t not in cls.TYPE_SPECIALS]
-        frequent = (
-            k
-            for k in _by_count(tok_counts)
-            if tok_counts[k] >= min_token_freq and k not in cls.TOKEN_SPECIALS
-        )
-        tokens = [k for _, k in zip(range(max(max_tokens, 0)), frequent, strict=False)]
-        return cls([*cls.TYPE_SPECIALS, *types], [*cls.TOKEN_SPECIALS, *tokens])
+            counts.add(g)
+        return counts.vocab(min_token_freq, max_tokens)
 
     def encode(self, g: CodeGraph) -> tuple[np.ndarray, np.ndarray]:
         """(N,) int32 type ids and (N,) int32 token ids; unseen -> UNK."""
@@ -148,6 +137,35 @@ class GraphVocab:
 
     def __hash__(self) -> int:
         return hash((self.types, self.tokens))
+
+
+class VocabCounts:
+    """Node-type and normalised-token counts, one graph at a time: what
+    :meth:`GraphVocab.build` counts, for a caller that sees the train graphs as they arrive
+    (``featurize`` counts them while the workers still build the other splits)."""
+
+    def __init__(self) -> None:
+        self.types: Counter[str] = Counter()
+        self.tokens: Counter[str] = Counter()
+
+    def add(self, g: CodeGraph) -> None:
+        """Count one graph's node types and its leaves' normalised tokens."""
+        self.types.update(g.node_type)
+        self.tokens.update(
+            normalize_token(t, k) for t, k in zip(g.node_type, g.node_token, strict=True) if k
+        )
+
+    def vocab(self, min_token_freq: int = 2, max_tokens: int = 20000) -> GraphVocab:
+        """The :class:`GraphVocab` of the graphs added so far (see its ordering rules)."""
+        specials_t, specials_k = GraphVocab.TYPE_SPECIALS, GraphVocab.TOKEN_SPECIALS
+        types = [t for t in _by_count(self.types) if t not in specials_t]
+        frequent = (
+            k
+            for k in _by_count(self.tokens)
+            if self.tokens[k] >= min_token_freq and k not in specials_k
+        )
+        tokens = [k for _, k in zip(range(max(max_tokens, 0)), frequent, strict=False)]
+        return GraphVocab([*specials_t, *types], [*specials_k, *tokens])
 
 
 def _str_list(payload: dict[str, Any], key: str) -> list[str]:
