@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import DEVIGN, Ctx, dig
-from bench.inputs import featurize_devign, subset_features, subset_params
+from bench.inputs import featurize_devign, subset_features, subset_params, timings_path
 from bench.processes import stage
 
 
@@ -43,8 +43,10 @@ def _edge(kind: str, split: dict[str, Any]) -> float:
 
 
 def feature_stats(features: Path) -> dict[str, Any]:
-    """Parse errors and graph sizes from stats.json, weighted over all splits."""
+    """Parse errors and graph sizes from stats.json, weighted over all splits; the stage's
+    own graph rate from its ``--timings`` file."""
     stats = json.loads((features / "stats.json").read_text())
+    timing = json.loads(timings_path(features).read_text())
     splits = stats["splits"]
     edge_types = list(splits["train"]["mean_edges"])
     return {
@@ -53,7 +55,7 @@ def feature_stats(features: Path) -> dict[str, Any]:
         "mean_nodes": round(_weighted(splits, lambda s: s["mean_nodes"]), 2),
         "mean_edges": {t: round(_weighted(splits, partial(_edge, t)), 2) for t in edge_types},
         "mean_tokens": round(_weighted(splits, lambda s: s["mean_tokens"]), 1),
-        "graph_functions_per_s": stats["timing"]["graph_functions_per_s"],
+        "graph_functions_per_s": timing["graph_functions_per_s"],
     }
 
 
@@ -74,6 +76,8 @@ def run(ctx: Ctx) -> dict[str, Any]:
             root / "prepared",
             "--output-dir",
             out,
+            "--timings",
+            timings_path(out),
             tag="featurize-subset-bench",
         )
         runs = [(out, m)]

@@ -87,6 +87,13 @@ def devign_prepared(ctx: Ctx) -> Path:
     return once(ctx, "devign_prepared", build)
 
 
+def timings_path(features: Path) -> Path:
+    """Where a timed featurize run into ``features`` writes its throughput (``--timings``:
+    the stage keeps it out of ``features``, whose ``stats.json`` must not change between
+    runs); beside the directory, not in the repository's ``reports/``."""
+    return features.parent / f"{features.name}_timing.json"
+
+
 def featurize_devign(ctx: Ctx) -> tuple[Path, Measured]:
     """One timed featurize run on all of Devign (a fresh output dir every time)."""
     out = ctx.tmp / "devign" / "features"
@@ -99,6 +106,8 @@ def featurize_devign(ctx: Ctx) -> tuple[Path, Measured]:
         devign_prepared(ctx),
         "--output-dir",
         out,
+        "--timings",
+        timings_path(out),
         tag="featurize-devign",
     )
     ctx.done["devign_features"] = out
