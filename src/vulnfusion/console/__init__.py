@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 import click
@@ -22,6 +24,13 @@ from vulnfusion.errors import VulnfusionError
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so ``finally`` blocks (atomic writes) still run;
+    a ``BaseException`` so that no ``except Exception`` on the way swallows it."""
 
 
 def _fail(message: str) -> None:
@@ -43,13 +52,18 @@ class _Group(click.Group):
             _fail(str(exc) or repr(exc))
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        before = _on_sigterm()
         try:
             kwargs["standalone_mode"] = False  # errors come here, not to click's printer
             code = super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.Abort:
-            _fail("aborted")
+        except click.Abort:  # what click makes of Ctrl-C (KeyboardInterrupt) and EOF
+            click.echo("vulnfusion: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except _Terminated:
+            click.echo("vulnfusion: terminated", err=True)
+            sys.exit(EXIT_TERMINATED)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.format_message(), err=True)  # bare `vulnfusion`: the help
             sys.exit(EXIT_USAGE)
@@ -58,8 +72,23 @@ class _Group(click.Group):
             _fail(f"{exc.format_message()} (see '{where} --help')")
         except click.ClickException as exc:
             _fail(exc.format_message())
+        finally:
+            if before is not None:
+                signal.signal(signal.SIGTERM, before)
         # without standalone mode click returns ``ctx.exit(code)``'s code instead of exiting
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _on_sigterm() -> Any:
+    """Turn SIGTERM into :class:`_Terminated` while a command runs (main thread only; the
+    previous handler is returned to be restored, ``None`` when none was installed)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def raise_terminated(signum: int, frame: Any) -> None:
+        raise _Terminated
+
+    return signal.signal(signal.SIGTERM, raise_terminated)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

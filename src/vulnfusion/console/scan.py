@@ -2,12 +2,15 @@
 
 Only flag parsing and output here; the work is :mod:`vulnfusion.scan`. Exit codes: 0 ran
 cleanly, 1 findings and ``--fail-on-findings`` (with ``--only-new``: new findings only),
-2 usage or input error (one line, from the group in ``console/__init__``).
+2 usage or input error (one line, from the group in ``console/__init__``), 130 interrupted,
+143 terminated.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,7 @@ EXIT_OK, EXIT_FINDINGS = 0, 1
 @click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
+    callback=lambda ctx, param, value: _finite(param, value),
     help="Report functions at or above this probability [default: the model's threshold].",
 )
 @click.option(
@@ -86,6 +90,8 @@ def scan(
     if only_new and baseline is None:
         raise click.UsageError("--only-new needs --baseline")
     scan_root(paths)  # a missing path fails before the model is loaded (seconds)
+    if output is not None:
+        check_output_path(output)  # and so does an -o that could never be written
     old = read_baseline(baseline) if baseline is not None else None
     model = load_scan_model(model_uri, jobs)
     if model.notice:
@@ -106,6 +112,32 @@ def scan(
     ident = {"uri": model.uri, "name": model.name, "version": model.version}
     _emit(fmt, output, result, ident, code, absent)
     click.get_current_context().exit(code)
+
+
+def _finite(param: Any, value: float | None) -> float | None:
+    """``FloatRange`` lets ``nan`` through (every comparison with it is false)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number in [0, 1]", param=param)
+    return value
+
+
+def check_output_path(path: Path) -> None:
+    """Fail now, not after the scan, when ``-o PATH`` cannot be written: ``path`` is a
+    directory, a parent is not a directory, or the nearest existing parent is not writable
+    (missing parents are created, as ``io.write_text`` does).
+
+    Raises:
+        click.BadParameter: one line naming the path.
+    """
+    if path.is_dir():
+        raise click.BadParameter(f"{path}: is a directory", param_hint="'-o'")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise click.BadParameter(f"{path}: {parent} is not a directory", param_hint="'-o'")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"{path}: {parent} is not writable", param_hint="'-o'")
 
 
 def _emit(

@@ -27,7 +27,8 @@ def read_baseline(path: Path) -> list[dict[str, Any]]:
 
     Raises:
         ScanInputError: unreadable file, not JSON, not SARIF 2.1.0, or a result without the
-            vulnfusion fingerprints (one line naming the file and the result index).
+            vulnfusion fingerprints or with one that is not a string (one line naming the
+            file and the result index).
     """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -49,6 +50,12 @@ def read_baseline(path: Path) -> list[dict[str, Any]]:
                 f"--baseline {path}: results[{i}] has no vulnfusion partialFingerprints "
                 "(was it written by `vulnfusion scan`?)"
             )
+        for key in (FINGERPRINT_KEY, IDENTITY_KEY):
+            if not isinstance(prints[key], str):  # SARIF §3.27.17: fingerprint values are strings
+                raise ScanInputError(
+                    f"--baseline {path}: results[{i}].partialFingerprints[{key!r}] is a "
+                    f"{type(prints[key]).__name__}, not a string"
+                )
         if r.get("baselineState") != "absent":
             out.append(r)
     return out

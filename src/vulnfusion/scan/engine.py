@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -204,42 +204,58 @@ def run_scan(paths: Sequence[Path], scorer: Scorer, options: ScanOptions) -> Sca
 class _ScoringThread:
     """Scores batches one at a time on a background thread; :meth:`submit` first records the
     previous batch (re-raising its error), so one batch is scored while the caller extracts
-    the next. Leaving the ``with`` block records the last one; leaving it on an error drops
-    what is pending without waiting for it."""
+    the next. Leaving the ``with`` block records the last one; leaving it on an error (Ctrl-C
+    included) abandons the batch in flight: the thread is a daemon, so the process exits at
+    once instead of finishing a batch that localisation can keep busy for minutes."""
 
     def __init__(self, scorer: Scorer, options: ScanOptions, result: ScanResult) -> None:
         self._args = (scorer, options)
         self._result = result
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="vulnfusion-scan")
-        self._pending: Future | None = None
+        self._thread: threading.Thread | None = None
+        self._outcome: list[tuple[list[Finding], int] | BaseException] = []
 
     def __enter__(self) -> _ScoringThread:
         return self
 
     def submit(self, batch: list[tuple[str, Function, int]]) -> None:
         self._drain()
-        self._pending = self._pool.submit(_score, batch, *self._args)
+        outcome = self._outcome = []
+
+        def run() -> None:
+            try:
+                outcome.append(_score(batch, *self._args))
+            except BaseException as exc:  # handed to the caller by _drain, never printed here
+                outcome.append(exc)
+
+        self._thread = threading.Thread(target=run, name="vulnfusion-scan", daemon=True)
+        self._thread.start()
 
     def _drain(self) -> None:
-        if self._pending is not None:
-            findings, n = self._pending.result()
-            self._pending = None
-            self._result.findings += findings
-            self._result.summary.functions_scored += n
+        if self._thread is None:
+            return
+        self._thread.join()  # interruptible: Ctrl-C reaches this thread while it waits
+        self._thread = None
+        got = self._outcome[0]
+        if isinstance(got, BaseException):
+            raise got
+        findings, n = got
+        self._result.findings += findings
+        self._result.summary.functions_scored += n
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        try:
-            if kind is None:
-                self._drain()
-        finally:
-            self._pool.shutdown(wait=kind is None, cancel_futures=True)
+        if kind is None:
+            self._drain()
 
 
 def _entries(
     paths: Sequence[Path], root: Path, excludes: tuple[str, ...]
 ) -> Iterator[Candidate | Skipped]:
-    """Walk each path once; their relative paths re-based onto the common ``root``."""
+    """Walk each path; their relative paths re-based onto the common ``root``. A file (or a
+    skipped entry) reached twice — overlapping PATHs: a directory and a file inside it — is
+    reported once."""
     done: set[str] = set()
+    seen_files: set[str] = set()
+    seen_skipped: set[str] = set()  # the same relative path: the same skipped entry
     for p in paths:
         real = os.path.realpath(p)
         if real in done:
@@ -250,11 +266,15 @@ def _entries(
         prefix = "" if prefix == "." else prefix + "/"
         for e in walk_tree(Path(real), excludes):
             rel = prefix + e.rel
-            yield (
-                Candidate(e.path, rel)
-                if isinstance(e, Candidate)
-                else Skipped(rel, e.reason, e.detail)
-            )
+            if isinstance(e, Candidate):
+                key = os.path.realpath(e.path)
+                if key in seen_files:
+                    continue
+                seen_files.add(key)
+                yield Candidate(e.path, rel)
+            elif rel not in seen_skipped:
+                seen_skipped.add(rel)
+                yield Skipped(rel, e.reason, e.detail)
 
 
 def _skip_file(result: ScanResult, uri: str, reason: str, detail: str) -> None:
@@ -306,9 +326,10 @@ def _functions(
 
 
 def _reason_key(reason: str) -> str:
-    if "characters, above the limit" in reason:
+    """The summary key of a refusal (``data.sources.check_function_text``'s reasons)."""
+    if "above the limit of" in reason:
         return "too-long"
-    if "binary" in reason:
+    if "binary content" in reason:
         return "binary"
     return "refused"
 

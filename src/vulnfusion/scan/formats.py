@@ -6,7 +6,7 @@ from typing import Any
 
 from vulnfusion import __version__
 from vulnfusion.scan.engine import ScanResult
-from vulnfusion.scan.sarif import level_for
+from vulnfusion.scan.sarif import level_for, path_of
 
 JSON_FORMAT_VERSION = 1
 NAME_WIDTH = 40  # longer function names are cut with "…" in the table
@@ -56,7 +56,7 @@ def to_json(
     if absent is not None:
         doc["absent"] = [
             {
-                "file": r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+                "file": _baseline_file(r),
                 "function": r.get("properties", {}).get("function"),
                 "probability": r.get("properties", {}).get("probability"),
             }
@@ -105,3 +105,13 @@ def to_text(result: ScanResult, model: dict[str, str], absent_count: int = 0) ->
         + f" · model {model['name']} {model['version']}"
     )
     return "\n".join(lines) + "\n"
+
+
+def _baseline_file(result: dict[str, Any]) -> str | None:
+    """The relative path of a baseline SARIF result (``None`` when it names no location:
+    valid SARIF, though ``vulnfusion scan`` always writes one)."""
+    try:
+        uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return path_of(uri) if isinstance(uri, str) else None

@@ -9,6 +9,7 @@ alert as code moves, and one invocation carrying the notifications and exit stat
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, unquote
 
 from vulnfusion import __version__
 from vulnfusion.scan.engine import Finding, Notification, ScanResult
@@ -116,8 +117,21 @@ def _region(start_line: int, start_col: int, end_line: int, end_col: int) -> dic
     }
 
 
+def artifact_uri(path: str) -> str:
+    """A relative POSIX path as a SARIF ``artifactLocation.uri``: percent-encoded (RFC 3986;
+    SARIF 2.1.0 §3.4.3), so a space, ``%`` or ``#`` in a file name names that file and not an
+    escape or a fragment. :func:`path_of` is the inverse."""
+    return quote(path, safe="/")
+
+
+def path_of(uri: str) -> str:
+    """The relative path an :func:`artifact_uri` names."""
+    return unquote(uri)
+
+
 def _location(uri: str, region: dict[str, int] | None = None) -> dict[str, Any]:
-    physical: dict[str, Any] = {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"}}
+    where = {"uri": artifact_uri(uri), "uriBaseId": "%SRCROOT%"}
+    physical: dict[str, Any] = {"artifactLocation": where}
     if region:
         physical["region"] = region
     return {"physicalLocation": physical}

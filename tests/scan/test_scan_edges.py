@@ -1,0 +1,259 @@
+"""``scan`` at its edges: interruption mid-batch, overlapping PATHs, file names that need
+URI escapes, malformed baselines, why a function was refused, and ``-o`` / ``--threshold``
+values that can never work (all with the real tiny registered model and real files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.scan.conftest import RegisteredModel
+from tests.scan.test_scan import UTIL, _tree
+from vulnfusion.console import main
+from vulnfusion.scan.engine import ScanOptions, run_scan
+from vulnfusion.scan.sarif import artifact_uri, path_of
+
+SARIF_BIN = Path(sys.executable).parent / "sarif"
+
+
+def _cli(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+class _Blocking:
+    """``scorer`` whose second ``predict`` blocks until ``release`` is set, and whose
+    ``check`` raises ``KeyboardInterrupt`` (a Ctrl-C on the reading thread) once that
+    batch is in flight."""
+
+    def __init__(self, scorer: Any) -> None:
+        self.scorer, self.max_rows = scorer, scorer.max_rows
+        self.calls = 0
+        self.in_flight, self.release = threading.Event(), threading.Event()
+
+    def check(self, func: str) -> str | None:
+        if self.in_flight.is_set():
+            raise KeyboardInterrupt
+        return self.scorer.check(func)
+
+    def predict(self, funcs: list[str]) -> list[float]:
+        self.calls += 1
+        if self.calls == 2:
+            self.in_flight.set()
+            self.release.wait(60)
+        out: list[float] = self.scorer.predict(funcs)
+        return out
+
+
+def test_ctrl_c_mid_batch_returns_at_once(scan_model: Any, tmp_path: Path) -> None:
+    """A Ctrl-C while a batch is being scored stops the scan at once: the batch in flight is
+    abandoned on a daemon thread (the process can exit without finishing it)."""
+    root = _tree(tmp_path / "t")
+    for i in range(4):  # enough functions for several 2-function batches
+        (root / "src" / f"more{i}.c").write_text(UTIL)
+    blocking = _Blocking(scan_model)
+    start = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_scan([root], blocking, ScanOptions(threshold=0.0, batch_size=2, progress=False))
+        assert time.monotonic() - start < 30  # not the 60 s the blocked batch would take
+        workers = [t for t in threading.enumerate() if t.name == "vulnfusion-scan"]
+        assert workers and all(t.daemon for t in workers)
+    finally:
+        blocking.release.set()
+
+
+def test_cli_interrupt_and_terminate_exit_codes(
+    registered_model: RegisteredModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C exits 130 and SIGTERM 143 (a real signal, delivered mid-scan), each with one
+    line, and neither leaves an ``-o`` file behind."""
+    import vulnfusion.console.scan as console_scan
+
+    root = _tree(tmp_path / "t")
+    out = tmp_path / "out.sarif"
+    args = ["scan", str(root), "--model", str(registered_model.local_dir), "-o", str(out)]
+
+    def interrupted(*_: Any) -> Any:
+        raise KeyboardInterrupt
+
+    def terminated(*_: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)  # the handler raises before this ends
+        raise AssertionError("SIGTERM was not delivered")
+
+    before = signal.getsignal(signal.SIGTERM)
+    for fake, code, word in ((interrupted, 130, "interrupted"), (terminated, 143, "terminated")):
+        monkeypatch.setattr(console_scan, "run_scan", fake)
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == code, res.output
+        assert res.stderr.strip() == f"vulnfusion: {word}"
+        assert list(tmp_path.glob("*.sarif")) == [] and list(tmp_path.glob(".out*")) == []
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+
+
+def test_overlapping_paths_scan_each_file_once(scan_model: Any, tmp_path: Path) -> None:
+    root = _tree(tmp_path / "t")
+    paths = [root, root / "src" / "util.c", root / "src", root / "src" / "tool.cpp"]
+    result = run_scan(paths, scan_model, ScanOptions(threshold=0.0, progress=False))
+    assert result.summary.files_scanned == 2
+    assert result.summary.files_skipped == {"cpp": 1}
+    assert result.summary.functions_found == 11
+    spans = [(f.uri, f.start_line) for f in result.findings]
+    assert len(spans) == len(set(spans)) == 11
+
+
+@pytest.mark.parametrize(
+    ("name", "uri"),
+    [
+        ("a b%20#c.c", "a%20b%2520%23c.c"),
+        ("dir with space/x?.c", "dir%20with%20space/x%3F.c"),
+        ("plain/name_1-2.c", "plain/name_1-2.c"),
+        ("ünï.c", "%C3%BCn%C3%AF.c"),
+    ],
+)
+def test_artifact_uris_are_percent_encoded(name: str, uri: str) -> None:
+    assert artifact_uri(name) == uri
+    assert path_of(uri) == name
+
+
+def test_sarif_uri_of_an_odd_file_name_reads_back(
+    registered_model: RegisteredModel, tmp_path: Path
+) -> None:
+    root = tmp_path / "t"
+    (root / "odd dir").mkdir(parents=True)
+    (root / "odd dir" / "a b%20#c.c").write_text(UTIL)
+    out = tmp_path / "odd.sarif"
+    model = str(registered_model.local_dir)
+    res = _cli("scan", str(root), "--model", model, "--threshold", "0", "--format", "sarif",
+               "-o", str(out), "--top-lines", "0")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    results = json.loads(out.read_text())["runs"][0]["results"]
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results}
+    assert uris == {"odd%20dir/a%20b%2520%23c.c"}
+    summary = subprocess.run(
+        [str(SARIF_BIN), "summary", str(out)], capture_output=True, text=True, check=True
+    )
+    assert "2" in summary.stdout  # sarif-tools reads the file (2 results)
+
+
+def test_malformed_baselines_fail_before_the_scan(
+    registered_model: RegisteredModel, tmp_path: Path
+) -> None:
+    root = _tree(tmp_path / "t")
+    model = str(registered_model.local_dir)
+    common = ["--model", model, "--threshold", "0", "--top-lines", "0"]
+    old = tmp_path / "old.sarif"
+    assert _cli("scan", str(root), *common, "--format", "sarif", "-o", str(old)).exit_code == 0
+    log = json.loads(old.read_text())
+    key = next(iter(log["runs"][0]["results"][0]["partialFingerprints"]))
+    log["runs"][0]["results"][0]["partialFingerprints"][key] = ["not", "a", "string"]
+    bad = tmp_path / "bad.sarif"
+    bad.write_text(json.dumps(log))
+    res = CliRunner().invoke(main, ["scan", str(root), *common, "--baseline", str(bad)])
+    assert res.exit_code == 2
+    assert res.stderr.strip() == (
+        f"vulnfusion: error: --baseline {bad}: results[0].partialFingerprints['{key}'] "
+        "is a list, not a string"
+    )
+    # a result without locations is valid SARIF: reported as absent, with no file
+    log = json.loads(old.read_text())
+    gone = log["runs"][0]["results"][0]
+    del gone["locations"]
+    gone["partialFingerprints"] = {k: "0" * 32 for k in gone["partialFingerprints"]}
+    noloc = tmp_path / "noloc.sarif"
+    noloc.write_text(json.dumps(log))
+    out = tmp_path / "new.json"
+    res = _cli("scan", str(root), *common, "--baseline", str(noloc), "--format", "json",
+               "-o", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    absent = json.loads(out.read_text())["absent"]
+    assert [(a["file"], a["function"]) for a in absent] == [(None, gone["properties"]["function"])]
+
+
+def test_refused_functions_are_counted_by_reason(scan_model: Any, tmp_path: Path) -> None:
+    """A function over the model's ``max_input_chars`` counts as ``too-long``, one with a NUL
+    byte (past the first 8 KiB, so the file itself is read) as ``binary``."""
+    root = tmp_path / "t"
+    root.mkdir()
+    limit = scan_model.spec.max_input_chars
+    body = "    x += 1;\n" * (limit // 12 + 10)
+    (root / "long.c").write_text(f"int too_long(int x)\n{{\n{body}    return x;\n}}\n")
+    padding = UTIL * (9000 // len(UTIL) + 1)
+    (root / "nul.c").write_text(padding + 'int nul(void) { return "\x00"[0]; }\n')
+    result = run_scan([root], scan_model, ScanOptions(threshold=0.0, progress=False))
+    assert result.summary.functions_skipped == {"binary": 1, "too-long": 1}
+    assert len(result.findings) == result.summary.functions_scored == 2 * (9000 // len(UTIL) + 1)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--threshold", "nan", "Invalid value for '--threshold': nan is not a number in [0, 1]"),
+        ("--threshold", "inf", "Invalid value for '--threshold'"),
+        ("-o", "{tmp}", "Invalid value for '-o': {tmp}: is a directory"),
+        ("-o", "{tmp}/file.txt/out.sarif", "{tmp}/file.txt is not a directory"),
+    ],
+)
+def test_unusable_options_fail_before_the_model_loads(
+    tmp_path: Path, flag: str, value: str, message: str
+) -> None:
+    """One line, exit 2, and before the model loads: the model named here does not exist,
+    so reaching the load would give another error."""
+    root = _tree(tmp_path / "t")
+    (tmp_path / "file.txt").write_text("x")
+    value = value.format(tmp=tmp_path)
+    res = CliRunner().invoke(main, ["scan", str(root), "--model", str(tmp_path / "none"),
+                                    flag, value])  # fmt: skip
+    assert res.exit_code == 2
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert message.format(tmp=tmp_path) in res.stderr
+
+
+EXIT_WHILE_BLOCKED = """
+import sys, threading
+from pathlib import Path
+from vulnfusion.scan.engine import ScanOptions, run_scan
+
+class Stuck:
+    max_rows, calls = 1000, 0
+    def check(self, func):
+        if self.calls >= 2:
+            raise KeyboardInterrupt  # Ctrl-C on the reading thread, batch 2 in flight
+        return None
+    def predict(self, funcs):
+        self.calls += 1
+        if self.calls == 2:
+            threading.Event().wait()  # a batch that never ends
+        return [0.5] * len(funcs)
+
+try:
+    run_scan([Path(sys.argv[1])], Stuck(), ScanOptions(threshold=0.0, batch_size=2, progress=False))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_process_exits_while_a_batch_is_still_scoring(tmp_path: Path) -> None:
+    """What made Ctrl-C take minutes: the interpreter used to wait at exit for the batch in
+    flight (a pool thread). A process whose batch never ends must still exit at once."""
+    root = _tree(tmp_path / "t")
+    for i in range(4):
+        (root / "src" / f"more{i}.c").write_text(UTIL)
+    script = tmp_path / "stuck.py"
+    script.write_text(EXIT_WHILE_BLOCKED)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(root)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "interrupted\n"
+    assert proc.stderr == ""
