@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from tests.scan.conftest import RegisteredModel
 from tests.scan.test_scan import UTIL, _tree
 from vulnfusion.console import main
-from vulnfusion.scan.engine import ScanOptions, run_scan
+from vulnfusion.scan.engine import SCORING_THREAD, ScanOptions, run_scan, scoring_abandoned
 from vulnfusion.scan.sarif import artifact_uri, path_of
 
 SARIF_BIN = Path(sys.executable).parent / "sarif"
@@ -66,10 +66,15 @@ def test_ctrl_c_mid_batch_returns_at_once(scan_model: Any, tmp_path: Path) -> No
         with pytest.raises(KeyboardInterrupt):
             run_scan([root], blocking, ScanOptions(threshold=0.0, batch_size=2, progress=False))
         assert time.monotonic() - start < 30  # not the 60 s the blocked batch would take
-        workers = [t for t in threading.enumerate() if t.name == "vulnfusion-scan"]
+        workers = [t for t in threading.enumerate() if t.name == SCORING_THREAD]
         assert workers and all(t.daemon for t in workers)
+        assert scoring_abandoned()  # what tells the console to end with os._exit
     finally:
         blocking.release.set()
+    deadline = time.monotonic() + 30
+    while scoring_abandoned() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not scoring_abandoned()  # the released batch ran to its end
 
 
 def test_cli_interrupt_and_terminate_exit_codes(
@@ -222,7 +227,7 @@ def test_unusable_options_fail_before_the_model_loads(
 EXIT_WHILE_BLOCKED = """
 import sys, threading
 from pathlib import Path
-from vulnfusion.scan.engine import ScanOptions, run_scan
+from vulnfusion.scan.engine import SCORING_THREAD, ScanOptions, run_scan, scoring_abandoned
 
 class Stuck:
     max_rows, calls = 1000, 0

@@ -59,11 +59,9 @@ class _Group(click.Group):
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.Abort:  # what click makes of Ctrl-C (KeyboardInterrupt) and EOF
-            click.echo("vulnfusion: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            _stop("interrupted", EXIT_INTERRUPTED)
         except _Terminated:
-            click.echo("vulnfusion: terminated", err=True)
-            sys.exit(EXIT_TERMINATED)
+            _stop("terminated", EXIT_TERMINATED)
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.format_message(), err=True)  # bare `vulnfusion`: the help
             sys.exit(EXIT_USAGE)
@@ -77,6 +75,20 @@ class _Group(click.Group):
                 signal.signal(signal.SIGTERM, before)
         # without standalone mode click returns ``ctx.exit(code)``'s code instead of exiting
         sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _stop(word: str, code: int) -> None:
+    """End an interrupted command: one line, then ``code``. Work abandoned mid-batch (every
+    ``finally`` has run by now: no partial output file) ends the process with ``os._exit``,
+    see :func:`vulnfusion.scan.engine.scoring_abandoned`."""
+    click.echo(f"vulnfusion: {word}", err=True)
+    from vulnfusion.scan.engine import scoring_abandoned
+
+    if scoring_abandoned():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def _on_sigterm() -> Any:

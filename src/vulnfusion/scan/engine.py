@@ -31,6 +31,20 @@ from vulnfusion.scan.walk import Candidate, ScanInputError, Skipped, walk_tree
 
 FINGERPRINT_KEY = "vulnfusionFunctionHash/v1"  # path + name + normalised text
 IDENTITY_KEY = "vulnfusionFunctionName/v1"  # path + name: the same function, perhaps edited
+SCORING_THREAD = "vulnfusion-scan"  # the daemon thread that scores batches (_ScoringThread)
+
+
+_ABANDONED: list[threading.Event] = []  # "done" events of batches left scoring (interrupted)
+
+
+def scoring_abandoned() -> bool:
+    """Whether an interrupted scan left a batch scoring on its daemon thread. The process
+    should then end with ``os._exit``: a daemon thread inside torch's C++ when the
+    interpreter finalizes aborts it ("terminate called without an active exception",
+    SIGABRT). Tracked with the batch's own "done" event, not ``Thread.is_alive()``, which
+    CPython 3.11 reports False for a running thread once a Ctrl-C interrupted a ``join`` of
+    it (bpo-45274's fix releases the thread's lock)."""
+    return any(not done.is_set() for done in _ABANDONED)
 
 
 class Scorer(Protocol):
@@ -212,6 +226,7 @@ class _ScoringThread:
         self._args = (scorer, options)
         self._result = result
         self._thread: threading.Thread | None = None
+        self._done = threading.Event()
         self._outcome: list[tuple[list[Finding], int] | BaseException] = []
 
     def __enter__(self) -> _ScoringThread:
@@ -219,21 +234,28 @@ class _ScoringThread:
 
     def submit(self, batch: list[tuple[str, Function, int]]) -> None:
         self._drain()
-        outcome = self._outcome = []
+        outcome: list[tuple[list[Finding], int] | BaseException] = []
+        done = threading.Event()
+        self._outcome, self._done = outcome, done
 
         def run() -> None:
             try:
                 outcome.append(_score(batch, *self._args))
             except BaseException as exc:  # handed to the caller by _drain, never printed here
                 outcome.append(exc)
+            finally:
+                done.set()
 
-        self._thread = threading.Thread(target=run, name="vulnfusion-scan", daemon=True)
+        self._thread = threading.Thread(target=run, name=SCORING_THREAD, daemon=True)
         self._thread.start()
 
     def _drain(self) -> None:
         if self._thread is None:
             return
-        self._thread.join()  # interruptible: Ctrl-C reaches this thread while it waits
+        # short waits: a signal the OS delivers to another thread (a torch worker) runs its
+        # Python handler (Ctrl-C) only when this thread next runs bytecode
+        while not self._done.wait(0.1):
+            pass
         self._thread = None
         got = self._outcome[0]
         if isinstance(got, BaseException):
@@ -245,6 +267,8 @@ class _ScoringThread:
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if kind is None:
             self._drain()
+        elif self._thread is not None and not self._done.is_set():
+            _ABANDONED.append(self._done)
 
 
 def _entries(
