@@ -342,12 +342,17 @@ def check_function_text(func: str, where: str, max_chars: int | None = None) -> 
     return text
 
 
+# phrases of the refusal messages below that callers key on (``scan`` counts refusals by them)
+TOO_LONG_PHRASE = "above the limit of"
+BINARY_PHRASE = "binary content"
+
+
 def check_length(text: str, where: str, max_chars: int | None) -> None:
     """Raise ``DataError`` when normalised ``text`` is longer than ``max_chars`` characters."""
     if max_chars is not None and len(text) > max_chars:
         raise DataError(
             f"{where}: function has {len(text)} characters once line endings are normalised, "
-            f"above the limit of {max_chars}"
+            f"{TOO_LONG_PHRASE} {max_chars}"
         )
 
 
@@ -355,7 +360,7 @@ def _check_text(func: str, where: str) -> None:
     """Reject text that cannot be a C function: binary garbage, lone surrogates, no body."""
     controls = sum(1 for ch in func if ord(ch) < 32 and ch not in "\t\n\r\f\v")
     if "\x00" in func or controls > max(3, len(func) // 100):
-        raise DataError(f"{where}: binary content ({controls} control characters)")
+        raise DataError(f"{where}: {BINARY_PHRASE} ({controls} control characters)")
     try:
         func.encode("utf-8")
     except UnicodeEncodeError:
