@@ -18,8 +18,9 @@ export GIT_PYTHON_REFRESH := quiet
 
 venv: $(STAMP)
 
-# Re-installs only when pyproject.toml changes; a second `make` does nothing here.
-$(STAMP): pyproject.toml
+# Re-installs only when pyproject.toml or the C graph walk (setup.py builds it) changes; a
+# second `make` does nothing here.
+$(STAMP): pyproject.toml setup.py src/vulnfusion/graphs/_cwalk.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

@@ -109,8 +109,8 @@ Modules, in the order ``build_graph`` uses them
     ``schema`` (edge types, :class:`CodeGraph`, node-kind tables), ``parser`` (the
     lazily created tree-sitter parser), ``locate`` (which bytes are the body and the
     parameters), ``repair`` (blank and parse again), ``variants`` (flow per
-    configuration), ``walk`` (pass 1: nodes,
-    statement tree, definitions and uses), ``cfg`` (pass 2), ``dfg`` (pass 3),
+    configuration), ``walk`` (pass 1: nodes, statement tree, definitions and uses; in C,
+    ``_cwalk``, where it was built), ``cfg`` (pass 2), ``dfg`` (pass 3),
     ``dataflow`` (optional abstract data-flow nodes per definition, DeepDFA-style),
     ``fallback`` (the lexer graph), ``build`` (assembly); ``vocab`` holds
     :class:`GraphVocab`; ``rename`` (identifier normalisation of the source text, applied

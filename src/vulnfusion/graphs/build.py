@@ -15,6 +15,7 @@ from vulnfusion.graphs.parser import Lang, lang_for_process
 from vulnfusion.graphs.repair import PPGroup, plan, suspect
 from vulnfusion.graphs.schema import DEPTH_LIMIT, TOKEN_MAX, CodeGraph, clip
 from vulnfusion.graphs.variants import variant_flow
+from vulnfusion.graphs.vocab import normalized_tokens
 from vulnfusion.graphs.walk import Walk, walk_tree
 
 
@@ -48,9 +49,11 @@ def _assemble(
         truncated, n = True, cap
         keep = (src < cap) & (dst < cap)
         src, dst, et = src[keep], dst[keep], et[keep]
+    types, toks = w.types[:n], w.toks[:n]
     return CodeGraph(
-        node_type=w.types[:n], node_token=w.toks[:n], src=src, dst=dst, etype=et,
+        node_type=types, node_token=toks, src=src, dst=dst, etype=et,
         has_error=flags[0], truncated=truncated, fallback=False,
+        vocab_tokens=normalized_tokens(types, toks),
     )  # fmt: skip
 
 

@@ -3,7 +3,7 @@ tree-sitter node kinds the passes treat specially, and the program-point markers
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,6 +57,9 @@ class CodeGraph:
     has_error: bool
     truncated: bool
     fallback: bool
+    # the tokens in vocabulary form (``vocab.vocab_tokens``), when the builder computed them
+    # (``build_graph`` does: in featurize's workers, not in the process that encodes)
+    vocab_tokens: list[str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def num_nodes(self) -> int:

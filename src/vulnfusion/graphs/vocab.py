@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -34,8 +36,11 @@ def _norm_number(tok: str) -> str:
 def normalize_token(node_type: str, token: str) -> str:
     """Vocabulary form of a leaf token: literals are abstracted, the rest kept raw.
 
-    ``""`` (internal node) stays ``""`` and encodes to ``<none>``.
+    ``""`` (an internal node, or a zero-width ``MISSING`` literal) stays ``""`` and encodes
+    to ``<none>``.
     """
+    if not token:
+        return ""
     if node_type == "number_literal":
         return _norm_number(token)
     if node_type == "string_literal" or node_type == "system_lib_string":
@@ -43,6 +48,29 @@ def normalize_token(node_type: str, token: str) -> str:
     if node_type == "char_literal":
         return "<chr>"
     return token
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalized_literal(node_type: str, token: str) -> str:
+    return normalize_token(node_type, token)
+
+
+def vocab_tokens(g: CodeGraph) -> list[str]:
+    """(N,) the graph's tokens in vocabulary form (:func:`normalize_token`; ``""`` for internal
+    nodes): ``g.vocab_tokens`` when the builder computed them, else computed here."""
+    if g.vocab_tokens is not None:
+        return g.vocab_tokens
+    return normalized_tokens(g.node_type, g.node_token)
+
+
+def normalized_tokens(node_type: Sequence[str], node_token: Sequence[str]) -> list[str]:
+    """:func:`normalize_token` per node (only literals change; repeated literals, ``0``,
+    ``1``, ``"%s"``…, are normalised once per process: :func:`_normalized_literal`)."""
+    out = list(node_token)
+    for i, t in enumerate(node_type):
+        if t in _NORMALISED:
+            out[i] = _normalized_literal(t, out[i])
+    return out
 
 
 class GraphVocabError(VulnfusionError, ValueError):
@@ -96,16 +124,9 @@ class GraphVocab:
 
     def encode(self, g: CodeGraph) -> tuple[np.ndarray, np.ndarray]:
         """(N,) int32 type ids and (N,) int32 token ids; unseen -> UNK."""
-        tid, kid, unk = self._type_id, self._tok_id, self.UNK
-        types = np.fromiter((tid.get(t, unk) for t in g.node_type), np.int32, len(g.node_type))
-        toks = np.fromiter(
-            (
-                kid.get(normalize_token(t, k) if t in _NORMALISED else k, unk)
-                for t, k in zip(g.node_type, g.node_token, strict=True)
-            ),
-            np.int32,
-            len(g.node_token),
-        )
+        n, unk = len(g.node_type), repeat(self.UNK)
+        types = np.fromiter(map(self._type_id.get, g.node_type, unk), np.int32, n)
+        toks = np.fromiter(map(self._tok_id.get, vocab_tokens(g), unk), np.int32, n)
         return types, toks
 
     def to_json(self) -> str:
@@ -151,9 +172,8 @@ class VocabCounts:
     def add(self, g: CodeGraph) -> None:
         """Count one graph's node types and its leaves' normalised tokens."""
         self.types.update(g.node_type)
-        self.tokens.update(
-            normalize_token(t, k) for t, k in zip(g.node_type, g.node_token, strict=True) if k
-        )
+        self.tokens.update(vocab_tokens(g))
+        del self.tokens[""]  # internal nodes: <none>, never a vocabulary entry
 
     def vocab(self, min_token_freq: int = 2, max_tokens: int = 20000) -> GraphVocab:
         """The :class:`GraphVocab` of the graphs added so far (see its ordering rules)."""

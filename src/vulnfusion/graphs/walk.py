@@ -3,6 +3,9 @@ of the analysed body and every definition/use of a variable."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +25,15 @@ from vulnfusion.graphs.schema import (
     clip,
 )
 
+log = logging.getLogger(__name__)
+
 _NO_UNIT = -1  # outside the analysed body (or in the parameter list)
 _BODY = -3  # inside the body but in no statement (e.g. directly in a block or ERROR)
 _FOR_MARK = -10  # unit stack entries <= this mean "direct child of for node -(u) - 10"
 
 # parents that make an identifier more than a plain use (a declarator, target, operand)
 # (``parameter_list``: the identifiers of a K&R list ``f(a, b)``)
-_ID_SPECIAL = DECLARATOR_WRAPPERS | DECLARATION_OWNERS | {
+ID_SPECIAL = DECLARATOR_WRAPPERS | DECLARATION_OWNERS | {
     "assignment_expression", "update_expression", "parameter_list",
 }  # fmt: skip
 
@@ -58,13 +63,31 @@ class Walk:
 
 
 def walk_tree(root: Any, lg: Lang, w: Walk) -> None:
-    """Pre-order walk with a TreeCursor: nodes, ast parents, leaves, units, defs/uses.
+    """Pre-order walk of ``root`` (a py-tree-sitter ``Node``) into the empty ``w``: nodes,
+    ast parents, leaves, units, defs/uses.
+
+    Runs the C walk (:mod:`vulnfusion.graphs._cwalk`) when it was built and matches the
+    installed py-tree-sitter (:func:`native_walk`), else the same walk in Python; both fill
+    ``w`` identically (``tests/graphs/test_native_walk.py`` holds them to it).
+    """
+    tables = _native_tables(lg)
+    if tables is None:
+        _walk_py(root, lg, w)
+        return
+    cwalk, acts, names, special = tables
+    cwalk.walk(
+        root, w, lg, acts, names, special, lg.f_init, lg.f_update, _identifier, _compound_use, clip
+    )
+
+
+def _walk_py(root: Any, lg: Lang, w: Walk) -> None:
+    """Pass 1 in Python, with a TreeCursor (the reference the C walk reproduces).
 
     This loop touches every tree node, so it is kept flat; statement and
     non-trivial identifier handling go to helpers that only run for those nodes.
     """
     info, types, text, data = lg.info, w.types, w.text, w.data
-    # bound methods: this loop runs ~750 times per function
+    # bound methods: this loop runs ~550 times per function
     add_type, add_tok, add_parent = types.append, w.toks.append, w.parent.append
     add_leaf, add_use = w.leaves.append, w.uses.append
     add_span = None if w.spans is None else w.spans.append
@@ -88,7 +111,8 @@ def walk_tree(root: Any, lg: Lang, w: Walk) -> None:
                 if act >= A_NAMED:
                     unit = ust[-1]
                     if act > A_NAMED or unit <= _FOR_MARK:
-                        unit = _unit(w, lg, cur, node, (idx, par), unit, act, len(pst))
+                        span = node.start_byte, node.end_byte
+                        unit = _unit(w, lg, cur.field_id, *span, idx, par, unit, act, len(pst))
                     if cur.goto_first_child():
                         add_tok("")
                         pst.append(idx)
@@ -101,8 +125,8 @@ def walk_tree(root: Any, lg: Lang, w: Walk) -> None:
                 add_tok(tok if len(tok) <= TOKEN_MAX else clip(tok))
                 if act == A_IDENT:
                     unit = ust[-1]
-                    if types[par] in _ID_SPECIAL or unit <= _FOR_MARK:
-                        _identifier(w, lg, cur, node, par, idx, tok, unit)
+                    if types[par] in ID_SPECIAL or unit <= _FOR_MARK:
+                        _identifier(w, lg, cur.field_id, node.start_byte, par, idx, tok, unit)
                     elif unit >= 0:
                         add_use((idx, tok, unit))
             add_leaf(idx)
@@ -113,6 +137,62 @@ def walk_tree(root: Any, lg: Lang, w: Walk) -> None:
             ust.pop()
 
 
+# ---------------------------------------------------------------------------- the C walk
+
+_NATIVE: dict[int, tuple[Any, bytes, tuple[str, ...], bytes] | None] = {}
+
+
+def native_walk() -> Any | None:
+    """The C walk module, or None: not built (no compiler at install time), or built for
+    another py-tree-sitter release than the installed one (it reads py-tree-sitter's
+    ``Node`` objects and trees directly, so it must be the release it was compiled with).
+
+    ``VULNFUSION_PURE_PYTHON_WALK=1`` forces the Python walk (for comparisons)."""
+    if os.environ.get("VULNFUSION_PURE_PYTHON_WALK") == "1":
+        return None
+    try:
+        from vulnfusion.graphs import _cwalk  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    try:
+        installed = importlib.metadata.version("tree-sitter")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    if _cwalk.API_VERSION != _API_VERSION or installed != _cwalk.TREE_SITTER:
+        return None
+    return _cwalk
+
+
+_API_VERSION = 2
+
+
+def _native_tables(lg: Lang) -> tuple[Any, bytes, tuple[str, ...], bytes] | None:
+    """(module, actions, names, special flags) per symbol for the C walk; None: walk in
+    Python. Checked once per parser (per process): the C view of a parsed node must equal
+    py-tree-sitter's own, else the C walk is not used."""
+    key = id(lg.parser)
+    if key not in _NATIVE:
+        _NATIVE.clear()
+        _NATIVE[key] = _load_native(lg)
+    return _NATIVE[key]
+
+
+def _load_native(lg: Lang) -> tuple[Any, bytes, tuple[str, ...], bytes] | None:
+    cwalk = native_walk()
+    if cwalk is None:
+        return None
+    probe = lg.parser.parse(b"int f(int a) { return a + 1; }").root_node
+    fn = probe.children[0]
+    for n in (probe, fn):
+        if cwalk.check_node(n) != (n.kind_id, n.start_byte, n.end_byte, n.child_count):
+            log.warning("the C graph walk does not read this py-tree-sitter: walking in Python")
+            return None
+    acts = bytes(a for a, _ in lg.info)
+    names = tuple(n for _, n in lg.info)
+    special = bytes(n in ID_SPECIAL for n in names)
+    return cwalk, acts, names, special
+
+
 def _compound_use(w: Walk) -> None:
     """``x += e`` (the operator right after a plain-identifier target) also reads x."""
     idx, var, unit, _ = w.defs[-1]
@@ -120,14 +200,23 @@ def _compound_use(w: Walk) -> None:
 
 
 def _unit(
-    w: Walk, lg: Lang, cur: Any, node: Any, at: tuple[int, int], unit: int, act: int, depth: int
+    w: Walk,
+    lg: Lang,
+    fld: int | None,
+    start: int,
+    end: int,
+    idx: int,
+    par: int,
+    unit: int,
+    act: int,
+    depth: int,
 ) -> int:
-    """Program point of a named node ``at = (idx, kept parent)``: for-parts and statements
-    start their own."""
+    """Program point of the named node ``idx`` (kept parent ``par``, field id ``fld``, bytes
+    ``start..end``): for-parts and statements start their own."""
     if unit <= _FOR_MARK:
-        unit = _for_part(w, cur.field_id, lg, at[0], _FOR_MARK - unit)
+        unit = _for_part(w, fld, lg, idx, _FOR_MARK - unit)
     if act > A_NAMED:
-        unit = _enter_stmt(w, node, at, unit, act, depth)
+        unit = _enter_stmt(w, (start, end), (idx, par), unit, act, depth)
     return unit
 
 
@@ -140,7 +229,9 @@ def _for_part(w: Walk, fld: int | None, lg: Lang, idx: int, for_idx: int) -> int
     return for_idx
 
 
-def _enter_stmt(w: Walk, node: Any, at: tuple[int, int], unit: int, act: int, depth: int) -> int:
+def _enter_stmt(
+    w: Walk, span: tuple[int, int], at: tuple[int, int], unit: int, act: int, depth: int
+) -> int:
     """Record a statement/block inside the analysed body in the statement tree.
 
     Statements become their own program point; blocks (compound, ERROR, ...) are
@@ -149,7 +240,7 @@ def _enter_stmt(w: Walk, node: Any, at: tuple[int, int], unit: int, act: int, de
     if depth > w.depth:
         w.depth = depth
     b0, b1 = w.body
-    if not (b0 <= node.start_byte and node.end_byte <= b1):
+    if not (b0 <= span[0] and span[1] <= b1):
         return unit
     idx, parent = at
     if unit == _NO_UNIT:
@@ -162,10 +253,10 @@ def _enter_stmt(w: Walk, node: Any, at: tuple[int, int], unit: int, act: int, de
 
 
 def _identifier(
-    w: Walk, lg: Lang, cur: Any, node: Any, par: int, idx: int, name: str, unit: int
+    w: Walk, lg: Lang, fld: int | None, start: int, par: int, idx: int, name: str, unit: int
 ) -> None:
-    """Classify one identifier (kept parent ``par``) as a definition and/or a use."""
-    fld = cur.field_id
+    """Classify one identifier (kept parent ``par``, field id ``fld``, first byte ``start``)
+    as a definition and/or a use."""
     if unit <= _FOR_MARK:
         unit = _for_part(w, fld, lg, idx, _FOR_MARK - unit)
     ptype = w.types[par]
@@ -176,10 +267,10 @@ def _identifier(
             return
         # parameters, ANSI or K&R (``f(a) char *a; {``: declarations before the body)
         if owner == "parameter_declaration" or owner == "declaration":
-            _parameter(w, node, idx, name)
+            _parameter(w, start, idx, name)
             return
     if ptype == "parameter_list" and unit < 0:  # K&R list; a declaration of the name wins
-        _parameter(w, node, idx, name)
+        _parameter(w, start, idx, name)
         return
     if unit < 0:
         return
@@ -193,12 +284,12 @@ def _identifier(
         w.uses.append((idx, name, unit))
 
 
-def _parameter(w: Walk, node: Any, idx: int, name: str) -> None:
+def _parameter(w: Walk, start: int, idx: int, name: str) -> None:
     """A parameter is defined at entry.  Of several definitions of one name there (the
     K&R list ``f(a)`` and the declaration ``int a;``), the last in source order reaches
     the uses, as in any program point."""
     p0, p1 = w.params
-    if p0 <= node.start_byte < p1:
+    if p0 <= start < p1:
         w.defs.append((idx, name, ENTRY, True))
 
 
