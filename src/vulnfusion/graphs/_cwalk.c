@@ -4,7 +4,7 @@
  * ``Walk`` lists and calls the same Python helpers for the rare nodes that need
  * bookkeeping (declarators, compound assignments; the statement tree is kept here). What it saves is
  * the Python bytecode and the ``TreeCursor``/``Node`` objects of the ~550 nodes a Devign
- * function has (~60% of building a graph).
+ * function has: ~0.14 ms per function against ~0.35 ms (of ~1.0-1.2 ms per graph).
  *
  * The tree comes from py-tree-sitter: its ``Node`` object holds a ``TSNode`` by value right
  * after the object header (tree_sitter/binding/types.h), and the cursor functions are
