@@ -18,7 +18,9 @@ setup(
             "vulnfusion.graphs._cwalk",
             sources=["src/vulnfusion/graphs/_cwalk.c", *(f"{TS}/src/{f}.c" for f in RUNTIME)],
             include_dirs=[f"{TS}/include", f"{TS}/src"],
-            extra_compile_args=["-std=gnu11", "-O2", "-fvisibility=hidden"],
+            # the module exports only its init function (api.h would export the runtime's)
+            define_macros=[("TREE_SITTER_HIDE_SYMBOLS", None)],
+            extra_compile_args=["-std=gnu11", "-fvisibility=hidden"],
             optional=True,
         )
     ]

@@ -14,8 +14,12 @@ import gzip
 import importlib.metadata
 import json
 import shutil
+import subprocess
+import sys
 import sysconfig
+import tarfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +31,8 @@ from vulnfusion.graphs import walk as walk_mod
 from vulnfusion.graphs.locate import locate
 from vulnfusion.graphs.parser import lang_for_process
 from vulnfusion.graphs.walk import Walk
+
+ROOT = Path(__file__).resolve().parents[2]
 
 # each one exercises a branch of the walk (named in the comment)
 CASES = {
@@ -139,8 +145,29 @@ def test_another_tree_sitter_release_gets_the_python_walk(monkeypatch: pytest.Mo
     )
     assert walk_mod.native_walk() is None
     monkeypatch.undo()
-    monkeypatch.setenv("VULNFUSION_PURE_PYTHON_WALK", "1")
-    assert walk_mod.native_walk() is None
+    lg = lang_for_process()
+    build_graph(CASES["statements"])  # the C walk is in use in this process
+    assert walk_mod._native_tables(lg) is not None
+    monkeypatch.setenv("VULNFUSION_PURE_PYTHON_WALK", "1")  # honoured even now
+    assert walk_mod.native_walk() is None and walk_mod._native_tables(lg) is None
+
+
+def test_the_sdist_carries_what_the_c_walk_is_built_from(tmp_path: Path) -> None:
+    """`python -m build` / `pip install <sdist>` compile from the sdist: without the vendored
+    headers the optional build would fail quietly and the wheel lack the C walk."""
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "sdist", "-d", str(tmp_path)],
+        cwd=ROOT, check=True, capture_output=True,
+    )  # fmt: skip
+    (sdist,) = tmp_path.glob("*.tar.gz")
+    with tarfile.open(sdist) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    needed = {
+        "src/vulnfusion/graphs/_cwalk.c", "third_party/tree-sitter/LICENSE",
+        "third_party/tree-sitter/lib/include/tree_sitter/api.h",
+        *(p.relative_to(ROOT).as_posix() for p in (ROOT / "third_party").rglob("*.[ch]")),
+    }  # fmt: skip
+    assert needed <= names, sorted(needed - names)
 
 
 def test_c_walk_bad_calls_raise_not_crash() -> None:

@@ -145,9 +145,8 @@ static long enter_stmt(Ctx *c, uint32_t a, uint32_t b, Py_ssize_t idx, int par, 
     return act == A_FOR ? FOR_MARK - (long)idx : (long)idx;
 }
 
-/* The token of a leaf: its source text (the ASCII str, or the bytes decoded with
- * replacement), clipped by ``schema.clip`` when longer than TOKEN_MAX. Returns the full
- * text in *full (new reference) and the clipped one (new reference). */
+/* The source text of a leaf (new reference): a slice of the ASCII str, or its bytes decoded
+ * with replacement, as the Python walk reads it (clipping is the caller's). */
 static PyObject *leaf_text(Ctx *c, uint32_t a, uint32_t b) {
     if (c->text != Py_None) return PyUnicode_Substring(c->text, a, b);
     const char *buf = PyBytes_AS_STRING(c->data);
@@ -278,28 +277,25 @@ static PyObject *cwalk_walk(PyObject *self, PyObject *args) {
     TSTreeCursor cur;
     int have_cursor = 0;
     IntStack pst = {0}, ust = {0}, spec = {0};
-    c.types = attr_list(w, "types");
-    c.toks = attr_list(w, "toks");
-    c.parent = attr_list(w, "parent");
-    c.leaves = attr_list(w, "leaves");
-    c.uses = attr_list(w, "uses");
-    c.spans = PyObject_GetAttrString(w, "spans");
-    c.text = PyObject_GetAttrString(w, "text");
-    c.data = PyObject_GetAttrString(w, "data");
-    c.empty = PyUnicode_New(0, 0);
-    c.roots = attr_list(w, "roots");
-    c.kids = PyObject_GetAttrString(w, "kids");
-    c.parts = PyObject_GetAttrString(w, "parts");
-    c.owner = PyObject_GetAttrString(w, "owner");
-    PyObject *body = PyObject_GetAttrString(w, "body"), *depth = PyObject_GetAttrString(w, "depth");
-    int body_ok = body != NULL && PyArg_ParseTuple(body, "ll", &c.b0, &c.b1);
-    c.depth = depth == NULL ? -1 : PyLong_AsSsize_t(depth);
-    Py_XDECREF(body);
-    Py_XDECREF(depth);
-    if (!c.types || !c.toks || !c.parent || !c.leaves || !c.uses || !c.spans || !c.text ||
-        !c.data || !c.empty || !c.roots || !c.kids || !c.parts || !c.owner || !body_ok ||
-        (c.depth == -1 && PyErr_Occurred()))
+    /* each read stops at the first failure (its error is the one raised) */
+    if (!(c.types = attr_list(w, "types")) || !(c.toks = attr_list(w, "toks")) ||
+        !(c.parent = attr_list(w, "parent")) || !(c.leaves = attr_list(w, "leaves")) ||
+        !(c.uses = attr_list(w, "uses")) || !(c.roots = attr_list(w, "roots")) ||
+        !(c.spans = PyObject_GetAttrString(w, "spans")) ||
+        !(c.text = PyObject_GetAttrString(w, "text")) ||
+        !(c.data = PyObject_GetAttrString(w, "data")) ||
+        !(c.kids = PyObject_GetAttrString(w, "kids")) ||
+        !(c.parts = PyObject_GetAttrString(w, "parts")) ||
+        !(c.owner = PyObject_GetAttrString(w, "owner")) || !(c.empty = PyUnicode_New(0, 0)))
         goto done;
+    PyObject *body = PyObject_GetAttrString(w, "body");
+    int body_ok = body != NULL && PyArg_ParseTuple(body, "ll", &c.b0, &c.b1);
+    Py_XDECREF(body);
+    if (!body_ok) goto done;
+    PyObject *depth = PyObject_GetAttrString(w, "depth");
+    c.depth = depth == NULL ? -1 : PyLong_AsSsize_t(depth);
+    Py_XDECREF(depth);
+    if (c.depth == -1 && PyErr_Occurred()) goto done;
     if (!PyDict_CheckExact(c.kids) || !PyDict_CheckExact(c.parts) || !PyDict_CheckExact(c.owner)) {
         PyErr_SetString(PyExc_TypeError, "walk: Walk.kids, parts and owner must be dicts");
         goto done;

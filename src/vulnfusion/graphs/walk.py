@@ -69,7 +69,7 @@ def walk_tree(root: Any, lg: Lang, w: Walk) -> None:
 
     Runs the C walk (:mod:`vulnfusion.graphs._cwalk`) when it was built and matches the
     installed py-tree-sitter (:func:`native_walk`), else the same walk in Python; both fill
-    ``w`` identically (``tests/graphs/test_native_walk.py`` holds them to it).
+    ``w`` identically (``tests/unit/test_native_walk.py`` holds them to it).
     """
     tables = _native_tables(lg)
     if tables is None:
@@ -171,6 +171,8 @@ def _native_tables(lg: Lang) -> tuple[Any, bytes, tuple[str, ...], bytes] | None
     """(module, actions, names, special flags) per symbol for the C walk; None: walk in
     Python. Checked once per parser (per process): the C view of a parsed node must equal
     py-tree-sitter's own, else the C walk is not used."""
+    if os.environ.get("VULNFUSION_PURE_PYTHON_WALK") == "1":  # read per call: set any time
+        return None
     key = id(lg.parser)
     if key not in _NATIVE:
         _NATIVE.clear()
