@@ -20,7 +20,8 @@ setup(
             include_dirs=[f"{TS}/include", f"{TS}/src"],
             # the module exports only its init function (api.h would export the runtime's)
             define_macros=[("TREE_SITTER_HIDE_SYMBOLS", None)],
-            extra_compile_args=["-std=gnu11", "-fvisibility=hidden"],
+            # no debug info: the module is copied into every logged model (code_paths)
+            extra_compile_args=["-std=gnu11", "-fvisibility=hidden", "-g0"],
             optional=True,
         )
     ]
