@@ -20,7 +20,7 @@ venv: $(STAMP)
 
 # Re-installs only when pyproject.toml or the C graph walk (setup.py builds it) changes; a
 # second `make` does nothing here.
-$(STAMP): pyproject.toml setup.py src/vulnfusion/graphs/_cwalk.c $(wildcard third_party/tree-sitter/lib/*/*.[ch])
+$(STAMP): pyproject.toml setup.py src/vulnfusion/graphs/_cwalk.c $(wildcard third_party/tree-sitter/lib/src/*.[ch] third_party/tree-sitter/lib/include/*/*.h)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

@@ -1,8 +1,8 @@
 /* vulnfusion.graphs._cwalk: pass 1 of the graph builder (``walk.walk_tree``) in C.
  *
  * The same pre-order walk as ``walk._walk_py``, node for node: it appends to the same
- * ``Walk`` lists and calls the same Python helpers for the rare nodes that need
- * bookkeeping (declarators, compound assignments; the statement tree is kept here). What it saves is
+ * ``Walk`` lists, keeps the statement tree itself and calls the same Python helpers for the
+ * rare nodes that need more (declarator identifiers, compound assignments). What it saves is
  * the Python bytecode and the ``TreeCursor``/``Node`` objects of the ~550 nodes a Devign
  * function has: ~0.14 ms per function against ~0.35 ms (of ~1.0-1.2 ms per graph).
  *
@@ -89,7 +89,6 @@ typedef struct {
     PyObject *w, *lg, *types, *toks, *parent, *leaves, *uses, *spans;
     PyObject *text, *data;
     const unsigned char *acts, *special;
-    PyObject *names;
     PyObject *ident_cb, *compound_cb, *clip;
     PyObject *empty;
     /* statement tree (walk._unit): body byte range, lists/dicts of the Walk, field ids */
@@ -268,7 +267,7 @@ static PyObject *cwalk_walk(PyObject *self, PyObject *args) {
         return NULL;
     }
     Ctx c = {0};
-    c.w = w; c.lg = lg; c.names = names;
+    c.w = w; c.lg = lg;
     c.acts = (const unsigned char *)PyBytes_AS_STRING(acts);
     c.special = (const unsigned char *)PyBytes_AS_STRING(special);
     c.f_init = f_init; c.f_update = f_update;
