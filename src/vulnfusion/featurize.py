@@ -17,6 +17,7 @@ Output directory layout (all loadable without executing code — no pickles):
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import multiprocessing as mp
 import signal
@@ -84,25 +85,36 @@ def collect_graphs(
     desc: str,
     progress: ProgressLog | None = None,
     counts: tuple[VocabCounts, int] | None = None,
+    start: int = 0,
+    stop: int | None = None,
 ) -> list[CodeGraph]:
     """Drain ``graphs`` into a list, with a progress bar and log lines.
 
     ``progress``: a log started when the graphs started building (its rate and ETA count
     from then); by default one starts now. ``counts = (vocab_counts, n)``: the first ``n``
-    graphs are also counted into ``vocab_counts`` as they arrive, while the workers build
-    the rest (the train split comes first).
+    graphs of the stream are also counted into ``vocab_counts`` as they arrive, while the
+    workers build the rest (the train split comes first). ``start``/``stop``: read only
+    graphs ``start`` to ``stop`` (default: to the end) of a stream of ``total``, of which
+    the first ``start`` were read by an earlier call.
     """
-    bar = tqdm(total=total, desc=desc, unit="fn", mininterval=1.0, leave=False, disable=None)
-    # also off a terminal
+    bar = tqdm(
+        total=total,
+        initial=start,
+        desc=desc,
+        unit="fn",
+        mininterval=1.0,
+        leave=False,
+        disable=None,
+    )  # also off a terminal
     progress = progress or ProgressLog(f"featurize {desc}", total, "fn", log)
     out: list[CodeGraph] = []
     counter, n_counted = counts if counts is not None else (None, 0)
-    for g in graphs:
-        if counter is not None and len(out) < n_counted:
+    for g in graphs if stop is None else itertools.islice(graphs, stop - start):
+        if counter is not None and start + len(out) < n_counted:
             counter.add(g)
         out.append(g)
         bar.update()
-        progress.update(len(out), len(out))
+        progress.update(start + len(out), start + len(out))
     bar.close()
     return out
 
@@ -213,17 +225,17 @@ def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dic
     start = time.perf_counter()
     normalize = cfg.featurize.normalize_identifiers
     funcs = {s: source_texts([r["func"] for r in rows[s]], normalize) for s in SPLITS}
-    counts = VocabCounts()  # the train graphs are counted as they arrive
-    graphs, tokenizer, token_ids = _graphs_and_tokens(cfg, funcs, counts)
+    graphs, tokenizer, token_ids, vocab, train = _graphs_and_tokens(cfg, rows, funcs)
     graph_s = time.perf_counter() - start  # graphs overlap tokenizing: the two together
-    vocab = counts.vocab(cfg.featurize.min_token_freq, cfg.featurize.max_graph_tokens)
     stats: dict[str, Any] = {
         "splits": {},
         "graph_vocab": {"num_types": vocab.num_types, "num_tokens": vocab.num_tokens},
     }
     with atomic_dir(out_dir) as tmp:
         for s in SPLITS:
-            feats = _split_features(rows[s], graphs[s], vocab, token_ids[s])
+            feats = (
+                train if s == "train" else _split_features(rows[s], graphs[s], vocab, token_ids[s])
+            )
             save_split(tmp / f"{s}.safetensors", feats)
             stats["splits"][s] = {**graph_stats(graphs[s]), **_token_stats(feats, cfg)}
         write_text(tmp / "graph_vocab.json", vocab.to_json())
@@ -240,27 +252,33 @@ def featurize(cfg: Config, prepared_dir: str | Path, out_dir: str | Path) -> dic
 
 
 def _graphs_and_tokens(
-    cfg: Config, funcs: dict[str, list[str]], counts: VocabCounts
-) -> tuple[dict[str, list[CodeGraph]], Any, dict[str, list[list[int]]]]:
-    """Every split's graphs, the tokenizer and every split's token ids; the train graphs
-    are counted into ``counts`` (the graph vocabulary) as they arrive.
+    cfg: Config, rows: dict[str, list[dict[str, Any]]], funcs: dict[str, list[str]]
+) -> tuple[dict[str, list[CodeGraph]], Any, dict[str, list[list[int]]], GraphVocab, SplitFeatures]:
+    """Every split's graphs, the tokenizer, every split's token ids, the graph vocabulary
+    (counted from the train graphs as they arrive) and the train split's features.
 
     One worker pool builds the graphs of all splits (one start-up, no small serial splits)
-    while this process trains the tokenizer and encodes (the tokenizer needs only the texts):
-    on two cores the main process no longer waits for the workers, then the workers for it.
+    while this process trains the tokenizer and encodes (the tokenizer needs only the texts),
+    then counts the train graphs, and packs the train split while the workers build the
+    validation and test graphs: on two cores neither side waits long for the other.
     """
     everything = [f for s in SPLITS for f in funcs[s]]
+    n_train = len(funcs["train"])
+    counts = VocabCounts()
     with graph_stream(everything, cfg) as stream:
         # started with the workers: the rate counts the time they built while we tokenized
         progress = ProgressLog("featurize graphs", len(everything), "fn", log)
         tokenizer = make_tokenizer(cfg, funcs["train"])
         token_ids = {s: encode(tokenizer, funcs[s], cfg.transformer.max_tokens) for s in SPLITS}
-        train = (counts, len(funcs["train"]))
-        flat = collect_graphs(stream, len(everything), "graphs", progress, train)
-    graphs, at = {}, 0
-    for s in SPLITS:
-        graphs[s], at = flat[at : at + len(funcs[s])], at + len(funcs[s])
-    return graphs, tokenizer, token_ids
+        total, train = len(everything), (counts, n_train)
+        graphs = {"train": collect_graphs(stream, total, "graphs", progress, train, 0, n_train)}
+        vocab = counts.vocab(cfg.featurize.min_token_freq, cfg.featurize.max_graph_tokens)
+        feats = _split_features(rows["train"], graphs["train"], vocab, token_ids["train"])
+        rest = collect_graphs(stream, total, "graphs", progress, start=n_train)
+    at = 0
+    for s in SPLITS[1:]:
+        graphs[s], at = rest[at : at + len(funcs[s])], at + len(funcs[s])
+    return graphs, tokenizer, token_ids, vocab, feats
 
 
 def _split_features(

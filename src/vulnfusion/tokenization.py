@@ -6,6 +6,11 @@ directory or the local Hugging Face cache — never a download at run time unles
 allows it. Either way the tokenizer is saved with ``save_pretrained`` beside the features, so
 every later stage (and the served model) loads one directory.
 
+Where the C pre-tokenizer ``vulnfusion._bytebpe`` is built (see its source), the scratch
+BPE is trained from word counts it makes and ASCII texts are encoded through it with the
+tokenizer's own BPE model: the same vocabulary and ids as ``tokenizers`` alone (tested), in
+~1/4 of the CPU time. ``VULNFUSION_PURE_PYTHON_TOKENIZE=1`` turns it off.
+
 ``tokenizers`` and ``transformers`` are imported inside the functions that need them: they
 take seconds to import, and this module is imported (for its error type and model-name
 resolution) by code that never tokenizes.
@@ -19,6 +24,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vulnfusion.bytebpe import (
+    byte_level_word_counts,
+    native_bytebpe,
+    native_encoder,
+    train_merges,
+)
 from vulnfusion.errors import VulnfusionError
 
 log = logging.getLogger(__name__)
@@ -45,19 +56,34 @@ def resolve_model_name(model_name: str, hub_models: Mapping[str, str]) -> str:
 
 
 def train_bpe(texts: Iterable[str], vocab_size: int, max_length: int) -> Any:
-    """Train a byte-level BPE on ``texts``; returns a ``PreTrainedTokenizerFast``."""
-    from tokenizers import ByteLevelBPETokenizer
+    """Train a byte-level BPE on ``texts``; returns a ``PreTrainedTokenizerFast``.
+
+    ``tokenizers``' ``ByteLevelBPETokenizer`` and ``BpeTrainer`` (min frequency 2, RoBERTa
+    special tokens) on each text's head (``head``). With the C pre-tokenizer, the trainer is
+    trained on the corpus's word counts instead (``bytebpe``): the same merges and
+    vocabulary, ~4x less CPU.
+    """
+    from tokenizers import ByteLevelBPETokenizer, models, pre_tokenizers
     from tokenizers.processors import RobertaProcessing
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        (head(t, max_length) for t in texts),  # the ids keep only each function's head
-        vocab_size=vocab_size,
-        min_frequency=2,
-        special_tokens=SPECIAL_TOKENS,
-        show_progress=False,
-    )
+    heads = (head(t, max_length) for t in texts)  # the ids keep only each function's head
+    native = native_bytebpe()
+    if native is None:
+        bpe.train_from_iterator(
+            heads,
+            vocab_size=vocab_size,
+            min_frequency=2,
+            special_tokens=SPECIAL_TOKENS,
+            show_progress=False,
+        )
+    else:
+        counts = byte_level_word_counts(native, heads)
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
+        vocab, merges = train_merges(counts, vocab_size, 2, SPECIAL_TOKENS, alphabet)
+        bpe._tokenizer.model = models.BPE(vocab=vocab, merges=merges)
+        bpe._tokenizer.add_special_tokens(SPECIAL_TOKENS)  # as the trainer does
     bpe.post_processor = RobertaProcessing(("</s>", 2), ("<s>", 0))
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer,
@@ -127,6 +153,27 @@ def encode(
     tokenizer: Any, texts: Sequence[str], max_length: int, batch: int = 1024
 ) -> list[list[int]]:
     """Token ids per text, truncated to ``max_length`` (special tokens included).
+
+    The ids of ``tokenizer(text, truncation=True, max_length=max_length)``. ASCII texts go
+    through the C pre-tokenizer where the tokenizer allows it (``bytebpe.native_encoder``), the rest
+    through ``tokenizers`` (``_encode_heads``).
+    """
+    run = native_encoder(tokenizer, max_length)
+    if run is None:
+        return _encode_heads(tokenizer, texts, max_length, batch)
+    out = [run(t) for t in texts]
+    rest = [i for i, ids in enumerate(out) if ids is None]
+    if rest:
+        redone = _encode_heads(tokenizer, [texts[i] for i in rest], max_length, batch)
+        for i, ids in zip(rest, redone, strict=True):
+            out[i] = ids
+    return out  # type: ignore[return-value]  # every None was replaced
+
+
+def _encode_heads(
+    tokenizer: Any, texts: Sequence[str], max_length: int, batch: int = 1024
+) -> list[list[int]]:
+    """``encode`` through ``tokenizers`` alone.
 
     Equal to encoding the full texts whenever the cut falls past the last kept token plus a
     margin of ``HEAD_MARGIN_TOKENS`` (one pre-tokenized word is all a cut can change); a

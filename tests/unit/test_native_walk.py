@@ -162,7 +162,8 @@ def test_the_sdist_carries_what_the_c_walk_is_built_from(tmp_path: Path) -> None
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     needed = {
-        "src/vulnfusion/graphs/_cwalk.c", "third_party/tree-sitter/LICENSE",
+        "src/vulnfusion/graphs/_cwalk.c", "src/vulnfusion/_bytebpe.c",
+        "third_party/tree-sitter/LICENSE",
         "third_party/tree-sitter/lib/include/tree_sitter/api.h",
         *(p.relative_to(ROOT).as_posix() for p in (ROOT / "third_party").rglob("*.[ch]")),
     }  # fmt: skip
