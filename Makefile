@@ -20,7 +20,7 @@ venv: $(STAMP)
 
 # Re-installs only when pyproject.toml or a C extension (setup.py builds them) changes; a
 # second `make` does nothing here.
-$(STAMP): pyproject.toml setup.py src/vulnfusion/graphs/_cwalk.c src/vulnfusion/_bytebpe.c $(wildcard third_party/tree-sitter/lib/src/*.[ch] third_party/tree-sitter/lib/include/*/*.h)
+$(STAMP): pyproject.toml setup.py src/vulnfusion/graphs/_cwalk.c src/vulnfusion/graphs/_reaching.c src/vulnfusion/_bytebpe.c $(wildcard third_party/tree-sitter/lib/src/*.[ch] third_party/tree-sitter/lib/include/*/*.h)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

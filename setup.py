@@ -1,6 +1,7 @@
 """The compiled parts of vulnfusion (see their C sources); everything else is in pyproject.toml.
 
-- ``vulnfusion.graphs._cwalk``: pass 1 of the graph builder;
+- ``vulnfusion.graphs._cwalk``: passes 1 (the walk) and 3 (reaching definitions) of the
+  graph builder;
 - ``vulnfusion._bytebpe``: the byte-level BPE pre-tokenizer for ASCII text.
 
 Both are optional: where they cannot be built (no C compiler), ``pip install`` still succeeds
@@ -19,7 +20,11 @@ setup(
     ext_modules=[
         Extension(
             "vulnfusion.graphs._cwalk",
-            sources=["src/vulnfusion/graphs/_cwalk.c", *(f"{TS}/src/{f}.c" for f in RUNTIME)],
+            sources=[
+                "src/vulnfusion/graphs/_cwalk.c",
+                "src/vulnfusion/graphs/_reaching.c",
+                *(f"{TS}/src/{f}.c" for f in RUNTIME),
+            ],
             include_dirs=[f"{TS}/include", f"{TS}/src"],
             # the module exports only its init function (api.h would export the runtime's)
             define_macros=[("TREE_SITTER_HIDE_SYMBOLS", None)],

@@ -153,7 +153,7 @@ def pack_graphs(graphs: Sequence[CodeGraph], vocab: GraphVocab) -> dict[str, np.
 def pack_tokens(ids: Sequence[Sequence[int]]) -> dict[str, np.ndarray]:
     ptr = np.zeros(len(ids) + 1, dtype=np.int64)
     ptr[1:] = np.cumsum([len(x) for x in ids])
-    flat = np.fromiter((t for x in ids for t in x), dtype=np.int32, count=int(ptr[-1]))
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int32, count=int(ptr[-1]))
     return {"tok_ids": flat, "tok_ptr": ptr}
 
 

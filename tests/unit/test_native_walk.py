@@ -199,3 +199,89 @@ def test_c_walk_bad_calls_raise_not_crash() -> None:
 
     with pytest.raises(RuntimeError, match="clip failed"):  # a helper's error propagates
         cwalk.walk(root, fresh(), lg, acts, names, special, *helpers, bad_clip)
+
+
+def _flow_inputs(code: str) -> tuple[Walk, list[tuple[int, int]]] | None:
+    from vulnfusion.graphs.cfg import CfgBuilder
+
+    lg = lang_for_process()
+    data = code.encode("utf-8", "replace")
+    root = lg.parser.parse(data).root_node
+    target = locate(root)
+    if target is None:
+        return None
+    w = Walk(target.body, target.params, data, code if data.isascii() else None)
+    walk_mod.walk_tree(root, lg, w)
+    return w, CfgBuilder(w, lg.f_init, lg.f_update).run()
+
+
+# reaching definitions: a loop (a fixpoint over a back edge), a redefinition that kills, a
+# definition in one branch only, parameters (the ENTRY point), an undeclared name
+DFG_CASES = {
+    **CASES,
+    "loop": "int f(int n) { int s = 0, i = 0; while (i < n) { s = s + i; i = i + 1; } return s; }",
+    "kill": "int f(void) { int x = 1; x = 2; return x; }",
+    "branch": "int f(int c) { int x = 0; if (c) x = 1; return x + g; }",
+    "many defs": "int f(void) { int v = 0; " + "v = v + 1; " * 150 + "return v; }",
+}
+
+
+@pytest.mark.parametrize("name", sorted(DFG_CASES))
+def test_c_dfg_equals_python_dfg(name: str) -> None:
+    from vulnfusion.graphs import dfg
+
+    if walk_mod.native_walk() is None:
+        pytest.skip("the C walk is not built")
+    inputs = _flow_inputs(DFG_CASES[name])
+    if inputs is None:
+        return
+    w, edges = inputs
+    for cap in (0, 3, 40, 100_000):
+        ref = dfg.dfg_edges_py(w, edges, cap)
+        assert dfg.dfg_edges(w, edges, cap) == ref
+        assert walk_mod.native_walk().dfg_edges(w.defs, w.uses, edges, cap) == ref
+
+
+def test_c_dfg_edges_exact() -> None:
+    """x = 2 kills x = 1; both reach nothing else; the parameter reaches its use."""
+    from vulnfusion.graphs import dfg
+
+    inputs = _flow_inputs("int f(int a) { int x = 1; x = 2; return x + a; }")
+    assert inputs is not None
+    w, edges = inputs
+    got = dfg.dfg_edges(w, edges, 1000)
+    names = {i: w.toks[i] for i, *_ in w.defs} | {i: w.toks[i] for i, *_ in w.uses}
+    assert [(names[a], names[b]) for a, b in got] == [("x", "x"), ("a", "a")]
+    second_x = [i for i, name, *_ in w.defs if name == "x"][1]
+    assert got[0][0] == second_x
+
+
+def test_c_dfg_equals_python_dfg_on_devign() -> None:
+    from vulnfusion.graphs import dfg
+
+    if walk_mod.native_walk() is None:
+        pytest.skip("the C walk is not built")
+    if not DEVIGN.exists():
+        pytest.skip(f"{DEVIGN} not present")
+    for code in _devign_sample(250):
+        inputs = _flow_inputs(code)
+        if inputs is not None:
+            w, edges = inputs
+            for cap in (50, 2000):
+                assert dfg.dfg_edges(w, edges, cap) == dfg.dfg_edges_py(w, edges, cap)
+
+
+def test_c_dfg_bad_calls_raise_not_crash() -> None:
+    cwalk = walk_mod.native_walk()
+    if cwalk is None:
+        pytest.skip("the C walk is not built")
+    assert cwalk.dfg_edges([], [], [], 10) == []
+    assert cwalk.dfg_edges([(1, "x", -2, True)], [(3, "x", 5)], [(-2, 5)], 10) == [(1, 3)]
+    with pytest.raises(TypeError):
+        cwalk.dfg_edges([(1, "x")], [], [], 10)
+    with pytest.raises(TypeError):
+        cwalk.dfg_edges([(1, "x", -2, True)], [], [(1,)], 10)
+    with pytest.raises(TypeError):
+        cwalk.dfg_edges([(1, "x", -2, True)], [("a", "x", 1)], [(-2, 1)], 10)
+    with pytest.raises(TypeError):
+        cwalk.dfg_edges((), [], [], 10)

@@ -110,7 +110,7 @@ Modules, in the order ``build_graph`` uses them
     lazily created tree-sitter parser), ``locate`` (which bytes are the body and the
     parameters), ``repair`` (blank and parse again), ``variants`` (flow per
     configuration), ``walk`` (pass 1: nodes, statement tree, definitions and uses; in C,
-    ``_cwalk``, where it was built), ``cfg`` (pass 2), ``dfg`` (pass 3),
+    ``_cwalk``, where it was built), ``cfg`` (pass 2), ``dfg`` (pass 3; in C too, ``_reaching.c``),
     ``dataflow`` (optional abstract data-flow nodes per definition, DeepDFA-style),
     ``fallback`` (the lexer graph), ``build`` (assembly); ``vocab`` holds
     :class:`GraphVocab`; ``rename`` (identifier normalisation of the source text, applied

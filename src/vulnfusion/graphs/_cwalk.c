@@ -17,7 +17,7 @@
 
 #include "tree_sitter/api.h"
 
-#define API_VERSION 2
+#define API_VERSION 3
 
 /* tree_sitter/binding/types.h (py-tree-sitter 0.26.1) */
 typedef struct {
@@ -363,8 +363,13 @@ static PyObject *cwalk_check_node(PyObject *self, PyObject *node) {
                          ts_node_end_byte(n), ts_node_child_count(n));
 }
 
+/* _reaching.c: pass 3 (reaching definitions) */
+PyObject *cwalk_dfg_edges(PyObject *self, PyObject *args);
+extern const char cwalk_dfg_doc[];
+
 static PyMethodDef methods[] = {
     {"walk", cwalk_walk, METH_VARARGS, walk_doc},
+    {"dfg_edges", cwalk_dfg_edges, METH_VARARGS, cwalk_dfg_doc},
     {"check_node", cwalk_check_node, METH_O, check_doc},
     {NULL, NULL, 0, NULL},
 };

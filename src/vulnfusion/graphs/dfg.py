@@ -1,11 +1,20 @@
-"""Pass 3: reaching definitions over the control flow, emitted as def -> use edges."""
+"""Pass 3: reaching definitions over the control flow, emitted as def -> use edges.
+
+Two implementations: the C one in ``vulnfusion.graphs._cwalk`` (``_reaching.c``; dense
+bitsets, ~10x faster) and the pure-Python reference below, which runs where the extension is
+not built, for bitsets over its size limit, and with ``VULNFUSION_PURE_PYTHON_WALK=1``.
+Their edges are equal (``tests/unit/test_native_walk.py``).
+"""
 
 from __future__ import annotations
 
+import functools
 import heapq
+import os
+from typing import Any
 
 from vulnfusion.graphs.schema import ENTRY
-from vulnfusion.graphs.walk import Walk
+from vulnfusion.graphs.walk import Walk, native_walk
 
 
 def _gen_kill(
@@ -68,8 +77,26 @@ def dfg_edges(w: Walk, edges: list[tuple[int, int]], cap: int) -> list[tuple[int
     Only edges between the first ``cap`` nodes are produced (the rest would be
     cut by the node cap anyway), which also bounds the output: reaching
     definitions can be quadratic in function size.  Definitions beyond the cap
-    still take part in the analysis, since they kill earlier ones.
+    still take part in the analysis, since they kill earlier ones. Edges come
+    uses first (pre-order), then the definitions reaching each (pre-order).
     """
+    if os.environ.get("VULNFUSION_PURE_PYTHON_WALK") != "1":  # read per call: set any time
+        native = _native()
+        if native is not None:
+            out: list[tuple[int, int]] | None = native.dfg_edges(w.defs, w.uses, edges, cap)
+            if out is not None:  # None: bitsets over the C size limit
+                return out
+    return dfg_edges_py(w, edges, cap)
+
+
+@functools.lru_cache(maxsize=1)
+def _native() -> Any | None:
+    """The C module (once per process: ``native_walk`` reads package metadata)."""
+    return native_walk()
+
+
+def dfg_edges_py(w: Walk, edges: list[tuple[int, int]], cap: int) -> list[tuple[int, int]]:
+    """:func:`dfg_edges` in Python: the reference the C version reproduces."""
     declared = {name for _, name, _, is_decl in w.defs if is_decl}
     defs = [d for d in w.defs if d[1] in declared]
     if not defs:

@@ -172,8 +172,7 @@ class VocabCounts:
     def add(self, g: CodeGraph) -> None:
         """Count one graph's node types and its leaves' normalised tokens."""
         self.types.update(g.node_type)
-        self.tokens.update(vocab_tokens(g))
-        del self.tokens[""]  # internal nodes: <none>, never a vocabulary entry
+        self.tokens.update(filter(None, vocab_tokens(g)))  # "": internal nodes, <none>
 
     def vocab(self, min_token_freq: int = 2, max_tokens: int = 20000) -> GraphVocab:
         """The :class:`GraphVocab` of the graphs added so far (see its ordering rules)."""

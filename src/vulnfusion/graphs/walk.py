@@ -164,7 +164,7 @@ def native_walk() -> Any | None:
     return _cwalk
 
 
-_API_VERSION = 2
+_API_VERSION = 3
 
 
 def _native_tables(lg: Lang) -> tuple[Any, bytes, tuple[str, ...], bytes] | None:
