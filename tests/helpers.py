@@ -6,6 +6,8 @@ Fixtures live in ``conftest.py`` files; everything a test module imports lives h
 from __future__ import annotations
 
 import contextlib
+import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -41,6 +43,18 @@ TINY: dict[str, Any] = {
     "fusion": {"train": {"epochs": 2}},
     "aggregate": {"n_bootstrap": 50},
 }
+
+
+def devign_sample(n: int, every: int) -> Iterator[str]:
+    """The ``func`` of every ``every``-th Devign record (spread over the file's projects),
+    ``n`` of them at most."""
+    with gzip.open(DEVIGN, "rt", encoding="utf-8") as fh:
+        for i, line in enumerate(fh):
+            if i % every == 0:
+                yield json.loads(line)["func"]
+                n -= 1
+                if n == 0:
+                    return
 
 
 def tiny_params(**extra: Any) -> dict[str, Any]:

@@ -4,7 +4,6 @@ ids; and they step aside (``None``) wherever they do not apply."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 import shutil
@@ -19,7 +18,7 @@ from tokenizers import ByteLevelBPETokenizer, Tokenizer, models, pre_tokenizers
 from tokenizers.processors import RobertaProcessing
 from transformers import PreTrainedTokenizerFast
 
-from tests.helpers import DEVIGN
+from tests.helpers import DEVIGN, devign_sample
 from vulnfusion import bytebpe
 from vulnfusion.tokenization import SPECIAL_TOKENS, encode, load_tokenizer_dir, train_bpe
 
@@ -60,13 +59,7 @@ def _hf_words(text: str) -> list[str]:
 def _devign(n: int) -> Iterator[str]:
     if not DEVIGN.exists():
         pytest.skip(f"{DEVIGN} not present")
-    with gzip.open(DEVIGN, "rt", encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i % 61 == 0:  # spread over the file's projects
-                yield json.loads(line)["func"]
-                n -= 1
-                if n == 0:
-                    return
+    yield from devign_sample(n, 61)
 
 
 def test_the_c_pre_tokenizer_is_built_and_used() -> None:

@@ -10,9 +10,7 @@ must the graphs ``build_graph`` assembles from them.
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import importlib.metadata
-import json
 import shutil
 import subprocess
 import sys
@@ -25,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.helpers import DEVIGN
+from tests.helpers import DEVIGN, devign_sample
 from vulnfusion.graphs import build_graph
 from vulnfusion.graphs import walk as walk_mod
 from vulnfusion.graphs.locate import locate
@@ -72,13 +70,7 @@ def _walk(code: str, native: bool, spans: bool) -> dict[str, Any] | None:
 
 
 def _devign_sample(n: int) -> Iterator[str]:
-    with gzip.open(DEVIGN, "rt", encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if i % 97 == 0:  # spread over the file's projects
-                yield json.loads(line)["func"]
-                n -= 1
-                if n == 0:
-                    return
+    return devign_sample(n, 97)
 
 
 def _has_compiler() -> bool:
