@@ -6,7 +6,7 @@
 
 Both are optional: where they cannot be built (no C compiler), ``pip install`` still succeeds
 and the graph builder and the tokenizer run their pure-Python / ``tokenizers`` paths, with
-the same output (the featurize stage ~1.4x slower).
+the same output (slower: see the README for per-part timings).
 """
 
 from setuptools import Extension, setup
