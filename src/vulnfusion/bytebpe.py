@@ -28,7 +28,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-_API_VERSION = 1
+_API_VERSION = 2
 
 
 def native_bytebpe() -> Any | None:
@@ -62,11 +62,11 @@ def byte_level_word_counts(native: Any, texts: Iterable[str]) -> Counter[str]:
     from tokenizers import pre_tokenizers
 
     split = pre_tokenizers.ByteLevel(add_prefix_space=False).pre_tokenize_str
-    ascii_counts: dict[str, int] = {}
+    texts = list(texts)
+    ascii_counts, skipped = native.count_words(texts)
     counts: Counter[str] = Counter()
-    for text in texts:
-        if not native.count_words(text, ascii_counts):
-            counts.update(word for word, _ in split(text))
+    for i in skipped:
+        counts.update(word for word, _ in split(texts[i]))
     table = byte_level_table()
     for word, n in ascii_counts.items():
         counts[word.translate(table)] += n

@@ -91,13 +91,29 @@ def test_split_equals_tokenizers_on_edge_cases_and_devign() -> None:
     assert n >= len(EDGE) + 250  # Devign is nearly all ASCII
 
 
+def test_count_words_equals_counting_the_split() -> None:
+    """The C word table: counts and first-seen order as a dict fed word by word, past its
+    growth points (1,024 words, 2,048 slots, 64 KiB of word bytes), with long words."""
+    texts = [*EDGE, *_devign(400)]
+    texts += [f"v{i} " * 3 + "x" * (i % 5000) for i in range(3000)]
+    want: dict[str, int] = {}
+    for t in texts:
+        for w in _native().split(t) or []:
+            want[w] = want.get(w, 0) + 1
+    got, skipped = _native().count_words(texts)
+    assert list(got.items()) == list(want.items())
+    assert skipped == [i for i, t in enumerate(texts) if not t.isascii()]
+    assert sum(len(w) * n for w, n in got.items()) == sum(len(t) for t in texts if t.isascii())
+
+
 def test_non_ascii_is_left_to_tokenizers() -> None:
-    native, counts = _native(), {"x": 1}
-    for text in ["café", "a\u00a0b", "x = '€';", "\u2028"]:
+    native = _native()
+    odd = ["café", "a\u00a0b", "x = '€';", "\u2028"]
+    for text in odd:
         assert native.split(text) is None
-        assert native.count_words(text, counts) is False
         assert native.encode(text, {}, lambda w: (1,), 10) is None
-    assert counts == {"x": 1}
+    assert native.count_words(odd) == ({}, [0, 1, 2, 3])
+    assert native.count_words(["x", *odd, "x y"]) == ({"x": 2, " y": 1}, [1, 2, 3, 4])
     table = bytebpe.byte_level_table()
     got = bytebpe.byte_level_word_counts(native, ["café x", "x  y"])
     want = Counter(_hf_words("café x")) + Counter(_hf_words("x  y"))
@@ -220,10 +236,10 @@ def test_bad_calls_raise_not_crash() -> None:
     native = _native()
     with pytest.raises(TypeError):
         native.split(b"bytes")
-    with pytest.raises(TypeError):
-        native.count_words("a b", [])
-    with pytest.raises(TypeError):
-        native.count_words("a b", {"a": "one"})
+    with pytest.raises(TypeError, match="must be a list"):
+        native.count_words("a b")
+    with pytest.raises(TypeError, match=r"texts\[1\] is bytes"):
+        native.count_words(["a b", b"c"])
     with pytest.raises(TypeError, match="callable"):
         native.encode("a b", {}, None, 4)
     with pytest.raises(ValueError, match="limit"):
