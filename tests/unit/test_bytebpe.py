@@ -154,6 +154,60 @@ def test_train_merges_equals_the_tokenizers_trainer(
     assert merges == want_merges
 
 
+@pytest.mark.parametrize("corpus", ["ties", "noise", "edge", "code", "random"])
+@pytest.mark.parametrize(("vocab_size", "min_frequency"), [(300, 2), (600, 1), (5000, 0)])
+def test_the_c_merge_loop_equals_the_python_one(
+    corpus: str, vocab_size: int, min_frequency: int
+) -> None:
+    """``_bytebpe.train`` against ``bytebpe._train_loop``: every merge, repeats and order
+    included, the merged words and the ids handed out."""
+    native = _native()
+    rng = random.Random(11)
+    texts = _corpora()[corpus] if corpus != "random" else [
+        "".join(rng.choice("aab ") for _ in range(rng.randrange(1, 40))) for _ in range(300)
+    ]  # fmt: skip
+    counts = bytebpe.byte_level_word_counts(native, texts)
+    runs = []
+    for loop in (native.train, bytebpe._train_loop):
+        tokens = sorted(set().union(*counts))
+        words = [[tokens.index(c) for c in w] for w in counts]
+        ids: dict[str, int] = {t: i for i, t in enumerate(tokens)}
+
+        def new_token(a: int, b: int, tokens: list[str] = tokens, ids: dict = ids) -> int:
+            tokens.append(tokens[a] + tokens[b])
+            return ids.setdefault(tokens[-1], len(ids))
+
+        merges = loop(words, list(counts.values()), len(ids), vocab_size, min_frequency, new_token)
+        runs.append((merges, ids))
+    assert runs[0] == runs[1]
+    assert len(runs[0][0]) >= 5
+
+
+def test_the_c_merge_loop_rejects_bad_input() -> None:
+    train = _native().train
+    with pytest.raises(TypeError, match="callable"):
+        train([[0, 1]], [2], 2, 10, 1, None)
+    with pytest.raises(ValueError, match="differ in length"):
+        train([[0, 1]], [2, 3], 2, 10, 1, lambda a, b: 2)
+    with pytest.raises(ValueError, match=r"words\[1\]\[0\] is not a symbol id"):
+        train([[0, 1], [-1, 1]], [2, 1], 2, 10, 1, lambda a, b: 2)
+    with pytest.raises(TypeError, match=r"words\[0\] must be a list"):
+        train([(0, 1)], [2], 2, 10, 1, lambda a, b: 2)
+    with pytest.raises(ValueError, match="bad id"):
+        train([[0, 1]], [2], 2, 10, 1, lambda a, b: -5)
+
+    def boom(a: int, b: int) -> int:
+        raise KeyError((a, b))
+
+    with pytest.raises(KeyError):
+        train([[0, 1], [0, 1, 0, 1]], [2, 3], 2, 10, 1, boom)
+    assert train([[0, 1, 0, 1]], [3], 2, 10, 1, lambda a, b: 2 if a == 0 else 3) == [
+        (0, 1),
+        (2, 2),
+    ]
+    assert train([], [], 0, 10, 1, boom) == []
+
+
 def test_train_merges_stops_at_min_frequency_and_vocab_size() -> None:
     vocab, merges = bytebpe.train_merges({"abab": 3, "cd": 1}, 100, 2, ["<s>"], "abcd")
     assert vocab == {"<s>": 0, "a": 1, "b": 2, "c": 3, "d": 4, "ab": 5, "abab": 6}
