@@ -10,6 +10,9 @@ Devign valid and test ROC-AUC and the held-out demo twins' "vulnerable scores hi
 never trained on), then the pick of the rule, which reads only those two: of the settings
 whose valid ROC-AUC is within 0.01 of the plain head's, the best on the held-out twins.
 ``--cvepairs`` also prints the ``cvepairs`` figures — evaluation only: never pick on them.
+``--source train`` trains on pairs mined from the train split instead of demo twins
+(``fusion.pairs.source: train``; ``--min-similarity``, ``--n-pairs``) and picks on the pairs
+mined inside the valid split (``valid_pairs_vulnerable_higher``, printed for every setting).
 ``--augment N`` trains on the twins with ``fusion.pairs.augment=N`` (N semantics-preserving
 edited copies of each: ``vulnfusion.graphs.edits``); every run also prints the held-out twins
 with both sides edited once (``heldout_edited_vulnerable_higher``: does the ranking survive
@@ -37,8 +40,10 @@ from torch import nn
 
 from vulnfusion.config import load_config
 from vulnfusion.data.demo.heldout import heldout_rows
+from vulnfusion.data.fixpairs import mine_fix_pairs
 from vulnfusion.features import load_features
 from vulnfusion.graphs.edits import augment_pairs
+from vulnfusion.io import read_jsonl
 from vulnfusion.runs.fusion import (
     cached_features,
     embed_rows,
@@ -64,14 +69,28 @@ def paired_texts(rows: list[dict[str, Any]]) -> list[str]:
     return [by[p][1] for p in keep] + [by[p][0] for p in keep]
 
 
-def embeddings(ws: Path, with_cve: bool, augment: int = 0) -> dict[int, dict[str, torch.Tensor]]:
-    """Per seed: concatenated branch features of train/valid/test, the training twins (with
-    ``augment`` edited copies), the held-out twins, the held-out twins edited once (and
-    cvepairs)."""
+def mined_rows(ws: Path, split: str, min_similarity: float, n_pairs: int | None) -> np.ndarray:
+    """Row indices into ``split``'s features of the pairs mined from its prepared rows
+    (:func:`vulnfusion.data.fixpairs.mine_fix_pairs`): P vulnerable rows, then their fixes."""
+    mined = mine_fix_pairs(
+        read_jsonl(ws / "data" / "prepared" / f"{split}.jsonl"), min_similarity, n_pairs
+    )
+    ids = load_features(ws / "data" / "features").splits[split].ids
+    row = {example: i for i, example in enumerate(ids)}
+    kept = [m for m in mined if m.vul_id in row and m.fix_id in row]
+    return np.array([row[m.vul_id] for m in kept] + [row[m.fix_id] for m in kept], np.int64)
+
+
+def embeddings(
+    ws: Path, with_cve: bool, augment: int = 0, source: str = "demo"
+) -> dict[int, dict[str, torch.Tensor]]:
+    """Per seed: concatenated branch features of train/valid/test, the training twins (demo
+    twins with ``augment`` edited copies; none for ``source`` train, whose twins are train
+    rows), the held-out twins, the held-out twins edited once (and cvepairs)."""
     over = ["fusion.pairs.source=demo", "fusion.pairs.weight=1", f"fusion.pairs.augment={augment}"]
     cfg = load_config(ws / "params.yaml", over)
     feats = load_features(ws / "data" / "features")
-    extra = {"twins": twin_features(cfg, ws / "data" / "features")}
+    extra = {"twins": twin_features(cfg, ws / "data" / "features")} if source == "demo" else {}
     held = paired_texts(heldout_rows())
     extra["heldout"] = stage_features(cfg, ws / "data" / "features", held)
     h = len(held) // 2
@@ -151,20 +170,46 @@ def main() -> None:
     p.add_argument("grid", nargs="*", default=GRID, help="LAMBDA:MARGIN settings")
     p.add_argument("--cvepairs", action="store_true", help="also print (never pick on) cvepairs")
     p.add_argument("--augment", type=int, default=0, help="edited copies per training twin")
+    p.add_argument(
+        "--source",
+        choices=("demo", "train"),
+        default="demo",
+        help="the twins: the demo generator's, or pairs mined from the train split",
+    )
+    p.add_argument("--min-similarity", type=float, default=0.9, help="mining threshold")
+    p.add_argument("--n-pairs", type=int, default=None, help="mined pairs kept (default all)")
     args = p.parse_args()
     torch.set_num_threads(1)  # tiny matmuls: more threads only wait on each other
-    emb = embeddings(args.workspace, args.cvepairs, args.augment)
+    emb = embeddings(args.workspace, args.cvepairs, args.augment, args.source)
+    if args.source == "train":
+        mined = torch.from_numpy(
+            mined_rows(args.workspace, "train", args.min_similarity, args.n_pairs)
+        )
+        print(f"{len(mined) // 2} pairs mined from the train split", flush=True)
+        if not len(mined):
+            raise SystemExit(f"{args.workspace}: no pair in the train split to train on")
+        for x in emb.values():
+            x["twins"] = x["train"][mined]
+    # held out: pairs mined inside the valid split (never trained on; Devign's own fixes)
+    valid_pairs = mined_rows(args.workspace, "valid", args.min_similarity, None)
+    print(f"{len(valid_pairs) // 2} held-out pairs mined from the valid split", flush=True)
     labels = load_features(args.workspace / "data" / "features").splits
     y = torch.tensor(labels["train"].arrays["labels"]).float()
     rows: list[dict[str, Any]] = []
     for lam, margin in [(0.0, 1.0)] + [tuple(map(float, g.split(":"))) for g in args.grid]:
         outs = [train_head(emb[s], y, s, lam, margin) for s in SEEDS]
         ens = {k: np.mean([o[k] for o in outs], axis=0) for k in outs[0]}
-        row: dict[str, Any] = {"lambda": lam, "margin": margin, "augment": args.augment}
+        row: dict[str, Any] = {
+            "source": args.source,
+            "lambda": lam,
+            "margin": margin,
+            "augment": args.augment,
+        }
         for split in ("valid", "test"):
             row[f"devign_{split}_roc_auc"] = round(
                 float(roc_auc_score(labels[split].arrays["labels"], ens[split])), 4
             )
+        row["valid_pairs_vulnerable_higher"] = round(pair_figures(ens["valid"][valid_pairs])[1], 3)
         row["heldout_twins_vulnerable_higher"] = round(pair_figures(ens["heldout"])[1], 3)
         row["heldout_edited_vulnerable_higher"] = round(pair_figures(ens["heldout_edited"])[1], 3)
         if "cve" in ens:
@@ -174,11 +219,13 @@ def main() -> None:
         rows.append(row)
     base = rows[0]["devign_valid_roc_auc"]
     eligible = [r for r in rows[1:] if r["devign_valid_roc_auc"] >= base - MAX_VALID_DROP]
+    # the held-out pairs of the twins' own kind: demo twins, or the valid split's mined pairs
+    key = "heldout_twins" if args.source == "demo" else "valid_pairs"
     if eligible:
-        pick = max(eligible, key=lambda r: r["heldout_twins_vulnerable_higher"])
+        pick = max(eligible, key=lambda r: r[f"{key}_vulnerable_higher"])
         print(
             f"picked: lambda {pick['lambda']}, margin {pick['margin']} (valid ROC-AUC "
-            f"within {MAX_VALID_DROP} of {base}, best held-out twins)"
+            f"within {MAX_VALID_DROP} of {base}, best {key.replace('_', ' ')})"
         )
 
 

@@ -177,13 +177,16 @@ class GNNConfig:
 class PairConfig:
     """Vulnerable/fixed twins for a pair-wise ranking loss in the fusion head (issue 18):
     ``source: demo`` draws ``n_pairs`` twins from the demo generator (``seed``; the demo corpus
-    and the held-out twins use other seeds); ``weight`` 0 turns the loss off
+    and the held-out twins use other seeds); ``source: train`` mines up to ``n_pairs`` from the
+    training split itself (same project and function name, opposite labels, TF-IDF cosine at
+    least ``min_similarity``: ``vulnfusion.data.fixpairs``); ``weight`` 0 turns the loss off
     (``vulnfusion.training.PairObjective`` has the formula). ``augment`` adds that many
     semantics-preserving edited copies of every twin (``vulnfusion.graphs.edits.augment_pairs``:
     identifiers renamed, re-indented, dead code; each side edited on its own)."""
 
-    source: Literal["none", "demo"] = "none"
+    source: Literal["none", "demo", "train"] = "none"
     n_pairs: int = field(default=800, metadata=_rng(1, 1_000_000))
+    min_similarity: float = field(default=0.9, metadata=_rng(0.0, 1.0))
     seed: int = field(default=101, metadata=_rng(0, 2**32 - 1))
     weight: float = field(default=0.0, metadata=_rng(0.0, 100.0))
     margin: float = field(default=1.0, metadata=_rng(0.0, 100.0))
@@ -446,8 +449,14 @@ def validate_semantics(cfg: Config) -> None:
         ):
             if value > 0:
                 raise ConfigError(
-                    f"fusion.pairs.{key}={value} {does} twins: set fusion.pairs.source (demo)"
+                    f"fusion.pairs.{key}={value} {does} twins: set fusion.pairs.source "
+                    "(demo or train)"
                 )
+    if pairs.source == "train" and pairs.augment > 0:
+        raise ConfigError(
+            f"fusion.pairs.augment={pairs.augment}: edits demo twins only; the pairs mined "
+            "from the training split (source train) are its own rows, read unedited"
+        )
     if cfg.transformer.scratch.hidden_size % cfg.transformer.scratch.num_heads:
         raise ConfigError("transformer.scratch.hidden_size: must be divisible by num_heads")
     t = cfg.transformer

@@ -125,8 +125,11 @@ class PairObjective:
     loss (Burges et al., ICML 2005) on the logit difference, with a margin so a pair already
     apart by ``margin`` logits still pushes a little and not at all by much more.
 
-    ``feats``: 2P rows, pair k's vulnerable version at row k and its fix at row P + k (labels
-    are not read); ``cached``: frozen branch features of those rows (as ``Trainer``'s).
+    ``feats``: the twins' features (labels are not read); ``rows``: 2P row indices into
+    ``feats``, pair k's vulnerable version at ``rows[k]`` and its fix at ``rows[P + k]``
+    (``None``: ``feats`` holds exactly the 2P twins in that order). ``cached``: frozen branch
+    features of ``feats``'s rows (as ``Trainer``'s). Pairs mined from the training split
+    (``fusion.pairs.source: train``) pass the train split itself and their rows in it.
     """
 
     feats: SplitFeatures
@@ -134,10 +137,11 @@ class PairObjective:
     margin: float
     batch_size: int
     cached: dict[str, np.ndarray] | None = None
+    rows: np.ndarray | None = None
 
     @property
     def n_pairs(self) -> int:
-        return len(self.feats) // 2
+        return (len(self.feats) if self.rows is None else len(self.rows)) // 2
 
 
 def pair_loss(z_vul: torch.Tensor, z_fix: torch.Tensor, margin: float) -> torch.Tensor:
@@ -389,7 +393,10 @@ class Trainer:
         assert self.pairs is not None
         n, p = self.pairs.n_pairs, self.pairs.batch_size
         k = np.random.default_rng((self.seed, step)).integers(0, n, size=p)
-        batch = self.pair_collate(np.concatenate([k, k + n]).tolist()).to(self.device)
+        idx = np.concatenate([k, k + n])
+        if self.pairs.rows is not None:
+            idx = self.pairs.rows[idx]
+        batch = self.pair_collate(idx.tolist()).to(self.device)
         with amp_context(self.device, self.cfg.amp_dtype):
             z = self.ddp_model(batch)
         return pair_loss(z[:p], z[p:], self.pairs.margin)

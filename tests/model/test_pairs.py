@@ -199,11 +199,13 @@ def test_the_pipeline_records_and_applies_the_pairs(
     assert paired["pairs"] == {
         "source": "demo",
         "n_pairs": 120,
+        "min_similarity": 0.9,
         "seed": 101,
         "weight": 3.0,
         "margin": 1.0,
         "batch_size": 32,
         "augment": 0,
+        "n_used": 120,
     }
     meta = json.loads((tmp_path / "paired/checkpoint.json").read_text())
     assert meta["pairs"]["weight"] == 3.0  # recorded with the checkpoint too
@@ -255,3 +257,117 @@ def test_pairs_under_torchrun_is_a_one_line_error(
     with pytest.raises(StageError, match=r"fusion\.pairs") as err:
         _run(trained_workspace, tmp_path / "ddp", *PAIRS_ON)
     assert "\n" not in str(err.value)
+
+
+# --------------------------------------------------------------- pairs mined from train
+
+MINED_ON = ("fusion.pairs.source=train", "fusion.pairs.weight=3.0")
+
+
+def _planted(ws: Path, dst: Path, n: int) -> tuple[Path, list[tuple[str, str]]]:
+    """A copy of ``ws``'s prepared and featurized data whose train split holds ``n``
+    vulnerable/fixed pairs: n non-vulnerable rows rewritten as a one-line fix of a vulnerable
+    row (the features are the originals': the mining reads texts, the loss reads features)."""
+    import shutil
+
+    from vulnfusion.io import read_jsonl, write_jsonl
+
+    for part in ("prepared", "features"):
+        shutil.copytree(ws / "data" / part, dst / "data" / part)
+    path = dst / "data/prepared/train.jsonl"
+    rows = read_jsonl(path)
+    vul = [r for r in rows if r["target"] == 1][:n]
+    fix = [r for r in rows if r["target"] == 0][:n]
+    for v, f in zip(vul, fix, strict=True):
+        f["func"] = v["func"].replace("{", "{\n    if (!ctx) return -1;", 1)
+        f["project"] = v.get("project")
+    write_jsonl(path, rows)
+    return dst / "data/features", [(v["id"], f["id"]) for v, f in zip(vul, fix, strict=True)]
+
+
+def test_mined_pairs_are_rows_of_the_train_split(trained_workspace: Path, tmp_path: Path) -> None:
+    """``source: train``: the pairs are the planted ones (vulnerable rows first), read from
+    the train split's own features and cache: no twin is featurized."""
+    from vulnfusion.features import load_features
+    from vulnfusion.runs.fusion import mined_pair_objective
+
+    feats_dir, planted = _planted(trained_workspace, tmp_path, 6)
+    cfg = load_config(trained_workspace / "params.yaml", [*MINED_ON, "fusion.pairs.n_pairs=4"])
+    feats = load_features(feats_dir)
+    cached = {"t_emb": np.zeros((len(feats.splits["train"]), 3), np.float32)}
+    obj = mined_pair_objective(cfg, feats_dir, feats, cached)
+    assert obj.feats is feats.splits["train"] and obj.cached is cached
+    assert obj.n_pairs == 4  # n_pairs caps the mined 6
+    ids = feats.splits["train"].ids
+    got = {(ids[obj.rows[k]], ids[obj.rows[4 + k]]) for k in range(4)}
+    assert got < set(planted)
+    assert not list(tmp_path.rglob("*-pairs-*.safetensors"))
+
+
+def test_the_pipeline_trains_on_mined_pairs(trained_workspace: Path, tmp_path: Path) -> None:
+    feats_dir, planted = _planted(trained_workspace, tmp_path / "ws", 5)
+    cfg = load_config(trained_workspace / "params.yaml", list(MINED_ON))
+    runs = {}
+    for name, c in (("plain", load_config(trained_workspace / "params.yaml")), ("mined", cfg)):
+        runs[name] = train_fusion(
+            c,
+            0,
+            feats_dir,
+            tmp_path / name,
+            trained_workspace / "outputs/transformer/seed_0",
+            trained_workspace / "outputs/gnn/seed_0",
+            tmp_path / "cache",
+            "test",
+        )
+    assert runs["mined"]["pairs"]["source"] == "train"
+    assert runs["mined"]["pairs"]["min_similarity"] == 0.9
+    assert runs["mined"]["pairs"]["n_used"] == len(planted) == 5
+    la = json.loads((tmp_path / "plain/logits.json").read_text())["test"]
+    lb = json.loads((tmp_path / "mined/logits.json").read_text())["test"]
+    assert max(abs(la[k] - lb[k]) for k in la) > 1e-3  # the loss changed the head
+
+
+def test_no_mined_pair_is_a_one_line_error(trained_workspace: Path, tmp_path: Path) -> None:
+    """The demo corpus has no function and its fix under one name: say so, and what to do."""
+    from vulnfusion.errors import StageError
+
+    with pytest.raises(StageError, match=r"fusion\.pairs\.source train: no vulnerable/fixed") as e:
+        _run(trained_workspace, tmp_path / "none", *MINED_ON)
+    assert "min_similarity" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_mined_pairs_without_the_prepared_split_is_a_one_line_error(
+    trained_workspace: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from vulnfusion.errors import StageError
+    from vulnfusion.features import load_features
+    from vulnfusion.runs.fusion import mined_pair_objective
+
+    shutil.copytree(trained_workspace / "data/features", tmp_path / "data/features")
+    feats = load_features(tmp_path / "data/features")
+    cfg = load_config(trained_workspace / "params.yaml", list(MINED_ON))
+    with pytest.raises(StageError, match=r"prepared/train\.jsonl not found") as e:
+        mined_pair_objective(cfg, tmp_path / "data/features", feats, None)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("fusion.pairs.min_similarity=1.5", "fusion.pairs.min_similarity"),
+        ("fusion.pairs.min_similarity=-0.1", "fusion.pairs.min_similarity"),
+    ],
+)
+def test_bad_mining_settings_are_one_line_errors(
+    trained_workspace: Path, override: str, key: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(trained_workspace / "params.yaml", [*MINED_ON, override])
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_mined_pairs_are_not_augmented(trained_workspace: Path) -> None:
+    with pytest.raises(ConfigError, match=r"fusion\.pairs\.augment=1: edits demo twins only"):
+        load_config(trained_workspace / "params.yaml", [*MINED_ON, "fusion.pairs.augment=1"])

@@ -31,7 +31,7 @@ from vulnfusion.config import Config, flatten, to_dict
 from vulnfusion.devices import dist_info, select_device
 from vulnfusion.errors import StageError
 from vulnfusion.features import Features, SplitFeatures, load_features
-from vulnfusion.io import atomic_path, read_json, sha256_file
+from vulnfusion.io import atomic_path, read_json, read_jsonl, sha256_file
 from vulnfusion.models.build import load_model
 from vulnfusion.models.fusion import FusionClassifier, embed_dim, new_fusion
 from vulnfusion.paths import SPLITS, seed_dir
@@ -228,9 +228,11 @@ def pair_objective(
     feats: Features,
     cache_dir: Path | None,
     device: torch.device,
+    split_cached: dict[str, dict[str, np.ndarray]],
 ) -> PairObjective | None:
-    """``fusion.pairs`` as the Trainer's pair objective, the frozen branches' features of the
-    twins cached beside the splits' (keyed by checkpoint and the twins' own arrays)."""
+    """``fusion.pairs`` as the Trainer's pair objective: demo twins with the frozen branches'
+    features of them cached beside the splits' (keyed by checkpoint and the twins' own
+    arrays), or pairs mined from the train split, read from its rows and ``split_cached``."""
     p = cfg.fusion.pairs
     if p.enabled and dist_info().world > 1:
         raise StageError(
@@ -238,6 +240,8 @@ def pair_objective(
             "without torchrun (its head trains on cached features in seconds) or set "
             "fusion.pairs.weight=0"
         )
+    if p.enabled and p.source == "train":
+        return mined_pair_objective(cfg, features_dir, feats, split_cached.get("train"))
     if p.enabled:
         _check_reader(cfg, branches)
     twins = twin_features(cfg, features_dir)
@@ -252,6 +256,58 @@ def pair_objective(
                 arr = _cached(path, partial(_rows, b, twins, device))
                 cached[EMB_KEY[b.track]] = arr["rows"]
     return PairObjective(twins, p.weight, p.margin, p.batch_size, cached or None)
+
+
+def prepared_train(features_dir: Path) -> Path:
+    """The prepared train split beside ``features_dir`` (``data/prepared/train.jsonl`` for
+    ``data/features``): the texts and projects pairs are mined from."""
+    return features_dir.parent / "prepared" / "train.jsonl"
+
+
+def mined_pair_objective(
+    cfg: Config,
+    features_dir: Path,
+    feats: Features,
+    train_cached: dict[str, np.ndarray] | None,
+) -> PairObjective:
+    """``fusion.pairs.source: train``: up to ``n_pairs`` vulnerable/fixed pairs mined from the
+    prepared train split (:func:`vulnfusion.data.fixpairs.mine_fix_pairs`), as row indices
+    into the train split's features, so their branch features are the split's cached ones.
+
+    Raises:
+        StageError: the prepared train split is missing, or it yields no pair.
+    """
+    from vulnfusion.data.fixpairs import mine_fix_pairs
+
+    p = cfg.fusion.pairs
+    path = prepared_train(features_dir)
+    if not path.is_file():
+        raise StageError(
+            f"fusion.pairs.source train: {path} not found (the prepared train split the pairs "
+            "are mined from; run the prepare stage)"
+        )
+    mined = mine_fix_pairs(read_jsonl(path), p.min_similarity, p.n_pairs)
+    train = feats.splits["train"]
+    row_of = {example: i for i, example in enumerate(train.ids)}
+    kept = [m for m in mined if m.vul_id in row_of and m.fix_id in row_of]
+    if not kept:
+        raise StageError(
+            f"fusion.pairs.source train: no vulnerable/fixed pair in {path} at "
+            f"min_similarity {p.min_similarity} (same project and function name, opposite "
+            "labels); lower fusion.pairs.min_similarity or use source demo"
+        )
+    rows = np.array(
+        [row_of[m.vul_id] for m in kept] + [row_of[m.fix_id] for m in kept], dtype=np.int64
+    )
+    log.info(
+        "fusion.pairs: %d vulnerable/fixed pairs mined from %s (min_similarity %.2f; %d not "
+        "in the features)",
+        len(kept),
+        path,
+        p.min_similarity,
+        len(mined) - len(kept),
+    )
+    return PairObjective(train, p.weight, p.margin, p.batch_size, train_cached, rows)
 
 
 def build_fusion(
@@ -340,7 +396,9 @@ def train_fusion(
     loaded = [b for b in (t, g) if b]
     cached = split_cache(loaded, model, cfg, feats, cache_dir, device)
     pad_id = t.meta["model"].get("pad_id", 1) if t else 1
-    pairs = pair_objective(cfg, Path(features_dir), loaded, model, feats, cache_dir, device)
+    pairs = pair_objective(
+        cfg, Path(features_dir), loaded, model, feats, cache_dir, device, cached
+    )
     sm = SeedModel(
         model,
         arch,
@@ -354,5 +412,5 @@ def train_fusion(
     branches = {"transformer": str(t.path) if t else None, "gnn": str(g.path) if g else None}
     extra: dict[str, Any] = {"degraded": degraded, "branches": branches}
     if pairs is not None:
-        extra["pairs"] = to_dict(cfg.fusion.pairs)
+        extra["pairs"] = {**to_dict(cfg.fusion.pairs), "n_used": pairs.n_pairs}
     return train_seed(cfg, "fusion", seed, feats, Path(out_dir), sm, stage, degraded, extra)
