@@ -226,6 +226,38 @@ def test_unusable_options_fail_before_the_model_loads(
     assert message.format(tmp=tmp_path) in res.stderr
 
 
+@pytest.mark.parametrize(
+    "uri, module",
+    [
+        ("http://x", None),  # MLflow's http artifact store: a bare ValueError
+        ("http://127.0.0.1:9/m", None),  # nothing listens there
+        ("s3://bucket/m", "botocore"),  # each needs its client library: an ImportError
+        ("gs://bucket/m", "google.cloud.storage"),
+        ("file:///etc/passwd", None),
+    ],
+)
+def test_a_model_uri_that_cannot_load_is_a_usage_error(
+    tmp_path: Path, uri: str, module: str | None
+) -> None:
+    """Whatever an artifact store raises, a bad ``--model`` is one line and exit 2, never a
+    traceback or exit 1 (the "findings" code under ``--fail-on-findings``)."""
+    import importlib.util
+
+    if module is not None:
+        try:
+            if importlib.util.find_spec(module) is not None:
+                pytest.skip(f"{module} is installed: the URI would reach the network")
+        except ModuleNotFoundError:
+            pass
+    root = _tree(tmp_path / "t")
+    res = CliRunner().invoke(main, ["scan", str(root), "--model", uri, "--fail-on-findings"])
+    assert res.exit_code == 2, res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert res.stderr.startswith(f"vulnfusion: error: cannot load model '{uri}': ")
+    if module is not None:
+        assert "client library of this URI's scheme is not installed" in res.stderr
+
+
 EXIT_WHILE_BLOCKED = """
 import sys, threading
 from pathlib import Path

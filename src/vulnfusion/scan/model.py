@@ -212,10 +212,15 @@ def _load(uri: str) -> ScanModel:
     try:
         with quiet_mlflow():
             pyfunc = mlflow.pyfunc.load_model(target)
-    except (MlflowException, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except Exception as exc:  # any failure to fetch or unpickle: the URI's fault, exit 2
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if not isinstance(exc, (MlflowException, OSError)):
+            # an artifact store's own error (http, s3 …): name its kind, the text may be bare
+            first = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+            if isinstance(exc, ImportError):
+                first += " (the client library of this URI's scheme is not installed)"
         where = f" (tracking store {store})" if store else ""
-        raise ModelLoadError(f"cannot load model '{uri}'{where}: {first}") from None
+        raise ModelLoadError(f"cannot load model '{uri}'{where}: {first or 'failed'}") from None
     scorer = getattr(pyfunc.unwrap_python_model(), "scorer", None)
     if scorer is None or not isinstance(getattr(scorer, "spec", None), ServingSpec):
         raise ModelLoadError(f"model '{uri}' is not a vulnfusion ensemble pyfunc")
