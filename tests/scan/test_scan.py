@@ -170,8 +170,11 @@ def test_sarif_fields_github_reads(registered_model: RegisteredModel, tmp_path: 
     }
     assert set(first["partialFingerprints"]) == {FINGERPRINT_KEY, IDENTITY_KEY}
     assert all(len(v) == 32 for v in first["partialFingerprints"].values())
-    assert first["properties"]["model"] == registered_model.local_dir.name
-    assert first["properties"]["modelVersion"].startswith("local")
+    # the download of a registered version says which (registered_model_meta)
+    meta = (registered_model.local_dir / "registered_model_meta").read_text()
+    assert "model_name: vulnfusion-ensemble" in meta
+    assert first["properties"]["model"] == "vulnfusion-ensemble"
+    assert f"model_version: {first['properties']['modelVersion']}\n" in meta
     assert first["properties"]["threshold"] == 0.0
     assert 1 <= len(first["relatedLocations"]) <= 5  # the top lines: tests/scan/test_localize.py
     assert "baselineState" not in first

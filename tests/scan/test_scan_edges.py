@@ -296,3 +296,128 @@ def test_process_exits_while_a_batch_is_still_scoring(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "interrupted\n"
     assert proc.stderr == ""
+
+
+# ------------------------------------------------ review of issue 15 (session 17): D2–D5
+
+
+def test_file_names_that_are_not_utf8_are_scanned(
+    registered_model: RegisteredModel, tmp_path: Path
+) -> None:
+    """Linux file names are bytes: one that is not UTF-8 is scanned like any other. SARIF
+    names it by its own bytes, percent-encoded; JSON and text show ``\\xff`` escapes; its
+    fingerprints are stable and a baseline finds it again."""
+    root = tmp_path / "t"
+    root.mkdir()
+    body = b"int %s(char *s)\n{\n    char b[1];\n    strcpy(b, s);\n    return 0;\n}\n"
+    names = {b"bad\xffname.c": b"bad", b"caf\xe9.c": b"cafe", b"\x80.h": b"lead"}
+    for name, func in names.items():
+        (Path(os.fsdecode(bytes(root))) / os.fsdecode(name)).write_bytes(body % func)
+    common = ["--model", str(registered_model.local_dir), "--threshold", "0", "--top-lines", "1"]
+    out = {fmt: tmp_path / f"scan.{fmt}" for fmt in ("sarif", "json", "text")}
+    for fmt, path in out.items():
+        res = _cli("scan", str(root), *common, "--format", fmt, "-o", str(path))
+        assert res.exit_code == 0, res.output
+    results = json.loads(out["sarif"].read_text(encoding="utf-8"))["runs"][0]["results"]
+    uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results]
+    assert sorted(uris) == ["%80.h", "bad%FFname.c", "caf%E9.c"]
+    related = results[0]["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    assert related == uris[0]
+    files = sorted(f["file"] for f in json.loads(out["json"].read_text())["findings"])
+    assert files == ["\\x80.h", "bad\\xffname.c", "caf\\xe9.c"]
+    table = out["text"].read_text(encoding="utf-8")
+    assert "bad\\xffname.c:1" in table and "caf\\xe9.c:1" in table
+    again = tmp_path / "again.sarif"
+    res = _cli("scan", str(root), *common, "--format", "sarif", "-o", str(again),
+               "--baseline", str(out["sarif"]))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    states = [r["baselineState"] for r in json.loads(again.read_text())["runs"][0]["results"]]
+    assert states == ["unchanged"] * 3
+    summary = subprocess.run(
+        [str(SARIF_BIN), "summary", str(out["sarif"])], capture_output=True, text=True
+    )
+    assert summary.returncode == 0, summary.stderr
+
+
+def test_an_unwritable_output_directory_fails_before_the_scan(tmp_path: Path) -> None:
+    """``/proc`` refuses new files even to root (for whom ``os.access`` says yes): the probe
+    writes a real file, before the model loads (the model named here does not exist)."""
+    root = _tree(tmp_path / "t")
+    res = CliRunner().invoke(
+        main, ["scan", str(root), "--model", str(tmp_path / "none"), "-o", "/proc/x.sarif"]
+    )
+    assert res.exit_code == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith("vulnfusion: error: Invalid value for '-o': /proc/x.sarif: /proc is")
+    assert "is not writable (" in line
+
+
+def test_a_downloaded_registered_version_is_named_by_its_meta(
+    registered_model: RegisteredModel, tmp_path: Path
+) -> None:
+    """``mlflow artifacts download -u models:/…`` writes ``registered_model_meta``: results
+    carry that name and version; a directory without it (or with a broken one) is named
+    after itself."""
+    import shutil
+
+    root = _tree(tmp_path / "t")
+    model = tmp_path / "my-model"
+    shutil.copytree(registered_model.local_dir, model)
+    meta = model / "registered_model_meta"
+
+    def identity() -> tuple[str, str]:
+        out = tmp_path / "s.sarif"
+        res = _cli("scan", str(root), "--model", str(model), "--threshold", "0",
+                   "--top-lines", "0", "--format", "sarif", "-o", str(out))  # fmt: skip
+        assert res.exit_code == 0, res.output
+        props = json.loads(out.read_text())["runs"][0]["results"][0]["properties"]
+        return props["model"], props["modelVersion"]
+
+    meta.write_text("model_name: vulnfusion-ensemble\nmodel_version: 7\n")
+    assert identity() == ("vulnfusion-ensemble", "7")
+    meta.write_text("model_name: [unclosed\n")
+    assert identity()[0] == "my-model"
+    meta.unlink()
+    name, version = identity()
+    assert name == "my-model" and version.startswith("local")
+
+
+def test_the_text_report_says_why_files_were_skipped(
+    registered_model: RegisteredModel, tmp_path: Path
+) -> None:
+    """Text mode lists each notification kind with a count and its first places."""
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "ok.c").write_text("int ok(int a)\n{\n    return a;\n}\n")
+    for i in range(7):
+        (root / f"b{i}.c").write_bytes(b"\x00\x01\x02binary")
+    (root / "empty.c").write_bytes(b"")
+    (root / "lat.c").write_bytes(b"/* caf\xe9 */\nint lat(int a)\n{\n    return a;\n}\n")
+    (root / "tool.cpp").write_text("int main() { return 0; }\n")
+    res = _cli("scan", str(root), "--model", str(registered_model.local_dir), "--threshold",
+               "1", "--top-lines", "0")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    tail = res.stdout.split("\n\n")[-1].splitlines()
+    assert tail == [
+        "notices (all of them in --format json or sarif):",
+        "binary (7): b0.c, b1.c, b2.c, b3.c, b4.c, … 2 more",
+        "empty (1): empty.c",
+        "decoded-latin1 (1): lat.c",
+        "cpp (1): tool.cpp",
+    ]
+
+
+def test_verbose_is_our_own_debug_log_only() -> None:
+    import logging
+
+    root_level = logging.getLogger().level
+    ours = logging.getLogger("vulnfusion")
+    before = ours.level
+    try:
+        res = CliRunner().invoke(main, ["-v", "scan", "--help"])
+        assert res.exit_code == 0
+        assert ours.level == logging.DEBUG
+        assert logging.getLogger("pydot").getEffectiveLevel() > logging.DEBUG
+    finally:
+        ours.setLevel(before)
+        logging.getLogger().setLevel(root_level)

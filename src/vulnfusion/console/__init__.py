@@ -108,8 +108,10 @@ def _on_sigterm() -> Any:
 @click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
 def main(verbose: bool) -> None:
     """Function-level C vulnerability detection with the registered vulnfusion model."""
-    level = "DEBUG" if verbose else os.environ.get("VULNFUSION_LOG_LEVEL", "WARNING").upper()
+    level = os.environ.get("VULNFUSION_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose:  # our own details; third-party libraries stay at the level above
+        logging.getLogger("vulnfusion").setLevel(logging.DEBUG)
 
 
 def _register() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from vulnfusion.scan.extract import DEFAULT_MAX_FILE_BYTES
 from vulnfusion.scan.formats import to_json, to_text
 from vulnfusion.scan.model import load_scan_model
 from vulnfusion.scan.sarif import build_sarif
+from vulnfusion.scan.walk import ScanInputError, printable, printable_doc
 
 # console.EXIT_OK / EXIT_FINDINGS, restated: importing the package from here would be a cycle
 EXIT_OK, EXIT_FINDINGS = 0, 1
@@ -136,8 +137,14 @@ def check_output_path(path: Path) -> None:
         parent = parent.parent
     if not parent.is_dir():
         raise click.BadParameter(f"{path}: {parent} is not a directory", param_hint="'-o'")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise click.BadParameter(f"{path}: {parent} is not writable", param_hint="'-o'")
+    try:  # a real file, not os.access: root passes that check even where writes fail (/proc)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise click.BadParameter(
+            f"{path}: {parent} is not writable ({why})", param_hint="'-o'"
+        ) from None
 
 
 def _emit(
@@ -148,14 +155,21 @@ def _emit(
     code: int,
     absent: list[dict[str, Any]] | None,
 ) -> None:
+    # printable: a file name that is not UTF-8 is shown with \xff escapes (SARIF URIs keep
+    # its bytes, percent-encoded)
     if fmt == "text":
-        text = to_text(result, model, len(absent or []))
+        text = printable(to_text(result, model, len(absent or [])))
     elif fmt == "json":
-        text = json.dumps(to_json(result, model, absent), indent=2) + "\n"
+        text = json.dumps(printable_doc(to_json(result, model, absent)), indent=2) + "\n"
     else:
-        text = json.dumps(build_sarif(result, model, code, absent), indent=2) + "\n"
+        doc = printable_doc(build_sarif(result, model, code, absent))
+        text = json.dumps(doc, indent=2) + "\n"
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_text(output, text)
+        try:
+            write_text(output, text)
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            raise ScanInputError(f"-o {output}: cannot write the report: {why}") from None
         click.echo(f"vulnfusion: {len(result.findings)} finding(s); wrote {output}", err=True)

@@ -396,9 +396,7 @@ def train_fusion(
     loaded = [b for b in (t, g) if b]
     cached = split_cache(loaded, model, cfg, feats, cache_dir, device)
     pad_id = t.meta["model"].get("pad_id", 1) if t else 1
-    pairs = pair_objective(
-        cfg, Path(features_dir), loaded, model, feats, cache_dir, device, cached
-    )
+    pairs = pair_objective(cfg, Path(features_dir), loaded, model, feats, cache_dir, device, cached)
     sm = SeedModel(
         model,
         arch,

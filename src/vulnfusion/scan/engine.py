@@ -28,7 +28,7 @@ from vulnfusion.scan.extract import (
     read_source,
 )
 from vulnfusion.scan.localize import LineScore, suspicious_lines_batch
-from vulnfusion.scan.walk import Candidate, ScanInputError, Skipped, walk_tree
+from vulnfusion.scan.walk import Candidate, ScanInputError, Skipped, name_bytes, walk_tree
 
 FINGERPRINT_KEY = "vulnfusionFunctionHash/v1"  # path + name + normalised text
 IDENTITY_KEY = "vulnfusionFunctionName/v1"  # path + name: the same function, perhaps edited
@@ -163,11 +163,11 @@ def fingerprints(uri: str, name: str, ordinal: int, text: str) -> dict[str, str]
     (re-indenting is not a change); ``IDENTITY_KEY`` leaves the text out, so a baseline can
     tell an edited function (``updated``) from a new one. SHA-256, first 32 hex digits.
     """
-    ident = f"{uri}\0{name}\0{ordinal}"
-    body = " ".join(text.split())
+    ident = name_bytes(f"{uri}\0{name}\0{ordinal}")  # the path's own bytes, UTF-8 or not
+    body = " ".join(text.split()).encode()
     return {
-        FINGERPRINT_KEY: hashlib.sha256(f"{ident}\0{body}".encode()).hexdigest()[:32],
-        IDENTITY_KEY: hashlib.sha256(ident.encode()).hexdigest()[:32],
+        FINGERPRINT_KEY: hashlib.sha256(ident + b"\0" + body).hexdigest()[:32],
+        IDENTITY_KEY: hashlib.sha256(ident).hexdigest()[:32],
     }
 
 

@@ -7,9 +7,11 @@ from typing import Any
 from vulnfusion import __version__
 from vulnfusion.scan.engine import ScanResult
 from vulnfusion.scan.sarif import level_for, path_of
+from vulnfusion.scan.walk import printable
 
 JSON_FORMAT_VERSION = 1
 NAME_WIDTH = 40  # longer function names are cut with "…" in the table
+NOTICES_SHOWN = 5  # places listed per notification kind in the text report
 
 
 def to_json(
@@ -80,7 +82,8 @@ def to_text(result: ScanResult, model: dict[str, str], absent_count: int = 0) ->
     rows = [header]
     for f in findings:
         name = f.name if len(f.name) <= NAME_WIDTH else f.name[: NAME_WIDTH - 1] + "…"
-        row = [f"{f.uri}:{f.start_line}", name, f"{f.probability:.3f}", level_for(f.probability)]
+        where = f"{printable(f.uri)}:{f.start_line}"  # \xff escapes: widths count them
+        row = [where, name, f"{f.probability:.3f}", level_for(f.probability)]
         row += [f.baseline_state or ""] if with_state else []
         row += [" ".join(f"{t.line}:{t.score:.2f}" for t in f.top_lines)] if with_lines else []
         rows.append(row)
@@ -104,7 +107,24 @@ def to_text(result: ScanResult, model: dict[str, str], absent_count: int = 0) ->
         + (f" · {absent_count} absent since the baseline" if absent_count else "")
         + f" · model {model['name']} {model['version']}"
     )
+    lines += notice_lines(result)
     return "\n".join(lines) + "\n"
+
+
+def notice_lines(result: ScanResult, per_kind: int = NOTICES_SHOWN) -> list[str]:
+    """Why files or functions were skipped and which files were decoded as Latin-1: one line
+    per notification kind (its rule id without ``VFN-``, count, the first ``per_kind`` places),
+    in the order each kind first occurred; the JSON and SARIF reports list them all."""
+    kinds: dict[str, list[str]] = {}
+    for n in result.notifications:
+        place = printable(n.uri or "") if n.line is None else f"{printable(n.uri or '')}:{n.line}"
+        kinds.setdefault(n.rule.removeprefix("VFN-"), []).append(place or n.message)
+    out = []
+    for kind, places in kinds.items():
+        shown = ", ".join(places[:per_kind])
+        more = f", … {len(places) - per_kind} more" if len(places) > per_kind else ""
+        out.append(f"{kind} ({len(places)}): {shown}{more}")
+    return ["", "notices (all of them in --format json or sarif):", *out] if out else []
 
 
 def _baseline_file(result: dict[str, Any]) -> str | None:

@@ -259,4 +259,24 @@ def _identity(uri: str, pyfunc: Any) -> tuple[str, str]:
     run_id = getattr(pyfunc.metadata, "run_id", None)
     if uri.startswith("runs:/"):
         return "vulnfusion-ensemble", f"run {run_id or uri.split('/')[1]}"
+    if not _SCHEME.match(uri):
+        registered = _registered_meta(Path(uri))
+        if registered is not None:
+            return registered
     return Path(uri).resolve().name, f"local{f' (run {run_id})' if run_id else ''}"
+
+
+def _registered_meta(directory: Path) -> tuple[str, str] | None:
+    """(name, version) from the ``registered_model_meta`` file MLflow writes beside
+    ``MLmodel`` of a registered version (``mlflow artifacts download -u models:/…``);
+    ``None`` when it is absent or unreadable: the directory then names the model."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load((directory / "registered_model_meta").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not isinstance(meta, dict) or not meta.get("model_name"):
+        return None
+    version = meta.get("model_version")
+    return str(meta["model_name"]), "unknown" if version is None else str(version)

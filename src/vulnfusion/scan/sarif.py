@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 
 from vulnfusion import __version__
 from vulnfusion.scan.engine import Finding, Notification, ScanResult
+from vulnfusion.scan.walk import name_bytes
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -120,13 +121,15 @@ def _region(start_line: int, start_col: int, end_line: int, end_col: int) -> dic
 def artifact_uri(path: str) -> str:
     """A relative POSIX path as a SARIF ``artifactLocation.uri``: percent-encoded (RFC 3986;
     SARIF 2.1.0 §3.4.3), so a space, ``%`` or ``#`` in a file name names that file and not an
-    escape or a fragment. :func:`path_of` is the inverse."""
-    return quote(path, safe="/")
+    escape or a fragment, and a name that is not UTF-8 keeps its own bytes (``\\xff`` →
+    ``%FF``). :func:`path_of` is the inverse."""
+    return quote(name_bytes(path), safe="/")
 
 
 def path_of(uri: str) -> str:
-    """The relative path an :func:`artifact_uri` names."""
-    return unquote(uri)
+    """The relative path an :func:`artifact_uri` names (bytes that are not UTF-8 as
+    surrogate escapes, as the walk holds them)."""
+    return unquote(uri, errors="surrogateescape")
 
 
 def _location(uri: str, region: dict[str, int] | None = None) -> dict[str, Any]:

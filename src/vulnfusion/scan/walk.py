@@ -36,6 +36,35 @@ class ScanInputError(VulnfusionError, ValueError):
     """A path or option given to ``scan`` cannot be used (one line, naming it)."""
 
 
+def name_bytes(rel: str) -> bytes:
+    """A walked path's bytes as the file system holds them: a name that is not valid UTF-8
+    reaches Python with each bad byte as a lone surrogate (PEP 383, ``os.fsdecode``), which
+    ``surrogateescape`` turns back into that byte."""
+    return rel.encode("utf-8", "surrogateescape")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print and to write as UTF-8 JSON: the bytes of a file name that were
+    not UTF-8 (see :func:`name_bytes`) shown as ``\\xff`` escapes; other text unchanged."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return name_bytes(text).decode("utf-8", "backslashreplace")
+    return text
+
+
+def printable_doc(doc: object) -> object:
+    """A JSON document (dicts, lists, strings …) with :func:`printable` applied to every
+    string, keys included."""
+    if isinstance(doc, str):
+        return printable(doc)
+    if isinstance(doc, dict):
+        return {printable_doc(k): printable_doc(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [printable_doc(v) for v in doc]
+    return doc
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A regular C file to read: its absolute path and its POSIX path relative to the root."""
