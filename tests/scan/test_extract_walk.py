@@ -166,6 +166,54 @@ def test_gitignore_at_every_level_and_excludes(tmp_path: Path) -> None:
     assert found == ["lib/a.c", "main.c"]
 
 
+def _git_untracked_c(repo: Path, sub: str) -> list[str]:
+    """git's own answer: the .c/.h files under ``sub`` that ``git status`` would list."""
+    import subprocess
+
+    out = subprocess.run(
+        ["git", "-C", str(repo / sub), "ls-files", "--others", "--exclude-standard", "."],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return sorted(x for x in out.splitlines() if x.endswith((".c", ".h")))
+
+
+def test_gitignore_files_above_a_scanned_directory_apply(tmp_path: Path) -> None:
+    """Scanning ``src`` of a repository skips what git skips there, rules of the
+    ``.gitignore`` files above ``src`` included; checked against git itself."""
+    import subprocess
+
+    repo = tmp_path / "repo"
+    _touch(
+        repo,
+        "anch.c",
+        "src/anch.c",
+        "src/ok.c",
+        "src/gen/gen.c",
+        "src/gen/important.c",
+        "src/keep/keep.c",
+        "src/keep/local.c",
+        "src/build/out.c",
+        "src/deep/x_test.c",
+        "src/deep/y.c",
+    )
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("src/gen/\n!src/gen/important.c\nbuild\n/anch.c\n*_test.c\n")
+    (repo / "src" / "keep" / ".gitignore").write_text("local.c\n")
+    found, _ = _walk(repo / "src")
+    assert found == ["anch.c", "deep/y.c", "keep/keep.c", "ok.c"]
+    assert found == _git_untracked_c(repo, "src")
+    found, _ = _walk(repo / "src" / "deep")
+    assert found == ["y.c"] == _git_untracked_c(repo, "src/deep")
+    # a directory the rules above ignore, named on the command line: scanned
+    found, _ = _walk(repo / "src" / "gen")
+    assert found == ["gen.c", "important.c"]
+    # outside any repository, nothing above the root applies
+    (tmp_path / "plain" / "src").mkdir(parents=True)
+    (tmp_path / "plain" / ".gitignore").write_text("*.c\n")
+    _touch(tmp_path / "plain", "src/a.c")
+    assert _walk(tmp_path / "plain" / "src")[0] == ["a.c"]
+
+
 def test_symlinks_are_never_followed(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     _touch(outside, "secret.c")

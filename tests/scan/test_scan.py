@@ -243,6 +243,10 @@ def test_fingerprints_and_baseline_states(scan_model: Any, tmp_path: Path) -> No
     assert set(states.values()) == {"unchanged"} and len(states) == 9
     assert [r["properties"]["function"] for r in absent] == ["sq"]
     assert absent[0]["baselineState"] == "absent"
+    # not an alert any more, for a consumer that ignores baselineState (SARIF §3.27.9-10)
+    assert (absent[0]["kind"], absent[0]["level"]) == ("pass", "none")
+    assert "relatedLocations" not in absent[0]
+    assert absent[0]["message"]["text"].startswith("Function 'sq' is no longer reported")
 
 
 def test_cli_baseline_only_new_and_sarif_diff(
@@ -269,12 +273,16 @@ def test_cli_baseline_only_new_and_sarif_diff(
     assert res.exit_code == 1
     doc = json.loads(only.read_text())
     assert [(f["function"], f["baseline_state"]) for f in doc["findings"]] == [("added", "new")]
-    # sarif-tools diffs the two scans: 11 results before, 12 after (11 found + 1 absent)
+    # sarif-tools diffs the two scans: as many alerts before and after (11: "added" came,
+    # "sq" went), and the absent "sq" as a level-none result, not an alert
     diff = tmp_path / "diff.json"
     subprocess.run([str(SARIF_BIN), "diff", str(old), str(new), "-o", str(diff)], check=True)
     report = json.loads(diff.read_text())
-    codes = [c for level in ("error", "warning", "note") for c in report[level]["codes"].values()]
-    assert (sum(c["<"] for c in codes), sum(c[">"] for c in codes)) == (11, 12)
+    assert report["all"] == {"+": 1, "-": 0}
+    assert [report[level]["+"] for level in ("error", "warning", "note", "none")] == [0, 0, 0, 1]
+    ((message, counts),) = report["none"]["codes"].items()
+    assert message.startswith("VF1001 Function 'sq' is no longer reported")
+    assert (counts["<"], counts[">"]) == (0, 1)
 
 
 def _hostile(root: Path) -> Path:

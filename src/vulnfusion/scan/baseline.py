@@ -64,7 +64,11 @@ def read_baseline(path: Path) -> list[dict[str, Any]]:
 def apply_baseline(findings: list[Finding], baseline: list[dict[str, Any]]) -> list[dict]:
     """Set ``baseline_state`` on every finding; return the baseline results now absent.
 
-    The absent results are deep copies of the old ones with ``baselineState: absent``.
+    The absent results are the old ones (copies) with ``baselineState: absent``, ``kind:
+    pass`` and ``level: none`` (SARIF 2.1.0 §3.27.9–10: evaluated, no problem found), their
+    message saying so and without the old suspicious lines: a consumer that ignores
+    ``baselineState`` must not show a removed function as an alert at lines that now hold
+    other code.
     """
     by_identity: dict[str, list[dict[str, Any]]] = {}
     for r in baseline:
@@ -85,5 +89,13 @@ def apply_baseline(findings: list[Finding], baseline: list[dict[str, Any]]) -> l
         if id(r) not in matched:
             gone = copy.deepcopy(r)
             gone["baselineState"] = "absent"
+            gone["kind"], gone["level"] = "pass", "none"
+            gone.pop("relatedLocations", None)
+            name = (gone.get("properties") or {}).get("function")
+            what = f"Function '{name}'" if isinstance(name, str) else "This result"
+            gone["message"] = {
+                "text": f"{what} is no longer reported since the baseline (fixed, removed, "
+                "renamed or now below the threshold); its location is the baseline's."
+            }
             absent.append(gone)
     return absent

@@ -4,7 +4,10 @@ symlink ever followed.
 Ignore rules use git's own semantics through the maintained ``pathspec`` library
 (``GitIgnoreSpec``): a ``.gitignore`` applies to paths below its directory, a deeper file's
 rules (negations included) override a shallower one's, and an ignored directory is not entered
-(git cannot re-include a file inside it either). ``--exclude`` globs are gitignore patterns
+(git cannot re-include a file inside it either). Scanning a directory inside a git repository
+applies the ``.gitignore`` files above it up to the work tree's top too, as git does (not
+``.git/info/exclude`` or ``core.excludesFile``: they are one clone's settings, not the
+project's). ``--exclude`` globs are gitignore patterns
 anchored at the scanned root.
 
 Symlinks are reported, never followed — as git stores them: a link inside the tree points at a
@@ -92,6 +95,8 @@ class _Rules:
 
     base: str  # POSIX path of its directory relative to the root ("" for the root)
     spec: pathspec.GitIgnoreSpec
+    # a .gitignore above the root (same repository): the root's path relative to its directory
+    lead: str = ""
 
 
 def _ignored(rules: list[_Rules], rel: str, is_dir: bool) -> bool:
@@ -99,6 +104,7 @@ def _ignored(rules: list[_Rules], rel: str, is_dir: bool) -> bool:
     verdict: bool | None = None
     for r in rules:
         sub = rel if not r.base else rel[len(r.base) + 1 :]
+        sub = f"{r.lead}/{sub}" if r.lead and sub else (r.lead or sub)
         result = r.spec.check_file(sub + "/" if is_dir else sub)
         if result.include is not None:
             verdict = result.include
@@ -113,6 +119,30 @@ def _read_gitignore(directory: Path, base: str) -> _Rules | None:
     except OSError:  # an unreadable .gitignore ignores nothing, as in git
         return None
     return _Rules(base, _spec(text.splitlines()))
+
+
+def _enclosing_rules(root: Path) -> list[_Rules]:
+    """The ``.gitignore`` files above ``root`` inside its git repository (from the top of
+    the work tree down to ``root``'s parent), as git applies them to ``root``'s contents: so
+    scanning ``src`` of a repository skips what ``git status`` in it would. None outside a
+    repository, and none when they ignore ``root`` itself: a directory named on the command
+    line is scanned, as a file named there is."""
+    real = Path(os.path.realpath(root))
+    ancestors = []
+    for d in real.parents:
+        ancestors.append(d)
+        if (d / ".git").exists():
+            break
+    else:
+        return []  # not inside a git work tree
+    if (real / ".git").exists():
+        return []  # root is the top of its own repository
+    rules = []
+    for d in reversed(ancestors):
+        r = _read_gitignore(d, "")
+        if r is not None:
+            rules.append(_Rules("", r.spec, real.relative_to(d).as_posix()))
+    return [] if _ignored(rules, "", True) else rules
 
 
 def walk_tree(root: Path, excludes: Iterable[str] = ()) -> Iterator[Candidate | Skipped]:
@@ -133,7 +163,8 @@ def walk_tree(root: Path, excludes: Iterable[str] = ()) -> Iterator[Candidate | 
         yield from _classify(root, root.name, os.path.realpath(root.parent))
         return
     seen: set[tuple[int, int]] = set()
-    base_rules = [r for r in [_read_gitignore(root, "")] if r] + extra
+    own = [r for r in [_read_gitignore(root, "")] if r]
+    base_rules = _enclosing_rules(root) + own + extra
     yield from _walk_dir(root, "", base_rules, extra, (os.path.realpath(root), seen))
 
 
