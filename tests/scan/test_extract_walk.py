@@ -307,3 +307,12 @@ def test_top_lines_map_to_file_lines_whatever_the_line_ends(
     (fn,) = extract_functions(source)
     got = to_file_lines(fn, [(ln, 1.0) for ln in text_lines])
     assert [ls.line for ls in got] == file_lines
+
+
+def test_a_file_named_on_the_command_line_is_never_dropped_silently(tmp_path: Path) -> None:
+    for name in ("notes.txt", ".gitignore", "Makefile"):
+        (tmp_path / name).write_text("x\n")
+        assert _walk(tmp_path / name) == ([], [(name, "not-c")])
+    _touch(tmp_path, "a.c", "b.hpp")
+    assert _walk(tmp_path / "a.c") == (["a.c"], [])
+    assert _walk(tmp_path / "b.hpp") == ([], [("b.hpp", "cpp")])

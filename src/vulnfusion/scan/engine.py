@@ -300,7 +300,7 @@ def _entries(
 
 def _skip_file(result: ScanResult, uri: str, reason: str, detail: str) -> None:
     result.summary.files_skipped[reason] += 1
-    level = "note" if reason in ("cpp", "symlink", "empty") else "warning"
+    level = "note" if reason in ("cpp", "symlink", "empty", "not-c") else "warning"
     result.notifications.append(Notification(level, f"VFN-{reason}", f"{uri}: {detail}", uri))
 
 

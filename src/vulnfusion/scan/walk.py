@@ -81,7 +81,9 @@ class Skipped:
     """A path the walk did not read, and why (``reason`` is a short key, ``detail`` a line)."""
 
     rel: str
-    reason: str  # "cpp", "symlink", "symlink-outside", "not-regular", "unreadable-dir"
+    # "cpp", "symlink", "symlink-outside", "not-regular", "unreadable-dir", "not-c" (a file
+    # named on the command line only)
+    reason: str
     detail: str
 
 
@@ -160,7 +162,9 @@ def walk_tree(root: Path, excludes: Iterable[str] = ()) -> Iterator[Candidate | 
     root = Path(root)
     extra = [_Rules("", _spec(excludes))] if excludes else []
     if not root.is_dir():
-        yield from _classify(root, root.name, os.path.realpath(root.parent))
+        named = list(_classify(root, root.name, os.path.realpath(root.parent)))
+        # a file named on the command line is never dropped without a word
+        yield from named or [Skipped(root.name, "not-c", "not a C source (.c or .h): not read")]
         return
     seen: set[tuple[int, int]] = set()
     own = [r for r in [_read_gitignore(root, "")] if r]
