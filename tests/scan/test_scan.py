@@ -349,8 +349,13 @@ def test_text_format_and_exit_codes(registered_model: RegisteredModel, tmp_path:
     lines = res.stdout.splitlines()
     assert lines[0].split() == ["location", "function", "probability", "level"]
     probs = [float(line.split()[-2]) for line in lines[1:12]]
-    assert probs == sorted(probs, reverse=True) and len(lines) == 14
+    assert probs == sorted(probs, reverse=True) and len(lines) == 17
     assert lines[13].startswith("11 finding(s) at threshold 0.000 · 11 functions scored in 2 files")
+    assert lines[14:] == [
+        "",
+        "notices (all of them in --format json or sarif):",
+        "cpp (1): src/tool.cpp",
+    ]
     findings = _cli("scan", str(root), "--model", model, "--threshold", "0", "--fail-on-findings")
     assert findings.exit_code == 1
     clean = _cli("scan", str(root), "--model", model, "--threshold", "1", "--fail-on-findings")
