@@ -75,6 +75,7 @@ DEFAULT_TRACKS = {
         "pairs": {
             "source": "none",
             "n_pairs": 800,
+            "min_similarity": 0.9,
             "seed": 101,
             "weight": 0.0,
             "margin": 1.0,
