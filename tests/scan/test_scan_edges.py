@@ -256,6 +256,8 @@ def test_a_model_uri_that_cannot_load_is_a_usage_error(
     assert res.stderr.startswith(f"vulnfusion: error: cannot load model '{uri}': ")
     if module is not None:
         assert "client library of this URI's scheme is not installed" in res.stderr
+    if uri.startswith("http"):
+        assert "set MLFLOW_TRACKING_URI=<server> and pass models:/name@alias" in res.stderr
 
 
 EXIT_WHILE_BLOCKED = """

@@ -219,6 +219,12 @@ def _load(uri: str) -> ScanModel:
             first = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
             if isinstance(exc, ImportError):
                 first += " (the client library of this URI's scheme is not installed)"
+            elif uri.startswith(("http://", "https://")):
+                first = (
+                    "an http(s) URI is read as an MLflow artifact-server path, which this is "
+                    "not; for a tracking server set MLFLOW_TRACKING_URI=<server> and pass "
+                    "models:/name@alias or runs:/<id>/model, or pass a model directory"
+                )
         where = f" (tracking store {store})" if store else ""
         raise ModelLoadError(f"cannot load model '{uri}'{where}: {first or 'failed'}") from None
     scorer = getattr(pyfunc.unwrap_python_model(), "scorer", None)
