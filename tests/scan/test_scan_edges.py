@@ -423,3 +423,37 @@ def test_verbose_is_our_own_debug_log_only() -> None:
     finally:
         ours.setLevel(before)
         logging.getLogger().setLevel(root_level)
+
+
+def test_symlinks_named_on_the_command_line_are_reported_not_followed(
+    registered_model: RegisteredModel, tmp_path: Path
+) -> None:
+    """A PATH that is a symlink (to a file outside the tree, to nowhere, to its own directory)
+    is a notice where it stands: the other results keep their paths relative to the tree."""
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "a.c").write_text("int a(int x)\n{\n    return x;\n}\n")
+    outside = tmp_path / "secret.c"
+    outside.write_text("int secret(void)\n{\n    return 1;\n}\n")
+    (root / "out.c").symlink_to(outside)
+    (root / "dangling.c").symlink_to(root / "nowhere.c")
+    (root / "loop").symlink_to(root)
+    paths = [str(root / n) for n in ("a.c", "out.c", "dangling.c", "loop")]
+    out = tmp_path / "scan.json"
+    res = _cli("scan", *paths, "--model", str(registered_model.local_dir), "--threshold", "0",
+               "--top-lines", "0", "--format", "json", "-o", str(out))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert [(f["file"], f["function"]) for f in doc["findings"]] == [("a.c", "a")]
+    notes = sorted((n["file"], n["id"]) for n in doc["notifications"])
+    assert notes == [("dangling.c", "VFN-symlink"), ("loop", "VFN-symlink"),
+                     ("out.c", "VFN-symlink")]  # fmt: skip
+
+
+def test_dash_output_is_standard_output(registered_model: RegisteredModel, tmp_path: Path) -> None:
+    root = _tree(tmp_path / "t")
+    res = _cli("scan", str(root), "--model", str(registered_model.local_dir), "--threshold", "0",
+               "--top-lines", "0", "--format", "json", "-o", "-")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)["findings"]) == 11
+    assert not Path("-").exists()

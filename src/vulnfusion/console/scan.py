@@ -90,6 +90,8 @@ def scan(
     """
     if only_new and baseline is None:
         raise click.UsageError("--only-new needs --baseline")
+    if output is not None and str(output) == "-":
+        output = None  # "-o -": standard output, as for most command-line tools
     scan_root(paths)  # a missing path fails before the model is loaded (seconds)
     if output is not None:
         check_output_path(output)  # and so does an -o that could never be written

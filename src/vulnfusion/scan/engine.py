@@ -150,9 +150,18 @@ def scan_root(paths: Sequence[Path]) -> Path:
     for p in paths:
         if not os.path.lexists(p):
             raise ScanInputError(f"{p}: no such file or directory")
-        real = Path(os.path.realpath(p))
-        dirs.append(real if real.is_dir() else real.parent)
+        real = _real(p)
+        dirs.append(real if real.is_dir() and not real.is_symlink() else real.parent)
     return Path(os.path.commonpath([str(d) for d in dirs]))
+
+
+def _real(path: Path) -> Path:
+    """``path`` with every symlink resolved except a last component that is one: a symlink
+    named on the command line is reported where it is, never followed (like one in a tree)."""
+    path = Path(os.path.abspath(path))
+    if path.is_symlink():
+        return Path(os.path.realpath(path.parent)) / path.name
+    return Path(os.path.realpath(path))
 
 
 def fingerprints(uri: str, name: str, ordinal: int, text: str) -> dict[str, str]:
@@ -279,13 +288,20 @@ def _entries(
     done: set[str] = set()
     seen: set[str] = set()  # relative to the one real root: one entry per real path
     for p in paths:
-        real = os.path.realpath(p)
+        real = str(_real(p))
         if real in done:
             continue
         done.add(real)
-        base = Path(real) if Path(real).is_dir() else Path(real).parent
+        link = Path(real).is_symlink()
+        base = Path(real) if Path(real).is_dir() and not link else Path(real).parent
         prefix = os.path.relpath(base, root).replace(os.sep, "/")
         prefix = "" if prefix == "." else prefix + "/"
+        if link:  # named on the command line: reported, not followed (nor out of the tree)
+            rel = prefix + Path(real).name
+            if rel not in seen:
+                seen.add(rel)
+                yield Skipped(rel, "symlink", "symlink named on the command line not followed")
+            continue
         for e in walk_tree(Path(real), excludes):
             rel = prefix + e.rel
             if rel in seen:
