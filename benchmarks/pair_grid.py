@@ -40,14 +40,13 @@ from torch import nn
 
 from vulnfusion.config import load_config
 from vulnfusion.data.demo.heldout import heldout_rows
-from vulnfusion.data.fixpairs import mine_fix_pairs
 from vulnfusion.features import load_features
 from vulnfusion.graphs.edits import augment_pairs
-from vulnfusion.io import read_jsonl
 from vulnfusion.runs.fusion import (
     cached_features,
     embed_rows,
     load_branch,
+    mined_pair_rows,
     stage_features,
     twin_features,
 )
@@ -71,14 +70,10 @@ def paired_texts(rows: list[dict[str, Any]]) -> list[str]:
 
 def mined_rows(ws: Path, split: str, min_similarity: float, n_pairs: int | None) -> np.ndarray:
     """Row indices into ``split``'s features of the pairs mined from its prepared rows
-    (:func:`vulnfusion.data.fixpairs.mine_fix_pairs`): P vulnerable rows, then their fixes."""
-    mined = mine_fix_pairs(
-        read_jsonl(ws / "data" / "prepared" / f"{split}.jsonl"), min_similarity, n_pairs
-    )
+    (:func:`vulnfusion.runs.fusion.mined_pair_rows`): P vulnerable rows, then their fixes."""
     ids = load_features(ws / "data" / "features").splits[split].ids
-    row = {example: i for i, example in enumerate(ids)}
-    kept = [m for m in mined if m.vul_id in row and m.fix_id in row]
-    return np.array([row[m.vul_id] for m in kept] + [row[m.fix_id] for m in kept], np.int64)
+    prepared = ws / "data" / "prepared" / f"{split}.jsonl"
+    return mined_pair_rows(prepared, ids, min_similarity, n_pairs)[0]
 
 
 def embeddings(

@@ -24,7 +24,7 @@ from vulnfusion.scan.extract import DEFAULT_MAX_FILE_BYTES
 from vulnfusion.scan.formats import to_json, to_text
 from vulnfusion.scan.model import load_scan_model
 from vulnfusion.scan.sarif import build_sarif
-from vulnfusion.scan.walk import ScanInputError, printable, printable_doc
+from vulnfusion.scan.walk import ScanInputError, printable_doc
 
 # console.EXIT_OK / EXIT_FINDINGS, restated: importing the package from here would be a cycle
 EXIT_OK, EXIT_FINDINGS = 0, 1
@@ -158,9 +158,9 @@ def _emit(
     absent: list[dict[str, Any]] | None,
 ) -> None:
     # printable: a file name that is not UTF-8 is shown with \xff escapes (SARIF URIs keep
-    # its bytes, percent-encoded)
+    # its bytes, percent-encoded; the text table escapes its own, to size its columns)
     if fmt == "text":
-        text = printable(to_text(result, model, len(absent or [])))
+        text = to_text(result, model, len(absent or []))
     elif fmt == "json":
         text = json.dumps(printable_doc(to_json(result, model, absent)), indent=2) + "\n"
     else:

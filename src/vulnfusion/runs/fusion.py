@@ -264,6 +264,21 @@ def prepared_train(features_dir: Path) -> Path:
     return features_dir.parent / "prepared" / "train.jsonl"
 
 
+def mined_pair_rows(
+    prepared: Path, ids: list[str], min_similarity: float, max_pairs: int | None
+) -> tuple[np.ndarray, int]:
+    """The pairs mined from the prepared split file ``prepared`` as row indices into that
+    split's features (``ids``: their row order): P vulnerable rows, then their fixes in the
+    same order, shape (2P,); and how many pairs were mined (some may have no features)."""
+    from vulnfusion.data.fixpairs import mine_fix_pairs
+
+    mined = mine_fix_pairs(read_jsonl(prepared), min_similarity, max_pairs)
+    row_of = {example: i for i, example in enumerate(ids)}
+    kept = [m for m in mined if m.vul_id in row_of and m.fix_id in row_of]
+    rows = [row_of[m.vul_id] for m in kept] + [row_of[m.fix_id] for m in kept]
+    return np.array(rows, dtype=np.int64), len(mined)
+
+
 def mined_pair_objective(
     cfg: Config,
     features_dir: Path,
@@ -277,8 +292,6 @@ def mined_pair_objective(
     Raises:
         StageError: the prepared train split is missing, or it yields no pair.
     """
-    from vulnfusion.data.fixpairs import mine_fix_pairs
-
     p = cfg.fusion.pairs
     path = prepared_train(features_dir)
     if not path.is_file():
@@ -286,26 +299,21 @@ def mined_pair_objective(
             f"fusion.pairs.source train: {path} not found (the prepared train split the pairs "
             "are mined from; run the prepare stage)"
         )
-    mined = mine_fix_pairs(read_jsonl(path), p.min_similarity, p.n_pairs)
     train = feats.splits["train"]
-    row_of = {example: i for i, example in enumerate(train.ids)}
-    kept = [m for m in mined if m.vul_id in row_of and m.fix_id in row_of]
-    if not kept:
+    rows, n_mined = mined_pair_rows(path, train.ids, p.min_similarity, p.n_pairs)
+    if not len(rows):
         raise StageError(
             f"fusion.pairs.source train: no vulnerable/fixed pair in {path} at "
             f"min_similarity {p.min_similarity} (same project and function name, opposite "
             "labels); lower fusion.pairs.min_similarity or use source demo"
         )
-    rows = np.array(
-        [row_of[m.vul_id] for m in kept] + [row_of[m.fix_id] for m in kept], dtype=np.int64
-    )
     log.info(
         "fusion.pairs: %d vulnerable/fixed pairs mined from %s (min_similarity %.2f; %d not "
         "in the features)",
-        len(kept),
+        len(rows) // 2,
         path,
         p.min_similarity,
-        len(mined) - len(kept),
+        n_mined - len(rows) // 2,
     )
     return PairObjective(train, p.weight, p.margin, p.batch_size, train_cached, rows)
 
