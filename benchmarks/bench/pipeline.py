@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from bench.context import DEVIGN, ROOT, TRACKS, Ctx, dig, once
+from bench.context import DEVIGN, ROOT, TRACKS, Ctx, once
 from bench.inputs import subset_params
 from bench.processes import Measured, run_measured
 
@@ -186,4 +186,9 @@ def run(ctx: Ctx) -> dict[str, Any]:
 
 
 def headline(r: dict[str, Any]) -> str:
-    return f"devign preset {dig(r, 'devign_wall_s')} s, peak {dig(r, 'devign_peak_rss_mb')} MB"
+    """One console line: each split this run trained, with its wall time and peak RSS."""
+    runs = [
+        f"{split} {m['wall_s']:.0f} s, peak {m['peak_rss_mb']:.0f} MB"
+        for split, m in r.get("splits", {}).items()
+    ]
+    return "devign preset: " + ("; ".join(runs) or "no split ran")

@@ -61,3 +61,20 @@ def test_a_split_run_again_replaces_its_own_entry_and_an_error_replaces_all(
     assert again["evaluation"] == {"stratified": {"roc_auc": 0.75}}
     failed = merge_results(path, {"evaluation": {"error": "KeyError: 'x'"}}, {}, {})
     assert failed["evaluation"] == {"error": "KeyError: 'x'"}
+
+
+def test_the_pipeline_headline_names_each_split_it_ran() -> None:
+    from bench.pipeline import headline
+
+    cross = {"splits": {"cross_project": {"wall_s": 2445.1, "peak_rss_mb": 2502.1}}}
+    both = {
+        "splits": {
+            "stratified": {"wall_s": 3198.2, "peak_rss_mb": 2499.6},
+            "cross_project": {"wall_s": 2445.1, "peak_rss_mb": 2502.1},
+        }
+    }
+    assert headline(cross) == "devign preset: cross_project 2445 s, peak 2502 MB"
+    assert headline(both) == (
+        "devign preset: stratified 3198 s, peak 2500 MB; cross_project 2445 s, peak 2502 MB"
+    )
+    assert headline({"error": "x"}) == "devign preset: no split ran"
