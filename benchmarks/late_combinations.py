@@ -16,6 +16,11 @@ valid and test ROC-AUC (test with a 95% percentile bootstrap interval, 1,000 res
 
 A fusion head that learned something beyond its branches beats the equal-weight sum of the
 Transformer and GNN ensembles; one that did not, does not.
+
+Measured on the ``devign`` preset (README "Run on Devign"): the fusion head equals the
+equal-weight Transformer + GNN sum on both splits (stratified test 0.734 / 0.734,
+cross-project 0.574 / 0.577); TF-IDF adds 0.01 on the stratified split and costs 0.01 across
+projects.
 """
 
 from __future__ import annotations
