@@ -14,21 +14,22 @@ stay unseen, and nothing here touches ``cvepairs``.
 
 * ``mlm`` — masked language modelling (Devlin et al., NAACL 2019: 15% of the non-special
   tokens of each window chosen; of those 80% ``<mask>``, 10% a random token, 10% kept) on
-  the same windows the classifier reads (up to ``max_windows`` of ``max_length`` tokens per
-  function), AdamW with linear warm-up and decay, for at most ``--minutes`` of wall time;
+  the same windows the classifier reads (``transformer.windows`` in params), AdamW with
+  linear warm-up and decay, for at most ``--minutes`` of wall time;
   the MLM head is computed on the masked positions only (the full 16,000-way softmax on every
-  position costs ~5x). The encoder's weights then start the classifier.
+  position was more than 2x slower a step). The encoder's weights then start the classifier.
 * ``word2vec`` — skip-gram word2vec (Mikolov et al., 2013; ``gensim``, ``pip install
   gensim``) over each train function's BPE tokens; the vectors, centred and scaled to the
   encoder's initial spread (std 0.02), replace the word embeddings of the tokens they cover
   (the rest of the encoder keeps its random start).
 
 Measured (stratified split, 2 cores, README "Whole functions, data flow and normalised
-names"): MLM for 8 minutes (~530 steps of 64 windows) left the masked-token loss at ~5.5
-nats, a unigram plateau, and gave seed 0 valid ROC-AUC 0.707 against 0.712 (test 0.715
-against 0.718); word2vec (102 s) gave seed 0 valid 0.715 against 0.712 (test 0.722 against
-0.718) and seed 1 valid 0.695 against 0.693 (test 0.718 against 0.716). Neither is added to
-the preset: see the README.
+names"; the MLM run cut each function into consecutive windows, its last one a short tail
+rather than moved back as here and in the classifier): MLM for 8 minutes (~530 steps of 64
+windows) left the masked-token loss at ~5.5 nats, a unigram plateau, and gave seed 0 valid
+ROC-AUC 0.707 against 0.712 (test 0.715 against 0.718); word2vec (102 s) gave seed 0 valid
+0.715 against 0.712 (test 0.722 against 0.718) and seed 1 valid 0.695 against 0.693 (test
+0.718 against 0.716). Neither is added to the preset: see the README.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -48,27 +50,28 @@ from vulnfusion.cli.train import branch_stage_main
 from vulnfusion.config import load_config
 from vulnfusion.features import load_split
 from vulnfusion.models.transformer import scratch_config
+from vulnfusion.models.windows import WindowSpec, window_starts
 from vulnfusion.runs import branch
 from vulnfusion.tokenization import SPECIAL_TOKENS, load_tokenizer_dir
 
 FEATURES = "data/features"
 
 
-def train_windows(max_length: int, max_windows: int) -> list[np.ndarray]:
-    """The train split's functions cut as the classifier reads them: up to ``max_windows``
-    windows of ``max_length`` token ids, each ``<s> … </s>`` (consecutive, no overlap)."""
+def train_windows(spec: WindowSpec) -> list[np.ndarray]:
+    """The train split's functions cut as the classifier reads them
+    (``models.windows.window_starts``): each window ``<s> … </s>``, at most ``max_length``
+    token ids."""
     s = load_split(f"{FEATURES}/train.safetensors")
     ptr, ids = s.arrays["tok_ptr"], s.arrays["tok_ids"]
-    step = max_length - 2
+    span = spec.max_length - 2
     out: list[np.ndarray] = []
     for i in range(len(s)):
         seq = ids[ptr[i] : ptr[i + 1]]
-        body = seq[1:-1]
-        for k in range(max_windows):
-            piece = body[k * step : (k + 1) * step]
-            if len(piece) == 0:
-                break
-            out.append(np.concatenate([seq[:1], piece, seq[-1:]]))
+        if len(seq) <= spec.max_length:
+            out.append(seq)
+            continue
+        for start in window_starts(len(seq) - 2, span, spec.stride, spec.max_windows):
+            out.append(np.concatenate([seq[:1], seq[1 + start : 1 + start + span], seq[-1:]]))
     return out
 
 
@@ -84,7 +87,9 @@ def mlm_encoder(minutes: float, batch_size: int, lr: float, seed: int) -> dict[s
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = RobertaForMaskedLM(RobertaConfig(**conf))
-    wins = train_windows(cfg.transformer.max_length, cfg.transformer.windows.max_windows)
+    # the spec the model records and reads (models.transformer.transformer_spec)
+    spec = {"max_length": cfg.transformer.max_length, "windows": asdict(cfg.transformer.windows)}
+    wins = train_windows(WindowSpec.from_spec(spec))
     lengths = np.array([len(w) for w in wins])
     pad, mask_id, n_vocab = tok.pad_token_id, tok.mask_token_id, len(tok)
     special = torch.tensor(sorted({tok.bos_token_id, tok.eos_token_id, pad}))
@@ -104,8 +109,9 @@ def mlm_encoder(minutes: float, batch_size: int, lr: float, seed: int) -> dict[s
     rng.shuffle(batches)
     model.train()
     t0 = time.time()
-    for step, b in enumerate(batches):
-        if time.time() - t0 > minutes * 60:
+    done = 0
+    for b in batches:
+        if time.time() - t0 >= minutes * 60:
             break
         x = torch.full((len(b), int(lengths[b].max())), pad, dtype=torch.long)
         for row, j in enumerate(b):
@@ -124,9 +130,10 @@ def mlm_encoder(minutes: float, batch_size: int, lr: float, seed: int) -> dict[s
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        if (step + 1) % 100 == 0:
-            print(f"mlm step {step + 1}/{total} loss {loss.item():.3f} {time.time() - t0:.0f}s")
-    print(f"mlm: {step + 1} of {total} steps in {time.time() - t0:.0f}s", flush=True)
+        done += 1
+        if done % 100 == 0:
+            print(f"mlm step {done}/{total} loss {loss.item():.3f} {time.time() - t0:.0f}s")
+    print(f"mlm: {done} of {total} steps in {time.time() - t0:.0f}s", flush=True)
     return {k: v.detach().clone() for k, v in model.roberta.state_dict().items()}
 
 

@@ -1,11 +1,10 @@
-"""benchmarks/pretrained_init.py on the tiny workspace (real features, a real MLM step): the
-train windows are cut exactly as the docstring says, and the MLM-trained encoder loads into
-the Transformer branch key for key."""
+"""benchmarks/pretrained_init.py on the tiny workspace (real features, real MLM steps): the
+train windows are the classifier's own, and the MLM-trained encoder loads into the
+Transformer branch key for key."""
 
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 from types import ModuleType
 
@@ -26,22 +25,30 @@ def _script() -> ModuleType:
     return module
 
 
-def test_train_windows_cut_consecutive_bodies(
+def test_train_windows_are_the_classifiers_windows(
     tiny_workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Every train function's windows equal what the classifier's own batch path
+    (``models.windows.split_windows``) cuts from it, overlap and moved-back last window
+    included."""
     from vulnfusion.features import load_split
+    from vulnfusion.models.windows import WindowSpec, split_windows
 
     monkeypatch.chdir(tiny_workspace)
-    wins = _script().train_windows(max_length=8, max_windows=2)
+    spec = WindowSpec(max_length=8, max_windows=3, stride=4, pooling="mean")
+    wins = _script().train_windows(spec)
     split = load_split("data/features/train.safetensors")
     ptr, ids = split.arrays["tok_ptr"], split.arrays["tok_ids"]
     expected: list[list[int]] = []
     for i in range(len(split)):
-        seq = ids[ptr[i] : ptr[i + 1]].tolist()
-        body = seq[1:-1]
-        for k in range(min(2, math.ceil(len(body) / 6))):
-            expected.append([seq[0], *body[6 * k : 6 * k + 6], seq[-1]])
+        row = torch.from_numpy(ids[ptr[i] : ptr[i + 1]].astype(np.int64))[None]
+        if row.shape[1] <= spec.max_length:
+            expected.append(row[0].tolist())
+            continue
+        cut = split_windows(row, torch.ones_like(row), spec, pad_id=1)
+        expected.extend(w.tolist() for w in cut.input_ids)
     assert [w.tolist() for w in wins] == expected
+    assert len(wins) > len(split)  # some functions are longer than one window
     assert all(len(w) <= 8 for w in wins)
 
 
@@ -53,16 +60,15 @@ def test_mlm_encoder_loads_into_the_branch(
     from vulnfusion.tokenization import load_tokenizer_dir
 
     monkeypatch.chdir(tiny_workspace)
-    state = _script().mlm_encoder(minutes=5.0, batch_size=16, lr=1e-3, seed=0)
-    torch.manual_seed(0)
+    script = _script()
+    untrained = script.mlm_encoder(minutes=0.0, batch_size=16, lr=1e-3, seed=0)
+    state = script.mlm_encoder(minutes=5.0, batch_size=16, lr=1e-3, seed=0)
     model, _ = new_transformer(
         load_config().transformer, load_tokenizer_dir("data/features/tokenizer")
     )
-    fresh = {k: v.clone() for k, v in model.encoder.state_dict().items()}
     result = model.encoder.load_state_dict(state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
-    loaded = model.encoder.state_dict()
-    # the encoder now holds the MLM-trained weights, which moved away from a fresh start
+    # the MLM steps moved the weights away from the same seed's untrained start
     key = "embeddings.word_embeddings.weight"
-    assert torch.equal(loaded[key], state[key])
-    assert not np.allclose(loaded[key].numpy(), fresh[key].numpy())
+    assert torch.equal(model.encoder.state_dict()[key], state[key])
+    assert not torch.allclose(state[key], untrained[key])
