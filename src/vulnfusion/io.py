@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -16,18 +17,45 @@ from typing import Any
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temp path beside ``path``; it replaces ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Yield a temp path beside ``path``; it replaces ``path`` only if the block succeeds.
+
+    A symlink at ``path`` is followed: the file it points at is replaced and the link stays
+    (as a shell's ``>`` would write through it). An existing ``path`` that is not a regular
+    file — a character device such as ``/dev/null`` or ``/dev/stdout``, a FIFO — cannot be
+    replaced without destroying it: the finished temp file's bytes are copied into it
+    instead (not atomic; such a target has no partial state to protect).
+
+    Raises:
+        OSError: the parent cannot be created or written, or the copy into a non-regular
+            target fails (e.g. ``ENXIO`` for a socket).
+    """
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)  # missing parents are created
+    special = is_special_file(path)  # its directory (/dev) need not take a temp file
+    where = tempfile.gettempdir() if special else path.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=where)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; keep the usual permissions
-        os.replace(tmp, path)
+        if special:
+            with open(tmp, "rb") as src, open(path, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; keep the usual permissions
+            os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def is_special_file(path: str | Path) -> bool:
+    """Whether ``path`` (symlinks followed) exists and is neither a regular file nor a
+    directory: a device, a FIFO or a socket, which a rename over it would destroy."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _umask() -> int:
@@ -95,6 +123,25 @@ def git_commit(cwd: str | Path | None = None) -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
+
+
+def unwritable_reason(directory: str | Path) -> str | None:
+    """Why a new file cannot be made in the existing ``directory`` (the system's words), or
+    ``None`` when it can. Probed by creating and removing a real file, not ``os.access``:
+    root passes that check even where writes fail (``/proc``, a read-only mount)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe.", suffix=".tmp"):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
+def nearest_existing(path: str | Path) -> Path:
+    """``path`` (absolute) if it exists, else its closest ancestor that does."""
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
 
 
 def ensure_writable_dir(path: str | Path) -> Path:

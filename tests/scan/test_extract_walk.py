@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vulnfusion.scan.engine import scan_root
-from vulnfusion.scan.extract import FileSkip, extract_functions, read_source
+from vulnfusion.scan.extract import FileSkip, extract, extract_functions, read_source
 from vulnfusion.scan.walk import Candidate, ScanInputError, Skipped, walk_tree
 
 # every case the issue names, one per function; columns are 1-based, end exclusive
@@ -285,8 +285,65 @@ int g(void) { return 1; }
 
 def test_definitions_recovered_from_a_broken_parse() -> None:
     assert _spans(RECOVERED) == [("f", 1, 1, 15, 2), ("g", 17, 1, 17, 26)]
-    # f never closes: not reported (g still is)
-    assert _spans(RECOVERED.replace("\n}\n\nint g", "\n\nint g")) == [("g", 16, 1, 16, 26)]
+    # f never closes: reported up to the next definition, flagged, and g is still its own
+    unclosed = RECOVERED.replace("\n}\n\nint g", "\n\nint g")
+    assert _spans(unclosed) == [("f", 1, 1, 14, 14), ("g", 16, 1, 16, 26)]
+    assert [f.problem for f in extract_functions(unclosed)] == [UNCLOSED, None]
+
+
+UNCLOSED = "is not closed (no '}' matches its '{'): read up to the next definition"
+
+
+# the kind: C that does not parse never vanishes without a word, and a function whose brace
+# is never closed does not swallow the definitions after it
+@pytest.mark.parametrize(
+    ("source", "spans", "problems", "unparsed"),
+    [
+        (  # a missing ';': scored as recovered, flagged at the line of the error
+            "int f(char *p) {\n  char b[4]\n  strcpy(b, p);\n  return 0;\n}\n",
+            [("f", 1, 1, 5, 2)],
+            ["has a syntax error at line 2: read as recovered"],
+            [],
+        ),
+        (  # garbage between two functions: an unparsed region, both functions intact
+            "int a(void) { return 1; }\n\n@@@ junk $$$\n\nint b(void) { return 2; }\n",
+            [("a", 1, 1, 1, 26), ("b", 5, 1, 5, 26)],
+            [None, None],
+            [(3, 3)],
+        ),
+        (  # unclosed function followed by one definition (tree-sitter nests it)
+            "int u(int p) {\n  p++;\n\nvoid *v(void) { return 0; }\n",
+            [("u", 1, 1, 2, 7), ("v", 4, 1, 4, 28)],
+            [UNCLOSED, None],
+            [],
+        ),
+        (  # unclosed inner block: tree-sitter gives up the node; both followers still found
+            "int u(int p) {\n if (p) {\n  p++;\n\nstatic int v(void) { return 1; }\n"
+            "int w(int q) { return q; }\n",
+            [("u", 1, 1, 3, 7), ("v", 5, 1, 5, 33), ("w", 6, 1, 6, 27)],
+            [UNCLOSED, None, None],
+            [],
+        ),
+        (  # a lone unclosed function at the end of the file: kept, up to the last code
+            "int z(void) { return 0; }\nint u(int p) {\n  p++;\n\n",
+            [("z", 1, 1, 1, 26), ("u", 2, 1, 3, 7)],
+            [None, UNCLOSED],
+            [],
+        ),
+    ],
+)
+def test_code_that_does_not_parse_is_reported_not_dropped(
+    source: str,
+    spans: list[tuple[str, int, int, int, int]],
+    problems: list[str | None],
+    unparsed: list[tuple[int, int]],
+) -> None:
+    found = extract(source)
+    assert [
+        (f.name, f.start_line, f.start_col, f.end_line, f.end_col) for f in found.functions
+    ] == spans
+    assert [f.problem for f in found.functions] == problems
+    assert found.unparsed == unparsed
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,8 @@ def test_scan_scores_equal_pyfunc_predict(scan_model: Any, tmp_path: Path) -> No
         "functions_found": 11,
         "functions_scored": 11,
         "functions_skipped": {},
+        "functions_with_syntax_errors": 0,
+        "unparsed_regions": 0,
         "findings": 11,
     }
     texts = {

@@ -34,9 +34,13 @@ class _Terminated(BaseException):
 
 
 def _fail(message: str) -> None:
-    """Print ``vulnfusion: error: <first line>`` on stderr and exit 2."""
+    """Print ``vulnfusion: error: <first line>`` on stderr and exit 2 (control characters of
+    a file name in it shown as escapes, never sent to the terminal)."""
+    from vulnfusion.scan.walk import terminal_safe
+
     text = message.strip()
-    click.echo(f"vulnfusion: error: {text.splitlines()[0] if text else 'unknown error'}", err=True)
+    line = terminal_safe(text.splitlines()[0]) if text else "unknown error"
+    click.echo(f"vulnfusion: error: {line}", err=True)
     sys.exit(EXIT_USAGE)
 
 

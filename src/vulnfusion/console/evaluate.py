@@ -14,11 +14,13 @@ import click
 
 from vulnfusion.config import Config, load_config
 from vulnfusion.console.options import model_option
+from vulnfusion.console.streams import write_stdout
 from vulnfusion.evaluation.figures import Options
 from vulnfusion.evaluation.measures import DEFAULT_TARGET_FPR, MIN_N_BOOT
 from vulnfusion.evaluation.outputs import summary_text
 from vulnfusion.evaluation.run import Request
 from vulnfusion.evaluation.run import evaluate as run_evaluation
+from vulnfusion.io import nearest_existing, unwritable_reason
 from vulnfusion.paths import project_root
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -40,17 +42,24 @@ def _config(params: Path) -> Config:
 
 
 def _check_output(output: Path) -> None:
-    """Fail before any work when ``output`` cannot become a directory (a file on its path).
+    """Fail before any work when ``output`` cannot become a directory of new files: it or
+    a parent is an existing file, or the nearest existing directory is not writable
+    (probed with a real file, see :func:`vulnfusion.io.unwritable_reason`).
 
     Raises:
-        click.BadParameter: the output path or one of its parents is an existing file.
+        click.BadParameter: one line naming the path and why.
     """
+    hint = "'-o' / '--output'"
     for p in (output, *output.parents):
         if p.exists():
             if not p.is_dir():
                 what = "is a file" if p == output else f"is a file, so {output} cannot be made"
-                raise click.BadParameter(f"{p} {what}", param_hint="'-o' / '--output'")
-            return
+                raise click.BadParameter(f"{p} {what}", param_hint=hint)
+            break
+    where = nearest_existing(output)
+    why = unwritable_reason(where)
+    if why is not None:
+        raise click.BadParameter(f"{output}: {where} is not writable ({why})", param_hint=hint)
 
 
 @click.command()
@@ -152,7 +161,7 @@ def evaluate(
     for notice in (result.data_notice, result.notice):
         if notice:
             click.echo(f"vulnfusion: notice: {notice}", err=True)
-    click.echo(summary_text(result.report), nl=False)
+    write_stdout(summary_text(result.report))
     click.echo(f"vulnfusion: wrote {request.output}", err=True)
 
 

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
 from vulnfusion.console.options import model_option
-from vulnfusion.io import write_text
+from vulnfusion.console.streams import write_stdout
+from vulnfusion.io import is_special_file, nearest_existing, unwritable_reason, write_text
 from vulnfusion.scan.baseline import apply_baseline, read_baseline
 from vulnfusion.scan.engine import ScanOptions, run_scan, scan_root
 from vulnfusion.scan.extract import DEFAULT_MAX_FILE_BYTES
 from vulnfusion.scan.formats import to_json, to_text
 from vulnfusion.scan.model import load_scan_model
 from vulnfusion.scan.sarif import build_sarif
-from vulnfusion.scan.walk import ScanInputError, printable_doc
+from vulnfusion.scan.walk import ScanInputError, printable_doc, terminal_safe
 
 # console.EXIT_OK / EXIT_FINDINGS, restated: importing the package from here would be a cycle
 EXIT_OK, EXIT_FINDINGS = 0, 1
@@ -40,7 +41,13 @@ EXIT_OK, EXIT_FINDINGS = 0, 1
     default="text",
     show_default=True,
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (atomically).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write here (atomically; missing directories are created, a symlink is written "
+    "through; '-': standard output).",
+)
 @click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
@@ -107,6 +114,8 @@ def scan(
         progress=progress,
     )
     result = run_scan(paths, model, options)
+    if result.summary.files_scanned == 0:
+        click.echo(f"vulnfusion: notice: {result.notifications[-1].message}", err=True)
     absent = apply_baseline(result.findings, old) if old is not None else None
     if only_new:
         result.findings = [f for f in result.findings if f.baseline_state == "new"]
@@ -127,26 +136,26 @@ def _finite(param: Any, value: float | None) -> float | None:
 def check_output_path(path: Path) -> None:
     """Fail now, not after the scan, when ``-o PATH`` cannot be written: ``path`` is a
     directory, a parent is not a directory, or the nearest existing parent is not writable
-    (missing parents are created, as ``io.write_text`` does).
+    (missing parents are created, as ``io.write_text`` does). A device or FIFO at ``path``
+    (``/dev/null``, ``/dev/stdout``) is written through, not replaced: it must be writable
+    itself.
 
     Raises:
         click.BadParameter: one line naming the path.
     """
     if path.is_dir():
         raise click.BadParameter(f"{path}: is a directory", param_hint="'-o'")
-    parent = path.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
+    if is_special_file(path):
+        if not os.access(path, os.W_OK):
+            raise click.BadParameter(f"{path}: is not writable", param_hint="'-o'")
+        return
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path.absolute()
+    parent = nearest_existing(target.parent)
     if not parent.is_dir():
         raise click.BadParameter(f"{path}: {parent} is not a directory", param_hint="'-o'")
-    try:  # a real file, not os.access: root passes that check even where writes fail (/proc)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
-            pass
-    except OSError as exc:
-        why = exc.strerror or type(exc).__name__
-        raise click.BadParameter(
-            f"{path}: {parent} is not writable ({why})", param_hint="'-o'"
-        ) from None
+    why = unwritable_reason(parent)
+    if why is not None:
+        raise click.BadParameter(f"{path}: {parent} is not writable ({why})", param_hint="'-o'")
 
 
 def _emit(
@@ -167,11 +176,25 @@ def _emit(
         doc = printable_doc(build_sarif(result, model, code, absent))
         text = json.dumps(doc, indent=2) + "\n"
     if output is None:
-        click.echo(text, nl=False)
-    else:
-        try:
-            write_text(output, text)
-        except OSError as exc:
-            why = exc.strerror or type(exc).__name__
-            raise ScanInputError(f"-o {output}: cannot write the report: {why}") from None
-        click.echo(f"vulnfusion: {len(result.findings)} finding(s); wrote {output}", err=True)
+        write_stdout(text)
+        return
+    created = _missing_parent(output)
+    try:
+        write_text(output, text)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        where = terminal_safe(str(output))
+        raise ScanInputError(f"-o {where}: cannot write the report: {why}") from None
+    made = f" (created the directory {terminal_safe(str(created))})" if created else ""
+    n = len(result.findings)
+    click.echo(f"vulnfusion: {n} finding(s); wrote {terminal_safe(str(output))}{made}", err=True)
+
+
+def _missing_parent(path: Path) -> Path | None:
+    """The outermost missing directory above ``path`` (``None`` when its parent exists)."""
+    missing = None
+    for parent in path.absolute().parents:
+        if parent.exists():
+            break
+        missing = parent
+    return missing

@@ -24,7 +24,7 @@ from vulnfusion.scan.extract import (
     DEFAULT_MAX_FILE_BYTES,
     FileSkip,
     Function,
-    extract_functions,
+    extract,
     read_source,
 )
 from vulnfusion.scan.localize import LineScore, suspicious_lines_batch
@@ -101,6 +101,8 @@ class Summary:
     files_skipped: Counter = field(default_factory=Counter)  # reason -> count
     functions_skipped: Counter = field(default_factory=Counter)  # reason -> count
     files_decoded_latin1: int = 0
+    functions_with_syntax_errors: int = 0  # scored as tree-sitter recovered them
+    unparsed_regions: int = 0  # code outside any function that does not parse as C
 
     def as_dict(self) -> dict:
         """Plain JSON-able dict (counters sorted by reason)."""
@@ -111,6 +113,8 @@ class Summary:
             "functions_found": self.functions_found,
             "functions_scored": self.functions_scored,
             "functions_skipped": dict(sorted(self.functions_skipped.items())),
+            "functions_with_syntax_errors": self.functions_with_syntax_errors,
+            "unparsed_regions": self.unparsed_regions,
             "findings": self.findings,
         }
 
@@ -220,6 +224,12 @@ def run_scan(paths: Sequence[Path], scorer: Scorer, options: ScanOptions) -> Sca
         if batch:
             scoring.submit(batch)
     bar.close()
+    if result.summary.files_scanned == 0:  # as Semgrep's "nothing to scan": say so
+        skipped = sum(result.summary.files_skipped.values())
+        why = f" ({skipped} file(s) skipped, see the other notifications)" if skipped else ""
+        result.notifications.append(
+            Notification("warning", "VFN-no-c-files", f"no C file (.c, .h) was scanned{why}")
+        )
     result.findings.sort(key=lambda f: (f.uri, f.start_line, f.start_col))
     result.summary.findings = len(result.findings)
     return result
@@ -342,8 +352,33 @@ def _functions(
             )
         )
     seen: Counter = Counter()
-    for fn in extract_functions(source.text):
+    found = extract(source.text)
+    for first, last in found.unparsed:
+        summary.unparsed_regions += 1
+        span = f"line {first}" if first == last else f"lines {first}-{last}"
+        result.notifications.append(
+            Notification(
+                "note",
+                "VFN-unparsed",
+                f"{entry.rel}:{first}: {span} outside any function do not parse as C; "
+                "a function there would not be found",
+                entry.rel,
+                first,
+            )
+        )
+    for fn in found.functions:
         summary.functions_found += 1
+        if fn.problem is not None:
+            summary.functions_with_syntax_errors += 1
+            result.notifications.append(
+                Notification(
+                    "note",
+                    "VFN-syntax-error",
+                    f"{entry.rel}:{fn.start_line}: function {fn.name} {fn.problem}",
+                    entry.rel,
+                    fn.start_line,
+                )
+            )
         ordinal = seen[fn.name]
         seen[fn.name] += 1
         reason = scorer.check(fn.text)

@@ -11,6 +11,12 @@ such as ``SYSCALL_DEFINE3(read, …) { … }`` — tree-sitter reads these as an
 statement missing its ``;`` followed by a bare block, which this module joins back into one
 function named after the macro and its first argument.
 
+Code tree-sitter cannot parse is never dropped without a word: a function with syntax errors
+is still extracted (as tree-sitter recovered it) and carries a ``problem``; a function whose
+``{`` is never closed ends before the next definition instead of swallowing the rest of the
+file; and code outside any function that does not parse is returned as an unparsed region.
+``scan`` turns both into notifications.
+
 Positions are 1-based; ``end_col`` is exclusive (the column just after the closing brace), as
 SARIF regions are. Columns count Unicode code points (SARIF ``columnKind``
 ``unicodeCodePoints``).
@@ -87,6 +93,17 @@ class Function:
     text: str
     # per line of ``text``: file lines before it (a lone CR ends a line of ``text`` only)
     line_offsets: tuple[int, ...] = ()
+    # why its text may not be what the author wrote: syntax errors, or no closing brace
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What one file holds: its functions, and the code outside them that does not parse
+    (``unparsed``: 1-based inclusive ``(first_line, last_line)`` ranges, in file order)."""
+
+    functions: list[Function]
+    unparsed: list[tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -142,18 +159,70 @@ def extract_functions(text: str) -> list[Function]:
 
     Returns:
         ``Function`` records; a file with syntax errors still yields the definitions
-        tree-sitter recovers (it never raises on bad C).
+        tree-sitter recovers (it never raises on bad C), each flagged by ``problem``.
     """
+    return extract(text).functions
+
+
+def extract(text: str) -> Extraction:
+    """The functions of ``text`` (see :func:`extract_functions`) and its unparsed regions:
+    the ``ERROR`` nodes of tree-sitter's recovery outside every extracted function."""
     data = text.encode("utf-8")
     tree = lang_for_process().parser.parse(data)
     lines = _LineIndex(data)
     out = []
-    for start, end, name in _definitions(tree.root_node, data):
-        (sl, sc), (el, ec) = lines.position(start), lines.position(end)
-        raw = data[start:end].decode("utf-8")
+    errors: list[tuple[int, int]] = []
+    spans = list(_definitions(tree.root_node, data, errors))
+    for d in spans:
+        (sl, sc), (el, ec) = lines.position(d.start), lines.position(d.end)
+        raw = data[d.start : d.end].decode("utf-8")
         body = normalize_code(raw)
-        out.append(Function(name, sl, sc, el, ec, body, tuple(file_line_offsets(raw))))
-    return out
+        problem = _problem_text(d, lines)
+        offsets = tuple(file_line_offsets(raw))
+        out.append(Function(d.name, sl, sc, el, ec, body, offsets, problem))
+    unparsed: list[tuple[int, int]] = []
+    for start, end in errors:
+        end = start + len(data[start:end].rstrip())
+        if end <= start or any(d.start < end and start < d.end for d in spans):
+            continue  # blank, or inside an extracted function (noted with it)
+        first, last = lines.position(start)[0], lines.position(end - 1)[0]
+        if unparsed and unparsed[-1][1] >= first:  # nested ERROR nodes: one region
+            first = unparsed[-1][0]
+            last = max(last, unparsed.pop()[1])
+        unparsed.append((first, last))
+    return Extraction(out, unparsed)
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A definition's bytes, name, and what went wrong parsing it."""
+
+    start: int
+    end: int
+    name: str
+    error_at: int | None = None  # first byte of its first syntax error
+    unclosed: bool = False
+
+
+def _problem_text(d: _Span, lines: _LineIndex) -> str | None:
+    if d.unclosed:
+        return "is not closed (no '}' matches its '{'): read up to the next definition"
+    if d.error_at is not None:
+        return f"has a syntax error at line {lines.position(d.error_at)[0]}: read as recovered"
+    return None
+
+
+def _first_error(node: Any) -> int | None:
+    """The first byte of the first ERROR or MISSING node under ``node`` (``None``: none)."""
+    if not node.has_error:
+        return None
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.is_error or n.is_missing:
+            return int(n.start_byte)
+        stack.extend(c for c in reversed(n.children) if c.has_error)
+    return None
 
 
 def file_line_offsets(text: str) -> list[int]:
@@ -177,8 +246,9 @@ def file_line_offsets(text: str) -> list[int]:
     return offsets
 
 
-def _definitions(node: Any, data: bytes) -> Iterator[tuple[int, int, str]]:
-    """``(start_byte, end_byte, name)`` per definition under ``node``, in file order."""
+def _definitions(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Iterator[_Span]:
+    """One :class:`_Span` per definition under ``node``, in file order; ``ERROR`` nodes met
+    on the way are appended to ``errors`` as byte ranges."""
     children = node.children
     resume = -1  # children inside a recovered function (below) are its body, not definitions
     for i, child in enumerate(children):
@@ -186,7 +256,7 @@ def _definitions(node: Any, data: bytes) -> Iterator[tuple[int, int, str]]:
         if child.start_byte < resume:
             continue
         if kind == "function_definition":
-            yield child.start_byte, child.end_byte, _name(child, data)
+            yield from _function(child, data, errors)
         elif (  # not inside ERROR: there a bare block is more often a statement of a body
             kind == "compound_statement"
             and i > 0
@@ -194,15 +264,56 @@ def _definitions(node: Any, data: bytes) -> Iterator[tuple[int, int, str]]:
             and _is_macro_head(children[i - 1])
         ):
             head = children[i - 1]
-            yield head.start_byte, child.end_byte, _macro_name(head, data)
+            yield _Span(head.start_byte, child.end_byte, _macro_name(head, data),
+                        _first_error(child))  # fmt: skip
         elif _is_flattened_head(children, i):
             start = children[_first_specifier(children, i)].start_byte
             end = _matching_brace(data, children[i + 1].start_byte)
-            if end is not None:
-                resume = end
-                yield start, end, _declarator_name(child, data)
+            unclosed = end is None
+            if end is None:  # never closed: up to the next definition, or the node's end
+                later = [c for c in children[i + 2 :] if c.type == "function_definition"]
+                end = _trim(data, start, later[0].start_byte if later else node.end_byte)
+            resume = end
+            yield _Span(start, end, _declarator_name(child, data), start, unclosed)
         elif kind in _CONTAINERS:
-            yield from _definitions(child, data)
+            if kind == "ERROR":
+                errors.append((child.start_byte, child.end_byte))
+            yield from _definitions(child, data, errors)
+
+
+def _function(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Iterator[_Span]:
+    """A ``function_definition`` node's span; when its body never closes (tree-sitter put a
+    MISSING ``}`` at its end) and definitions follow inside it, it ends before the first of
+    them and they are definitions of their own: C has no nested functions, so they are what
+    the missing brace swallowed (GNU C's nested functions live in closed bodies)."""
+    name = _name(node, data)
+    body = node.child_by_field_name("body")
+    closing = body.children[-1] if body is not None and body.children else None
+    if closing is None or not closing.is_missing:
+        yield _Span(node.start_byte, node.end_byte, name, _first_error(node))
+        return
+    inner = _nested_definitions(body)
+    end = _trim(data, node.start_byte, inner[0].start_byte if inner else node.end_byte)
+    yield _Span(node.start_byte, end, name, node.start_byte, unclosed=True)
+    for n in inner:
+        yield from _function(n, data, errors)
+
+
+def _nested_definitions(node: Any) -> list[Any]:
+    """The ``function_definition`` nodes under ``node``, not looking inside them."""
+    found, stack = [], list(reversed(node.children))
+    while stack:
+        n = stack.pop()
+        if n.type == "function_definition":
+            found.append(n)
+        else:
+            stack.extend(reversed(n.children))
+    return found
+
+
+def _trim(data: bytes, start: int, end: int) -> int:
+    """``end`` moved back over trailing white space (never before ``start``)."""
+    return start + len(data[start:end].rstrip())
 
 
 def _is_flattened_head(children: list[Any], i: int) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 from vulnfusion import __version__
 from vulnfusion.scan.engine import ScanResult
 from vulnfusion.scan.sarif import level_for, path_of
-from vulnfusion.scan.walk import printable
+from vulnfusion.scan.walk import terminal_safe
 
 JSON_FORMAT_VERSION = 1
 NAME_WIDTH = 40  # longer function names are cut with "…" in the table
@@ -70,6 +70,9 @@ def to_json(
 def to_text(result: ScanResult, model: dict[str, str], absent_count: int = 0) -> str:
     """A fixed-width table, most probable first, then one summary line.
 
+    File and function names go through :func:`~vulnfusion.scan.walk.terminal_safe`: a
+    control character in a name is shown as an escape, never sent to the terminal.
+
     Columns: ``file:line``, function, probability, level, baseline state (when a baseline
     was given) and top lines (``line:score``, best first; only when some finding has them).
     """
@@ -81,8 +84,9 @@ def to_text(result: ScanResult, model: dict[str, str], absent_count: int = 0) ->
     header += ["top lines"] if with_lines else []
     rows = [header]
     for f in findings:
-        name = f.name if len(f.name) <= NAME_WIDTH else f.name[: NAME_WIDTH - 1] + "…"
-        where = f"{printable(f.uri)}:{f.start_line}"  # \xff escapes: widths count them
+        name = terminal_safe(f.name)
+        name = name if len(name) <= NAME_WIDTH else name[: NAME_WIDTH - 1] + "…"
+        where = f"{terminal_safe(f.uri)}:{f.start_line}"  # \xff escapes: widths count them
         row = [where, name, f"{f.probability:.3f}", level_for(f.probability)]
         row += [f.baseline_state or ""] if with_state else []
         row += [" ".join(f"{t.line}:{t.score:.2f}" for t in f.top_lines)] if with_lines else []
@@ -105,7 +109,7 @@ def to_text(result: ScanResult, model: dict[str, str], absent_count: int = 0) ->
         f"{s.functions_scored} functions scored in {s.files_scanned} files · "
         f"{skipped_files} files and {skipped_funcs} functions skipped"
         + (f" · {absent_count} absent since the baseline" if absent_count else "")
-        + f" · model {model['name']} {model['version']}"
+        + f" · model {terminal_safe(str(model['name']))} {terminal_safe(str(model['version']))}"
     )
     lines += notice_lines(result)
     return "\n".join(lines) + "\n"
@@ -117,8 +121,9 @@ def notice_lines(result: ScanResult, per_kind: int = NOTICES_SHOWN) -> list[str]
     in the order each kind first occurred; the JSON and SARIF reports list them all."""
     kinds: dict[str, list[str]] = {}
     for n in result.notifications:
-        place = printable(n.uri or "") if n.line is None else f"{printable(n.uri or '')}:{n.line}"
-        kinds.setdefault(n.rule.removeprefix("VFN-"), []).append(place or n.message)
+        place = terminal_safe(n.uri or "")
+        place = place if n.line is None else f"{place}:{n.line}"
+        kinds.setdefault(n.rule.removeprefix("VFN-"), []).append(place or terminal_safe(n.message))
     out = []
     for kind, places in kinds.items():
         shown = ", ".join(places[:per_kind])

@@ -21,6 +21,7 @@ The walk is a generator: memory is the stack of open directories, whatever the t
 from __future__ import annotations
 
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -54,6 +55,24 @@ def printable(text: str) -> str:
     except UnicodeEncodeError:
         return name_bytes(text).decode("utf-8", "backslashreplace")
     return text
+
+
+# C0 and C1 controls, DEL, and the bidirectional controls of Trojan Source (CVE-2021-42574):
+# in a terminal they move the cursor, recolour, or reorder what the reader sees
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` safe to show in a terminal or a line-based table: :func:`printable`, then each
+    control character as an escape (``\\x1b``, ``\\x0a`` for a newline, ``\\u202e``), so a
+    file name can neither forge a row nor send escape sequences. JSON and SARIF keep the name
+    exact instead (their encoders escape controls losslessly)."""
+    return _UNSAFE_CHARS.sub(_escape_char, printable(text))
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def printable_doc(doc: object) -> object:
