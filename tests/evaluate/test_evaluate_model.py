@@ -226,6 +226,14 @@ def test_cli_errors_are_one_line_with_exit_2(
     code, out, err = _cli("evaluate", str(fine), "--target-fpr", "2", "--model", model)
     assert (code, out) == (2, "") and err.count("\n") == 1 and "--target-fpr" in err
 
+    # an output that can never be written fails before the model loads (it does not exist)
+    code, out, err = _cli("evaluate", str(fine), "--model", str(missing), "-o", "/proc/x/y")
+    assert (code, out) == (2, "")
+    assert err == (  # /proc takes no new file, even from root (ENOENT is what it answers)
+        "vulnfusion: error: Invalid value for '-o' / '--output': /proc/x/y: /proc is not "
+        "writable (No such file or directory) (see 'vulnfusion evaluate --help')\n"
+    )
+
     # skip: the bad record is counted, the rest is evaluated (one class: AUCs are None)
     code, out, err = _cli(
         "evaluate", str(bad), "--model", model, "--no-mlflow", "--on-bad-record", "skip",
@@ -233,6 +241,12 @@ def test_cli_errors_are_one_line_with_exit_2(
     )  # fmt: skip
     assert code == 0, err
     assert "skipped 1" in out
-    skipped = read_json(tmp_path / "o" / "evaluation.json")["data"]["skipped"]
+    data = read_json(tmp_path / "o" / "evaluation.json")["data"]
+    skipped = data["skipped"]
+    assert (data["n_read"], data["n_scored"], skipped["total"]) == (
+        2,
+        1,
+        1,
+    )  # read = kept + skipped
     assert skipped["by_reason"] == {"label is not 0 or 1": 1}
     assert skipped["examples"]["label is not 0 or 1"] == [f"{bad}:2"]

@@ -86,6 +86,62 @@ def test_other_numbers_are_rejected_with_the_label_error(tmp_path: Path) -> None
     assert str(err.value) == f"{jsonl}:1: label is not 0 or 1 (target=0.5)"
 
 
+# the kind (session 21 trial): a label means the same in every format evaluate reads — a
+# JSON string label is read as a CSV cell is; anything not exactly 0 or 1 is refused by name
+@pytest.mark.parametrize(
+    ("target", "label"),
+    [("1", 1), ("0", 0), ("true", 1), ("FALSE", 0), (" 1 ", 1), ("1.0", 1), ("0e0", 0),
+     (1, 1), (0, 0), (True, 1), (False, 0), (1.0, 1), (0.0, 0)],
+)  # fmt: skip
+def test_json_labels_read_as_csv_cells_are(tmp_path: Path, target: object, label: int) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"func": F, "target": target}) + "\n")
+    assert [r.label for r in read_eval_data(path).rows] == [label]
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [("0.5", "'0.5'"), ("yes", "'yes'"), ("", "''"), (2, "2"), (-1, "-1"), (0.5, "0.5"),
+     (None, "None"), ([1], "[1]")],
+)  # fmt: skip
+def test_labels_that_are_not_0_or_1_are_refused_by_name(
+    tmp_path: Path, target: object, shown: str
+) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(json.dumps({"func": F, "target": target}) + "\n")
+    with pytest.raises(DataError) as err:
+        read_eval_data(path)
+    assert str(err.value) == f"{path}:1: label is not 0 or 1 (target={shown})"
+
+
+@pytest.mark.parametrize("name", ["d.jsonl.gz", "d.json.gz", "d.csv.gz"])
+def test_a_gz_name_over_bytes_that_are_not_gzip_says_so(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text(json.dumps({"func": F, "target": 1}) + "\n")
+    with pytest.raises(DataError) as err:
+        read_eval_data(path)
+    assert str(err.value) == f"{path}: not a gzip file (its name ends in .gz)"
+
+
+def test_precision_without_a_predicted_positive_is_undefined_not_zero() -> None:
+    """sklearn's ``zero_division=0`` would report 0 — "every alert was wrong" — for a model
+    that raised none; recall is a real 0 there, and F1 too (positives were missed)."""
+    import numpy as np
+
+    from vulnfusion.evaluation.figures import Options, Scored, figure_set
+
+    y = np.array([1, 1, 0, 0])
+    scored = Scored(y, np.array([0.1, 0.2, 0.3, 0.4]), [None] * 4, [None] * 4, [None] * 4, None)
+    figs = figure_set(scored, 0.5, Options(n_boot=100))
+    assert figs["precision"]["value"] is None
+    assert (figs["recall"]["value"], figs["f1"]["value"]) == (0.0, 0.0)
+    negatives = Scored(np.array([0, 0]), np.array([0.1, 0.2]), [None] * 2, [None] * 2,
+                       [None] * 2, None)  # fmt: skip
+    figs = figure_set(negatives, 0.5, Options(n_boot=100))
+    assert [figs[k]["value"] for k in ("precision", "recall", "f1", "accuracy")] == [
+        None, None, None, 1.0]  # fmt: skip
+
+
 # --------------------------------------------------------------- 3, 4. directory splits
 
 

@@ -58,9 +58,16 @@ def read_records(path: Path, allow_csv: bool = False) -> Iterator[RawRecord]:
 
 
 def _open_bytes(path: Path) -> Any:
-    """The file's bytes, gunzipped when they start with the gzip magic (whatever the name)."""
+    """The file's bytes, gunzipped when they start with the gzip magic (whatever the name).
+
+    Raises:
+        DataError: the name ends in ``.gz`` but the bytes are not gzip (a renamed or
+            half-downloaded file would otherwise fail later as "invalid JSON").
+    """
     with path.open("rb") as fh:
         gzipped = fh.read(2) == GZIP_MAGIC
+    if not gzipped and path.name.endswith(".gz"):
+        raise DataError(f"{path}: not a gzip file (its name ends in .gz)")
     return gzip.open(path, "rb") if gzipped else path.open("rb")
 
 
@@ -274,13 +281,14 @@ def _csv_record(header: list[str], cells: list[str]) -> Any:
     out: dict[str, Any] = {k: v for k, v in zip(header, cells, strict=True) if v != ""}
     target = out.get("target")
     if isinstance(target, str):
-        out["target"] = _csv_label(target)
+        out["target"] = label_from_text(target)
     return out
 
 
-def _csv_label(text: str) -> Any:
-    """0/1 for ``0``, ``1``, ``true``, ``false`` or a number exactly 0 or 1 (``1.0``,
-    ``0e0``); otherwise the text unchanged (the validator rejects it by name)."""
+def label_from_text(text: str) -> Any:
+    """0/1 for ``0``, ``1``, ``true``, ``false`` (any case, surrounding blanks ignored) or a
+    number exactly 0 or 1 (``1.0``, ``0e0``); otherwise the text unchanged (the validator
+    rejects it by name). A CSV cell's label, and a JSON label given as a string."""
     t = text.strip().lower()
     if t in ("true", "false"):
         return int(t == "true")

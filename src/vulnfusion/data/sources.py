@@ -14,7 +14,8 @@ Shapes accepted for ``data.path``:
 Whatever the name says, a file whose first character is ``[`` is read as one JSON array and
 any other as JSON Lines; gzip is recognised by its magic bytes; a leading UTF-8 BOM is
 ignored. ``target`` is 0/1 or ``false``/``true`` (``evaluate`` also takes ``0.0``/``1.0``,
-as pandas writes them); a JSON object naming a key twice is a bad record. Function text
+as pandas writes them, and the same as text, ``"1"``, as a CSV cell holds them); a JSON
+object naming a key twice is a bad record. Function text
 is normalised once here (:func:`vulnfusion.data.text.normalize_code`: LF line endings, no BOM).
 
 ``vulnfusion evaluate`` also reads CSV (``.csv``, ``.csv.gz``; a header row naming ``func``
@@ -37,7 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vulnfusion.data.formats import CSV_SUFFIXES, DataError, RawRecord, read_records
+from vulnfusion.data.formats import (
+    CSV_SUFFIXES,
+    DataError,
+    RawRecord,
+    label_from_text,
+    read_records,
+)
 from vulnfusion.data.text import normalize_code
 from vulnfusion.paths import SPLITS as CODEXGLUE_SPLITS
 
@@ -211,12 +218,17 @@ def read_labelled(
 
 
 def _float_label(raw: RawRecord) -> None:
-    """A JSON ``target`` of 1.0/0.0 (pandas' ``to_json`` of a float column) as 1/0, in place;
-    evaluate only: ``prepare`` keeps its stricter labels."""
+    """A JSON ``target`` read as a CSV cell is, in place: 1.0/0.0 (pandas' ``to_json`` of a
+    float column) and the texts ``"1"``, ``"0"``, ``"true"``, ``"false"``, ``"1.0"`` as 1/0
+    (:func:`vulnfusion.data.formats.label_from_text`), so a label means the same in every
+    format ``evaluate`` reads; anything else (0.5, ``"yes"``) stays as it is for the
+    validator to reject by name. Evaluate only: ``prepare`` keeps its stricter labels."""
     obj = raw.obj[1] if isinstance(raw.obj, tuple) else raw.obj
     target = obj.get("target") if isinstance(obj, dict) else None
     if isinstance(target, float) and target in (0.0, 1.0):
         obj["target"] = int(target)
+    elif isinstance(target, str):
+        obj["target"] = label_from_text(target)
 
 
 _MISSING_TEXT = ("", "nan", "<na>")  # how pandas and spreadsheets write a missing cell

@@ -13,7 +13,8 @@ only ever added):
 * ``name``, ``created`` (UTC, ISO 8601);
 * ``data``: ``path``, ``split`` (``test`` by default for a directory, ``all``, or null for a
   file read whole), ``digest`` (16 hex of SHA-256 over the
-  files read), ``n_read``, ``n_scored``, ``skipped`` (``total``, ``by_reason``, ``examples``);
+  files read), ``n_read`` (records read: the valid ones and those ``--on-bad-record skip``
+  skipped), ``n_scored``, ``skipped`` (``total``, ``by_reason``, ``examples``);
 * ``model``: ``uri``, ``name``, ``version``, ``alias`` (null for a run or directory URI),
   ``threshold`` (the model's own);
 * ``options``: ``target_fpr``, ``n_boot``, ``seed``, ``alpha``;

@@ -85,7 +85,7 @@ def figure_set(data: Scored, threshold: float, opts: Options) -> dict[str, Any]:
     out: dict[str, Any] = {"n": int(y.size), "n_positive": int(y.sum()), "threshold": threshold}
     out["bootstrap_unit"] = "pair" if pairs is not None and pairs.n else "function"
     point = {"roc_auc": roc_auc(y, p), "pr_auc": pr_auc(y, p)}
-    point.update({k: at[k] for k in THRESHOLD_METRICS})
+    point.update(defined_at_threshold(at, THRESHOLD_METRICS))
     for k, v in point.items():
         out[k] = {"value": v, **cis[k]}
     out["confusion"] = {k: at[k] for k in ("tp", "fp", "tn", "fn")}
@@ -99,6 +99,24 @@ def figure_set(data: Scored, threshold: float, opts: Options) -> dict[str, Any]:
         None if pairs is None else pairwise(pairs, p, threshold, opts.n_boot, opts.seed, opts.alpha)
     )
     return out
+
+
+def defined_at_threshold(at: dict[str, Any], names: Sequence[str]) -> dict[str, float | None]:
+    """``names`` of ``at`` (:func:`vulnfusion.metrics.binary_report`) with ``None`` where the
+    metric is undefined — precision with no predicted positive (TP + FP = 0), recall with no
+    positive (TP + FN = 0), F1 with neither — instead of the 0 of sklearn's
+    ``zero_division=0``, which reads as "every alert was wrong" when no alert was raised.
+
+    Returns:
+        ``{name: value or None}`` in the order of ``names``.
+    """
+    tp, fp, fn = at["tp"], at["fp"], at["fn"]
+    undefined = {
+        "precision": tp + fp == 0,
+        "recall": tp + fn == 0,
+        "f1": tp + fp + fn == 0,
+    }
+    return {k: None if undefined.get(k, False) else at[k] for k in names}
 
 
 def groups(data: Scored, threshold: float) -> dict[str, dict[str, dict[str, Any]]]:
@@ -125,7 +143,7 @@ def groups(data: Scored, threshold: float) -> dict[str, dict[str, dict[str, Any]
 def _group_row(sub: Scored, threshold: float) -> dict[str, Any]:
     at = binary_report(sub.y, sub.prob, threshold)
     row: dict[str, Any] = {"n": int(sub.y.size), "n_positive": int(sub.y.sum())}
-    row.update({k: at[k] for k in GROUP_METRICS})
+    row.update(defined_at_threshold(at, GROUP_METRICS))
     row["roc_auc"], row["pr_auc"] = roc_auc(sub.y, sub.prob), pr_auc(sub.y, sub.prob)
     pairs: Pairs | None = None
     if any(x is not None for x in sub.pair_id):

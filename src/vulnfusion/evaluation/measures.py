@@ -26,8 +26,8 @@ Conventions are :mod:`vulnfusion.metrics`'s: a function is predicted vulnerable 
   resamples: fewer give bounds that are mostly noise, down to an "interval" that misses the
   point estimate. A resample on which a metric is undefined is left out of that metric's
   interval, not counted as 0: the AUCs with one class, precision with no predicted
-  positive, recall with no positive, F1 with neither (the point estimates keep
-  :mod:`vulnfusion.metrics`'s 0 for the last three, sklearn's ``zero_division=0``).
+  positive, recall with no positive, F1 with neither (the point estimates are ``None``
+  then too: :func:`vulnfusion.evaluation.figures.defined_at_threshold`).
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def build_report(
             "path": str(data.path),
             "split": data.split,
             "digest": data.digest,
-            "n_read": len(data.rows),
+            "n_read": len(data.rows) + sum(data.rejects.counts.values()),  # kept + skipped
             "n_scored": len(rows),
             "skipped": data.rejects.as_dict(),
         },
