@@ -95,6 +95,7 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
 
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"expected a DataFrame with a 'func' column, got {type(df).__name__}")
+    df = _columnar(df)
     if "func" not in df.columns and len(df.columns) == 0:
         # what the scoring server hands over for `"dataframe_records": []` and for records
         # without 'func' alike: the signature's optional column drops every other one
@@ -123,6 +124,23 @@ def validate_frame(df: Any, spec: ServingSpec) -> list[str]:
     if bad:
         raise InputError(_bad_rows_message(bad, len(df)))
     return funcs
+
+
+def _columnar(df: Any) -> Any:
+    """MLflow's columnar request, ``{"inputs": {"func": ["<C>", "<C>"]}}``, reaches
+    ``predict`` as *one* row whose ``func`` is the list (MLflow keeps a dict of string lists
+    as one row, for LLM prompts): such a row is read as one function per string. Any other
+    frame is returned unchanged (a list in one of several rows stays a bad row)."""
+    import pandas as pd
+
+    if len(df) != 1 or list(df.columns) != ["func"]:
+        return df
+    cell = df["func"].iloc[0]
+    if isinstance(cell, np.ndarray):
+        cell = cell.tolist()
+    if isinstance(cell, list) and cell and all(isinstance(v, str) for v in cell):
+        return pd.DataFrame({"func": cell})
+    return df
 
 
 def check_row(i: int, v: Any, spec: ServingSpec) -> str:

@@ -42,9 +42,13 @@ CASES = {
         ONE + "'func' must be a string, got float",
     ),
     "null func": ({"dataframe_records": [{"func": None}]}, ONE + "'func' is missing (null)"),
-    "list func": (
-        {"dataframe_records": [{"func": ["int"]}]},
-        ONE + "'func' must be a string, got list",
+    "list func in one of two records": (
+        {"dataframe_records": [{"func": GOOD}, {"func": ["int"]}]},
+        "1 of 2 rows rejected, nothing scored: row 1: 'func' must be a string, got list",
+    ),
+    "columnar inputs with a number": (
+        {"inputs": {"func": [GOOD, 7]}},
+        "1 of 2 rows rejected, nothing scored: row 1: 'func' must be a string, got int",
     ),
     "one record lacks func": (
         {"dataframe_records": [{"func": GOOD}, {"code": GOOD}]},
@@ -128,3 +132,22 @@ def test_a_good_request_still_scores(server: str) -> None:
     assert status == 200, text[:500]
     (pred,) = json.loads(text)["predictions"]
     assert 0.0 <= pred["probability"] <= 1.0 and pred["label"] in (0, 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inputs": {"func": [GOOD, GOOD.replace("8", "16")]}},  # columnar: MLflow's one row
+        {"dataframe_split": {"columns": ["func"], "data": [[GOOD], [GOOD.replace("8", "16")]]}},
+        {"inputs": [{"func": GOOD}, {"func": GOOD.replace("8", "16")}]},
+        {"instances": [{"func": GOOD}, {"func": GOOD.replace("8", "16")}]},
+    ],
+)
+def test_every_json_request_form_scores_like_records(server: str, body: dict) -> None:
+    """The four JSON shapes MLflow's server documents give the records form's answer, row
+    for row (the columnar ``inputs`` form used to be refused as "got list")."""
+    records = {"dataframe_records": [{"func": GOOD}, {"func": GOOD.replace("8", "16")}]}
+    want = json.loads(_post(f"{server}/invocations", json.dumps(records).encode())[1])
+    status, text = _post(f"{server}/invocations", json.dumps(body).encode())
+    assert status == 200, text[:500]
+    assert json.loads(text)["predictions"] == want["predictions"]
