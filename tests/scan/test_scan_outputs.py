@@ -248,7 +248,7 @@ def test_code_that_does_not_parse_is_noted_and_nothing_is_swallowed(
                      ("last", 19, 19)]  # fmt: skip
     notes = [(n["id"], n["line"], n["message"]) for n in doc["notifications"]]
     assert notes == [
-        ("VFN-unparsed", 7, "a.c:7: line 7 outside any function do not parse as C; "
+        ("VFN-unparsed", 7, "a.c:7: line 7 does not parse as C (outside any function); "
                             "a function there would not be found"),
         ("VFN-syntax-error", 1, "a.c:1: function missing_semi has a syntax error at line 2: "
                                 "read as recovered"),

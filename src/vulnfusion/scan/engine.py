@@ -355,12 +355,12 @@ def _functions(
     found = extract(source.text)
     for first, last in found.unparsed:
         summary.unparsed_regions += 1
-        span = f"line {first}" if first == last else f"lines {first}-{last}"
+        span = f"line {first} does" if first == last else f"lines {first}-{last} do"
         result.notifications.append(
             Notification(
                 "note",
                 "VFN-unparsed",
-                f"{entry.rel}:{first}: {span} outside any function do not parse as C; "
+                f"{entry.rel}:{first}: {span} not parse as C (outside any function); "
                 "a function there would not be found",
                 entry.rel,
                 first,
