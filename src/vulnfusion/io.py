@@ -16,11 +16,13 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, follow_symlinks: bool = False) -> Iterator[Path]:
     """Yield a temp path beside ``path``; it replaces ``path`` only if the block succeeds.
 
-    A symlink at ``path`` is followed: the file it points at is replaced and the link stays
-    (as a shell's ``>`` would write through it). An existing ``path`` that is not a regular
+    A symlink at ``path`` is replaced by the new file unless ``follow_symlinks`` (then the
+    file it points at is replaced and the link stays, as a shell's ``>`` writes through it;
+    for a user's ``-o``). Not by default: a pipeline output may be DVC's symlink into its
+    cache, which must never be written through. An existing ``path`` that is not a regular
     file — a character device such as ``/dev/null`` or ``/dev/stdout``, a FIFO — cannot be
     replaced without destroying it: the finished temp file's bytes are copied into it
     instead (not atomic; such a target has no partial state to protect).
@@ -29,7 +31,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         OSError: the parent cannot be created or written, or the copy into a non-regular
             target fails (e.g. ``ENXIO`` for a socket).
     """
-    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    path = Path(os.path.realpath(path)) if follow_symlinks and os.path.islink(path) else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)  # missing parents are created
     special = is_special_file(path)  # its directory (/dev) need not take a temp file
     where = tempfile.gettempdir() if special else path.parent
@@ -64,9 +66,9 @@ def _umask() -> int:
     return mask
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` atomically (temp file + rename)."""
-    with atomic_path(path) as tmp:
+def write_text(path: str | Path, text: str, follow_symlinks: bool = False) -> Path:
+    """Write ``text`` atomically (temp file + rename; see :func:`atomic_path`)."""
+    with atomic_path(path, follow_symlinks) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 

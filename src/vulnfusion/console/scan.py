@@ -180,7 +180,7 @@ def _emit(
         return
     created = _missing_parent(output)
     try:
-        write_text(output, text)
+        write_text(output, text, follow_symlinks=True)  # as a shell's '>' would
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         where = terminal_safe(str(output))
