@@ -324,6 +324,38 @@ UNCLOSED = "is not closed (no '}' matches its '{'): read up to the next definiti
             [UNCLOSED, None, None],
             [],
         ),
+        (  # K&R definition returning a pointer: tree-sitter splits it into declarations
+            # and a bare block; joined back, no problem (it is valid C)
+            "char *kr(dst, src)\nchar *dst; const char *src;\n{\n    return dst;\n}\n"
+            "int after(void) { return 0; }\n",
+            [("kr", 1, 1, 5, 2), ("after", 6, 1, 6, 30)],
+            [None, None],
+            [],
+        ),
+        (  # a prototype missing its ';': tree-sitter glues the next head onto it
+            "int proto(void)\n\nint real_fn(char *s) {\n    return s[0];\n}\n",
+            [("real_fn", 3, 1, 5, 2)],
+            ["follows a declaration that lacks its ';' (line 1): read without it"],
+            [],
+        ),
+        (  # a macro body after a signature, then a function: the function is still found
+            "int via_macro(void) BODY\nint fine(void) { return 2; }\n",
+            [("fine", 2, 1, 2, 29)],
+            ["follows a declaration that lacks its ';' (line 1): read without it"],
+            [],
+        ),
+        (  # a macro after the signature on its own line is not a new head (Linux style)
+            "static void f(int x)\n    __releases(lock)\n{\n    x++;\n}\n",
+            [("f", 1, 1, 5, 2)],
+            [None],
+            [],
+        ),
+        (  # a block outside any function is not C: an unparsed region, not silence
+            "int a(void) { return 1; }\n\n{\n    x++;\n}\n",
+            [("a", 1, 1, 1, 26)],
+            [None],
+            [(3, 5)],
+        ),
         (  # a lone unclosed function at the end of the file: kept, up to the last code
             "int z(void) { return 0; }\nint u(int p) {\n  p++;\n\n",
             [("z", 1, 1, 1, 26), ("u", 2, 1, 3, 7)],

@@ -78,6 +78,49 @@ def test_ctrl_c_mid_batch_returns_at_once(scan_model: Any, tmp_path: Path) -> No
     assert not scoring_abandoned()  # the released batch ran to its end
 
 
+def test_ctrl_c_while_the_last_batch_scores_abandons_it(scan_model: Any, tmp_path: Path) -> None:
+    """The kind of the trial's exit 134: a Ctrl-C while ``run_scan`` waits for its *last*
+    batch (the one its ``with`` block drains on the way out, e.g. in localisation) must
+    abandon that batch too, or the console exits normally with torch still running on the
+    daemon thread and the C++ runtime aborts ("terminate called without an active
+    exception"). A real SIGINT to this process, delivered while the batch is blocked."""
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "one.c").write_text(UTIL)  # 2 functions: one batch, the last
+    blocking = _Blocking(scan_model)
+    blocking.calls = 1  # its first predict is the blocking one
+    timer = threading.Timer(
+        1.0, lambda: (blocking.in_flight.wait(30), os.kill(os.getpid(), signal.SIGINT))
+    )
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_scan(
+                [root], _NoCheckInterrupt(blocking), ScanOptions(threshold=0.0, progress=False)
+            )
+        assert scoring_abandoned()
+    finally:
+        blocking.release.set()
+        timer.join()
+    deadline = time.monotonic() + 30
+    while scoring_abandoned() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not scoring_abandoned()
+
+
+class _NoCheckInterrupt:
+    """``_Blocking`` without its Ctrl-C from ``check`` (the signal comes from outside)."""
+
+    def __init__(self, blocking: _Blocking) -> None:
+        self.blocking, self.max_rows = blocking, blocking.max_rows
+
+    def check(self, func: str) -> str | None:
+        return self.blocking.scorer.check(func)  # type: ignore[no-any-return]
+
+    def predict(self, funcs: list[str]) -> list[float]:
+        return self.blocking.predict(funcs)
+
+
 def test_cli_interrupt_and_terminate_exit_codes(
     registered_model: RegisteredModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -284,8 +284,16 @@ class _ScoringThread:
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         if kind is None:
-            self._drain()
-        elif self._done is not None and not self._done.is_set():
+            try:  # the last batch: a Ctrl-C while waiting for it abandons it too
+                self._drain()
+            except BaseException:
+                self._abandon()
+                raise
+        else:
+            self._abandon()
+
+    def _abandon(self) -> None:
+        if self._done is not None and not self._done.is_set():
             _ABANDONED.append(self._done)
 
 

@@ -202,9 +202,13 @@ class _Span:
     name: str
     error_at: int | None = None  # first byte of its first syntax error
     unclosed: bool = False
+    after_unterminated: int | None = None  # a declaration with no ';' before it starts here
 
 
 def _problem_text(d: _Span, lines: _LineIndex) -> str | None:
+    if d.after_unterminated is not None:
+        line = lines.position(d.after_unterminated)[0]
+        return f"follows a declaration that lacks its ';' (line {line}): read without it"
     if d.unclosed:
         return "is not closed (no '}' matches its '{'): read up to the next definition"
     if d.error_at is not None:
@@ -266,6 +270,13 @@ def _definitions(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Itera
             head = children[i - 1]
             yield _Span(head.start_byte, child.end_byte, _macro_name(head, data),
                         _first_error(child))  # fmt: skip
+        elif kind == "compound_statement" and node.type != "ERROR":
+            head = _kr_head(children, i)
+            if head is None:  # a block outside every function is not C: say so
+                errors.append((child.start_byte, child.end_byte))
+            else:
+                decl = _function_declarator(children[head])
+                yield _Span(children[head].start_byte, child.end_byte, _declarator_name(decl, data))
         elif _is_flattened_head(children, i):
             start = children[_first_specifier(children, i)].start_byte
             end = _matching_brace(data, children[i + 1].start_byte)
@@ -287,6 +298,13 @@ def _function(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Iterator
     them and they are definitions of their own: C has no nested functions, so they are what
     the missing brace swallowed (GNU C's nested functions live in closed bodies)."""
     name = _name(node, data)
+    glued = _glued_head(node)
+    if glued is not None:  # `int proto(void)` with no ';', then the real definition
+        first, call = glued
+        name = _text(call.child_by_field_name("function"), data)
+        yield _Span(first.start_byte, node.end_byte, name, _first_error(node),
+                    after_unterminated=node.start_byte)  # fmt: skip
+        return
     body = node.child_by_field_name("body")
     closing = body.children[-1] if body is not None and body.children else None
     if closing is None or not closing.is_missing:
@@ -297,6 +315,60 @@ def _function(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Iterator
     yield _Span(node.start_byte, end, name, node.start_byte, unclosed=True)
     for n in inner:
         yield from _function(n, data, errors)
+
+
+def _function_declarator(node: Any) -> Any | None:
+    """The ``function_declarator`` a declaration or definition declares, through pointer,
+    parenthesised and attributed declarators (``None`` when it declares no function)."""
+    d = node.child_by_field_name("declarator")
+    while d is not None and d.type in ("pointer_declarator", "parenthesized_declarator",
+                                       "attributed_declarator"):  # fmt: skip
+        d = d.child_by_field_name("declarator") or (
+            d.named_children[-1] if d.named_children else None
+        )
+    return d if d is not None and d.type == "function_declarator" else None
+
+
+def _kr_head(children: list[Any], i: int) -> int | None:
+    """Index of the head of a K&R definition that tree-sitter split into declarations and a
+    bare block: ``char *copy(dst, src) char *dst; const char *src; { … }`` parses as a
+    declaration (its identifier list an error), the parameter declarations, then a block.
+    Only declarations may stand between the head and the block (``None``: no such head)."""
+    j = i - 1
+    while j >= 0 and children[j].type == "declaration":
+        decl = _function_declarator(children[j])
+        if decl is not None:
+            params = decl.child_by_field_name("parameters")
+            names_only = params is not None and all(
+                c.type == "identifier" for c in params.named_children
+            )
+            return j if decl.has_error or names_only else None
+        j -= 1
+    return None
+
+
+def _glued_head(node: Any) -> tuple[Any, Any] | None:
+    """``int proto(void)`` missing its ``;`` before ``int real(char *s) { … }``: tree-sitter
+    takes ``int real(char *s)`` as trailing tokens of ``proto``'s declarator (as it would a
+    macro such as ``__releases(x)``) and the body as ``proto``'s. Recognised when a call
+    follows the parameter list on a later line with a type name before it on that line
+    (a macro after a signature has none). Returns (first node of the real head, the call)."""
+    decl = _function_declarator(node)
+    params = decl.child_by_field_name("parameters") if decl is not None else None
+    if params is None:
+        return None
+    after = [c for c in decl.children if c.start_byte >= params.end_byte]
+    for k, c in enumerate(after):
+        if (
+            c.type == "call_expression"
+            and c.start_point[0] > params.end_point[0]
+            and k > 0
+            and after[k - 1].type in ("identifier", "primitive_type", "type_identifier")
+            and after[k - 1].start_point[0] == c.start_point[0]
+        ):
+            first = next(a for a in after if a.start_point[0] == c.start_point[0])
+            return first, c
+    return None
 
 
 def _nested_definitions(node: Any) -> list[Any]:
