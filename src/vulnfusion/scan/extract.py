@@ -354,7 +354,9 @@ def _glued_head(node: Any) -> tuple[Any, Any] | None:
     follows the parameter list on a later line with a type name before it on that line
     (a macro after a signature has none). Returns (first node of the real head, the call)."""
     decl = _function_declarator(node)
-    params = decl.child_by_field_name("parameters") if decl is not None else None
+    if decl is None:
+        return None
+    params = decl.child_by_field_name("parameters")
     if params is None:
         return None
     after = [c for c in decl.children if c.start_byte >= params.end_byte]
