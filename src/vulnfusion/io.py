@@ -42,8 +42,8 @@ def atomic_path(path: str | Path, follow_symlinks: bool = False) -> Iterator[Pat
         if special:
             with open(tmp, "rb") as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; keep the usual permissions
+        else:  # mkstemp makes 0600: an existing file keeps its mode, a new one the usual
+            os.chmod(tmp, _existing_mode(path, 0o666 & ~_umask()))
             os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -58,6 +58,15 @@ def is_special_file(path: str | Path) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         return False
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _existing_mode(path: Path, default: int) -> int:
+    """The permission bits of the file at ``path`` (``default`` when there is none): a
+    replaced ``0600`` file must not come back world-readable."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return default
 
 
 def _umask() -> int:
@@ -180,6 +189,32 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a fresh temp directory beside ``path``; when the block succeeds each entry of it
+    is moved into ``path`` (created if missing), replacing the entry of that name. Other
+    entries of ``path`` are left alone (it may be a user's directory), unlike
+    :func:`atomic_dir`. An interrupted or failed block leaves ``path`` as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        path.mkdir(exist_ok=True)
+        for entry in sorted(tmp.iterdir()):
+            dst = path / entry.name
+            if entry.is_dir() and dst.is_dir() and not dst.is_symlink():
+                old = path / f".{entry.name}.old-{os.getpid()}"
+                os.replace(dst, old)
+                os.replace(entry, dst)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(entry, dst)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -138,7 +138,7 @@ def _columnar(df: Any) -> Any:
     cell = df["func"].iloc[0]
     if isinstance(cell, np.ndarray):
         cell = cell.tolist()
-    if isinstance(cell, list) and cell and all(isinstance(v, str) for v in cell):
+    if isinstance(cell, list) and all(isinstance(v, str) for v in cell):  # [] → no rows
         return pd.DataFrame({"func": cell})
     return df
 

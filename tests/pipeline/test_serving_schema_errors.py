@@ -55,6 +55,10 @@ CASES = {
         "1 of 2 rows rejected, nothing scored: row 1: 'func' is missing (null)",
     ),
     "inputs with a number": ({"inputs": {"func": [7]}}, ONE + "'func' must be a string, got int"),
+    "columnar inputs without rows": (
+        {"inputs": {"func": []}},
+        f"no rows to score; {REQUEST_SHAPE}",
+    ),
 }
 
 

@@ -85,6 +85,42 @@ def test_output_through_a_symlink_replaces_its_target(
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["scan.json"]
 
 
+def test_output_through_a_dangling_symlink_names_the_directory_it_created(
+    registered_model: RegisteredModel, tmp_path: Path
+) -> None:
+    root = _tree(tmp_path / "t")
+    link = tmp_path / "L"
+    link.symlink_to(tmp_path / "missing_dir" / "sub" / "r.json")
+    res = _cli("scan", str(root), *_scan_args(registered_model, "--format", "json"), "-o",
+               str(link))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert res.stderr == (
+        f"vulnfusion: 11 finding(s); wrote {link} (created the directory "
+        f"{tmp_path / 'missing_dir'})\n"
+    )
+    assert link.is_symlink() and len(json.loads(link.read_text())["findings"]) == 11
+
+
+@pytest.mark.parametrize("suffix", ["/", "/newdir/"])
+def test_output_ending_in_a_slash_is_refused(tmp_path: Path, suffix: str) -> None:
+    """``-o out/target.txt/`` would have replaced the file ``target.txt``, ``-o out/newdir/``
+    made a file named ``newdir``; a shell refuses both. Before the model loads."""
+    root = _tree(tmp_path / "t")
+    (tmp_path / "target.txt").write_text("keep\n")
+    out = str(tmp_path / "target.txt") + suffix if suffix == "/" else str(tmp_path) + suffix
+    res = CliRunner().invoke(
+        main,
+        ["scan", str(root), "--model", str(tmp_path / "none"), "-o", out],
+        prog_name="vulnfusion",
+    )
+    assert res.exit_code == 2
+    assert res.stderr == (
+        f"vulnfusion: error: Invalid value for '-o': {out}: names a directory; -o takes a file "
+        "(see 'vulnfusion scan --help')\n"
+    )
+    assert (tmp_path / "target.txt").read_text() == "keep\n"
+
+
 def test_output_says_which_directory_it_created(
     registered_model: RegisteredModel, tmp_path: Path
 ) -> None:
@@ -116,7 +152,14 @@ def test_output_says_which_directory_it_created(
         ("rlo\u202egnp.c", "rlo\\u202egnp.c"),  # Trojan Source: reverses what follows
         ("isolate\u2066x\u2069.c", "isolate\\u2066x\\u2069.c"),
         ("caf\udce9.c", "caf\\xe9.c"),  # a name that is not UTF-8 (PEP 383)
+        ("zw\u200bsp.c", "zw\\u200bsp.c"),  # invisible: looks like zwsp.c
+        ("soft\u00adhy.c", "soft\\xadhy.c"),
+        ("bom\ufeff.c", "bom\\ufeff.c"),
+        ("nb\u00a0sp.c", "nb\\xa0sp.c"),  # a space that is not one
+        ("pu\ue000.c", "pu\\ue000.c"),  # private use
+        ("tag\U000e0041.c", "tag\\U000e0041.c"),
         ("plain-ünïcode.c", "plain-ünïcode.c"),
+        ("日本語 😀.c", "日本語 😀.c"),
         ("ha#sh%20.c", "ha#sh%20.c"),
     ],
 )
@@ -150,12 +193,18 @@ def test_control_characters_in_file_names_cannot_forge_report_rows(
     assert sorted(f["file"] for f in doc["findings"]) == sorted(names)
 
 
-def test_an_error_naming_a_file_escapes_its_control_characters(tmp_path: Path) -> None:
-    res = CliRunner().invoke(main, ["scan", str(tmp_path / "no\x1b[2Jpe.c")])
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("no\x1b[2Jpe.c", "no\\x1b[2Jpe.c"), ("missing\n.c", "missing\\x0a.c"),
+     ("nel\x85.c", "nel\\x85.c"), ("ls\u2028.c", "ls\\u2028.c")],
+)  # fmt: skip
+def test_an_error_naming_a_file_escapes_its_control_characters(
+    tmp_path: Path, name: str, shown: str
+) -> None:
+    """One line, and the reason after a line break in the name is kept."""
+    res = CliRunner().invoke(main, ["scan", str(tmp_path / name)])
     assert res.exit_code == 2
-    assert (
-        res.stderr == f"vulnfusion: error: {tmp_path}/no\\x1b[2Jpe.c: no such file or directory\n"
-    )
+    assert res.stderr == f"vulnfusion: error: {tmp_path}/{shown}: no such file or directory\n"
 
 
 # ------------------------------------------------------------------------ standard output
@@ -187,6 +236,36 @@ def test_a_closed_standard_output_is_an_error_not_a_silent_success(
     assert res.returncode == 2
     assert res.stderr == (
         "vulnfusion: error: cannot write the report to standard output: No space left on device\n"
+    )
+
+
+def test_descriptor_names_write_to_the_descriptor_itself(
+    registered_model: RegisteredModel, tmp_path: Path
+) -> None:
+    """``-o /dev/stdout`` is the descriptor the shell gave, as bash reads it: an appended
+    file keeps what it held (re-opening ``/proc/self/fd/1`` by name would truncate it), a pipe
+    takes the report (its ``/proc`` link names no file), ``/dev/stderr`` and ``/dev/fd/N``
+    likewise; a closed one fails before the model loads."""
+    root = _tree(tmp_path / "t")
+    args = " ".join(["scan", str(root), *_scan_args(registered_model, "--format", "json")])
+    log = tmp_path / "log.txt"
+    script = (
+        f'echo PRIOR > {log}; "{VULNFUSION}" {args} -o /dev/stdout >> {log} && '
+        f'"{VULNFUSION}" {args} -o /dev/stderr 2>> {log} && '
+        f'"{VULNFUSION}" {args} -o /dev/fd/5 5>> {log} && '
+        f'"{VULNFUSION}" {args} -o /dev/stdout | cat > {tmp_path / "piped.json"}'
+    )
+    res = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    text = log.read_text()
+    assert text.startswith("PRIOR\n{")
+    assert text.count('"format_version"') == 3
+    assert len(json.loads((tmp_path / "piped.json").read_text())["findings"]) == 11
+    closed = _cli("scan", str(root), "--model", str(tmp_path / "none"), "-o", "/dev/fd/57")
+    assert closed.exit_code == 2
+    assert closed.stderr == (
+        "vulnfusion: error: file descriptor 57 is closed: nowhere to write the report "
+        "(give -o FILE)\n"
     )
 
 

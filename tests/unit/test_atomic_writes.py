@@ -22,6 +22,19 @@ def test_a_regular_file_is_replaced_whole(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]  # no temp file left
 
 
+def test_a_replaced_file_keeps_its_permissions(tmp_path: Path) -> None:
+    private = tmp_path / "private.json"
+    private.write_text("secret\n")
+    private.chmod(0o600)
+    write_text(private, "new\n")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    shared = tmp_path / "shared.json"
+    shared.write_text("x\n")
+    shared.chmod(0o664)
+    write_text(shared, "y\n")
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o664
+
+
 def test_a_symlink_is_replaced_by_default_so_a_dvc_cache_is_never_written(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()

@@ -26,6 +26,7 @@ EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+MAX_ERROR_CHARS = 1000  # an error line longer than this is cut (a library's dump)
 
 
 class _Terminated(BaseException):
@@ -34,12 +35,16 @@ class _Terminated(BaseException):
 
 
 def _fail(message: str) -> None:
-    """Print ``vulnfusion: error: <first line>`` on stderr and exit 2 (control characters of
-    a file name in it shown as escapes, never sent to the terminal)."""
+    """Print ``vulnfusion: error: <message>`` on stderr, as one line, and exit 2.
+
+    Control characters are shown as escapes (:func:`~vulnfusion.scan.walk.terminal_safe`),
+    line breaks included: a path with a newline in it keeps the reason that follows it, and a
+    library's multi-line message stays one line (cut at :data:`MAX_ERROR_CHARS`)."""
     from vulnfusion.scan.walk import terminal_safe
 
-    text = message.strip()
-    line = terminal_safe(text.splitlines()[0]) if text else "unknown error"
+    line = terminal_safe(message.strip()) or "unknown error"
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[: MAX_ERROR_CHARS - 1] + "…"
     click.echo(f"vulnfusion: error: {line}", err=True)
     sys.exit(EXIT_USAGE)
 

@@ -7,6 +7,7 @@ Only flag parsing and output here; the work is :mod:`vulnfusion.evaluation`. Exi
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -161,7 +162,17 @@ def evaluate(
     for notice in (result.data_notice, result.notice):
         if notice:
             click.echo(f"vulnfusion: notice: {notice}", err=True)
-    write_stdout(summary_text(result.report))
+    # the report is in the files: a summary that cannot be printed is only noted
+    if sys.stdout is None:
+        why = "standard output is closed"
+    else:
+        try:
+            write_stdout(summary_text(result.report))
+            why = ""
+        except click.ClickException as exc:
+            why = exc.format_message()
+    if why:
+        click.echo(f"vulnfusion: notice: summary not printed ({why})", err=True)
     click.echo(f"vulnfusion: wrote {request.output}", err=True)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from vulnfusion.console.options import model_option
-from vulnfusion.console.streams import write_stdout
+from vulnfusion.console.streams import check_descriptor, descriptor_of, write_descriptor
 from vulnfusion.io import is_special_file, nearest_existing, unwritable_reason, write_text
 from vulnfusion.scan.baseline import apply_baseline, read_baseline
 from vulnfusion.scan.engine import ScanOptions, run_scan, scan_root
@@ -44,7 +44,7 @@ EXIT_OK, EXIT_FINDINGS = 0, 1
 @click.option(
     "-o",
     "--output",
-    type=click.Path(path_type=Path),
+    metavar="FILE",
     help="Write here (atomically; missing directories are created, a symlink is written "
     "through; '-': standard output).",
 )
@@ -78,7 +78,7 @@ def scan(
     paths: tuple[Path, ...],
     model_uri: str | None,
     fmt: str,
-    output: Path | None,
+    output: str | None,
     threshold: float | None,
     top_lines: int,
     baseline: Path | None,
@@ -97,11 +97,8 @@ def scan(
     """
     if only_new and baseline is None:
         raise click.UsageError("--only-new needs --baseline")
-    if output is not None and str(output) == "-":
-        output = None  # "-o -": standard output, as for most command-line tools
     scan_root(paths)  # a missing path fails before the model is loaded (seconds)
-    if output is not None:
-        check_output_path(output)  # and so does an -o that could never be written
+    target = _target(output)  # and so does an -o that could never be written
     old = read_baseline(baseline) if baseline is not None else None
     model = load_scan_model(model_uri, jobs)
     if model.notice:
@@ -122,7 +119,7 @@ def scan(
         absent = []
     code = EXIT_FINDINGS if fail_on_findings and result.findings else EXIT_OK
     ident = {"uri": model.uri, "name": model.name, "version": model.version}
-    _emit(fmt, output, result, ident, code, absent)
+    _emit(fmt, target, result, ident, code, absent)
     click.get_current_context().exit(code)
 
 
@@ -131,6 +128,29 @@ def _finite(param: Any, value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise click.BadParameter(f"{value} is not a number in [0, 1]", param=param)
     return value
+
+
+def _target(output: str | None) -> Path | int:
+    """Where ``-o`` sends the report: a file path, or a file descriptor (none given, ``-``,
+    ``/dev/stdout``, ``/dev/fd/N`` …: see :mod:`vulnfusion.console.streams`), checked now.
+
+    Raises:
+        click.BadParameter: a path ending in ``/`` (a directory's name, not a file's), or one
+            :func:`check_output_path` refuses.
+        click.ClickException: the descriptor is closed.
+    """
+    fd = 1 if output is None else descriptor_of(output)
+    if fd is not None:
+        check_descriptor(fd)
+        return fd
+    assert output is not None
+    if output.endswith(("/", os.sep)) or output in (".", ".."):
+        raise click.BadParameter(
+            f"{terminal_safe(output)}: names a directory; -o takes a file", param_hint="'-o'"
+        )
+    path = Path(output)
+    check_output_path(path)
+    return path
 
 
 def check_output_path(path: Path) -> None:
@@ -160,7 +180,7 @@ def check_output_path(path: Path) -> None:
 
 def _emit(
     fmt: str,
-    output: Path | None,
+    output: Path | int,
     result: Any,
     model: dict[str, str],
     code: int,
@@ -175,10 +195,10 @@ def _emit(
     else:
         doc = printable_doc(build_sarif(result, model, code, absent))
         text = json.dumps(doc, indent=2) + "\n"
-    if output is None:
-        write_stdout(text)
+    if isinstance(output, int):
+        write_descriptor(output, text)
         return
-    created = _missing_parent(output)
+    created = _missing_parent(Path(os.path.realpath(output)) if output.is_symlink() else output)
     try:
         write_text(output, text, follow_symlinks=True)  # as a shell's '>' would
     except OSError as exc:

@@ -27,6 +27,7 @@ from vulnfusion.evaluation.figures import (
     rows_without_overlap,
 )
 from vulnfusion.evaluation.scoring import ScoredRows, admissible, score_rows
+from vulnfusion.io import staged_dir
 from vulnfusion.scan.model import ScanModel, load_scan_model
 
 log = logging.getLogger(__name__)
@@ -75,23 +76,24 @@ def evaluate(req: Request) -> Result:
     rows = admissible(data.rows, model, req.skip_bad, data.rejects)
     scored = score_rows(rows, model, progress=req.progress)
     report, overlap = build_report(req, data, model, scored)
-    req.output.mkdir(parents=True, exist_ok=True)
-    preds = predictions(scored, model, overlap)
-    outputs.write_predictions(req.output / outputs.PREDICTIONS_FILE, preds)
-    figs = report["all"]
-    plots.write_figures(
-        np.array([r.label for r in scored.rows], dtype=np.int64),
-        scored.prob,
-        model.spec.threshold,
-        figs["roc_auc"]["value"],
-        figs["pr_auc"]["value"],
-        figs["calibration"]["ece"],
-        req.output / outputs.FIGURES_DIR,
-    )
-    if req.log_mlflow:
-        report["mlflow"] = _log_run(req, data, scored, report)
-    else:
-        outputs.write_report(req.output, report)
+    # written beside the output and moved in at the end: a Ctrl-C leaves no half of a report
+    with staged_dir(req.output) as stage:
+        preds = predictions(scored, model, overlap)
+        outputs.write_predictions(stage / outputs.PREDICTIONS_FILE, preds)
+        figs = report["all"]
+        plots.write_figures(
+            np.array([r.label for r in scored.rows], dtype=np.int64),
+            scored.prob,
+            model.spec.threshold,
+            figs["roc_auc"]["value"],
+            figs["pr_auc"]["value"],
+            figs["calibration"]["ece"],
+            stage / outputs.FIGURES_DIR,
+        )
+        if req.log_mlflow:
+            report["mlflow"] = _log_run(req, data, scored, report, stage)
+        else:
+            outputs.write_report(stage, report)
     return Result(report, model, model.notice, data.notice)
 
 
@@ -218,9 +220,10 @@ def predictions(
 
 
 def _log_run(
-    req: Request, data: EvalData, scored: ScoredRows, report: dict[str, Any]
+    req: Request, data: EvalData, scored: ScoredRows, report: dict[str, Any], out: Path
 ) -> dict[str, Any]:
-    """Log the run; ``evaluation.json``/``.md`` are written inside it (they carry its id)."""
+    """Log the run; ``evaluation.json``/``.md`` are written into ``out`` inside it (they
+    carry its id), and ``out``'s files are its artifacts."""
     import pandas as pd  # heavy; only for the MLflow dataset
 
     frame = pd.DataFrame(
@@ -235,9 +238,9 @@ def _log_run(
     tags = {**eval_tracking.model_tags(report["model"]), "data_digest": data.digest}
     with eval_tracking.evaluation_run(req.config, req.name, tags) as info:
         report["mlflow"] = info
-        outputs.write_report(req.output, report)
+        outputs.write_report(out, report)
         eval_tracking.log_dataset(frame, data.path, data.path.name, data.digest)
         params = {f"eval.{k}": v for k, v in report["options"].items()}
         params.update({"eval.data": str(data.path), "eval.split": str(data.split)})
-        eval_tracking.log_results(eval_tracking.metric_scalars(report), params, req.output)
+        eval_tracking.log_results(eval_tracking.metric_scalars(report), params, out)
     return info

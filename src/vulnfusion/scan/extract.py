@@ -32,6 +32,17 @@ from typing import Any
 
 from vulnfusion.data.text import normalize_code
 from vulnfusion.graphs.parser import lang_for_process
+from vulnfusion.scan.recovery import (
+    first_error,
+    first_specifier,
+    function_declarator,
+    glued_head,
+    is_flattened_head,
+    kr_head,
+    matching_brace,
+    nested_definitions,
+    trim,
+)
 
 DEFAULT_MAX_FILE_BYTES = 4_000_000  # larger files are generated tables, not hand-written code
 BINARY_PROBE_BYTES = 8192  # as git: a NUL byte in the first 8 KiB means binary
@@ -48,23 +59,6 @@ _CONTAINERS = frozenset(
         "linkage_specification",
         "declaration_list",
         "ERROR",  # recovery may wrap whole definitions in an ERROR node
-    }
-)
-# what may precede a declarator in a definition: return type, storage class, attributes
-_SPECIFIERS = frozenset(
-    {
-        "storage_class_specifier",
-        "type_qualifier",
-        "primitive_type",
-        "sized_type_specifier",
-        "type_identifier",
-        "struct_specifier",
-        "union_specifier",
-        "enum_specifier",
-        "attribute_specifier",
-        "attribute_declaration",
-        "ms_declspec_modifier",
-        "macro_type_specifier",
     }
 )
 _DECLARATOR_WRAPPERS = frozenset(
@@ -216,19 +210,6 @@ def _problem_text(d: _Span, lines: _LineIndex) -> str | None:
     return None
 
 
-def _first_error(node: Any) -> int | None:
-    """The first byte of the first ERROR or MISSING node under ``node`` (``None``: none)."""
-    if not node.has_error:
-        return None
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if n.is_error or n.is_missing:
-            return int(n.start_byte)
-        stack.extend(c for c in reversed(n.children) if c.has_error)
-    return None
-
-
 def file_line_offsets(text: str) -> list[int]:
     """For each line of the model's view of ``text`` (``data.text.normalize_code``: CRLF and
     a lone CR both end a line), how many file lines (ended by LF only, as tree-sitter and
@@ -269,21 +250,21 @@ def _definitions(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Itera
         ):
             head = children[i - 1]
             yield _Span(head.start_byte, child.end_byte, _macro_name(head, data),
-                        _first_error(child))  # fmt: skip
+                        first_error(child))  # fmt: skip
         elif kind == "compound_statement" and node.type != "ERROR":
-            head = _kr_head(children, i)
+            head = kr_head(children, i)
             if head is None:  # a block outside every function is not C: say so
                 errors.append((child.start_byte, child.end_byte))
             else:
-                decl = _function_declarator(children[head])
+                decl = function_declarator(children[head])
                 yield _Span(children[head].start_byte, child.end_byte, _declarator_name(decl, data))
-        elif _is_flattened_head(children, i):
-            start = children[_first_specifier(children, i)].start_byte
-            end = _matching_brace(data, children[i + 1].start_byte)
+        elif is_flattened_head(children, i):
+            start = children[first_specifier(children, i)].start_byte
+            end = matching_brace(data, children[i + 1].start_byte)
             unclosed = end is None
             if end is None:  # never closed: up to the next definition, or the node's end
                 later = [c for c in children[i + 2 :] if c.type == "function_definition"]
-                end = _trim(data, start, later[0].start_byte if later else node.end_byte)
+                end = trim(data, start, later[0].start_byte if later else node.end_byte)
             resume = end
             yield _Span(start, end, _declarator_name(child, data), start, unclosed)
         elif kind in _CONTAINERS:
@@ -298,189 +279,23 @@ def _function(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Iterator
     them and they are definitions of their own: C has no nested functions, so they are what
     the missing brace swallowed (GNU C's nested functions live in closed bodies)."""
     name = _name(node, data)
-    glued = _glued_head(node)
+    glued = glued_head(node)
     if glued is not None:  # `int proto(void)` with no ';', then the real definition
         first, call = glued
         name = _text(call.child_by_field_name("function"), data)
-        yield _Span(first.start_byte, node.end_byte, name, _first_error(node),
+        yield _Span(first.start_byte, node.end_byte, name, first_error(node),
                     after_unterminated=node.start_byte)  # fmt: skip
         return
     body = node.child_by_field_name("body")
     closing = body.children[-1] if body is not None and body.children else None
     if closing is None or not closing.is_missing:
-        yield _Span(node.start_byte, node.end_byte, name, _first_error(node))
+        yield _Span(node.start_byte, node.end_byte, name, first_error(node))
         return
-    inner = _nested_definitions(body)
-    end = _trim(data, node.start_byte, inner[0].start_byte if inner else node.end_byte)
+    inner = nested_definitions(body)
+    end = trim(data, node.start_byte, inner[0].start_byte if inner else node.end_byte)
     yield _Span(node.start_byte, end, name, node.start_byte, unclosed=True)
     for n in inner:
         yield from _function(n, data, errors)
-
-
-def _function_declarator(node: Any) -> Any | None:
-    """The ``function_declarator`` a declaration or definition declares, through pointer,
-    parenthesised and attributed declarators (``None`` when it declares no function)."""
-    d = node.child_by_field_name("declarator")
-    while d is not None and d.type in ("pointer_declarator", "parenthesized_declarator",
-                                       "attributed_declarator"):  # fmt: skip
-        d = d.child_by_field_name("declarator") or (
-            d.named_children[-1] if d.named_children else None
-        )
-    return d if d is not None and d.type == "function_declarator" else None
-
-
-def _kr_head(children: list[Any], i: int) -> int | None:
-    """Index of the head of a K&R definition that tree-sitter split into declarations and a
-    bare block: ``char *copy(dst, src) char *dst; const char *src; { … }`` parses as a
-    declaration (its identifier list an error), the parameter declarations, then a block.
-    Only declarations may stand between the head and the block (``None``: no such head)."""
-    j = i - 1
-    while j >= 0 and children[j].type == "declaration":
-        decl = _function_declarator(children[j])
-        if decl is not None:
-            params = decl.child_by_field_name("parameters")
-            names_only = params is not None and all(
-                c.type == "identifier" for c in params.named_children
-            )
-            return j if decl.has_error or names_only else None
-        j -= 1
-    return None
-
-
-def _glued_head(node: Any) -> tuple[Any, Any] | None:
-    """``int proto(void)`` missing its ``;`` before ``int real(char *s) { … }``: tree-sitter
-    takes ``int real(char *s)`` as trailing tokens of ``proto``'s declarator (as it would a
-    macro such as ``__releases(x)``) and the body as ``proto``'s. Recognised when a call
-    follows the parameter list on a later line with a type name before it on that line
-    (a macro after a signature has none). Returns (first node of the real head, the call)."""
-    decl = _function_declarator(node)
-    if decl is None:
-        return None
-    params = decl.child_by_field_name("parameters")
-    if params is None:
-        return None
-    after = [c for c in decl.children if c.start_byte >= params.end_byte]
-    for k, c in enumerate(after):
-        if (
-            c.type == "call_expression"
-            and c.start_point[0] > params.end_point[0]
-            and k > 0
-            and after[k - 1].type in ("identifier", "primitive_type", "type_identifier")
-            and after[k - 1].start_point[0] == c.start_point[0]
-        ):
-            first = next(a for a in after if a.start_point[0] == c.start_point[0])
-            return first, c
-    return None
-
-
-def _nested_definitions(node: Any) -> list[Any]:
-    """The ``function_definition`` nodes under ``node``, not looking inside them."""
-    found, stack = [], list(reversed(node.children))
-    while stack:
-        n = stack.pop()
-        if n.type == "function_definition":
-            found.append(n)
-        else:
-            stack.extend(reversed(n.children))
-    return found
-
-
-def _trim(data: bytes, start: int, end: int) -> int:
-    """``end`` moved back over trailing white space (never before ``start``)."""
-    return start + len(data[start:end].rstrip())
-
-
-def _is_flattened_head(children: list[Any], i: int) -> bool:
-    """A declarator then a bare ``{``: a definition tree-sitter's error recovery took apart.
-
-    When a body holds something tree-sitter cannot parse (a macro used as a statement, an
-    unbalanced ``#if``), it may give up the ``function_definition`` node and leave its pieces
-    (specifiers, declarator, ``{``, statements, ``}``) as siblings. 3% of Devign functions
-    parse this way; their extent is recovered from the bytes by brace matching.
-    """
-    if i + 1 >= len(children) or children[i + 1].type != "{":
-        return False
-    node = children[i]
-    while node.type in ("pointer_declarator", "attributed_declarator") and node.named_children:
-        node = node.child_by_field_name("declarator") or node.named_children[-1]
-    return bool(node.type == "function_declarator")
-
-
-def _first_specifier(children: list[Any], i: int) -> int:
-    """Index of the first of the return type / storage class / attribute nodes before ``i``."""
-    j = i
-    while (
-        j > 0
-        and children[j - 1].type in _SPECIFIERS
-        and children[j - 1].end_point[0] >= (children[j].start_point[0] - 2)
-    ):
-        j -= 1
-    return j
-
-
-def _matching_brace(data: bytes, open_at: int) -> int | None:
-    """Byte just past the ``}`` closing the ``{`` at ``open_at``, or ``None`` if none does.
-
-    Skips string and character literals, comments, and the ``#else``/``#elif`` branches of
-    conditional blocks (only the first branch is counted, as when each branch opens its own
-    ``if (…) {``); other directive lines are skipped whole.
-    """
-    depth, i, n = 0, open_at, len(data)
-    while i < n:
-        c = data[i]
-        if c == 0x7B:  # {
-            depth += 1
-        elif c == 0x7D:  # }
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        elif c in (0x22, 0x27):  # a string or character literal, escapes included
-            i += 1
-            while i < n and data[i] != c and data[i] != 0x0A:
-                i += 2 if data[i] == 0x5C else 1
-        elif data.startswith(b"//", i):
-            i = _line_end(data, i) - 1
-        elif data.startswith(b"/*", i):
-            i = data.find(b"*/", i + 2)
-            i = n if i == -1 else i + 1
-        elif c == 0x23 and not data[data.rfind(b"\n", 0, i) + 1 : i].strip():  # a directive
-            word = data[i + 1 : i + 40].lstrip().split(maxsplit=1)
-            if word and word[0].startswith(b"el"):  # #else / #elif*: skip to its #endif
-                i = _skip_to_endif(data, i)
-            i = _line_end(data, i) - 1
-        i += 1
-    return None
-
-
-def _line_end(data: bytes, i: int) -> int:
-    """Offset of the newline ending the (backslash-continued) line holding ``i``, or the end."""
-    while True:
-        j = data.find(b"\n", i)
-        if j == -1:
-            return len(data)
-        k = j - 1 if j > 0 and data[j - 1] == 0x0D else j  # before a CR of CRLF
-        if k > 0 and data[k - 1] == 0x5C:  # a backslash: the line goes on
-            i = j + 1
-            continue
-        return j
-
-
-def _skip_to_endif(data: bytes, i: int) -> int:
-    """Offset of the ``#endif`` closing the conditional whose ``#else``/``#elif`` is at ``i``."""
-    level = 0
-    pos = _line_end(data, i) + 1
-    while pos < len(data):
-        line = data[pos : _line_end(data, pos)].strip()
-        if line.startswith(b"#"):
-            word = line[1:].lstrip()
-            if word.startswith(b"if"):
-                level += 1
-            elif word.startswith(b"endif"):
-                if level == 0:
-                    return pos
-                level -= 1
-        pos = _line_end(data, pos) + 1
-    return len(data)
 
 
 def _is_macro_head(node: Any) -> bool:

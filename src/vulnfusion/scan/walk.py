@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,14 +66,30 @@ _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\
 def terminal_safe(text: str) -> str:
     """``text`` safe to show in a terminal or a line-based table: :func:`printable`, then each
     control character as an escape (``\\x1b``, ``\\x0a`` for a newline, ``\\u202e``), so a
-    file name can neither forge a row nor send escape sequences. JSON and SARIF keep the name
-    exact instead (their encoders escape controls losslessly)."""
-    return _UNSAFE_CHARS.sub(_escape_char, printable(text))
+    file name can neither forge a row nor send escape sequences; so are the characters a reader
+    cannot see or tell from a space (Unicode categories Cf, Co, Cn, Zl, Zp and Zs other than
+    the space: U+200B, U+00AD, U+FEFF, U+00A0, private use …), which would make two names look
+    alike or shift the table's columns. JSON and SARIF keep the name exact instead (their
+    encoders escape controls losslessly)."""
+    text = _UNSAFE_CHARS.sub(_escape_char, printable(text))
+    if text.isascii():
+        return text
+    return "".join(_escape_code(ord(c)) if _invisible(c) else c for c in text)
+
+
+def _invisible(c: str) -> bool:
+    kind = unicodedata.category(c)
+    return kind in ("Cf", "Co", "Cn", "Cs", "Zl", "Zp") or (kind == "Zs" and c != " ")
+
+
+def _escape_code(code: int) -> str:
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _escape_char(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return _escape_code(ord(match.group()))
 
 
 def printable_doc(doc: object) -> object:
@@ -238,7 +255,9 @@ def _classify(path: Path, rel: str, root_real: str) -> Iterator[Candidate | Skip
         if suffix not in C_SUFFIXES and not path.is_dir():
             return  # a link to a README or a binary is no more interesting than the file
         target = os.path.realpath(path)
-        if os.path.commonpath([root_real, target]) != root_real:
+        if not os.path.exists(target):  # dangling, or a loop: nothing there to scan
+            yield Skipped(rel, "symlink", "symlink not followed (its target does not exist)")
+        elif os.path.commonpath([root_real, target]) != root_real:
             yield Skipped(rel, "symlink-outside", "symlink out of the scanned tree not followed")
         else:
             yield Skipped(rel, "symlink", "symlink not followed (its target is scanned directly)")
