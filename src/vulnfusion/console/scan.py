@@ -45,8 +45,9 @@ EXIT_OK, EXIT_FINDINGS = 0, 1
     "-o",
     "--output",
     metavar="FILE",
-    help="Write here (atomically; missing directories are created, a symlink is written "
-    "through; '-': standard output).",
+    help="Write here (atomically, keeping the file's permissions; missing directories are "
+    "created, a symlink is written through; '-', /dev/stdout, /dev/stderr, /dev/fd/N: that "
+    "descriptor, as the shell set it up).",
 )
 @click.option(
     "--threshold",
