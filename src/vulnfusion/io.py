@@ -16,38 +16,67 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, follow_symlinks: bool = False) -> Iterator[Path]:
+def atomic_path(path: str | Path, user_target: bool = False) -> Iterator[Path]:
     """Yield a temp path beside ``path``; it replaces ``path`` only if the block succeeds.
 
-    A symlink at ``path`` is replaced by the new file unless ``follow_symlinks`` (then the
-    file it points at is replaced and the link stays, as a shell's ``>`` writes through it;
-    for a user's ``-o``). Not by default: a pipeline output may be DVC's symlink into its
-    cache, which must never be written through. An existing ``path`` that is not a regular
-    file — a character device such as ``/dev/null`` or ``/dev/stdout``, a FIFO — cannot be
-    replaced without destroying it: the finished temp file's bytes are copied into it
-    instead (not atomic; such a target has no partial state to protect).
+    An existing file keeps its permission bits (and, where the process may, its owner): a
+    replaced ``0600`` report must not come back world-readable. An existing ``path`` that is
+    not a regular file — a device such as ``/dev/null``, a FIFO — cannot be replaced without
+    destroying it: the finished bytes are copied into it instead (not atomic; such a target
+    has no partial state to protect).
+
+    ``user_target`` (a user's ``-o``) writes as a shell's ``>`` would where a rename would
+    change what the path is: through a symlink (the link stays), and in place into a file with
+    other hard links (they keep seeing it) or in a directory the process may not create files
+    in. Not by default: a pipeline output may be DVC's symlink or hard link into its cache,
+    which must be replaced, never written through.
 
     Raises:
         OSError: the parent cannot be created or written, or the copy into a non-regular
             target fails (e.g. ``ENXIO`` for a socket).
     """
-    path = Path(os.path.realpath(path)) if follow_symlinks and os.path.islink(path) else Path(path)
+    path = Path(os.path.realpath(path)) if user_target and os.path.islink(path) else Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)  # missing parents are created
-    special = is_special_file(path)  # its directory (/dev) need not take a temp file
-    where = tempfile.gettempdir() if special else path.parent
+    in_place = is_special_file(path) or (user_target and _shared_or_locked(path))
+    where = tempfile.gettempdir() if in_place else path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=where)
     os.close(fd)
     try:
         yield Path(tmp)
-        if special:
+        if in_place:
             with open(tmp, "rb") as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         else:  # mkstemp makes 0600: an existing file keeps its mode, a new one the usual
-            os.chmod(tmp, _existing_mode(path, 0o666 & ~_umask()))
+            keep_identity(Path(tmp), path, 0o666 & ~_umask())
             os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _shared_or_locked(path: Path) -> bool:
+    """An existing regular file with other hard links, or in a directory where no new file
+    can be made (a rename would break the links, or fail)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and (
+        st.st_nlink > 1 or unwritable_reason(path.parent) is not None
+    )
+
+
+def keep_identity(new: Path, old: Path, default_mode: int) -> None:
+    """Give ``new`` the permission bits of ``old`` (``default_mode`` when ``old`` does not
+    exist) and, when the process may (root, or already the owner), its owner and group."""
+    try:
+        st = os.stat(old)
+    except OSError:
+        os.chmod(new, default_mode)
+        return
+    with contextlib.suppress(OSError):  # EPERM for anyone but root: the owner is then us
+        os.chown(new, st.st_uid, st.st_gid)
+    os.chmod(new, stat.S_IMODE(st.st_mode))
 
 
 def is_special_file(path: str | Path) -> bool:
@@ -60,24 +89,15 @@ def is_special_file(path: str | Path) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-def _existing_mode(path: Path, default: int) -> int:
-    """The permission bits of the file at ``path`` (``default`` when there is none): a
-    replaced ``0600`` file must not come back world-readable."""
-    try:
-        return stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        return default
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
-def write_text(path: str | Path, text: str, follow_symlinks: bool = False) -> Path:
+def write_text(path: str | Path, text: str, user_target: bool = False) -> Path:
     """Write ``text`` atomically (temp file + rename; see :func:`atomic_path`)."""
-    with atomic_path(path, follow_symlinks) as tmp:
+    with atomic_path(path, user_target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
@@ -195,28 +215,36 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def staged_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a fresh temp directory beside ``path``; when the block succeeds each entry of it
-    is moved into ``path`` (created if missing), replacing the entry of that name. Other
-    entries of ``path`` are left alone (it may be a user's directory), unlike
-    :func:`atomic_dir`. An interrupted or failed block leaves ``path`` as it was.
+    """Yield a fresh temp directory beside ``path``; when the block succeeds its files are
+    moved into ``path`` (created if missing), each replacing the file of that name, through
+    subdirectories (merged, not swapped: a user's other files in ``path/figures/`` stay).
+    Other entries of ``path`` are left alone, unlike :func:`atomic_dir`. A replaced file keeps
+    its permissions; a symlink in the way is replaced by the new file or directory (never
+    written through). An interrupted or failed block leaves ``path`` as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
-        path.mkdir(exist_ok=True)
-        for entry in sorted(tmp.iterdir()):
-            dst = path / entry.name
-            if entry.is_dir() and dst.is_dir() and not dst.is_symlink():
-                old = path / f".{entry.name}.old-{os.getpid()}"
-                os.replace(dst, old)
-                os.replace(entry, dst)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(entry, dst)
+        _merge_into(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _merge_into(src: Path, dst: Path) -> None:
+    if dst.is_symlink() or (dst.exists() and not dst.is_dir()):
+        dst.unlink()
+    dst.mkdir(exist_ok=True)
+    for entry in sorted(src.iterdir()):
+        target = dst / entry.name
+        if entry.is_dir():
+            _merge_into(entry, target)
+            continue
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)  # our file's name, held by a directory: ours wins
+        keep_identity(entry, target, stat.S_IMODE(entry.stat().st_mode))
+        os.replace(entry, target)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

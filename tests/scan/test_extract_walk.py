@@ -344,6 +344,28 @@ UNCLOSED = "is not closed (no '}' matches its '{'): read up to the next definiti
             ["follows a declaration that lacks its ';' (line 1): read without it"],
             [],
         ),
+        (  # two prototypes missing their ';': the definition is the last head
+            "static int a(void)\nstatic int b(void)\nint c(int x)\n{\n    return x;\n}\n",
+            [("c", 3, 1, 6, 2)],
+            ["follows a declaration that lacks its ';' (line 1): read without it"],
+            [],
+        ),
+        (  # a prototype missing its ';' before a struct: noted, the next function intact
+            "int proto(void)\n\nstruct foo {\n    int x;\n};\n\nint after(int y)\n{\n"
+            "    return y;\n}\n",
+            [("proto", 1, 1, 5, 2), ("after", 7, 1, 10, 2)],
+            [
+                "is a declaration missing its ';' read together with what follows: not a function",
+                None,
+            ],
+            [],
+        ),
+        (  # valid C returning a pointer to an array: named through the array declarator
+            "int (*c5(void))[3] {\n    return 0;\n}\n",
+            [("c5", 1, 1, 3, 2)],
+            [None],
+            [],
+        ),
         (  # a macro after the signature on its own line is not a new head (Linux style)
             "static void f(int x)\n    __releases(lock)\n{\n    x++;\n}\n",
             [("f", 1, 1, 5, 2)],

@@ -158,6 +158,9 @@ def test_output_says_which_directory_it_created(
         ("nb\u00a0sp.c", "nb\\xa0sp.c"),  # a space that is not one
         ("pu\ue000.c", "pu\\ue000.c"),  # private use
         ("tag\U000e0041.c", "tag\\U000e0041.c"),
+        ("hang\u3164ul.c", "hang\\u3164ul.c"),  # Hangul filler: a letter that shows nothing
+        ("q\\x0a.c", "q\\\\x0a.c"),  # a literal backslash is doubled: not the newline's escape
+        ("a\\b.c", "a\\\\b.c"),
         ("plain-ünïcode.c", "plain-ünïcode.c"),
         ("日本語 😀.c", "日本語 😀.c"),
         ("ha#sh%20.c", "ha#sh%20.c"),
@@ -261,11 +264,15 @@ def test_descriptor_names_write_to_the_descriptor_itself(
     assert text.startswith("PRIOR\n{")
     assert text.count('"format_version"') == 3
     assert len(json.loads((tmp_path / "piped.json").read_text())["findings"]) == 11
+    with open(log) as read_only:
+        fd = read_only.fileno()
+        res = _cli("scan", str(root), "--model", str(tmp_path / "none"), "-o", f"/dev/fd/{fd}")
+    assert res.exit_code == 2
+    assert res.stderr == f"vulnfusion: error: file descriptor {fd} is open for reading only\n"
     closed = _cli("scan", str(root), "--model", str(tmp_path / "none"), "-o", "/dev/fd/57")
     assert closed.exit_code == 2
     assert closed.stderr == (
-        "vulnfusion: error: file descriptor 57 is closed: nowhere to write the report "
-        "(give -o FILE)\n"
+        "vulnfusion: error: file descriptor 57 is closed: nowhere to write the report\n"
     )
 
 

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from vulnfusion.io import is_special_file, nearest_existing, unwritable_reason, write_text
+from vulnfusion.io import (
+    is_special_file,
+    nearest_existing,
+    staged_dir,
+    unwritable_reason,
+    write_text,
+)
 
 
 def test_a_regular_file_is_replaced_whole(tmp_path: Path) -> None:
@@ -53,11 +59,11 @@ def test_follow_symlinks_writes_the_target_and_keeps_the_link(tmp_path: Path) ->
     target.write_text("old\n")
     link = tmp_path / "latest.sarif"
     link.symlink_to(target)
-    write_text(link, "new\n", follow_symlinks=True)
+    write_text(link, "new\n", user_target=True)
     assert link.is_symlink() and target.read_text() == "new\n"
     dangling = tmp_path / "dangling"
     dangling.symlink_to(tmp_path / "made" / "here.txt")
-    write_text(dangling, "x\n", follow_symlinks=True)  # as '>' would: creates the target
+    write_text(dangling, "x\n", user_target=True)  # as '>' would: creates the target
     assert (tmp_path / "made" / "here.txt").read_text() == "x\n" and dangling.is_symlink()
 
 
@@ -91,3 +97,62 @@ def test_probes(tmp_path: Path) -> None:
     assert nearest_existing(tmp_path / "a" / "b") == tmp_path
     assert unwritable_reason(tmp_path) is None
     assert unwritable_reason("/proc") == "No such file or directory"
+
+
+def test_a_users_hard_linked_file_is_written_in_place(tmp_path: Path) -> None:
+    """``-o hl1`` where ``hl2`` is another name of the same file: both see the report, as
+    with a shell's ``>`` (a rename would leave ``hl2`` with the old bytes). Not for the
+    pipeline: DVC's hard-link cache must be replaced, never written into."""
+    one, two = tmp_path / "hl1", tmp_path / "hl2"
+    one.write_text("old\n")
+    os.link(one, two)
+    write_text(one, "new\n", user_target=True)
+    assert two.read_text() == "new\n" and os.stat(one).st_ino == os.stat(two).st_ino
+    write_text(one, "pipeline\n")  # the default: replaced, the other link untouched
+    assert two.read_text() == "new\n" and one.read_text() == "pipeline\n"
+
+
+def test_a_writable_file_in_a_locked_directory_is_written_in_place(tmp_path: Path) -> None:
+    locked = tmp_path / "ro"
+    locked.mkdir()
+    target = locked / "w.txt"
+    target.write_text("old\n")
+    locked.chmod(0o555)
+    try:
+        if unwritable_reason(locked) is None:
+            pytest.skip("this process (root) may create files in a 0555 directory")
+        write_text(target, "new\n", user_target=True)
+        assert target.read_text() == "new\n"
+    finally:
+        locked.chmod(0o755)
+
+
+def test_staged_files_merge_into_a_users_directory(tmp_path: Path) -> None:
+    """evaluate's ``-o``: the user's files — beside ours and inside our ``figures/`` — stay;
+    ours replace theirs by name and keep a replaced file's mode; a symlink in the way is
+    replaced, not written through."""
+    out = tmp_path / "out"
+    (out / "figures").mkdir(parents=True)
+    (out / "mine.txt").write_text("mine\n")
+    (out / "figures" / "my.png").write_text("my figure\n")
+    (out / "evaluation.json").write_text("old\n")
+    (out / "evaluation.json").chmod(0o600)
+    shared = tmp_path / "shared.jsonl"
+    shared.write_text("shared\n")
+    (out / "predictions.jsonl").symlink_to(shared)
+    with staged_dir(out) as stage:
+        (stage / "figures").mkdir()
+        (stage / "figures" / "roc.png").write_text("roc\n")
+        (stage / "evaluation.json").write_text("new\n")
+        (stage / "predictions.jsonl").write_text("preds\n")
+    assert sorted(p.name for p in (out / "figures").iterdir()) == ["my.png", "roc.png"]
+    assert (out / "mine.txt").read_text() == "mine\n"
+    assert (out / "evaluation.json").read_text() == "new\n"
+    assert stat.S_IMODE((out / "evaluation.json").stat().st_mode) == 0o600
+    assert not (out / "predictions.jsonl").is_symlink() and shared.read_text() == "shared\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "shared.jsonl"]
+    with pytest.raises(KeyboardInterrupt), staged_dir(out) as stage:
+        (stage / "evaluation.json").write_text("half\n")
+        raise KeyboardInterrupt
+    assert (out / "evaluation.json").read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "shared.jsonl"]

@@ -9,6 +9,7 @@ click: it gives ``--help`` on every subcommand and exit code 2 for usage errors.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -59,6 +60,18 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (VulnfusionError, OSError) as exc:
             _fail(str(exc) or repr(exc))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """Subcommands are imported when first needed, inside :meth:`main`: their imports
+        (torch, MLflow) take about a second, and a Ctrl-C then is the same one line and 130
+        as later, not a traceback from the interpreter."""
+        if name in _COMMANDS and name not in self.commands:
+            module = importlib.import_module(_COMMANDS[name])
+            self.add_command(getattr(module, name))
+        return super().get_command(ctx, name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         before = _on_sigterm()
@@ -123,12 +136,5 @@ def main(verbose: bool) -> None:
         logging.getLogger("vulnfusion").setLevel(logging.DEBUG)
 
 
-def _register() -> None:
-    """Attach the subcommands (imported here so ``console`` alone stays import-light)."""
-    from vulnfusion.console import evaluate, scan
-
-    main.add_command(scan.scan)
-    main.add_command(evaluate.evaluate)
-
-
-_register()
+# subcommand -> its module (and the command object's name there), imported on first use
+_COMMANDS = {"evaluate": "vulnfusion.console.evaluate", "scan": "vulnfusion.console.scan"}

@@ -18,7 +18,7 @@ import click
 
 from vulnfusion.console.options import model_option
 from vulnfusion.console.streams import check_descriptor, descriptor_of, write_descriptor
-from vulnfusion.io import is_special_file, nearest_existing, unwritable_reason, write_text
+from vulnfusion.io import nearest_existing, unwritable_reason, write_text
 from vulnfusion.scan.baseline import apply_baseline, read_baseline
 from vulnfusion.scan.engine import ScanOptions, run_scan, scan_root
 from vulnfusion.scan.extract import DEFAULT_MAX_FILE_BYTES
@@ -142,7 +142,7 @@ def _target(output: str | None) -> Path | int:
     """
     fd = 1 if output is None else descriptor_of(output)
     if fd is not None:
-        check_descriptor(fd)
+        check_descriptor(fd, given=output is not None)
         return fd
     assert output is not None
     if output.endswith(("/", os.sep)) or output in (".", ".."):
@@ -155,28 +155,32 @@ def _target(output: str | None) -> Path | int:
 
 
 def check_output_path(path: Path) -> None:
-    """Fail now, not after the scan, when ``-o PATH`` cannot be written: ``path`` is a
-    directory, a parent is not a directory, or the nearest existing parent is not writable
-    (missing parents are created, as ``io.write_text`` does). A device or FIFO at ``path``
-    (``/dev/null``, ``/dev/stdout``) is written through, not replaced: it must be writable
-    itself.
+    """Fail now, not after the scan, when ``-o PATH`` cannot be written, as a shell's ``>``
+    could not: ``path`` is a directory, a parent is not a directory, an existing file is not
+    writable by this process, or there is no file and the nearest existing parent takes no new
+    one (missing parents are created, as ``io.write_text`` does). An existing writable file in
+    a directory that takes no new file is written in place, as are a device or FIFO
+    (``/dev/null``): see :func:`vulnfusion.io.atomic_path` with ``user_target``.
 
     Raises:
         click.BadParameter: one line naming the path.
     """
+    name = terminal_safe(str(path))
     if path.is_dir():
-        raise click.BadParameter(f"{path}: is a directory", param_hint="'-o'")
-    if is_special_file(path):
+        raise click.BadParameter(f"{name}: is a directory", param_hint="'-o'")
+    if path.exists():  # through a symlink: the file a shell's '>' would write
         if not os.access(path, os.W_OK):
-            raise click.BadParameter(f"{path}: is not writable", param_hint="'-o'")
+            raise click.BadParameter(f"{name}: is not writable", param_hint="'-o'")
         return
     target = Path(os.path.realpath(path)) if path.is_symlink() else path.absolute()
     parent = nearest_existing(target.parent)
     if not parent.is_dir():
-        raise click.BadParameter(f"{path}: {parent} is not a directory", param_hint="'-o'")
+        where = terminal_safe(str(parent))
+        raise click.BadParameter(f"{name}: {where} is not a directory", param_hint="'-o'")
     why = unwritable_reason(parent)
     if why is not None:
-        raise click.BadParameter(f"{path}: {parent} is not writable ({why})", param_hint="'-o'")
+        where = terminal_safe(str(parent))
+        raise click.BadParameter(f"{name}: {where} is not writable ({why})", param_hint="'-o'")
 
 
 def _emit(
@@ -201,7 +205,7 @@ def _emit(
         return
     created = _missing_parent(Path(os.path.realpath(output)) if output.is_symlink() else output)
     try:
-        write_text(output, text, follow_symlinks=True)  # as a shell's '>' would
+        write_text(output, text, user_target=True)  # as a shell's '>' would
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
         where = terminal_safe(str(output))

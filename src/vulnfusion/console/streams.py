@@ -16,6 +16,7 @@ appending (``>> log``) or fail for a pipe (``/proc/self/fd/1 -> pipe:[…]``).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import sys
@@ -38,18 +39,23 @@ def descriptor_of(output: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def check_descriptor(fd: int) -> None:
+def check_descriptor(fd: int, given: bool = False) -> None:
     """Fail before any work when descriptor ``fd`` cannot take the report.
 
+    Args:
+        given: the user named it with ``-o`` (the message then does not suggest ``-o``).
+
     Raises:
-        click.ClickException: it is closed (``>&-``), naming it.
+        click.ClickException: it is closed (``>&-``) or open for reading only
+            (``3<file``), naming it.
     """
     stream = _stream(fd)
     closed = stream is None if fd in _NAMES else not _is_open(fd)
+    hint = "" if given else " (give -o FILE)"
     if closed:
-        raise click.ClickException(
-            f"{_name(fd)} is closed: nowhere to write the report (give -o FILE)"
-        )
+        raise click.ClickException(f"{_name(fd)} is closed: nowhere to write the report{hint}")
+    if _is_open(fd) and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+        raise click.ClickException(f"{_name(fd)} is open for reading only{hint}")
 
 
 def write_descriptor(fd: int, text: str) -> None:

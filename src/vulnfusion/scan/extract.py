@@ -63,6 +63,7 @@ _CONTAINERS = frozenset(
 )
 _DECLARATOR_WRAPPERS = frozenset(
     {
+        "array_declarator",
         "function_declarator",
         "pointer_declarator",
         "parenthesized_declarator",
@@ -197,12 +198,15 @@ class _Span:
     error_at: int | None = None  # first byte of its first syntax error
     unclosed: bool = False
     after_unterminated: int | None = None  # a declaration with no ';' before it starts here
+    glued_unnamed: bool = False  # a declaration with no ';' read with what follows it
 
 
 def _problem_text(d: _Span, lines: _LineIndex) -> str | None:
     if d.after_unterminated is not None:
         line = lines.position(d.after_unterminated)[0]
         return f"follows a declaration that lacks its ';' (line {line}): read without it"
+    if d.glued_unnamed:
+        return "is a declaration missing its ';' read together with what follows: not a function"
     if d.unclosed:
         return "is not closed (no '}' matches its '{'): read up to the next definition"
     if d.error_at is not None:
@@ -279,12 +283,16 @@ def _function(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Iterator
     them and they are definitions of their own: C has no nested functions, so they are what
     the missing brace swallowed (GNU C's nested functions live in closed bodies)."""
     name = _name(node, data)
-    glued = glued_head(node)
-    if glued is not None:  # `int proto(void)` with no ';', then the real definition
-        first, call = glued
+    glued = glued_head(node, data)
+    first = glued[0] if glued is not None else None
+    if glued is not None and first is not None:  # `int proto(void)`, no ';', a definition
+        call = glued[1]
         name = _text(call.child_by_field_name("function"), data)
         yield _Span(first.start_byte, node.end_byte, name, first_error(node),
                     after_unterminated=node.start_byte)  # fmt: skip
+        return
+    if glued is not None:  # `int proto(void)`, no ';', then a struct: not a function body
+        yield _Span(node.start_byte, node.end_byte, name, node.start_byte, glued_unnamed=True)
         return
     body = node.child_by_field_name("body")
     closing = body.children[-1] if body is not None and body.children else None

@@ -80,30 +80,49 @@ def kr_head(children: list[Any], i: int) -> int | None:
     return None
 
 
-def glued_head(node: Any) -> tuple[Any, Any] | None:
-    """``int proto(void)`` missing its ``;`` before ``int real(char *s) { … }``: tree-sitter
-    takes ``int real(char *s)`` as trailing tokens of ``proto``'s declarator (as it would a
-    macro such as ``__releases(x)``) and the body as ``proto``'s. Recognised when a call
-    follows the parameter list on a later line with a type name before it on that line
-    (a macro after a signature has none). Returns (first node of the real head, the call)."""
+# words no macro is named: after a signature, on a later line, they start a new declaration
+C_KEYWORDS = frozenset(
+    {
+        "struct", "union", "enum", "typedef", "static", "extern", "const", "volatile",
+        "inline", "void", "char", "short", "int", "long", "float", "double", "signed",
+        "unsigned", "_Bool", "bool", "register", "auto",
+    }
+)  # fmt: skip
+
+
+def glued_head(node: Any, data: bytes) -> tuple[Any | None, Any] | None:
+    """A declaration missing its ``;`` before a definition, which tree-sitter glues on.
+
+    ``int proto(void)`` then ``int real(char *s) { … }``: tree-sitter takes ``int
+    real(char *s)`` as trailing tokens of ``proto``'s declarator (as it would a macro such as
+    ``__releases(x)``) and the body as ``proto``'s. Recognised when, on a line after the
+    parameter list, a call follows a type name on its line (a macro after a signature has
+    none); the last such call is the real head. Returns ``(first node of the real head, the
+    call)``; ``(None, node)`` when a C keyword starts a later line but no head can be named
+    (``int proto(void)`` then ``struct foo { … };``: the "body" is not a function's);
+    ``None`` when nothing is glued.
+    """
     decl = function_declarator(node)
-    if decl is None:
-        return None
-    params = decl.child_by_field_name("parameters")
-    if params is None:
+    params = decl.child_by_field_name("parameters") if decl is not None else None
+    if decl is None or params is None:
         return None
     after = [c for c in decl.children if c.start_byte >= params.end_byte]
-    for k, c in enumerate(after):
-        if (
-            c.type == "call_expression"
-            and c.start_point[0] > params.end_point[0]
-            and k > 0
-            and after[k - 1].type in ("identifier", "primitive_type", "type_identifier")
-            and after[k - 1].start_point[0] == c.start_point[0]
-        ):
-            first = next(a for a in after if a.start_point[0] == c.start_point[0])
-            return first, c
-    return None
+    later = [c for c in after if c.start_point[0] > params.end_point[0]]
+    heads = [
+        (k, c)
+        for k, c in enumerate(after)
+        if c in later
+        and c.type == "call_expression"
+        and k > 0
+        and after[k - 1].type in ("identifier", "primitive_type", "type_identifier")
+        and after[k - 1].start_point[0] == c.start_point[0]
+    ]
+    if heads:
+        _, call = heads[-1]
+        first = next(a for a in after if a.start_point[0] == call.start_point[0])
+        return first, call
+    words = {data[c.start_byte : c.end_byte].decode("utf-8", "replace") for c in later}
+    return (None, node) if words & C_KEYWORDS else None
 
 
 def nested_definitions(node: Any) -> list[Any]:

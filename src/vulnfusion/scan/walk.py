@@ -71,15 +71,25 @@ def terminal_safe(text: str) -> str:
     the space: U+200B, U+00AD, U+FEFF, U+00A0, private use …), which would make two names look
     alike or shift the table's columns. JSON and SARIF keep the name exact instead (their
     encoders escape controls losslessly)."""
+    if "\\" in text:  # a literal backslash doubled: `q\\x0a.c` must not pass for `q<LF>.c`
+        text = text.replace("\\", "\\\\")
     text = _UNSAFE_CHARS.sub(_escape_char, printable(text))
     if text.isascii():
         return text
     return "".join(_escape_code(ord(c)) if _invisible(c) else c for c in text)
 
 
+# letters and symbols that render as nothing (Hangul fillers, the braille blank)
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def _invisible(c: str) -> bool:
     kind = unicodedata.category(c)
-    return kind in ("Cf", "Co", "Cn", "Cs", "Zl", "Zp") or (kind == "Zs" and c != " ")
+    return (
+        kind in ("Cf", "Co", "Cn", "Cs", "Zl", "Zp")
+        or (kind == "Zs" and c != " ")
+        or c in _BLANK_LETTERS
+    )
 
 
 def _escape_code(code: int) -> str:
