@@ -46,12 +46,23 @@ def atomic_path(path: str | Path, user_target: bool = False) -> Iterator[Path]:
         if in_place:
             with open(tmp, "rb") as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-        else:  # mkstemp makes 0600: an existing file keeps its mode, a new one the usual
-            keep_identity(Path(tmp), path, 0o666 & ~_umask())
+        else:  # mkstemp makes 0600: an existing file keeps its mode, a new one the usual;
+            # not a link into DVC's cache (read-only there, 0444): that is not the file's own
+            like = path if user_target or not _dvc_linked(path) else None
+            keep_identity(Path(tmp), like, 0o666 & ~_umask())
             os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def _dvc_linked(path: Path) -> bool:
+    """A symlink, or a file with other hard links: how DVC's symlink/hardlink cache types
+    place an output (its cache copy is read-only)."""
+    try:
+        return path.is_symlink() or os.stat(path).st_nlink > 1
+    except OSError:
+        return False
 
 
 def _shared_or_locked(path: Path) -> bool:
@@ -66,10 +77,13 @@ def _shared_or_locked(path: Path) -> bool:
     )
 
 
-def keep_identity(new: Path, old: Path, default_mode: int) -> None:
-    """Give ``new`` the permission bits of ``old`` (``default_mode`` when ``old`` does not
-    exist) and, when the process may (root, or already the owner), its owner and group."""
+def keep_identity(new: Path, old: Path | None, default_mode: int) -> None:
+    """Give ``new`` the permission bits of ``old`` (``default_mode`` when ``old`` is ``None``
+    or does not exist) and, when the process may (root, or already the owner), its owner and
+    group."""
     try:
+        if old is None:
+            raise FileNotFoundError
         st = os.stat(old)
     except OSError:
         os.chmod(new, default_mode)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from vulnfusion.io import (
+    _umask,
     is_special_file,
     nearest_existing,
     staged_dir,
@@ -48,9 +49,11 @@ def test_a_symlink_is_replaced_by_default_so_a_dvc_cache_is_never_written(tmp_pa
     cached.write_text("cached bytes\n")
     out = tmp_path / "metrics.json"
     out.symlink_to(cached)
+    cached.chmod(0o444)  # as DVC protects its cache
     write_text(out, "new\n")
     assert not out.is_symlink() and out.read_text() == "new\n"
     assert cached.read_text() == "cached bytes\n"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~_umask()  # not the cache's 0444
 
 
 def test_follow_symlinks_writes_the_target_and_keeps_the_link(tmp_path: Path) -> None:
