@@ -332,6 +332,12 @@ UNCLOSED = "is not closed (no '}' matches its '{'): read up to the next definiti
             [None, None],
             [],
         ),
+        (  # K&R returning `char **`: the head is lost in an ERROR node; named from it
+            "static char **\nkr_pp(p, n)\n\tchar **p;\n\tunsigned n;\n{\n\treturn p + n;\n}\n",
+            [("kr_pp", 1, 1, 7, 2)],
+            [None],
+            [],
+        ),
         (  # a prototype missing its ';': tree-sitter glues the next head onto it
             "int proto(void)\n\nint real_fn(char *s) {\n    return s[0];\n}\n",
             [("real_fn", 3, 1, 5, 2)],

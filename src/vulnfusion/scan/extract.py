@@ -35,7 +35,6 @@ from vulnfusion.graphs.parser import lang_for_process
 from vulnfusion.scan.recovery import (
     first_error,
     first_specifier,
-    function_declarator,
     glued_head,
     is_flattened_head,
     kr_head,
@@ -260,8 +259,9 @@ def _definitions(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Itera
             if head is None:  # a block outside every function is not C: say so
                 errors.append((child.start_byte, child.end_byte))
             else:
-                decl = function_declarator(children[head])
-                yield _Span(children[head].start_byte, child.end_byte, _declarator_name(decl, data))
+                at, namer = head
+                name = _declarator_name(namer, data) if namer.type != "identifier" else None
+                yield _Span(children[at].start_byte, child.end_byte, name or _text(namer, data))
         elif is_flattened_head(children, i):
             start = children[first_specifier(children, i)].start_byte
             end = matching_brace(data, children[i + 1].start_byte)

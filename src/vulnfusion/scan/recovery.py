@@ -62,11 +62,14 @@ def function_declarator(node: Any) -> Any | None:
     return d if d is not None and d.type == "function_declarator" else None
 
 
-def kr_head(children: list[Any], i: int) -> int | None:
-    """Index of the head of a K&R definition that tree-sitter split into declarations and a
-    bare block: ``char *copy(dst, src) char *dst; const char *src; { … }`` parses as a
-    declaration (its identifier list an error), the parameter declarations, then a block.
-    Only declarations may stand between the head and the block (``None``: no such head)."""
+def kr_head(children: list[Any], i: int) -> tuple[int, Any] | None:
+    """The head of a K&R definition that tree-sitter split into declarations and a bare
+    block: ``char *copy(dst, src) char *dst; const char *src; { … }`` parses as a declaration
+    (its identifier list an error), the parameter declarations, then a block. Only
+    declarations may stand between the head and the block. Returns ``(index of the head,
+    the node naming the function)`` — the ``function_declarator``, or for ``char **`` heads,
+    where the declarator itself is lost in an ``ERROR`` node, that node's leading identifier
+    — or ``None`` when there is no such head."""
     j = i - 1
     while j >= 0 and children[j].type == "declaration":
         decl = function_declarator(children[j])
@@ -75,8 +78,31 @@ def kr_head(children: list[Any], i: int) -> int | None:
             names_only = params is not None and all(
                 c.type == "identifier" for c in params.named_children
             )
-            return j if decl.has_error or names_only else None
+            return (j, decl) if decl.has_error or names_only else None
+        name = _identifier_list_head(children[j])
+        if name is not None:
+            return j, name
         j -= 1
+    return None
+
+
+def _identifier_list_head(declaration: Any) -> Any | None:
+    """In a declaration tree-sitter could not parse, an ``ERROR`` node that opens with a
+    K&R head behind a pointer declarator (``static char **`` then ``kr_pp(p, n)``): the
+    head's ``function_declarator``, or ``name`` when it opens with ``name (``."""
+    if not declaration.has_error:
+        return None
+    stack = [declaration]
+    while stack:
+        n = stack.pop()
+        if n.type == "ERROR":
+            kids = n.children
+            if kids and kids[0].type == "function_declarator":  # `kr_pp(p, n)` + next token
+                return kids[0]
+            if len(kids) >= 2 and kids[0].type == "identifier" and kids[1].type == "(":
+                return kids[0]
+            return None
+        stack.extend(c for c in reversed(n.children) if c.has_error)
     return None
 
 
