@@ -101,6 +101,17 @@ def test_output_through_a_dangling_symlink_names_the_directory_it_created(
     assert link.is_symlink() and len(json.loads(link.read_text())["findings"]) == 11
 
 
+def test_an_output_error_escapes_a_name_once(tmp_path: Path) -> None:
+    """The console's error printer escapes the whole line: a message that escaped the name
+    itself would show ``\\x1b`` as ``\\\\x1b``."""
+    root = _tree(tmp_path / "t")
+    out = str(tmp_path / "e\x1bx") + "/"
+    args = ["scan", str(root), "--model", str(tmp_path / "none"), "-o", out]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2
+    assert f"'-o': {tmp_path}/e\\x1bx/: names a directory" in res.stderr
+
+
 @pytest.mark.parametrize("suffix", ["/", "/newdir/"])
 def test_output_ending_in_a_slash_is_refused(tmp_path: Path, suffix: str) -> None:
     """``-o out/target.txt/`` would have replaced the file ``target.txt``, ``-o out/newdir/``

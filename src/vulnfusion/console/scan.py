@@ -146,9 +146,7 @@ def _target(output: str | None) -> Path | int:
         return fd
     assert output is not None
     if output.endswith(("/", os.sep)) or output in (".", ".."):
-        raise click.BadParameter(
-            f"{terminal_safe(output)}: names a directory; -o takes a file", param_hint="'-o'"
-        )
+        raise click.BadParameter(f"{output}: names a directory; -o takes a file", param_hint="'-o'")
     path = Path(output)
     check_output_path(path)
     return path
@@ -165,7 +163,7 @@ def check_output_path(path: Path) -> None:
     Raises:
         click.BadParameter: one line naming the path.
     """
-    name = terminal_safe(str(path))
+    name = str(path)  # escaped once, by the console's one-line error printer
     if path.is_dir():
         raise click.BadParameter(f"{name}: is a directory", param_hint="'-o'")
     if path.exists():  # through a symlink: the file a shell's '>' would write
@@ -175,12 +173,10 @@ def check_output_path(path: Path) -> None:
     target = Path(os.path.realpath(path)) if path.is_symlink() else path.absolute()
     parent = nearest_existing(target.parent)
     if not parent.is_dir():
-        where = terminal_safe(str(parent))
-        raise click.BadParameter(f"{name}: {where} is not a directory", param_hint="'-o'")
+        raise click.BadParameter(f"{name}: {parent} is not a directory", param_hint="'-o'")
     why = unwritable_reason(parent)
     if why is not None:
-        where = terminal_safe(str(parent))
-        raise click.BadParameter(f"{name}: {where} is not writable ({why})", param_hint="'-o'")
+        raise click.BadParameter(f"{name}: {parent} is not writable ({why})", param_hint="'-o'")
 
 
 def _emit(
@@ -208,8 +204,7 @@ def _emit(
         write_text(output, text, user_target=True)  # as a shell's '>' would
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
-        where = terminal_safe(str(output))
-        raise ScanInputError(f"-o {where}: cannot write the report: {why}") from None
+        raise ScanInputError(f"-o {output}: cannot write the report: {why}") from None
     made = f" (created the directory {terminal_safe(str(created))})" if created else ""
     n = len(result.findings)
     click.echo(f"vulnfusion: {n} finding(s); wrote {terminal_safe(str(output))}{made}", err=True)
