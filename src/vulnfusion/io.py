@@ -81,11 +81,11 @@ def keep_identity(new: Path, old: Path | None, default_mode: int) -> None:
     """Give ``new`` the permission bits of ``old`` (``default_mode`` when ``old`` is ``None``
     or does not exist) and, when the process may (root, or already the owner), its owner and
     group."""
-    try:
-        if old is None:
-            raise FileNotFoundError
-        st = os.stat(old)
-    except OSError:
+    st = None
+    if old is not None:
+        with contextlib.suppress(OSError):
+            st = os.stat(old)
+    if st is None:
         os.chmod(new, default_mode)
         return
     with contextlib.suppress(OSError):  # EPERM for anyone but root: the owner is then us

@@ -259,9 +259,8 @@ def _definitions(node: Any, data: bytes, errors: list[tuple[int, int]]) -> Itera
             if head is None:  # a block outside every function is not C: say so
                 errors.append((child.start_byte, child.end_byte))
             else:
-                at, namer = head
-                name = _declarator_name(namer, data) if namer.type != "identifier" else None
-                yield _Span(children[at].start_byte, child.end_byte, name or _text(namer, data))
+                at, namer = head  # a declarator or a bare identifier: both name it
+                yield _Span(children[at].start_byte, child.end_byte, _declarator_name(namer, data))
         elif is_flattened_head(children, i):
             start = children[first_specifier(children, i)].start_byte
             end = matching_brace(data, children[i + 1].start_byte)
